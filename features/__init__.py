@@ -1,0 +1,1 @@
+"""Event sources, the region gazetteer, the event store, panels and calendar features."""

@@ -1,0 +1,62 @@
+"""Region boundaries from TopoJSON files, as shapely geometries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+Position = list[float]
+
+
+def _decode_arcs(topology: dict[str, Any]) -> list[list[Position]]:
+    """Absolute coordinates of every arc (quantized arcs are delta-encoded)."""
+    arcs: list[list[list[float]]] = topology["arcs"]
+    transform = topology.get("transform")
+    if transform is None:
+        return arcs
+    (sx, sy), (tx, ty) = transform["scale"], transform["translate"]
+    decoded = []
+    for arc in arcs:
+        xs = accumulate(point[0] for point in arc)
+        ys = accumulate(point[1] for point in arc)
+        decoded.append([[x * sx + tx, y * sy + ty] for x, y in zip(xs, ys, strict=True)])
+    return decoded
+
+
+def _ring(arc_ids: Sequence[int], arcs: list[list[Position]]) -> list[Position]:
+    """Stitch arcs into a ring; a negative id ~i is arc i reversed, shared ends joined once."""
+    ring: list[Position] = []
+    for arc_id in arc_ids:
+        points = arcs[arc_id] if arc_id >= 0 else arcs[~arc_id][::-1]
+        ring.extend(points if not ring else points[1:])
+    return ring
+
+
+def _geojson_geometry(geometry: dict[str, Any], arcs: list[list[Position]]) -> dict[str, Any]:
+    kind = geometry["type"]
+    if kind == "Polygon":
+        return {"type": kind, "coordinates": [_ring(r, arcs) for r in geometry["arcs"]]}
+    if kind == "MultiPolygon":
+        polygons = [[_ring(r, arcs) for r in polygon] for polygon in geometry["arcs"]]
+        return {"type": kind, "coordinates": polygons}
+    raise ValueError(f"unsupported TopoJSON geometry type {kind!r} (expected polygons)")
+
+
+def load_topojson(path: Path, object_name: str) -> dict[str, BaseGeometry]:
+    """The geometries of one TopoJSON object, keyed by feature id."""
+    topology = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        collection = topology["objects"][object_name]
+    except KeyError:
+        raise ValueError(f"{path.name} has no object {object_name!r}") from None
+    arcs = _decode_arcs(topology)
+    return {
+        str(item["id"]): shape(_geojson_geometry(item, arcs)).buffer(0)
+        for item in collection["geometries"]
+    }

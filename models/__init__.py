@@ -1,0 +1,1 @@
+"""Forecasting model families (the Forecaster protocol and one module per family)."""

@@ -1,0 +1,1 @@
+"""The ThreatCast service: settings, the HTTP API and the command line."""

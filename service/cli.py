@@ -1,0 +1,202 @@
+"""The `threatcast` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy import Engine, func, select
+
+from features import bundled
+from features.ingest import IngestError, IngestReport, ingest_file
+from features.panel import build_panel
+from features.sources import SourceFormatError
+from features.store.db import make_engine, migrate
+from features.store.schema import events
+from features.summary import summarize
+from service.settings import Settings, get_settings
+
+log = logging.getLogger("threatcast")
+
+app = typer.Typer(help="ThreatCast: province-level early-warning forecasts.", no_args_is_help=True)
+events_app = typer.Typer(help="Inspect the event store.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+app.add_typer(db_app, name="db")
+
+
+class SourceChoice(StrEnum):
+    auto = "auto"
+    ucdp = "ucdp"
+    gtd = "gtd"
+    acled = "acled"
+
+
+class FrequencyChoice(StrEnum):
+    month = "month"
+    week = "week"
+
+
+class SummaryChoice(StrEnum):
+    year = "year"
+    region = "region"
+    actor = "actor"
+    type = "type"
+    source = "source"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """Read the settings once and configure logging for every command."""
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"THREATCAST_{e['loc'][0]}".upper() + f": {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(f"invalid settings: {problems}", 2) from None
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    ctx.obj = settings
+
+
+def _engine(ctx: typer.Context) -> Engine:
+    settings: Settings = ctx.obj
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    return engine
+
+
+def _log_progress(stage: str, done: int, total: int | None) -> None:
+    log.info("%s: %d%s rows", stage, done, f"/{total}" if total else "")
+
+
+def _print_report(report: IngestReport) -> None:
+    verb = "would be" if report.dry_run else "were"
+    typer.echo(
+        f"{report.file} ({report.source}): {report.rows_read} rows read, {report.valid} valid\n"
+        f"  added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"missing now {report.missing_now} ({verb} applied)\n"
+        f"  regions: {report.valid - report.unresolved} resolved "
+        f"({report.placed_by_point} placed by coordinates), {report.unresolved} unresolved"
+    )
+    for name, count in report.unknown_admin1.items():
+        typer.echo(f"  unknown admin-1 name {name!r}: {count} events (add it to a gazetteer)")
+    if report.skipped:
+        typer.echo(f"  skipped {len(report.skipped)} invalid rows:")
+        for error in report.skipped:
+            typer.echo(f"    {error}")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    source: Annotated[SourceChoice, typer.Option(help="Event file format.")] = SourceChoice.auto,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Load the valid rows, report the rest.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Validate and report without writing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Load an event file (UCDP GED, GTD or ACLED CSV, optionally gzip) into the event store."""
+    engine = _engine(ctx)
+    try:
+        report = ingest_file(
+            engine,
+            path,
+            source=source.value,
+            skip_invalid=skip_invalid,
+            dry_run=dry_run,
+            progress=_log_progress,
+        )
+    except (IngestError, SourceFormatError) as exc:
+        raise _fail(
+            f"{path.name}: {exc}" if isinstance(exc, SourceFormatError) else str(exc)
+        ) from None
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_report(report)
+
+
+@events_app.command("summary")
+def events_summary(
+    ctx: typer.Context,
+    by: Annotated[SummaryChoice, typer.Option(help="Group events by this.")] = SummaryChoice.year,
+) -> None:
+    """Counts and fatalities of the stored events."""
+    rows = summarize(_engine(ctx), by.value)
+    if not rows:
+        typer.echo("the event store is empty; load events with `threatcast ingest PATH`")
+        return
+    width = max(len(by.value), *(len(row.key) for row in rows))
+    typer.echo(f"{by.value:<{width}}  {'events':>8}  {'fatalities':>10}")
+    for row in rows:
+        typer.echo(f"{row.key:<{width}}  {row.events:>8}  {row.fatalities:>10}")
+    typer.echo(
+        f"{'total':<{width}}  {sum(r.events for r in rows):>8}  {sum(r.fatalities for r in rows):>10}"
+    )
+
+
+@app.command()
+def panel(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.", dir_okay=False)],
+    freq: Annotated[FrequencyChoice, typer.Option(help="Period length.")] = FrequencyChoice.month,
+    start: Annotated[str | None, typer.Option(help="First period (YYYY-MM or YYYY-Www).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last period (YYYY-MM or YYYY-Www).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Use only events that started on or before YYYY-MM-DD.")
+    ] = None,
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-3 country code.")] = "PAK",
+) -> None:
+    """Export the region x period panel (region, period, events, fatalities, breakdowns, calendar)."""
+    try:
+        cutoff = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise _fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)", 2) from None
+    engine = _engine(ctx)
+    try:
+        frame = build_panel(engine, freq.value, start=start, end=end, as_of=cutoff, country=country)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    typer.echo(
+        f"wrote {len(frame)} rows ({frame['region'].nunique()} regions x "
+        f"{frame['period'].nunique()} periods, {int(frame['events'].sum())} events) to {out}"
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply any pending schema migrations."""
+    _engine(ctx)
+    typer.echo("database schema is up to date")
+
+
+@app.command()
+def bootstrap(ctx: typer.Context) -> None:
+    """Prepare a fresh installation: migrate, and ingest the bundled UCDP data if the store is empty."""
+    engine = _engine(ctx)
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
+    if stored:
+        typer.echo(f"event store already holds {stored} events; nothing to bootstrap")
+        return
+    typer.echo(f"first run: ingesting the bundled {bundled.UCDP_GED_22_1_PAKISTAN.name}")
+    _print_report(ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=_log_progress))

@@ -1,0 +1,65 @@
+"""ThreatCast settings: one typed object, read from THREATCAST_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+SUPPORTED_DRIVERS = ("sqlite", "postgresql")
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a ThreatCast installation."""
+
+    model_config = SettingsConfigDict(env_prefix="THREATCAST_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("./var"), description="Directory for the database and artifacts."
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; defaults to a SQLite file under home.",
+    )
+    log_level: str = Field(default="INFO", description="Python logging level name.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}; use DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from exc
+        backend = url.get_backend_name()
+        if backend not in SUPPORTED_DRIVERS:
+            raise ValueError(f"unsupported database {backend!r}; use sqlite or postgresql")
+        if backend == "postgresql" and url.drivername == "postgresql":
+            # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
+            url = url.set(drivername="postgresql+psycopg")
+        return url.render_as_string(hide_password=False)
+
+    @model_validator(mode="after")
+    def _default_database_under_home(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.home / 'threatcast.db').as_posix()}"
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Backtests, metrics, the training pipeline, the model registry and jobs."""
