@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
+from functools import lru_cache
 
 import pandas as pd
 from hijridate import Gregorian
@@ -25,6 +26,7 @@ CALENDAR_COLUMNS = (
 )
 
 
+@lru_cache(maxsize=65536)
 def _hijri_month_day(day: date) -> tuple[int, int]:
     try:
         hijri = Gregorian(day.year, day.month, day.day).to_hijri()

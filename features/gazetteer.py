@@ -24,6 +24,7 @@ from features.events import PROVINCE_LEVEL_PRECISION, Event
 _GENERIC_WORDS = frozenset({"province"})
 
 
+@lru_cache(maxsize=4096)
 def normalize_name(name: str) -> str:
     """A spelling-insensitive key: case, accents, '&', dots, hyphens and 'province' ignored."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").lower()

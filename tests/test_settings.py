@@ -1,0 +1,42 @@
+"""Settings validate early and default to an embedded SQLite store under the home directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings
+
+
+def test_default_database_is_sqlite_under_home(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    assert settings.database_url == f"sqlite:///{tmp_path.as_posix()}/threatcast.db"
+
+
+def test_plain_postgresql_urls_use_psycopg() -> None:
+    settings = Settings(database_url="postgresql://postgres@127.0.0.1:5432/test")
+    assert settings.database_url == "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"database_url": "not a url"}, "not a database URL"),
+        ({"database_url": "mysql://root@localhost/db"}, "unsupported database 'mysql'"),
+        ({"log_level": "LOUD"}, "unknown log level"),
+    ],
+)
+def test_bad_values_fail_fast(changes: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(**changes)  # type: ignore[arg-type]
+
+
+def test_environment_variables_use_the_threatcast_prefix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("THREATCAST_HOME", str(tmp_path))
+    monkeypatch.setenv("THREATCAST_LOG_LEVEL", "debug")
+    settings = Settings()
+    assert (settings.home, settings.log_level) == (tmp_path, "DEBUG")
