@@ -20,8 +20,7 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/threatcast bootstrap
-	$(BIN)/threatcast serve
+	$(BIN)/threatcast serve --bootstrap
 
 test: $(DEV_STAMP) lint typecheck pytest
 

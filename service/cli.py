@@ -189,10 +189,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     typer.echo("database schema is up to date")
 
 
-@app.command()
-def bootstrap(ctx: typer.Context) -> None:
-    """Prepare a fresh installation: migrate, and ingest the bundled UCDP data if the store is empty."""
-    engine = _engine(ctx)
+def _bootstrap(engine: Engine) -> None:
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
     if stored:
@@ -200,3 +197,30 @@ def bootstrap(ctx: typer.Context) -> None:
         return
     typer.echo(f"first run: ingesting the bundled {bundled.UCDP_GED_22_1_PAKISTAN.name}")
     _print_report(ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=_log_progress))
+
+
+@app.command()
+def bootstrap(ctx: typer.Context) -> None:
+    """Prepare a fresh installation: migrate, and ingest the bundled UCDP data if the store is empty."""
+    _bootstrap(_engine(ctx))
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    with_bootstrap: Annotated[
+        bool,
+        typer.Option("--bootstrap", help="First migrate and ingest the bundled data if empty."),
+    ] = False,
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn  # only this command needs the server
+
+    if with_bootstrap:
+        _bootstrap(_engine(ctx))
+    uvicorn.run(
+        "service.app:app_from_environment", factory=True, host=host, port=port, workers=workers
+    )

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +147,39 @@ def test_bootstrap_ingests_the_bundled_data_once(cli: tuple[CliRunner, dict[str,
 def test_invalid_settings_fail_fast(cli: tuple[CliRunner, dict[str, str]]) -> None:
     code, _, err = _run(cli, "db", "upgrade", THREATCAST_DATABASE_URL="mysql://root@localhost/x")
     assert code == 2 and "THREATCAST_DATABASE_URL" in err and "unsupported database 'mysql'" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_serve_with_bootstrap_answers_over_http(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "THREATCAST_HOME": str(tmp_path), "THREATCAST_DATABASE_URL": ""}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(port), "--bootstrap"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/v1/regions", timeout=2
+                ) as response:
+                    body = json.load(response)
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "server did not answer within 60 s"
+                time.sleep(0.3)
+        assert body["count"] == 7
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert (tmp_path / "threatcast.db").exists()
