@@ -80,8 +80,17 @@ def _engine(ctx: typer.Context) -> Engine:
     return engine
 
 
-def _log_progress(stage: str, done: int, total: int | None) -> None:
-    log.info("%s: %d%s rows", stage, done, f"/{total}" if total else "")
+class _ProgressLog:
+    """Logs long work about every tenth of the way (each call when the total is unknown)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        step = done * 10 // total if total else done
+        if self._last.get(stage) != step:
+            self._last[stage] = step
+            log.info("%s: %d%s rows", stage, done, f"/{total}" if total else "")
 
 
 def _print_report(report: IngestReport) -> None:
@@ -121,7 +130,7 @@ def ingest(
             source=source.value,
             skip_invalid=skip_invalid,
             dry_run=dry_run,
-            progress=_log_progress,
+            progress=_ProgressLog(),
         )
     except (IngestError, SourceFormatError) as exc:
         raise _fail(
@@ -196,7 +205,7 @@ def _bootstrap(engine: Engine) -> None:
         typer.echo(f"event store already holds {stored} events; nothing to bootstrap")
         return
     typer.echo(f"first run: ingesting the bundled {bundled.UCDP_GED_22_1_PAKISTAN.name}")
-    _print_report(ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=_log_progress))
+    _print_report(ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=_ProgressLog()))
 
 
 @app.command()
