@@ -103,6 +103,18 @@ class Gazetteer:
             for code in self.codes
         }
 
+    def neighbours(self, tolerance: float = 0.01) -> dict[str, tuple[str, ...]]:
+        """Regions sharing a border (within `tolerance` degrees, for simplified boundaries)."""
+        shapes = self.shapes
+        return {
+            code: tuple(
+                other
+                for other in self.codes
+                if other != code and shape.buffer(tolerance).intersects(shapes[other])
+            )
+            for code, shape in shapes.items()
+        }
+
     @cached_property
     def _prepared(self) -> dict[str, PreparedGeometry]:
         return {code: prep(geometry) for code, geometry in self.shapes.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 
 from features import bundled
+from features.gazetteer import default_resolver
 from features.ingest import IngestError, IngestReport, ingest_file
 from features.panel import build_panel
 from features.sources import SourceFormatError
@@ -21,6 +23,13 @@ from features.store.db import make_engine, migrate
 from features.store.schema import events
 from features.summary import summarize
 from service.settings import Settings, get_settings
+from training.pipeline import (
+    BacktestRequest,
+    default_models,
+    default_spec,
+    run_backtest,
+    write_outputs,
+)
 
 log = logging.getLogger("threatcast")
 
@@ -189,6 +198,103 @@ def panel(
         f"wrote {len(frame)} rows ({frame['region'].nunique()} regions x "
         f"{frame['period'].nunique()} periods, {int(frame['events'].sum())} events) to {out}"
     )
+
+
+def _parse_horizons(text: str) -> tuple[int, ...]:
+    """'1,3,6' or '1-6'."""
+    try:
+        if "-" in text:
+            first, last = (int(part) for part in text.split("-", 1))
+            return tuple(range(first, last + 1))
+        return tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise _fail(f"--horizons {text!r}: use a list like 1,3,6 or a range like 1-6", 2) from None
+
+
+@app.command("backtest")
+def backtest_command(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option(help="First origin (YYYY-MM, or YYYY-Www for weeks).")],
+    end: Annotated[str, typer.Option(help="Last origin.")],
+    output: Annotated[
+        Path, typer.Option(help="Forecast table to write (.csv or .parquet).", dir_okay=False)
+    ],
+    events_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            exists=True,
+            dir_okay=False,
+            help="Backtest this event file alone, in a temporary store.",
+        ),
+    ] = None,
+    source: Annotated[SourceChoice, typer.Option(help="Format of --events.")] = SourceChoice.auto,
+    horizons: Annotated[str, typer.Option(help="Horizons, e.g. 1,3,6 or 1-6.")] = "1,3,6",
+    freq: Annotated[FrequencyChoice, typer.Option(help="Period length.")] = FrequencyChoice.month,
+    report: Annotated[
+        Path | None, typer.Option(help="Directory for metrics and plots.", file_okay=False)
+    ] = None,
+    models: Annotated[
+        str, typer.Option(help="Comma-separated model families; the first is the main one.")
+    ] = ",".join(default_models()),
+    n_jobs: Annotated[int, typer.Option(help="Parallel worker processes.")] = 2,
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-3 country code.")] = "PAK",
+) -> None:
+    """Rolling-origin backtest: at every origin, fit on data up to it and forecast each horizon."""
+    if output.suffix not in {".csv", ".parquet"}:
+        raise _fail(f"--output {output.name}: use a .csv or .parquet file name", 2)
+    try:
+        request = BacktestRequest(
+            freq=freq.value,
+            start=start,
+            end=end,
+            horizons=_parse_horizons(horizons),
+            models=tuple(m.strip() for m in models.split(",") if m.strip()),
+            n_jobs=n_jobs,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    gazetteer = default_resolver().gazetteers.get(country)
+    if gazetteer is None:
+        raise _fail(f"no gazetteer for country {country!r}", 2)
+    with tempfile.TemporaryDirectory(prefix="threatcast-backtest-") as scratch:
+        if events_file is not None:
+            engine = make_engine(f"sqlite:///{Path(scratch) / 'events.db'}")
+            migrate(engine)
+            try:
+                ingest_file(engine, events_file, source=source.value, progress=_ProgressLog())
+            except (IngestError, SourceFormatError) as exc:
+                raise _fail(f"{events_file.name}: {exc}") from None
+        else:
+            engine = _engine(ctx)
+        try:
+            panel = build_panel(engine, request.freq, country=country)
+            results = run_backtest(
+                panel,
+                request,
+                default_spec(gazetteer, request.freq),
+                progress=lambda done, total: log.info("backtest: %d/%d origins", done, total),
+            )
+        except ValueError as exc:
+            raise _fail(str(exc), 2) from None
+        engine.dispose()
+    metrics = write_outputs(results, output, report, request.models[0])
+    typer.echo(
+        f"wrote {len(results)} forecasts ({results['origin'].nunique()} origins) to {output}"
+    )
+    if metrics is not None:
+        columns = [
+            "model",
+            "horizon",
+            "brier",
+            "brier_skill",
+            "calibration_error",
+            "severe_brier",
+            "pinball",
+            "coverage_p10_p90",
+        ]
+        typer.echo(metrics[[c for c in columns if c in metrics]].round(4).to_string(index=False))
+        typer.echo(f"report written to {report}")
 
 
 @db_app.command("upgrade")

@@ -1,0 +1,200 @@
+"""Declarative features: a spec saved with each model, so serving rebuilds what training saw."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+
+from features.calendar import calendar_features
+from features.periods import Frequency, shift_period
+
+# Window lengths in periods; weekly panels use the same spans of time in weeks.
+_WINDOWS: dict[str, dict[str, tuple[int, ...]]] = {
+    "month": {
+        "count": (1, 3, 6, 12, 24, 120),
+        "occurrence": (3, 6, 12, 36, 120),
+        "fatality": (3, 12),
+        "severe": (12, 36, 120),
+        "spatial": (3,),
+        "group": (12,),
+    },
+    "week": {
+        "count": (1, 4, 13, 26, 52, 520),
+        "occurrence": (4, 13, 26, 52, 156, 520),
+        "fatality": (13, 52),
+        "severe": (52, 156, 520),
+        "spatial": (13,),
+        "group": (52,),
+    },
+}
+_SINCE_CAP = {"month": 120, "week": 520}
+# The reference models' windows: climatology is the trailing ten years, "recent" the last year.
+CLIMATOLOGY_WINDOW = {"month": 120, "week": 520}
+RECENT_WINDOW = {"month": 12, "week": 52}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features to compute from a panel, and the facts they need (saved in artifacts)."""
+
+    freq: Frequency
+    count_windows: tuple[int, ...]
+    occurrence_windows: tuple[int, ...]
+    fatality_windows: tuple[int, ...]
+    severe_windows: tuple[int, ...]
+    spatial_windows: tuple[int, ...]
+    group_windows: tuple[int, ...]
+    since_cap: int
+    severe_threshold: int = 25
+    groups: tuple[str, ...] = ("ttp", "iskp", "baloch")
+    calendar: tuple[str, ...] = ("election_window", "ramadan_days", "ashura")
+    elections: tuple[date, ...] = ()
+    neighbours: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def default(
+        cls,
+        freq: Frequency,
+        *,
+        elections: Sequence[date] = (),
+        neighbours: Mapping[str, Sequence[str]] | None = None,
+        severe_threshold: int = 25,
+    ) -> FeatureSpec:
+        windows = _WINDOWS[freq]
+        return cls(
+            freq=freq,
+            count_windows=windows["count"],
+            occurrence_windows=windows["occurrence"],
+            fatality_windows=windows["fatality"],
+            severe_windows=windows["severe"],
+            spatial_windows=windows["spatial"],
+            group_windows=windows["group"],
+            since_cap=_SINCE_CAP[freq],
+            severe_threshold=severe_threshold,
+            elections=tuple(elections),
+            neighbours={k: tuple(v) for k, v in (neighbours or {}).items()},
+        )
+
+    @property
+    def climatology_window(self) -> int:
+        return CLIMATOLOGY_WINDOW[self.freq]
+
+    @property
+    def recent_window(self) -> int:
+        return RECENT_WINDOW[self.freq]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["elections"] = [d.isoformat() for d in self.elections]
+        data["neighbours"] = {k: list(v) for k, v in self.neighbours.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        values = dict(data)
+        values["elections"] = tuple(date.fromisoformat(d) for d in values.get("elections", ()))
+        values["neighbours"] = {k: tuple(v) for k, v in values.get("neighbours", {}).items()}
+        for key, value in values.items():
+            if isinstance(value, list):
+                values[key] = tuple(value)
+        return cls(**values)
+
+
+def _wide(panel: pd.DataFrame, column: str) -> pd.DataFrame:
+    return panel.pivot(index="period", columns="region", values=column).sort_index().astype(float)
+
+
+def _periods_since(occurred: pd.DataFrame, cap: int) -> pd.DataFrame:
+    """Periods since the last True at or before each period (cap when never)."""
+    position = np.arange(len(occurred), dtype=float)[:, None]
+    last = pd.DataFrame(np.where(occurred.to_numpy(), position, np.nan)).ffill().to_numpy()
+    since = np.where(np.isnan(last), cap, np.minimum(position - last, cap))
+    return pd.DataFrame(since, index=occurred.index, columns=occurred.columns)
+
+
+def build_features(panel: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """Features for every (region, period), each using only that period and earlier ones."""
+    events = _wide(panel, "events")
+    fatalities = _wide(panel, "fatalities")
+    occurred = events > 0
+    severe = fatalities >= spec.severe_threshold
+    columns: dict[str, Any] = {}
+    for w in spec.count_windows:
+        columns[f"log_events_mean_{w}"] = np.log1p(events.rolling(w, min_periods=1).mean())
+    for w in spec.occurrence_windows:
+        columns[f"share_with_events_{w}"] = occurred.rolling(w, min_periods=1).mean()
+    for w in spec.fatality_windows:
+        columns[f"log_fatalities_mean_{w}"] = np.log1p(fatalities.rolling(w, min_periods=1).mean())
+    for w in spec.severe_windows:
+        columns[f"share_severe_{w}"] = severe.rolling(w, min_periods=1).mean()
+    columns["log_periods_since_event"] = np.log1p(_periods_since(occurred, spec.since_cap))
+    columns["log_periods_since_severe"] = np.log1p(_periods_since(severe, spec.since_cap))
+    for w in spec.group_windows:
+        for group in spec.groups:
+            group_events = _wide(panel, f"events_{group}")
+            columns[f"log_{group}_events_{w}"] = np.log1p(
+                group_events.rolling(w, min_periods=1).sum()
+            )
+    for w in spec.spatial_windows:
+        recent = np.log1p(events.rolling(w, min_periods=1).mean())
+        columns[f"neighbours_log_events_mean_{w}"] = pd.DataFrame(
+            {
+                region: recent[list(spec.neighbours.get(region, ()))].mean(axis=1)
+                if spec.neighbours.get(region)
+                else 0.0
+                for region in events.columns
+            },
+            index=events.index,
+        )
+    stacked = {name: frame.stack() for name, frame in columns.items()}
+    features = pd.DataFrame(stacked)
+    features.index = cast(pd.MultiIndex, features.index).swaplevel().set_names(["region", "period"])
+    return features.sort_index()
+
+
+def target_calendar(periods: Sequence[str], horizon: int, spec: FeatureSpec) -> pd.DataFrame:
+    """Calendar features of each period's target (period + horizon), indexed by origin period."""
+    targets = [shift_period(p, horizon, spec.freq) for p in periods]
+    unique = sorted(set(targets))
+    calendar = calendar_features(unique, spec.freq, spec.elections).set_index("period")
+    values = calendar.loc[targets, list(spec.calendar)]
+    values.index = pd.Index(list(periods), name="period")
+    return values.add_prefix("target_")
+
+
+_LABEL_PATTERNS = {
+    "log_events_mean_": "events per period over the last {w}",
+    "share_with_events_": "share of periods with events over the last {w}",
+    "log_fatalities_mean_": "fatalities per period over the last {w}",
+    "share_severe_": "share of severe periods over the last {w}",
+    "neighbours_log_events_mean_": "events in neighbouring regions over the last {w}",
+}
+_FIXED_LABELS = {
+    "log_periods_since_event": "time since the last event",
+    "log_periods_since_severe": "time since the last severe period",
+    "target_election_window": "election window",
+    "target_ramadan_days": "Ramadan",
+    "target_ashura": "Ashura",
+}
+
+
+def feature_label(name: str, freq: Frequency) -> str:
+    """Words an analyst understands for a feature column."""
+    unit = "months" if freq == "month" else "weeks"
+    if name in _FIXED_LABELS:
+        return _FIXED_LABELS[name]
+    if name.startswith("region_"):
+        return f"{name.removeprefix('region_')} baseline"
+    for prefix, template in _LABEL_PATTERNS.items():
+        if name.startswith(prefix):
+            window = name.removeprefix(prefix)
+            return template.format(w=f"{window} {unit}" if window != "1" else unit[:-1])
+    if name.startswith("log_") and "_events_" in name:
+        group, window = name.removeprefix("log_").split("_events_")
+        return f"{group.upper()} events over the last {window} {unit}"
+    return name.replace("_", " ")

@@ -1,0 +1,74 @@
+"""The model contract: a Forecaster fits on a panel and predicts the forecast table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, Self
+
+import numpy as np
+import pandas as pd
+
+FORECAST_COLUMNS = (
+    "region",
+    "origin",
+    "horizon",
+    "period",
+    "p_event",
+    "expected_events",
+    "events_p10",
+    "events_p50",
+    "events_p90",
+    "p_severe",
+    "model_version",
+)
+
+
+class Forecaster(Protocol):
+    """Every model family: fit on a panel, then forecast from an origin for some horizons.
+
+    `fit` uses every row of the panel it is given; `predict` uses only rows up to `origin`.
+    """
+
+    name: str
+
+    def fit(self, panel: pd.DataFrame) -> Self: ...
+
+    def predict(
+        self, panel: pd.DataFrame, origin: str, horizons: Sequence[int]
+    ) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class CountForecast:
+    """Per-row outputs of a horizon model: probabilities and a negative binomial count law.
+
+    `dispersion` is the NB2 alpha (variance = mean + alpha * mean^2); 0 means Poisson.
+    """
+
+    p_event: np.ndarray
+    mean: np.ndarray
+    dispersion: np.ndarray
+    p_severe: np.ndarray
+    drivers: list[str] | None = None
+    # The interval is [q(tail_level), q(1 - tail_level)]; calibrated models move it from 0.1.
+    tail_level: float = 0.1
+
+
+def check_forecast_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Raise ValueError unless the table has the contract's columns and invariants."""
+    missing = [c for c in FORECAST_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"forecast table lacks columns {missing}")
+    for column in ("p_event", "p_severe"):
+        values = table[column].to_numpy(dtype=float)
+        if not np.all((values >= 0) & (values <= 1)):
+            raise ValueError(f"{column} outside [0, 1]")
+    p10, p50, p90 = (
+        table[c].to_numpy(dtype=float) for c in ("events_p10", "events_p50", "events_p90")
+    )
+    if not (np.all(p10 <= p50) and np.all(p50 <= p90) and np.all(p10 >= 0)):
+        raise ValueError("count quantiles are not ordered and non-negative")
+    if not np.all(table["horizon"].to_numpy() >= 1):
+        raise ValueError("horizons must be at least 1")
+    return table

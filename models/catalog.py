@@ -1,0 +1,42 @@
+"""The model families by name, and the default ensemble."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+from features.specs import FeatureSpec
+from models.boosting import GradientBoostingModel
+from models.count_regression import NegativeBinomialModel
+from models.direct import DirectForecaster, HorizonModelFactory
+from models.ensemble import VALIDATION_PERIODS, EnsembleModel, HorizonModel
+from models.reference import ClimatologyModel, LastValuePoissonModel, RecentModel
+
+DEFAULT_MODEL = "ensemble"
+REFERENCE_MODELS = ("climatology", "recent", "last_value_poisson")
+
+
+def _ensemble(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
+    return EnsembleModel(
+        members=[
+            partial(NegativeBinomialModel, spec),
+            partial(GradientBoostingModel, spec, seed, counts=False),
+        ],
+        validation_periods=VALIDATION_PERIODS[spec.freq],
+    )
+
+
+FAMILIES: dict[str, HorizonModelFactory] = {
+    "climatology": ClimatologyModel,
+    "recent": RecentModel,
+    "last_value_poisson": LastValuePoissonModel,
+    "negative_binomial": NegativeBinomialModel,
+    "gradient_boosting": GradientBoostingModel,
+    "ensemble": _ensemble,
+}
+
+
+def make_forecaster(name: str, spec: FeatureSpec, horizons: Sequence[int]) -> DirectForecaster:
+    if name not in FAMILIES:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(FAMILIES)}")
+    return DirectForecaster(name, FAMILIES[name], spec, horizons)

@@ -1,0 +1,65 @@
+"""Design matrices for direct multi-horizon models: features at an origin, targets h later."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+import pandas as pd
+
+from features.specs import FeatureSpec, build_features, target_calendar
+
+
+@dataclass(frozen=True)
+class HorizonData:
+    """Rows are (region, origin period); targets are the outcome `horizon` periods later."""
+
+    X: pd.DataFrame
+    events: pd.Series
+    severe: pd.Series
+
+    @property
+    def regions(self) -> np.ndarray:
+        return self.X.index.get_level_values("region").to_numpy()
+
+    @property
+    def periods(self) -> np.ndarray:
+        return self.X.index.get_level_values("period").to_numpy()
+
+    def subset(self, mask: np.ndarray) -> HorizonData:
+        return HorizonData(self.X[mask], self.events[mask], self.severe[mask])
+
+
+def region_dummies(index: pd.MultiIndex, regions: Sequence[str]) -> pd.DataFrame:
+    codes = index.get_level_values("region")
+    return pd.DataFrame({f"region_{r}": (codes == r).astype(float) for r in regions}, index=index)
+
+
+def horizon_data(
+    panel: pd.DataFrame,
+    spec: FeatureSpec,
+    horizon: int,
+    regions: Sequence[str],
+    features: pd.DataFrame | None = None,
+) -> HorizonData:
+    """All rows of the panel with their targets (NaN where the target period is not in it)."""
+    features = build_features(panel, spec) if features is None else features
+    periods = sorted(features.index.get_level_values("period").unique())
+    calendar = target_calendar(periods, horizon, spec)
+    X = features.join(calendar, on="period").join(
+        region_dummies(cast(pd.MultiIndex, features.index), regions)
+    )
+    wide_events = panel.pivot(index="period", columns="region", values="events").sort_index()
+    wide_fatalities = panel.pivot(
+        index="period", columns="region", values="fatalities"
+    ).sort_index()
+    later_events = wide_events.shift(-horizon).stack(future_stack=True)
+    later_fatalities = wide_fatalities.shift(-horizon).stack(future_stack=True)
+    later_events.index = cast(pd.MultiIndex, later_events.index).swaplevel()
+    later_fatalities.index = cast(pd.MultiIndex, later_fatalities.index).swaplevel()
+    events = pd.Series(later_events.reindex(X.index), dtype=float)
+    fatalities = pd.Series(later_fatalities.reindex(X.index), dtype=float)
+    severe = (fatalities >= spec.severe_threshold).astype(float).where(events.notna())
+    return HorizonData(X, events, severe)

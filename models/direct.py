@@ -1,0 +1,91 @@
+"""Direct multi-horizon forecasting: one fitted model per horizon, one Forecaster per family."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Self
+
+import numpy as np
+import pandas as pd
+
+from features.periods import shift_period
+from features.specs import FeatureSpec, build_features
+from models.base import FORECAST_COLUMNS, CountForecast, check_forecast_table
+from models.design import horizon_data
+from models.distributions import continuous_quantile
+from models.ensemble import HorizonModel
+
+HorizonModelFactory = Callable[[FeatureSpec], HorizonModel]
+
+
+class DirectForecaster:
+    """Fits `factory(spec)` once per horizon on (features at s, outcome at s + h) pairs."""
+
+    def __init__(
+        self,
+        name: str,
+        factory: HorizonModelFactory,
+        spec: FeatureSpec,
+        horizons: Sequence[int],
+        version: str | None = None,
+    ) -> None:
+        if not horizons or min(horizons) < 1:
+            raise ValueError("horizons must be whole numbers of periods, at least 1")
+        self.name = name
+        self.factory = factory
+        self.spec = spec
+        self.horizons = tuple(sorted(set(horizons)))
+        self.version = version or name
+        self.regions: list[str] = []
+        self.models: dict[int, HorizonModel] = {}
+        self.fitted_through: str | None = None
+
+    def fit(self, panel: pd.DataFrame) -> Self:
+        self.regions = sorted(panel["region"].unique())
+        features = build_features(panel, self.spec)
+        for horizon in self.horizons:
+            data = horizon_data(panel, self.spec, horizon, self.regions, features)
+            known = data.subset(~data.events.isna().to_numpy())
+            if known.X.empty:
+                raise ValueError(f"the panel is too short to learn horizon {horizon}")
+            self.models[horizon] = self.factory(self.spec).fit(known)
+        self.fitted_through = str(panel["period"].max())
+        return self
+
+    def predict(self, panel: pd.DataFrame, origin: str, horizons: Sequence[int]) -> pd.DataFrame:
+        unknown = sorted(set(horizons) - set(self.models))
+        if unknown:
+            raise ValueError(f"horizons {unknown} were not fitted; fitted: {list(self.models)}")
+        history = panel[panel["period"] <= origin]
+        if origin not in set(history["period"]):
+            raise ValueError(f"origin {origin} is not a period of the panel")
+        features = build_features(history, self.spec)
+        tables = []
+        for horizon in sorted(set(horizons)):
+            data = horizon_data(history, self.spec, horizon, self.regions, features)
+            X = data.X[data.X.index.get_level_values("period") == origin].reindex(
+                pd.MultiIndex.from_product([self.regions, [origin]], names=["region", "period"])
+            )
+            tables.append(self._table(self.models[horizon].predict(X), origin, horizon))
+        return check_forecast_table(pd.concat(tables, ignore_index=True))
+
+    def _table(self, forecast: CountForecast, origin: str, horizon: int) -> pd.DataFrame:
+        tail = forecast.tail_level
+        table = pd.DataFrame(
+            {
+                "region": self.regions,
+                "origin": origin,
+                "horizon": horizon,
+                "period": shift_period(origin, horizon, self.spec.freq),
+                "p_event": np.clip(forecast.p_event, 0.0, 1.0),
+                "expected_events": forecast.mean,
+                "events_p10": continuous_quantile(forecast.mean, forecast.dispersion, tail),
+                "events_p50": continuous_quantile(forecast.mean, forecast.dispersion, 0.5),
+                "events_p90": continuous_quantile(forecast.mean, forecast.dispersion, 1 - tail),
+                "p_severe": np.clip(forecast.p_severe, 0.0, 1.0),
+                "model_version": self.version,
+            },
+            columns=list(FORECAST_COLUMNS),
+        )
+        table["drivers"] = forecast.drivers if forecast.drivers is not None else ""
+        return table

@@ -1,0 +1,128 @@
+"""The default ensemble: member weights and calibration learned on earlier origins only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Protocol, Self
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from models.base import CountForecast
+from models.design import HorizonData
+from models.distributions import continuous_quantile
+
+# Origins held out, at the end of the training rows, to learn weights and calibration.
+VALIDATION_PERIODS = {"month": 36, "week": 156}
+TARGET_COVERAGE = 0.80
+_WEIGHT_GRID = np.linspace(0.0, 1.0, 11)
+_EPS = 1e-4
+
+
+class HorizonModel(Protocol):
+    def fit(self, data: HorizonData) -> Self: ...
+
+    def predict(self, X: pd.DataFrame) -> CountForecast: ...
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.asarray(np.log(p / (1 - p)))
+
+
+class PlattCalibration:
+    """A logistic map of log-odds, fitted on held-out forecasts; identity until fitted."""
+
+    def __init__(self) -> None:
+        self.a, self.b = 1.0, 0.0
+
+    def fit(self, p: np.ndarray, outcome: np.ndarray) -> Self:
+        if len(np.unique(outcome)) == 2:
+            model = LogisticRegression(C=100.0).fit(_logit(p)[:, None], outcome.astype(int))
+            self.a, self.b = float(model.coef_[0, 0]), float(model.intercept_[0])
+        return self
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        return np.asarray(1.0 / (1.0 + np.exp(-(self.a * _logit(p) + self.b))))
+
+
+def _best_weight(first: np.ndarray, second: np.ndarray, outcome: np.ndarray) -> float:
+    losses = [np.mean((w * first + (1 - w) * second - outcome) ** 2) for w in _WEIGHT_GRID]
+    return float(_WEIGHT_GRID[int(np.argmin(losses))])
+
+
+def _coverage_level(forecast: CountForecast, observed: np.ndarray) -> float:
+    """The lower tail level t such that [q(t), q(1 - t)] covers TARGET_COVERAGE of outcomes."""
+    best, best_gap = 0.1, float("inf")
+    for tail in np.linspace(0.02, 0.25, 24):
+        low = continuous_quantile(forecast.mean, forecast.dispersion, tail)
+        high = continuous_quantile(forecast.mean, forecast.dispersion, 1 - tail)
+        gap = abs(float(np.mean((observed >= low) & (observed <= high))) - TARGET_COVERAGE)
+        if gap < best_gap - 1e-9:
+            best, best_gap = float(tail), gap
+    return best
+
+
+class EnsembleModel:
+    """Blends a count model and a classifier.
+
+    The count model gives the count law; p_event and p_severe are weighted blends of both
+    members. Weights, a Platt calibration of each probability and the interval level are fitted
+    on forecasts for the last held-out origins by members trained on the origins before them;
+    then the members are refitted on everything.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[Callable[[], HorizonModel]],
+        validation_periods: int,
+    ) -> None:
+        if len(members) != 2:
+            raise ValueError(
+                "the ensemble blends exactly two members: a count model and a classifier"
+            )
+        self.member_factories = list(members)
+        self.validation_periods = validation_periods
+        self.members: list[HorizonModel] = []
+        self.event_weight = 0.5
+        self.severe_weight = 0.5
+        self.event_calibration = PlattCalibration()
+        self.severe_calibration = PlattCalibration()
+        self.tail_level = 0.1
+
+    def fit(self, data: HorizonData) -> Self:
+        periods = np.unique(data.periods)
+        if len(periods) > 2 * self.validation_periods:
+            cut = periods[-self.validation_periods]
+            early, late = data.subset(data.periods < cut), data.subset(data.periods >= cut)
+            held_out = [factory().fit(early).predict(late.X) for factory in self.member_factories]
+            occurred = (late.events.to_numpy() > 0).astype(float)
+            severe = late.severe.to_numpy()
+            count, classifier = held_out
+            self.event_weight = _best_weight(count.p_event, classifier.p_event, occurred)
+            self.severe_weight = _best_weight(count.p_severe, classifier.p_severe, severe)
+            self.event_calibration.fit(
+                self._blend(count.p_event, classifier.p_event, self.event_weight), occurred
+            )
+            self.severe_calibration.fit(
+                self._blend(count.p_severe, classifier.p_severe, self.severe_weight), severe
+            )
+            self.tail_level = _coverage_level(count, late.events.to_numpy())
+        self.members = [factory().fit(data) for factory in self.member_factories]
+        return self
+
+    @staticmethod
+    def _blend(first: np.ndarray, second: np.ndarray, weight: float) -> np.ndarray:
+        return weight * first + (1 - weight) * second
+
+    def predict(self, X: pd.DataFrame) -> CountForecast:
+        count, classifier = (member.predict(X) for member in self.members)
+        p_event = self.event_calibration(
+            self._blend(count.p_event, classifier.p_event, self.event_weight)
+        )
+        p_severe = self.severe_calibration(
+            self._blend(count.p_severe, classifier.p_severe, self.severe_weight)
+        )
+        return replace(count, p_event=p_event, p_severe=p_severe, tail_level=self.tail_level)

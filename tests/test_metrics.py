@@ -1,0 +1,56 @@
+"""Scores behave as their definitions say."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.metrics import brier, expected_calibration_error, pinball, score, score_backtest
+
+
+def test_brier_and_calibration_of_perfect_and_constant_forecasts() -> None:
+    outcome = np.array([1.0, 0.0, 1.0, 0.0])
+    assert brier(outcome, outcome) == 0.0
+    assert brier(np.full(4, 0.5), outcome) == 0.25
+    # A constant forecast equal to the base rate is perfectly calibrated.
+    assert expected_calibration_error(np.full(4, 0.5), outcome) == 0.0
+    # Saying 0.9 where half happen is off by 0.4.
+    assert expected_calibration_error(np.full(4, 0.9), outcome) == pytest.approx(0.4)
+
+
+def test_pinball_penalizes_each_side_by_its_level() -> None:
+    observed = np.array([10.0])
+    assert pinball(np.array([8.0]), observed, 0.9) == pytest.approx(1.8)
+    assert pinball(np.array([12.0]), observed, 0.9) == pytest.approx(0.2)
+
+
+def _rows(model: str, p: list[float], observed: list[int], horizon: int = 1) -> pd.DataFrame:
+    n = len(p)
+    return pd.DataFrame(
+        {
+            "model": model, "horizon": horizon, "p_event": p, "p_severe": [0.0] * n,
+            "expected_events": observed, "events_p10": observed, "events_p50": observed,
+            "events_p90": observed, "observed_events": observed, "observed_fatalities": [0] * n,
+        }
+    )  # fmt: skip
+
+
+def test_scores_and_skill_against_climatology() -> None:
+    results = pd.concat(
+        [
+            _rows("climatology", [0.5, 0.5, 0.5, 0.5], [1, 0, 2, 0]),
+            _rows("ours", [0.9, 0.1, 0.9, 0.1], [1, 0, 2, 0]),
+        ]
+    )
+    table = score_backtest(results).set_index(["model", "horizon"])
+    assert table.loc[("ours", "1"), "brier"] == pytest.approx(0.01)
+    assert table.loc[("ours", "1"), "brier_skill"] == pytest.approx(1 - 0.01 / 0.25)
+    assert table.loc[("ours", "1"), "roc_auc"] == 1.0
+    assert table.loc[("ours", "all"), "coverage_p10_p90"] == 1.0
+    assert table.loc[("ours", "all"), "pinball"] == 0.0
+
+
+def test_undefined_auc_is_nan_not_an_error() -> None:
+    metrics = score(_rows("ours", [0.2, 0.3], [0, 0]))
+    assert np.isnan(metrics["roc_auc"])

@@ -1,0 +1,113 @@
+"""Contract tests over every model family, and the no-look-ahead guarantee."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.specs import FeatureSpec
+from models.base import FORECAST_COLUMNS, check_forecast_table
+from models.catalog import FAMILIES, make_forecaster
+from tests.synthetic import REGIONS, generate_panel
+
+HORIZONS = (1, 3, 6)
+ORIGIN = "2013-06"
+SPEC = FeatureSpec.default("month", neighbours={"PK-KP": ("PK-BA",), "PK-BA": ("PK-KP", "PK-SD")})
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    return generate_panel(seed=7)
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def fitted(request: pytest.FixtureRequest, panel: pd.DataFrame) -> tuple[str, object]:
+    history = panel[panel["period"] <= ORIGIN]
+    return request.param, make_forecaster(request.param, SPEC, HORIZONS).fit(history)
+
+
+def test_forecast_table_shape_and_invariants(
+    fitted: tuple[str, object], panel: pd.DataFrame
+) -> None:
+    name, model = fitted
+    table = model.predict(panel, ORIGIN, HORIZONS)  # type: ignore[attr-defined]
+
+    assert list(table.columns[: len(FORECAST_COLUMNS)]) == list(FORECAST_COLUMNS)
+    assert len(table) == len(REGIONS) * len(HORIZONS)
+    assert set(table["region"]) == set(REGIONS)
+    assert table.groupby("horizon")["period"].first().to_dict() == {
+        1: "2013-07",
+        3: "2013-09",
+        6: "2013-12",
+    }
+    assert (table["origin"] == ORIGIN).all() and (table["model_version"] == name).all()
+    check_forecast_table(table)  # probabilities in [0, 1], ordered non-negative quantiles
+    assert np.isfinite(
+        table[["p_event", "expected_events", "events_p90", "p_severe"]].to_numpy()
+    ).all()
+
+
+def test_busier_regions_get_higher_risk(fitted: tuple[str, object], panel: pd.DataFrame) -> None:
+    _, model = fitted
+    table = model.predict(panel, ORIGIN, (1,)).set_index("region")  # type: ignore[attr-defined]
+    assert table.loc["PK-KP", "p_event"] > table.loc["PK-IS", "p_event"]
+    assert table.loc["PK-KP", "expected_events"] > table.loc["PK-IS", "expected_events"]
+
+
+def test_save_then_load_gives_identical_predictions(
+    fitted: tuple[str, object], panel: pd.DataFrame, tmp_path: Path
+) -> None:
+    _, model = fitted
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    loaded = joblib.load(path)
+    pd.testing.assert_frame_equal(
+        model.predict(panel, ORIGIN, HORIZONS),  # type: ignore[attr-defined]
+        loaded.predict(panel, ORIGIN, HORIZONS),
+    )
+
+
+def test_no_look_ahead_absurd_future_changes_nothing(
+    fitted: tuple[str, object], panel: pd.DataFrame
+) -> None:
+    """Predictions for an origin are identical whether or not later periods hold absurd values."""
+    name, _ = fitted
+    poisoned = panel.copy()
+    later = poisoned["period"] > ORIGIN
+    counted = [c for c in poisoned.columns if c.startswith("events") or c == "fatalities"]
+    poisoned.loc[later, counted] = 10_000
+
+    honest = make_forecaster(name, SPEC, HORIZONS).fit(panel[panel["period"] <= ORIGIN])
+    # The fit sees only the history; prediction is handed the whole poisoned panel.
+    from_poisoned = make_forecaster(name, SPEC, HORIZONS).fit(
+        poisoned[poisoned["period"] <= ORIGIN]
+    )
+    pd.testing.assert_frame_equal(
+        honest.predict(panel, ORIGIN, HORIZONS), from_poisoned.predict(poisoned, ORIGIN, HORIZONS)
+    )
+
+
+def test_unfitted_horizon_and_unknown_origin_are_errors(
+    fitted: tuple[str, object], panel: pd.DataFrame
+) -> None:
+    _, model = fitted
+    with pytest.raises(ValueError, match=r"horizons \[2\] were not fitted"):
+        model.predict(panel, ORIGIN, (2,))  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="origin 2031-01 is not a period"):
+        model.predict(panel, "2031-01", (1,))  # type: ignore[attr-defined]
+
+
+def test_unknown_family_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown model 'prophet'"):
+        make_forecaster("prophet", SPEC, HORIZONS)
+
+
+def test_ensemble_drivers_name_features_in_words(panel: pd.DataFrame) -> None:
+    model = make_forecaster("ensemble", SPEC, (1,)).fit(panel[panel["period"] <= ORIGIN])
+    drivers = model.predict(panel, ORIGIN, (1,))["drivers"]
+    assert all(len(text.split("; ")) == 3 for text in drivers)
+    assert any("over the last" in text for text in drivers)

@@ -1,0 +1,95 @@
+"""Forecast scores: probabilistic (Brier, skill, AUC, AP, calibration) and count (pinball, coverage, MAE)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+QUANTILES = {"events_p10": 0.1, "events_p50": 0.5, "events_p90": 0.9}
+CALIBRATION_BINS = 10
+
+
+def brier(p: np.ndarray, outcome: np.ndarray) -> float:
+    return float(np.mean((p - outcome) ** 2))
+
+
+def expected_calibration_error(
+    p: np.ndarray, outcome: np.ndarray, bins: int = CALIBRATION_BINS
+) -> float:
+    """Mean |observed rate - mean forecast| over equal-width bins, weighted by bin size."""
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = index == b
+        if members.any():
+            error += members.mean() * abs(outcome[members].mean() - p[members].mean())
+    return float(error)
+
+
+def reliability_table(
+    p: np.ndarray, outcome: np.ndarray, bins: int = CALIBRATION_BINS
+) -> pd.DataFrame:
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    frame = pd.DataFrame({"bin": index, "forecast": p, "observed": outcome})
+    table = frame.groupby("bin").agg(
+        forecast=("forecast", "mean"), observed=("observed", "mean"), count=("observed", "size")
+    )
+    return table.reset_index()
+
+
+def pinball(quantile: np.ndarray, observed: np.ndarray, level: float) -> float:
+    diff = observed - quantile
+    return float(np.mean(np.maximum(level * diff, (level - 1) * diff)))
+
+
+def _ranking_score(
+    score: Callable[[np.ndarray, np.ndarray], float], outcome: np.ndarray, p: np.ndarray
+) -> float:
+    """AUC-type scores are undefined when only one class occurred."""
+    if len(np.unique(outcome)) < 2:
+        return float("nan")
+    return float(score(outcome, p))
+
+
+def score(rows: pd.DataFrame, severe_threshold: int = 25) -> dict[str, float]:
+    """All metrics for scored rows (observed outcomes known)."""
+    occurred = (rows["observed_events"].to_numpy() > 0).astype(float)
+    severe = (rows["observed_fatalities"].to_numpy() >= severe_threshold).astype(float)
+    p = rows["p_event"].to_numpy(dtype=float)
+    observed = rows["observed_events"].to_numpy(dtype=float)
+    return {
+        "n": float(len(rows)),
+        "brier": brier(p, occurred),
+        "roc_auc": _ranking_score(roc_auc_score, occurred, p),
+        "average_precision": _ranking_score(average_precision_score, occurred, p),
+        "calibration_error": expected_calibration_error(p, occurred),
+        "severe_brier": brier(rows["p_severe"].to_numpy(dtype=float), severe),
+        "pinball": float(
+            np.mean(
+                [pinball(rows[c].to_numpy(dtype=float), observed, q) for c, q in QUANTILES.items()]
+            )
+        ),
+        "coverage_p10_p90": float(
+            np.mean((observed >= rows["events_p10"]) & (observed <= rows["events_p90"]))
+        ),
+        "mae": float(np.mean(np.abs(rows["expected_events"].to_numpy(dtype=float) - observed))),
+    }
+
+
+def score_backtest(
+    results: pd.DataFrame, reference: str = "climatology", severe_threshold: int = 25
+) -> pd.DataFrame:
+    """Metrics per model and horizon, plus pooled ('all'), with Brier skill against `reference`."""
+    scored = results.dropna(subset=["observed_events"])
+    rows = []
+    for model, by_model in scored.groupby("model", sort=True):
+        for horizon, part in [*by_model.groupby("horizon", sort=True), ("all", by_model)]:
+            rows.append({"model": model, "horizon": str(horizon), **score(part, severe_threshold)})
+    table = pd.DataFrame(rows)
+    if reference in set(table["model"]):
+        base = table[table["model"] == reference].set_index("horizon")["brier"]
+        table["brier_skill"] = 1 - table["brier"] / table["horizon"].map(base)
+    return table

@@ -1,0 +1,77 @@
+"""Backtest reports: metric tables and the plots a person would rather look at than read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from training.metrics import reliability_table, score_backtest
+
+
+def write_report(
+    results: pd.DataFrame, directory: Path, main_model: str, severe_threshold: int = 25
+) -> pd.DataFrame:
+    """Write metrics.csv, metrics.json, reliability.png and regions.png; return the metrics."""
+    directory.mkdir(parents=True, exist_ok=True)
+    metrics = score_backtest(results, severe_threshold=severe_threshold)
+    metrics.to_csv(directory / "metrics.csv", index=False)
+    (directory / "metrics.json").write_text(json.dumps(metrics.to_dict(orient="records"), indent=2))
+    scored = results.dropna(subset=["observed_events"])
+    _reliability_plot(scored, directory / "reliability.png", main_model)
+    _regions_plot(scored, directory / "regions.png", main_model)
+    return metrics
+
+
+def _reliability_plot(scored: pd.DataFrame, path: Path, main_model: str) -> None:
+    figure, axis = plt.subplots(figsize=(6, 6))
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
+    for model, part in scored.groupby("model"):
+        table = reliability_table(
+            part["p_event"].to_numpy(), (part["observed_events"] > 0).to_numpy(float)
+        )
+        emphasis = (
+            {"linewidth": 2.5, "marker": "o"}
+            if model == main_model
+            else {"linewidth": 1, "alpha": 0.6}
+        )
+        axis.plot(table["forecast"], table["observed"], label=str(model), **emphasis)
+    axis.set(
+        xlabel="forecast probability of an event",
+        ylabel="observed frequency",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    axis.set_title("Reliability of p_event, all horizons pooled")
+    axis.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _regions_plot(scored: pd.DataFrame, path: Path, main_model: str) -> None:
+    part = scored[(scored["model"] == main_model) & (scored["horizon"] == scored["horizon"].min())]
+    regions = sorted(part["region"].unique())
+    figure, axes = plt.subplots(len(regions), 1, figsize=(10, 2.2 * len(regions)), sharex=True)
+    for axis, region in zip(axes if len(regions) > 1 else [axes], regions, strict=True):
+        rows = part[part["region"] == region].sort_values("period")
+        x = range(len(rows))
+        axis.fill_between(x, rows["events_p10"], rows["events_p90"], alpha=0.3, label="p10-p90")
+        axis.plot(x, rows["expected_events"], label="expected events")
+        axis.plot(x, rows["observed_events"], "k.", markersize=4, label="observed events")
+        axis.set_ylabel(region)
+        ticks = list(range(0, len(rows), max(1, len(rows) // 8)))
+        axis.set_xticks(ticks, [rows["period"].iloc[i] for i in ticks])
+    horizon = int(part["horizon"].min()) if len(part) else 1
+    (axes[0] if len(regions) > 1 else axes).set_title(
+        f"{main_model}: forecasts {horizon} period(s) ahead against outcomes"
+    )
+    (axes[0] if len(regions) > 1 else axes).legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
