@@ -16,10 +16,18 @@ DEFAULT_MODEL = "ensemble"
 REFERENCE_MODELS = ("climatology", "recent", "last_value_poisson")
 
 
+# The count model learns from the last fifteen years: older eras pull its region levels away.
+COUNT_TRAINING_PERIODS = {"month": 180, "week": 780}
+
+
+def _negative_binomial(spec: FeatureSpec) -> HorizonModel:
+    return NegativeBinomialModel(spec, training_periods=COUNT_TRAINING_PERIODS[spec.freq])
+
+
 def _ensemble(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
     return EnsembleModel(
         members=[
-            partial(NegativeBinomialModel, spec),
+            partial(_negative_binomial, spec),
             partial(GradientBoostingModel, spec, seed, counts=False),
         ],
         validation_periods=VALIDATION_PERIODS[spec.freq],
@@ -30,7 +38,7 @@ FAMILIES: dict[str, HorizonModelFactory] = {
     "climatology": ClimatologyModel,
     "recent": RecentModel,
     "last_value_poisson": LastValuePoissonModel,
-    "negative_binomial": NegativeBinomialModel,
+    "negative_binomial": _negative_binomial,
     "gradient_boosting": GradientBoostingModel,
     "ensemble": _ensemble,
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from typing import Self
 
 import numpy as np
@@ -19,12 +20,16 @@ from models.severity import SevereClassifier
 
 log = logging.getLogger(__name__)
 TOP_DRIVERS = 3
-# The count model's covariates: level, persistence and neighbours of violence, and the calendar.
-_COVARIATES = (
-    "log_events_mean_1", "log_events_mean_3", "log_events_mean_12", "log_events_mean_24",
-    "share_with_events_12", "share_with_events_120", "log_periods_since_event",
-    "log_fatalities_mean_3",
-)  # fmt: skip
+
+
+def default_covariates(spec: FeatureSpec) -> tuple[str, ...]:
+    """Level and persistence of violence: short and yearly means, yearly and ten-year shares."""
+    return (
+        *(f"log_events_mean_{w}" for w in (*spec.count_windows[:3], spec.recent_window)),
+        f"share_with_events_{spec.recent_window}",
+        f"share_with_events_{spec.climatology_window}",
+        "log_periods_since_event",
+    )
 
 
 class NegativeBinomialModel:
@@ -34,8 +39,17 @@ class NegativeBinomialModel:
     standardized contributions to the log mean are largest.
     """
 
-    def __init__(self, spec: FeatureSpec) -> None:
+    def __init__(
+        self,
+        spec: FeatureSpec,
+        covariates: Sequence[str] | None = None,
+        dispersion_periods: int | None = None,
+        training_periods: int | None = None,
+    ) -> None:
         self.spec = spec
+        self.training_periods = training_periods
+        self.dispersion_periods = dispersion_periods
+        self.preferred = tuple(covariates) if covariates is not None else default_covariates(spec)
         self.covariates: list[str] = []
         self.region_columns: list[str] = []
         self.center = pd.Series(dtype=float)
@@ -45,19 +59,20 @@ class NegativeBinomialModel:
         self.severe = SevereClassifier()
 
     def _columns(self, X: pd.DataFrame) -> list[str]:
-        monthly = [c for c in _COVARIATES if c in X.columns]
         spatial = [c for c in X.columns if c.startswith("neighbours_")]
         calendar = [c for c in X.columns if c.startswith("target_")]
-        fallback = [
-            c for c in X.columns if c.startswith(("log_events_mean_", "share_with_events_"))
-        ]
-        return (monthly or fallback) + spatial + calendar
+        return [c for c in self.preferred if c in X.columns] + spatial + calendar
 
     def _design(self, X: pd.DataFrame) -> np.ndarray:
         z = (X[self.covariates] - self.center) / self.scale
         return np.column_stack([z.to_numpy(), X[self.region_columns].to_numpy()])
 
     def fit(self, data: HorizonData) -> Self:
+        if self.training_periods:
+            periods = np.unique(data.periods)
+            data = data.subset(
+                data.periods >= periods[max(0, len(periods) - self.training_periods)]
+            )
         X = data.X
         self.covariates = self._columns(X)
         self.region_columns = [c for c in X.columns if c.startswith("region_")]
@@ -80,7 +95,12 @@ class NegativeBinomialModel:
             result = model.fit(start_params=start, disp=0, maxiter=300, method="bfgs")
         self.params = np.asarray(result.params[:-1])
         fitted = np.exp(design @ self.params)
-        self.dispersion = region_dispersion(data.regions, y, fitted)
+        recent = np.ones(len(y), dtype=bool)
+        if self.dispersion_periods:
+            # Volatility changes between eras; the recent one is the one forecasts face.
+            periods = np.unique(data.periods)
+            recent = data.periods >= periods[max(0, len(periods) - self.dispersion_periods)]
+        self.dispersion = region_dispersion(data.regions[recent], y[recent], fitted[recent])
         self.severe.fit(X, data.severe.to_numpy())
         return self
 

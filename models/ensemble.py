@@ -15,7 +15,7 @@ from models.design import HorizonData
 from models.distributions import continuous_quantile
 
 # Origins held out, at the end of the training rows, to learn weights and calibration.
-VALIDATION_PERIODS = {"month": 36, "week": 156}
+VALIDATION_PERIODS = {"month": 72, "week": 312}
 TARGET_COVERAGE = 0.80
 _WEIGHT_GRID = np.linspace(0.0, 1.0, 11)
 _EPS = 1e-4
@@ -78,6 +78,7 @@ class EnsembleModel:
         self,
         members: Sequence[Callable[[], HorizonModel]],
         validation_periods: int,
+        calibrate: bool = True,
     ) -> None:
         if len(members) != 2:
             raise ValueError(
@@ -85,6 +86,7 @@ class EnsembleModel:
             )
         self.member_factories = list(members)
         self.validation_periods = validation_periods
+        self.calibrate = calibrate
         self.members: list[HorizonModel] = []
         self.event_weight = 0.5
         self.severe_weight = 0.5
@@ -103,12 +105,11 @@ class EnsembleModel:
             count, classifier = held_out
             self.event_weight = _best_weight(count.p_event, classifier.p_event, occurred)
             self.severe_weight = _best_weight(count.p_severe, classifier.p_severe, severe)
-            self.event_calibration.fit(
-                self._blend(count.p_event, classifier.p_event, self.event_weight), occurred
-            )
-            self.severe_calibration.fit(
-                self._blend(count.p_severe, classifier.p_severe, self.severe_weight), severe
-            )
+            if self.calibrate:
+                blend = self._blend(count.p_event, classifier.p_event, self.event_weight)
+                self.event_calibration.fit(blend, occurred)
+                blend = self._blend(count.p_severe, classifier.p_severe, self.severe_weight)
+                self.severe_calibration.fit(blend, severe)
             self.tail_level = _coverage_level(count, late.events.to_numpy())
         self.members = [factory().fit(data) for factory in self.member_factories]
         return self
