@@ -171,3 +171,17 @@ def test_backtest_uses_ingested_events_without_events_option(run: object, tmp_pa
         "backtest", "--start", "2017-01", "--end", "2017-02", "--output", str(tmp_path / "o.csv")
     )  # type: ignore[operator]
     assert code == 2 and "too little history" in err  # six events of 2017 are not enough history
+
+
+def test_backtest_forecasts_ignore_absurd_values_after_each_origin() -> None:
+    panel = generate_panel(seed=5)
+    origins = ["2012-06", "2012-07"]
+    poisoned = panel.copy()
+    counted = [c for c in panel.columns if c.startswith("events") or c == "fatalities"]
+    poisoned.loc[poisoned["period"] > origins[-1], counted] = 99_999
+    spec = FeatureSpec.default("month")
+    factories = {"ensemble": lambda: make_forecaster("ensemble", spec, (1, 6))}
+    clean = backtest(panel, factories, origins, (1, 6))
+    dirty = backtest(poisoned, factories, origins, (1, 6))
+    forecast_columns = [c for c in clean.columns if not c.startswith("observed_")]
+    pd.testing.assert_frame_equal(clean[forecast_columns], dirty[forecast_columns])
