@@ -67,6 +67,14 @@ def calendar_features(
     periods: Sequence[str], freq: Frequency, elections: Sequence[date]
 ) -> pd.DataFrame:
     """Calendar features for each period (flags are 1 if any day qualifies; *_days count days)."""
+    return _calendar_features(tuple(periods), freq, tuple(elections)).copy()
+
+
+@lru_cache(maxsize=64)
+def _calendar_features(
+    periods: tuple[str, ...], freq: Frequency, elections: tuple[date, ...]
+) -> pd.DataFrame:
+    # Backtests ask for the same periods at every origin and horizon: compute them once.
     daily = daily_calendar(period_start(periods[0], freq), period_end(periods[-1], freq), elections)
     daily["period"] = [period_of(day, freq) for day in daily["day"]]
     flags = ["election", "election_window", "ashura", "rabi_al_awwal_12"]
