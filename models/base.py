@@ -9,6 +9,8 @@ from typing import Protocol, Self
 import numpy as np
 import pandas as pd
 
+from models.design import HorizonData
+
 FORECAST_COLUMNS = (
     "region",
     "origin",
@@ -53,6 +55,14 @@ class CountForecast:
     drivers: list[str] | None = None
     # The interval is [q(tail_level), q(1 - tail_level)]; calibrated models move it from 0.1.
     tail_level: float = 0.1
+
+
+class HorizonModel(Protocol):
+    """One horizon's learner inside a Forecaster: fit on design rows, predict count laws."""
+
+    def fit(self, data: HorizonData) -> Self: ...
+
+    def predict(self, X: pd.DataFrame) -> CountForecast: ...
 
 
 def check_forecast_table(table: pd.DataFrame) -> pd.DataFrame:

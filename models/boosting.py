@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
+from features.specs import FeatureSpec
 from models.base import CountForecast
 from models.design import HorizonData
 from models.distributions import region_dispersion
@@ -19,7 +20,7 @@ _TREE_SETTINGS = {"max_iter": 100, "learning_rate": 0.06, "max_depth": 3, "min_s
 class GradientBoostingModel:
     """Boosted trees for p_event and the expected count; logistic severity; NB dispersion by region."""
 
-    def __init__(self, spec: object = None, seed: int = 0, counts: bool = True) -> None:
+    def __init__(self, spec: FeatureSpec | None = None, seed: int = 0, counts: bool = True) -> None:
         # counts=False skips the count model where only the probabilities are used (the ensemble).
         self.seed = seed
         self.counts = counts

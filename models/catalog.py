@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from functools import partial
 
 from features.specs import FeatureSpec
+from models.base import HorizonModel
 from models.boosting import GradientBoostingModel
 from models.count_regression import NegativeBinomialModel
 from models.direct import DirectForecaster, HorizonModelFactory
-from models.ensemble import VALIDATION_PERIODS, EnsembleModel, HorizonModel
+from models.ensemble import VALIDATION_PERIODS, EnsembleModel
 from models.reference import ClimatologyModel, LastValuePoissonModel, RecentModel
 
 DEFAULT_MODEL = "ensemble"

@@ -10,10 +10,9 @@ import pandas as pd
 
 from features.periods import shift_period
 from features.specs import FeatureSpec, build_features
-from models.base import FORECAST_COLUMNS, CountForecast, check_forecast_table
+from models.base import FORECAST_COLUMNS, CountForecast, HorizonModel, check_forecast_table
 from models.design import horizon_data
 from models.distributions import continuous_quantile
-from models.ensemble import HorizonModel
 
 HorizonModelFactory = Callable[[FeatureSpec], HorizonModel]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Protocol, Self
+from typing import Self
 
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from models.base import CountForecast
+from models.base import CountForecast, HorizonModel
 from models.design import HorizonData
 from models.distributions import continuous_quantile
 
@@ -19,12 +19,6 @@ VALIDATION_PERIODS = {"month": 72, "week": 312}
 TARGET_COVERAGE = 0.80
 _WEIGHT_GRID = np.linspace(0.0, 1.0, 11)
 _EPS = 1e-4
-
-
-class HorizonModel(Protocol):
-    def fit(self, data: HorizonData) -> Self: ...
-
-    def predict(self, X: pd.DataFrame) -> CountForecast: ...
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import pandas as pd
 from features.gazetteer import Gazetteer
 from features.periods import Frequency, period_range, period_start
 from features.specs import FeatureSpec
-from models.catalog import FAMILIES, REFERENCE_MODELS, make_forecaster
+from models.catalog import DEFAULT_MODEL, FAMILIES, REFERENCE_MODELS, make_forecaster
 from training.backtest import backtest
 from training.report import write_report
 
@@ -84,7 +84,7 @@ def run_backtest(
     )
 
 
-def default_models(main: str = "ensemble") -> tuple[str, ...]:
+def default_models(main: str = DEFAULT_MODEL) -> tuple[str, ...]:
     return (main, *REFERENCE_MODELS)
 
 
