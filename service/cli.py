@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import tempfile
@@ -243,6 +244,8 @@ def backtest_command(
     """Rolling-origin backtest: at every origin, fit on data up to it and forecast each horizon."""
     if output.suffix not in {".csv", ".parquet"}:
         raise _fail(f"--output {output.name}: use a .csv or .parquet file name", 2)
+    if output.suffix == ".parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise _fail("--output .parquet needs pyarrow (pip install pyarrow); or write .csv", 2)
     try:
         request = BacktestRequest(
             freq=freq.value,

@@ -69,6 +69,21 @@ def test_malformed_options_are_refused_before_any_work(
     assert not output.exists()
 
 
+def test_output_format_is_checked_before_any_work(run: object, tmp_path: Path) -> None:
+    code, _, err = run(
+        "backtest",
+        "--events",
+        GED,
+        "--start",
+        "2016-01",
+        "--end",
+        "2016-02",
+        "--output",
+        str(tmp_path / "o.txt"),
+    )  # type: ignore[operator]
+    assert code == 2 and "use a .csv or .parquet file name" in err
+
+
 def test_empty_event_file_is_refused(run: object, tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("", encoding="utf-8")
