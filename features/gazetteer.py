@@ -72,13 +72,12 @@ class Gazetteer:
             for r in spec["regions"]
         )
         boundaries = spec["boundaries"]
+        beside = path.parent / boundaries["file"]
         return cls(
             country=country,
             name=spec["name"],
             regions=regions,
-            boundaries_file=(path.parent / boundaries["file"])
-            if (path.parent / boundaries["file"]).exists()
-            else BOUNDARIES_DIR / boundaries["file"],
+            boundaries_file=beside if beside.exists() else BOUNDARIES_DIR / boundaries["file"],
             boundaries_object=boundaries["object"],
             boundary_ids=dict(boundaries["ids"]),
             elections=tuple(date.fromisoformat(day) for day in spec.get("elections", ())),

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,13 +17,12 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 from features.actors import ActorClassifier, default_classifier
 from features.events import Event
 from features.gazetteer import RegionResolver, default_resolver
-from features.sources import RowError, read_events
+from features.sources import ProgressCallback, RowError, read_events
 from features.store.db import write_transaction
 from features.store.schema import events, ingest_runs
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, int, int | None], None]
 WRITE_CHUNK_ROWS = 500
 # Fields whose change makes an event "updated"; raw spellings of names are not among them.
 _CONTENT_FIELDS = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal
 
 from sqlalchemy import Engine, func, select
 
@@ -11,7 +11,6 @@ from features.events import ViolenceType
 from features.store.schema import events
 
 SummaryBy = Literal["year", "region", "actor", "type", "source"]
-SUMMARY_KEYS: tuple[str, ...] = get_args(SummaryBy)
 UNRESOLVED_LABEL = "(unresolved)"
 NO_TYPE_LABEL = "(not organized violence)"
 

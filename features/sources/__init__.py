@@ -1,6 +1,14 @@
 """Adapters that turn event files (UCDP GED, GTD, ACLED) into canonical events."""
 
 from features.sources.base import ParsedFile, RowError, SourceFormatError
-from features.sources.reader import SOURCES, detect_source, read_events
+from features.sources.reader import SOURCES, ProgressCallback, detect_source, read_events
 
-__all__ = ["SOURCES", "ParsedFile", "RowError", "SourceFormatError", "detect_source", "read_events"]
+__all__ = [
+    "SOURCES",
+    "ParsedFile",
+    "ProgressCallback",
+    "RowError",
+    "SourceFormatError",
+    "detect_source",
+    "read_events",
+]

@@ -70,12 +70,17 @@ def _alembic_config(conn: Connection) -> Config:
     return config
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema up to the newest migration (a no-op when it is current)."""
+def _revisions(engine: Engine) -> tuple[str | None, str | None]:
+    """The database's current migration and the newest one the code has."""
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
-    with engine.connect() as conn:
         head = ScriptDirectory.from_config(_alembic_config(conn)).get_current_head()
+    return current, head
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema up to the newest migration (a no-op when it is current)."""
+    current, head = _revisions(engine)
     if current == head:
         return
     log.info("migrating database schema from %s to %s", current or "empty", head)
@@ -85,7 +90,5 @@ def migrate(engine: Engine) -> None:
 
 def schema_is_current(engine: Engine) -> bool:
     """Whether the database has every migration applied."""
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-        head = ScriptDirectory.from_config(_alembic_config(conn)).get_current_head()
+    current, head = _revisions(engine)
     return current == head
