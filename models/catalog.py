@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from features.specs import FeatureSpec
@@ -45,7 +45,20 @@ FAMILIES: dict[str, HorizonModelFactory] = {
 }
 
 
-def make_forecaster(name: str, spec: FeatureSpec, horizons: Sequence[int]) -> DirectForecaster:
+# Families with randomness take the seed; the others are deterministic.
+SEEDED_FAMILIES = ("gradient_boosting", "ensemble")
+
+
+def make_forecaster(
+    name: str,
+    spec: FeatureSpec,
+    horizons: Sequence[int],
+    *,
+    seed: int = 0,
+    version: str | None = None,
+) -> DirectForecaster:
     if name not in FAMILIES:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(FAMILIES)}")
-    return DirectForecaster(name, FAMILIES[name], spec, horizons)
+    family: Callable[..., HorizonModel] = FAMILIES[name]
+    factory = partial(family, seed=seed) if name in SEEDED_FAMILIES else family
+    return DirectForecaster(name, factory, spec, horizons, version=version)

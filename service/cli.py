@@ -23,7 +23,19 @@ from features.sources import SourceFormatError
 from features.store.db import make_engine, migrate
 from features.store.schema import events
 from features.summary import summarize
-from service.settings import Settings, get_settings
+from service import cli_models
+from service.cli_support import (
+    BackendChoice,
+    FrequencyChoice,
+    ProgressLog,
+    SourceChoice,
+    fail,
+    open_engine,
+    parse_horizons,
+    settings_of,
+)
+from service.settings import get_settings
+from training.parallel import compute_backend
 from training.pipeline import (
     BacktestRequest,
     default_models,
@@ -41,29 +53,12 @@ app.add_typer(events_app, name="events")
 app.add_typer(db_app, name="db")
 
 
-class SourceChoice(StrEnum):
-    auto = "auto"
-    ucdp = "ucdp"
-    gtd = "gtd"
-    acled = "acled"
-
-
-class FrequencyChoice(StrEnum):
-    month = "month"
-    week = "week"
-
-
 class SummaryChoice(StrEnum):
     year = "year"
     region = "region"
     actor = "actor"
     type = "type"
     source = "source"
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 @app.callback()
@@ -73,34 +68,15 @@ def main(ctx: typer.Context) -> None:
         settings = get_settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"THREATCAST_{e['loc'][0]}".upper() + f": {e['msg']}" for e in exc.errors()
+            (f"THREATCAST_{e['loc'][0]}".upper() + ": " if e["loc"] else "") + e["msg"]
+            for e in exc.errors()
         )
-        raise _fail(f"invalid settings: {problems}", 2) from None
+        raise fail(f"invalid settings: {problems}", 2) from None
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx.obj = settings
-
-
-def _engine(ctx: typer.Context) -> Engine:
-    settings: Settings = ctx.obj
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    return engine
-
-
-class _ProgressLog:
-    """Logs long work about every tenth of the way (each call when the total is unknown)."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, int] = {}
-
-    def __call__(self, stage: str, done: int, total: int | None) -> None:
-        step = done * 10 // total if total else done
-        if self._last.get(stage) != step:
-            self._last[stage] = step
-            log.info("%s: %d%s rows", stage, done, f"/{total}" if total else "")
 
 
 def _print_report(report: IngestReport) -> None:
@@ -132,7 +108,7 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Load an event file (UCDP GED, GTD or ACLED CSV, optionally gzip) into the event store."""
-    engine = _engine(ctx)
+    engine = open_engine(ctx)
     try:
         report = ingest_file(
             engine,
@@ -140,10 +116,10 @@ def ingest(
             source=source.value,
             skip_invalid=skip_invalid,
             dry_run=dry_run,
-            progress=_ProgressLog(),
+            progress=ProgressLog(),
         )
     except (IngestError, SourceFormatError) as exc:
-        raise _fail(
+        raise fail(
             f"{path.name}: {exc}" if isinstance(exc, SourceFormatError) else str(exc)
         ) from None
     if as_json:
@@ -158,7 +134,7 @@ def events_summary(
     by: Annotated[SummaryChoice, typer.Option(help="Group events by this.")] = SummaryChoice.year,
 ) -> None:
     """Counts and fatalities of the stored events."""
-    rows = summarize(_engine(ctx), by.value)
+    rows = summarize(open_engine(ctx), by.value)
     if not rows:
         typer.echo("the event store is empty; load events with `threatcast ingest PATH`")
         return
@@ -187,29 +163,18 @@ def panel(
     try:
         cutoff = date.fromisoformat(as_of) if as_of else None
     except ValueError:
-        raise _fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)", 2) from None
-    engine = _engine(ctx)
+        raise fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)", 2) from None
+    engine = open_engine(ctx)
     try:
         frame = build_panel(engine, freq.value, start=start, end=end, as_of=cutoff, country=country)
     except ValueError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
     typer.echo(
         f"wrote {len(frame)} rows ({frame['region'].nunique()} regions x "
         f"{frame['period'].nunique()} periods, {int(frame['events'].sum())} events) to {out}"
     )
-
-
-def _parse_horizons(text: str) -> tuple[int, ...]:
-    """'1,3,6' or '1-6'."""
-    try:
-        if "-" in text:
-            first, last = (int(part) for part in text.split("-", 1))
-            return tuple(range(first, last + 1))
-        return tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
-    except ValueError:
-        raise _fail(f"--horizons {text!r}: use a list like 1,3,6 or a range like 1-6", 2) from None
 
 
 @app.command("backtest")
@@ -239,47 +204,61 @@ def backtest_command(
         str, typer.Option(help="Comma-separated model families; the first is the main one.")
     ] = ",".join(default_models()),
     n_jobs: Annotated[int, typer.Option(help="Parallel worker processes.")] = 2,
+    backend: Annotated[
+        BackendChoice, typer.Option(help="Run on local processes or a Dask cluster.")
+    ] = BackendChoice.loky,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address (default THREATCAST_DASK_SCHEDULER, else a local cluster)."
+        ),
+    ] = None,
     country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-3 country code.")] = "PAK",
 ) -> None:
     """Rolling-origin backtest: at every origin, fit on data up to it and forecast each horizon."""
     if output.suffix not in {".csv", ".parquet"}:
-        raise _fail(f"--output {output.name}: use a .csv or .parquet file name", 2)
+        raise fail(f"--output {output.name}: use a .csv or .parquet file name", 2)
     if output.suffix == ".parquet" and importlib.util.find_spec("pyarrow") is None:
-        raise _fail("--output .parquet needs pyarrow (pip install pyarrow); or write .csv", 2)
+        raise fail("--output .parquet needs pyarrow (pip install pyarrow); or write .csv", 2)
     try:
         request = BacktestRequest(
             freq=freq.value,
             start=start,
             end=end,
-            horizons=_parse_horizons(horizons),
+            horizons=parse_horizons(horizons),
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
             n_jobs=n_jobs,
+            backend=backend.value,
         )
     except ValueError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     gazetteer = default_resolver().gazetteers.get(country)
     if gazetteer is None:
-        raise _fail(f"no gazetteer for country {country!r}", 2)
+        raise fail(f"no gazetteer for country {country!r}", 2)
     with tempfile.TemporaryDirectory(prefix="threatcast-backtest-") as scratch:
         if events_file is not None:
             engine = make_engine(f"sqlite:///{Path(scratch) / 'events.db'}")
             migrate(engine)
             try:
-                ingest_file(engine, events_file, source=source.value, progress=_ProgressLog())
+                ingest_file(engine, events_file, source=source.value, progress=ProgressLog())
             except (IngestError, SourceFormatError) as exc:
-                raise _fail(f"{events_file.name}: {exc}") from None
+                raise fail(f"{events_file.name}: {exc}") from None
         else:
-            engine = _engine(ctx)
+            engine = open_engine(ctx)
         try:
             panel = build_panel(engine, request.freq, country=country)
-            results = run_backtest(
-                panel,
-                request,
-                default_spec(gazetteer, request.freq),
-                progress=lambda done, total: log.info("backtest: %d/%d origins", done, total),
+            address = (
+                scheduler or settings_of(ctx).dask_scheduler if backend == "dask" else scheduler
             )
+            with compute_backend(request.backend, address):
+                results = run_backtest(
+                    panel,
+                    request,
+                    default_spec(gazetteer, request.freq),
+                    progress=lambda done, total: log.info("backtest: %d/%d origins", done, total),
+                )
         except ValueError as exc:
-            raise _fail(str(exc), 2) from None
+            raise fail(str(exc), 2) from None
         engine.dispose()
     metrics = write_outputs(results, output, report, request.models[0])
     typer.echo(
@@ -303,7 +282,7 @@ def backtest_command(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply any pending schema migrations."""
-    _engine(ctx)
+    open_engine(ctx)
     typer.echo("database schema is up to date")
 
 
@@ -314,13 +293,13 @@ def _bootstrap(engine: Engine) -> None:
         typer.echo(f"event store already holds {stored} events; nothing to bootstrap")
         return
     typer.echo(f"first run: ingesting the bundled {bundled.UCDP_GED_22_1_PAKISTAN.name}")
-    _print_report(ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=_ProgressLog()))
+    _print_report(ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=ProgressLog()))
 
 
 @app.command()
 def bootstrap(ctx: typer.Context) -> None:
     """Prepare a fresh installation: migrate, and ingest the bundled UCDP data if the store is empty."""
-    _bootstrap(_engine(ctx))
+    _bootstrap(open_engine(ctx))
 
 
 @app.command()
@@ -338,7 +317,10 @@ def serve(
     import uvicorn  # only this command needs the server
 
     if with_bootstrap:
-        _bootstrap(_engine(ctx))
+        _bootstrap(open_engine(ctx))
     uvicorn.run(
         "service.app:app_from_environment", factory=True, host=host, port=port, workers=workers
     )
+
+
+cli_models.register(app)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 SUPPORTED_DRIVERS = ("sqlite", "postgresql")
+# Good enough for a laptop; refused in production, where artifacts must be signed with a real secret.
+DEV_SECRET_KEY = "threatcast-dev-secret-not-for-production"
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -26,6 +30,22 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; defaults to a SQLite file under home.",
     )
     log_level: str = Field(default="INFO", description="Python logging level name.")
+    environment: Literal["dev", "production"] = Field(
+        default="dev", description="`production` refuses the development secret key."
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRET_KEY),
+        description="Signs model manifests (HMAC-SHA256); required in production.",
+    )
+    artifacts_dir: Path | None = Field(
+        default=None, description="Model artifact directories; defaults to home/artifacts."
+    )
+    dask_scheduler: str | None = Field(
+        default=None, description="Dask scheduler address for `--backend dask`."
+    )
+    job_stale_after_s: int = Field(
+        default=120, ge=10, description="A running job silent this long is declared dead."
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -53,10 +73,28 @@ class Settings(BaseSettings):
         return url.render_as_string(hide_password=False)
 
     @model_validator(mode="after")
-    def _default_database_under_home(self) -> Settings:
+    def _defaults_under_home(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.home / 'threatcast.db').as_posix()}"
+        if self.artifacts_dir is None:
+            self.artifacts_dir = self.home / "artifacts"
         return self
+
+    @model_validator(mode="after")
+    def _real_secret_in_production(self) -> Settings:
+        secret = self.secret_key.get_secret_value()
+        if self.environment == "production" and (
+            secret == DEV_SECRET_KEY or len(secret) < MIN_SECRET_KEY_LENGTH
+        ):
+            raise ValueError(
+                f"THREATCAST_SECRET_KEY must be set to a random value of at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters in production"
+            )
+        return self
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.artifacts_dir or self.home / "artifacts"
 
 
 @lru_cache(maxsize=1)

@@ -31,6 +31,7 @@ class BacktestRequest:
     horizons: tuple[int, ...]
     models: tuple[str, ...]
     n_jobs: int = 1
+    backend: str = "loky"
 
     def __post_init__(self) -> None:
         first, last = period_start(self.start, self.freq), period_start(self.end, self.freq)
@@ -49,9 +50,12 @@ class BacktestRequest:
             raise ValueError("--n-jobs must be at least 1")
 
 
-def default_spec(gazetteer: Gazetteer, freq: Frequency) -> FeatureSpec:
+def default_spec(gazetteer: Gazetteer, freq: Frequency, severe_threshold: int = 25) -> FeatureSpec:
     return FeatureSpec.default(
-        freq, elections=gazetteer.elections, neighbours=gazetteer.neighbours()
+        freq,
+        elections=gazetteer.elections,
+        neighbours=gazetteer.neighbours(),
+        severe_threshold=severe_threshold,
     )
 
 
@@ -80,7 +84,13 @@ def run_backtest(
         len(models),
     )
     return backtest(
-        panel, factories, origins, request.horizons, n_jobs=request.n_jobs, progress=progress
+        panel,
+        factories,
+        origins,
+        request.horizons,
+        n_jobs=request.n_jobs,
+        backend=request.backend,
+        progress=progress,
     )
 
 

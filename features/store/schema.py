@@ -1,19 +1,23 @@
-"""Tables of the event store (SQLAlchemy Core); Alembic migrations create them."""
+"""Tables of the ThreatCast database (SQLAlchemy Core); Alembic migrations create them."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     Column,
     Date,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     SmallInteger,
     String,
     Table,
+    Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -66,4 +70,80 @@ events = Table(
     Column("ingest_run_id", Integer, ForeignKey("ingest_runs.id"), nullable=False),
     Column("withdrawn_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("source", "source_id", name="uq_events_source_id"),
+)
+
+# Model versions and their audit trail; the artifact directory holds the model itself.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("freq", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("as_of", String(10), nullable=False),
+    Column("artifact_dir", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("manifest_hmac", String(64), nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=True),
+    # At most one champion per frequency, enforced by the database itself.
+    Index(
+        "uq_model_versions_champion",
+        "freq",
+        unique=True,
+        sqlite_where=text("status = 'champion'"),
+        postgresql_where=text("status = 'champion'"),
+    ),
+)
+
+model_status_changes = Table(
+    "model_status_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(64), ForeignKey("model_versions.version"), nullable=False, index=True),
+    Column("from_status", String(16), nullable=True),
+    Column("to_status", String(16), nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("params", JSON, nullable=False),
+    Column("requested_by", String(120), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
+    Column("worker", String(120), nullable=True),
+    Column("version", String(64), nullable=True),
+    Column("findings", JSON, nullable=True),
+    Column("result", Text, nullable=True),
+    Column("log_tail", Text, nullable=True),
+)
+
+issued_forecasts = Table(
+    "issued_forecasts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(64), ForeignKey("model_versions.version"), nullable=False),
+    Column("freq", String(8), nullable=False),
+    Column("region", String(10), nullable=False),
+    Column("origin", String(10), nullable=False),
+    Column("horizon", Integer, nullable=False),
+    Column("period", String(10), nullable=False, index=True),
+    Column("p_event", Float, nullable=False),
+    Column("expected_events", Float, nullable=False),
+    Column("events_p10", Float, nullable=False),
+    Column("events_p50", Float, nullable=False),
+    Column("events_p90", Float, nullable=False),
+    Column("p_severe", Float, nullable=False),
+    Column("drivers", Text, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("version", "region", "origin", "horizon", name="uq_issued_forecasts_row"),
 )

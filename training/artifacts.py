@@ -1,0 +1,172 @@
+"""Model artifacts: a directory with `model.joblib` and a signed `manifest.json`.
+
+joblib loading runs code, so nothing is unpickled until the manifest's HMAC (keyed by the
+server's secret) and the model file's sha256 both match what the registry recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from features.ingest import file_sha256
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.joblib"
+MANIFEST_FILE = "manifest.json"
+TEMP_PREFIX = ".tmp-"
+# Libraries whose pickles are only safe to load under the same minor version.
+STRICT_LIBRARIES = ("scikit-learn", "statsmodels")
+RECORDED_LIBRARIES = ("numpy", "pandas", "scikit-learn", "statsmodels", "joblib")
+
+
+class ArtifactError(Exception):
+    """An artifact is missing, tampered with, or unsafe to load."""
+
+
+@dataclass(frozen=True)
+class WrittenArtifact:
+    directory: Path
+    sha256: str
+    manifest_hmac: str
+    manifest: dict[str, Any]
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for name in RECORDED_LIBRARIES:
+        versions[name] = metadata.version(name)
+    return versions
+
+
+def sign(data: bytes, secret: str) -> str:
+    return hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_artifact(
+    root: Path, version: str, model: object, manifest: dict[str, Any], secret: str
+) -> WrittenArtifact:
+    """Write into a temporary directory, then rename it into place in one step.
+
+    A process killed before the rename leaves only a `.tmp-*` directory, which
+    `remove_leftovers` deletes and nothing ever loads.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / version
+    if final.exists():
+        raise ArtifactError(f"artifact {version} already exists")
+    temp = root / f"{TEMP_PREFIX}{version}"
+    temp.mkdir()
+    try:
+        joblib.dump(model, temp / MODEL_FILE)
+        with (temp / MODEL_FILE).open("rb") as handle:
+            os.fsync(handle.fileno())
+        signed = {**manifest, "version": version, "sha256": file_sha256(temp / MODEL_FILE)}
+        body = json.dumps(signed, indent=2, sort_keys=True, default=str).encode()
+        _write_synced(temp / MANIFEST_FILE, body)
+        _fsync_dir(temp)
+        os.rename(temp, final)
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return WrittenArtifact(final, signed["sha256"], sign(body, secret), signed)
+
+
+def read_manifest(directory: Path, manifest_hmac: str, secret: str) -> dict[str, Any]:
+    """The manifest, only if its HMAC verifies."""
+    try:
+        body = (directory / MANIFEST_FILE).read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"cannot read the manifest of {directory.name}: {exc}") from None
+    if not hmac.compare_digest(sign(body, secret), manifest_hmac):
+        raise ArtifactError(
+            f"the manifest of {directory.name} does not verify against the registry's signature "
+            "(tampered with, or signed with another THREATCAST_SECRET_KEY); refusing to load it"
+        )
+    manifest: dict[str, Any] = json.loads(body)
+    return manifest
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def version_mismatches(manifest: dict[str, Any]) -> list[str]:
+    saved = manifest.get("libraries", {})
+    current = library_versions()
+    return [
+        f"{name} {saved.get(name)} (running {current[name]})"
+        for name in STRICT_LIBRARIES
+        if _minor(str(saved.get(name, ""))) != _minor(current[name])
+    ]
+
+
+def load_artifact(
+    directory: Path,
+    sha256: str,
+    manifest_hmac: str,
+    secret: str,
+    *,
+    allow_version_mismatch: bool = False,
+) -> tuple[object, dict[str, Any]]:
+    """Verify, then load. Raises ArtifactError before unpickling anything unverified."""
+    manifest = read_manifest(directory, manifest_hmac, secret)
+    if manifest.get("sha256") != sha256:
+        raise ArtifactError(f"the manifest of {directory.name} names another model file")
+    model_path = directory / MODEL_FILE
+    if not model_path.is_file():
+        raise ArtifactError(f"{directory.name} has no {MODEL_FILE}")
+    actual = file_sha256(model_path)
+    if not hmac.compare_digest(actual, sha256):
+        raise ArtifactError(
+            f"{directory.name}/{MODEL_FILE} does not match its recorded sha256 "
+            f"({actual[:12]}... != {sha256[:12]}...); refusing to load it"
+        )
+    mismatches = version_mismatches(manifest)
+    if mismatches:
+        message = f"{directory.name} was saved by {', '.join(mismatches)}"
+        if not allow_version_mismatch:
+            raise ArtifactError(f"{message}; retrain, or load with --allow-version-mismatch")
+        log.warning("%s; loading anyway as asked", message)
+    return joblib.load(model_path), manifest
+
+
+def discard(root: Path, version: str) -> list[str]:
+    """Delete what a dead job may have left of `version`: its temporary and final directories.
+
+    Only call this for a version no registry row points to.
+    """
+    removed = []
+    for directory in (root / f"{TEMP_PREFIX}{version}", root / version):
+        if directory.is_dir():
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory.name)
+    return removed

@@ -1,0 +1,83 @@
+"""The training configuration: one validated object, saved in every manifest."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from models.catalog import DEFAULT_MODEL, FAMILIES
+from training.pipeline import MAX_HORIZON
+
+GATE_HORIZONS = {"month": (1, 3, 6), "week": (1, 4, 8)}
+
+
+class TrainingConfig(BaseModel):
+    """What `threatcast train` fits and how its backtest and promotion gate judge it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    freq: Literal["month", "week"] = "month"
+    country: str = "PAK"
+    model: str = DEFAULT_MODEL
+    horizons: tuple[int, ...] = Field(default=(), description="Default: 1 to the maximum.")
+    seed: int = 0
+    severe_threshold: int = Field(default=25, ge=1)
+    backtest_origins: int = Field(default=72, ge=1, le=240)
+    backtest_horizons: tuple[int, ...] = Field(
+        default=(), description="Default: the standard ones."
+    )
+    n_jobs: int = Field(default=2, ge=1, le=64)
+    gate_brier_tolerance: float = Field(default=0.005, ge=0.0, le=1.0)
+    gate_max_calibration_error: float = Field(default=0.06, gt=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_horizons(cls, values: Any) -> Any:
+        # Resolve the defaults now, so the manifest records the horizons actually used.
+        if isinstance(values, dict):
+            freq = values.get("freq", "month")
+            if freq in MAX_HORIZON:
+                values = dict(values)
+                values["horizons"] = values.get("horizons") or tuple(
+                    range(1, MAX_HORIZON[freq] + 1)
+                )
+                values["backtest_horizons"] = values.get("backtest_horizons") or GATE_HORIZONS[freq]
+        return values
+
+    @model_validator(mode="after")
+    def _known_choices(self) -> TrainingConfig:
+        if self.model not in FAMILIES:
+            raise ValueError(f"unknown model {self.model!r}; known: {', '.join(FAMILIES)}")
+        limit = MAX_HORIZON[self.freq]
+        if not self.horizons or not self.backtest_horizons:
+            raise ValueError("horizons must not be empty")
+        for name in ("horizons", "backtest_horizons"):
+            bad = [h for h in getattr(self, name) if not 1 <= h <= limit]
+            if bad:
+                raise ValueError(f"{name} must lie between 1 and {limit} for {self.freq}: {bad}")
+        return self
+
+
+def load_config(path: Path | None, **overrides: object) -> TrainingConfig:
+    """Read a JSON or TOML config file (or none), then apply command-line overrides."""
+    values: dict[str, object] = {}
+    if path is not None:
+        try:
+            text = path.read_text()
+            values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read config {path}: {exc}") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"config {path} must hold a table of settings")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TrainingConfig.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValueError(f"invalid training config: {problems}") from None

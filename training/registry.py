@@ -1,0 +1,223 @@
+"""The model registry: which versions exist, their status, and who changed it, when and why.
+
+Statuses: candidate (new), shadow (scored beside the champion, not served), champion (served;
+exactly one per frequency, enforced by a unique index), retired. Every change is one
+transaction that also writes the audit row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, RowMapping, insert, select, update
+
+from features.store.db import write_transaction
+from features.store.schema import model_status_changes, model_versions
+
+STATUSES = ("candidate", "shadow", "champion", "retired")
+
+
+class RegistryError(Exception):
+    """An unknown version, or a status change the registry does not allow."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: str
+    freq: str
+    status: str
+    created_at: datetime
+    as_of: str
+    artifact_dir: str
+    sha256: str
+    manifest_hmac: str
+    metrics: dict[str, Any]
+    job_id: int | None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    version: str
+    from_status: str | None
+    to_status: str
+    actor: str
+    reason: str
+    changed_at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _version(row: RowMapping) -> ModelVersion:
+    return ModelVersion(**dict(row))
+
+
+def _record(
+    conn: Connection, version: str, before: str | None, after: str, actor: str, reason: str
+) -> None:
+    conn.execute(
+        insert(model_status_changes).values(
+            version=version,
+            from_status=before,
+            to_status=after,
+            actor=actor,
+            reason=reason,
+            changed_at=_now(),
+        )
+    )
+
+
+def _set(conn: Connection, mv: ModelVersion, status: str, actor: str, reason: str) -> None:
+    conn.execute(
+        update(model_versions).where(model_versions.c.version == mv.version).values(status=status)
+    )
+    _record(conn, mv.version, mv.status, status, actor, reason)
+
+
+def register(
+    engine: Engine,
+    *,
+    version: str,
+    freq: str,
+    as_of: str,
+    artifact_dir: str,
+    sha256: str,
+    manifest_hmac: str,
+    metrics: Mapping[str, Any],
+    actor: str,
+    job_id: int | None = None,
+) -> ModelVersion:
+    """Record a new candidate version and its first audit entry, in one transaction."""
+    with write_transaction(engine) as conn:
+        conn.execute(
+            insert(model_versions).values(
+                version=version,
+                freq=freq,
+                status="candidate",
+                created_at=_now(),
+                as_of=as_of,
+                artifact_dir=artifact_dir,
+                sha256=sha256,
+                manifest_hmac=manifest_hmac,
+                metrics=dict(metrics),
+                job_id=job_id,
+            )
+        )
+        _record(conn, version, None, "candidate", actor, "trained")
+    return get(engine, version)
+
+
+def _get(conn: Connection, version: str) -> ModelVersion:
+    row = (
+        conn.execute(select(model_versions).where(model_versions.c.version == version))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise RegistryError(f"no model version {version!r}; see `threatcast models list`")
+    return _version(row)
+
+
+def get(engine: Engine, version: str) -> ModelVersion:
+    with engine.connect() as conn:
+        return _get(conn, version)
+
+
+def list_versions(engine: Engine, freq: str | None = None) -> list[ModelVersion]:
+    query = select(model_versions).order_by(model_versions.c.created_at.desc())
+    if freq is not None:
+        query = query.where(model_versions.c.freq == freq)
+    with engine.connect() as conn:
+        return [_version(row) for row in conn.execute(query).mappings()]
+
+
+def history(engine: Engine, version: str) -> list[StatusChange]:
+    query = (
+        select(*(model_status_changes.c[c] for c in StatusChange.__dataclass_fields__))
+        .where(model_status_changes.c.version == version)
+        .order_by(model_status_changes.c.id)
+    )
+    with engine.connect() as conn:
+        return [StatusChange(**dict(row)) for row in conn.execute(query).mappings()]
+
+
+def _champion(conn: Connection, freq: str) -> ModelVersion | None:
+    row = (
+        conn.execute(
+            select(model_versions).where(
+                model_versions.c.freq == freq, model_versions.c.status == "champion"
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return _version(row) if row is not None else None
+
+
+def champion(engine: Engine, freq: str) -> ModelVersion | None:
+    with engine.connect() as conn:
+        return _champion(conn, freq)
+
+
+def promote(engine: Engine, version: str, actor: str, reason: str) -> ModelVersion:
+    """Make `version` its frequency's champion; the previous champion is retired."""
+    with write_transaction(engine) as conn:
+        target = _get(conn, version)
+        if target.status == "champion":
+            raise RegistryError(f"{version} is already the {target.freq} champion")
+        current = _champion(conn, target.freq)
+        if current is not None:
+            _set(conn, current, "retired", actor, f"replaced by {version}: {reason}")
+        _set(conn, target, "champion", actor, reason)
+    return get(engine, version)
+
+
+def rollback(engine: Engine, freq: str, actor: str, reason: str) -> ModelVersion:
+    """Return to the champion before the current one, in one transaction."""
+    with write_transaction(engine) as conn:
+        current = _champion(conn, freq)
+        if current is None:
+            raise RegistryError(f"there is no {freq} champion to roll back from")
+        crowned = conn.execute(
+            select(model_status_changes.c.version)
+            .join(model_versions, model_versions.c.version == model_status_changes.c.version)
+            .where(
+                model_versions.c.freq == freq,
+                model_status_changes.c.to_status == "champion",
+                model_status_changes.c.version != current.version,
+            )
+            .order_by(model_status_changes.c.id.desc())
+        ).first()
+        if crowned is None:
+            raise RegistryError(
+                f"{current.version} is the first {freq} champion; nothing to roll back to"
+            )
+        previous = _get(conn, crowned.version)
+        _set(conn, current, "retired", actor, f"rolled back to {previous.version}: {reason}")
+        _set(conn, previous, "champion", actor, f"rollback from {current.version}: {reason}")
+    return get(engine, previous.version)
+
+
+def set_status(engine: Engine, version: str, status: str, actor: str, reason: str) -> ModelVersion:
+    """Move a version to candidate, shadow or retired (promotion has its own function)."""
+    if status not in STATUSES or status == "champion":
+        raise RegistryError(f"use promote or rollback to change the champion, not {status!r}")
+    with write_transaction(engine) as conn:
+        target = _get(conn, version)
+        if target.status == "champion":
+            raise RegistryError(
+                f"{version} is the serving {target.freq} champion; promote another version "
+                "or roll back first"
+            )
+        if target.status != status:
+            _set(conn, target, status, actor, reason)
+    return get(engine, version)
+
+
+def registered_versions(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(select(model_versions.c.version)).scalars())

@@ -1,0 +1,149 @@
+"""Running training and retraining jobs: ingest, check, train, backtest, promotion gate."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Engine
+
+from features.ingest import IngestError, ingest_file
+from features.sources import SourceFormatError
+from training import jobs, registry
+from training.config import TrainingConfig
+from training.train import TrainingError, main_scores, new_version_id, train_version
+
+log = logging.getLogger(__name__)
+PromoteMode = Literal["never", "gate", "always"]
+PROMOTE_MODES = ("never", "gate", "always")
+
+
+@dataclass(frozen=True)
+class JobEnvironment:
+    """What a job needs from the installation (the service's settings, without the service)."""
+
+    artifact_root: Path
+    secret: str
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    passed: bool
+    reason: str
+
+
+def promotion_gate(
+    candidate: dict[str, Any], champion: registry.ModelVersion | None, config: TrainingConfig
+) -> GateDecision:
+    """Calibration within bound, and Brier no worse than the champion's beyond the tolerance."""
+    scores = main_scores(candidate)
+    brier, ece = float(scores["brier"]), float(scores["calibration_error"])
+    if ece > config.gate_max_calibration_error:
+        return GateDecision(
+            False,
+            f"calibration error {ece:.4f} is above the bound {config.gate_max_calibration_error}",
+        )
+    if champion is None:
+        return GateDecision(
+            True, f"no champion yet; Brier {brier:.4f}, calibration error {ece:.4f}"
+        )
+    best = float(main_scores(champion.metrics)["brier"])
+    window = candidate["window"]
+    note = (
+        ""
+        if champion.metrics.get("window") == window
+        else f" (champion scored on {champion.metrics['window']['start']}..{champion.metrics['window']['end']},"
+        f" candidate on {window['start']}..{window['end']})"
+    )
+    if brier > best + config.gate_brier_tolerance:
+        return GateDecision(
+            False,
+            f"Brier {brier:.4f} is worse than champion {champion.version}'s {best:.4f} by more "
+            f"than the tolerance {config.gate_brier_tolerance}{note}",
+        )
+    return GateDecision(
+        True,
+        f"Brier {brier:.4f} against champion {champion.version}'s {best:.4f} "
+        f"(tolerance {config.gate_brier_tolerance}), calibration error {ece:.4f}{note}",
+    )
+
+
+def _train(engine: Engine, env: JobEnvironment, job: jobs.Job, actor: str) -> tuple[str, str]:
+    params = job.params
+    config = TrainingConfig.model_validate(params.get("config", {}))
+    version = new_version_id(config.freq)
+    jobs.set_version(engine, job.id, version)
+    result = train_version(
+        engine,
+        config,
+        artifact_root=env.artifact_root,
+        secret=env.secret,
+        as_of=params.get("as_of"),
+        actor=actor,
+        job_id=job.id,
+        version=version,
+        force=bool(params.get("force", False)),
+    )
+    jobs.record_findings(engine, job.id, [f.to_dict() for f in result.findings])
+    scores = main_scores(result.version.metrics)
+    summary = (
+        f"registered {version} as a candidate: pooled Brier {scores['brier']:.4f}, "
+        f"calibration error {scores['calibration_error']:.4f}"
+    )
+    if job.kind == "train":
+        return version, summary
+    mode: PromoteMode = params.get("promote", "gate")
+    if mode == "never":
+        return version, summary + "; not promoted (--promote never)"
+    if mode == "always":
+        registry.promote(engine, version, actor, "retrain with --promote always")
+        return version, summary + "; promoted to champion (--promote always)"
+    decision = promotion_gate(
+        result.version.metrics, registry.champion(engine, config.freq), config
+    )
+    if decision.passed:
+        registry.promote(engine, version, actor, f"promotion gate passed: {decision.reason}")
+        return version, summary + f"; promoted to champion: {decision.reason}"
+    return version, summary + f"; stays a candidate: {decision.reason}"
+
+
+def run_job(engine: Engine, env: JobEnvironment, job_id: int) -> jobs.Job:
+    """Run a claimed (running) job to its end and record how it ended."""
+    job = jobs.get(engine, job_id)
+    actor = job.requested_by
+    with jobs.heartbeat(engine, job.id) as tail:
+        try:
+            if job.kind == "retrain":
+                path = Path(job.params["events"])
+                report = ingest_file(engine, path, source=job.params.get("source", "auto"))
+                log.info(
+                    "ingested %s: %d added, %d updated, %d missing now",
+                    path.name,
+                    report.added,
+                    report.updated,
+                    report.missing_now,
+                )
+            _, summary = _train(engine, env, job, actor)
+        except TrainingError as exc:
+            log.error("job %d failed: %s", job.id, exc)
+            jobs.finish(
+                engine,
+                job.id,
+                "failed",
+                result=str(exc),
+                findings=[f.to_dict() for f in exc.findings],
+                log_tail=tail.text(),
+            )
+        except (IngestError, SourceFormatError, registry.RegistryError, ValueError, OSError) as exc:
+            log.error("job %d failed: %s", job.id, exc)
+            jobs.finish(engine, job.id, "failed", result=str(exc), log_tail=tail.text())
+        except BaseException as exc:
+            log.exception("job %d crashed", job.id)
+            jobs.finish(engine, job.id, "failed", result=f"crashed: {exc!r}", log_tail=tail.text())
+            raise
+        else:
+            log.info("job %d: %s", job.id, summary)
+            jobs.finish(engine, job.id, "succeeded", result=summary, log_tail=tail.text())
+    return jobs.get(engine, job.id)

@@ -1,0 +1,222 @@
+"""The training job: check the inputs, fit, backtest, write a signed artifact, register it."""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from features.gazetteer import Gazetteer, default_resolver
+from features.inventory import inventory
+from features.panel import build_panel
+from features.periods import period_end, period_start, shift_period
+from models.catalog import make_forecaster
+from training import registry
+from training.artifacts import discard, library_versions, write_artifact
+from training.checks import Finding, input_checks, severe
+from training.config import TrainingConfig
+from training.metrics import score_backtest
+from training.pipeline import BacktestRequest, default_spec, run_backtest
+
+log = logging.getLogger(__name__)
+REFERENCE_MODEL = "climatology"
+
+
+class TrainingError(Exception):
+    """Training cannot proceed; `findings` holds the input checks when they were the reason."""
+
+    def __init__(self, message: str, findings: list[Finding] | None = None) -> None:
+        super().__init__(message)
+        self.findings = findings or []
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    version: registry.ModelVersion
+    manifest: dict[str, Any]
+    findings: list[Finding] = field(default_factory=list)
+
+
+def new_version_id(freq: str) -> str:
+    """Sortable by creation time, unique across concurrent jobs: 'm20261128T071203-a1b2c3'."""
+    return f"{freq[0]}{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def _package_version() -> str | None:
+    try:
+        return metadata.version("threatcast")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _gazetteer(country: str) -> Gazetteer:
+    gazetteer = default_resolver().gazetteers.get(country)
+    if gazetteer is None:
+        raise TrainingError(f"no gazetteer for country {country!r}")
+    return gazetteer
+
+
+def _json_number(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def backtest_metrics(
+    panel: pd.DataFrame, config: TrainingConfig, as_of: str, progress_log: bool = True
+) -> dict[str, Any]:
+    """The standard backtest: the last `backtest_origins` origins before the cutoff."""
+    end = shift_period(as_of, -1, config.freq)
+    start = shift_period(end, -(config.backtest_origins - 1), config.freq)
+    request = BacktestRequest(
+        freq=config.freq,
+        start=start,
+        end=end,
+        horizons=config.backtest_horizons,
+        models=(config.model, REFERENCE_MODEL),
+        n_jobs=config.n_jobs,
+    )
+    spec = default_spec(_gazetteer(config.country), config.freq, config.severe_threshold)
+    results = run_backtest(
+        panel,
+        request,
+        spec,
+        progress=(lambda d, t: log.info("backtest: %d/%d origins", d, t)) if progress_log else None,
+    )
+    table = score_backtest(results, severe_threshold=config.severe_threshold)
+    models: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in table.to_dict(orient="records"):
+        scores = {str(k): _json_number(v) for k, v in row.items() if k not in {"model", "horizon"}}
+        models.setdefault(str(row["model"]), {})[str(row["horizon"])] = scores
+    return {
+        "window": {"start": start, "end": end, "horizons": list(request.horizons)},
+        "main_model": config.model,
+        "models": models,
+    }
+
+
+def main_scores(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The pooled scores of the version's own model."""
+    scores: dict[str, Any] = metrics["models"][metrics["main_model"]]["all"]
+    return scores
+
+
+def train_version(
+    engine: Engine,
+    config: TrainingConfig,
+    *,
+    artifact_root: Path,
+    secret: str,
+    as_of: str | None = None,
+    actor: str = "cli",
+    job_id: int | None = None,
+    version: str | None = None,
+    force: bool = False,
+) -> TrainingResult:
+    """Fit the configured model on the events up to `as_of` and register it as a candidate."""
+    freq = config.freq
+    gazetteer = _gazetteer(config.country)
+    full = build_panel(engine, freq, country=config.country)
+    if full.empty:
+        raise TrainingError("the event store is empty; ingest events first")
+    cutoff = as_of or str(full["period"].max())
+    try:
+        period_start(cutoff, freq)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+    cutoff_day = period_end(cutoff, freq)
+    panel = build_panel(engine, freq, end=cutoff, as_of=cutoff_day, country=config.country)
+    inv = inventory(engine, config.country, freq, cutoff_day)
+    findings = input_checks(inv, panel, freq, cutoff)
+    for finding in findings:
+        log.log(
+            logging.WARNING if finding.severity != "info" else logging.INFO,
+            "input check %s (%s): %s",
+            finding.check,
+            finding.severity,
+            finding.message,
+        )
+    if severe(findings) and not force:
+        raise TrainingError(
+            "input checks failed: "
+            + "; ".join(f.message for f in severe(findings))
+            + " (use --force to train anyway)",
+            findings,
+        )
+    version = version or new_version_id(freq)
+    spec = default_spec(gazetteer, freq, config.severe_threshold)
+    log.info(
+        "training %s: %s on %d periods to %s",
+        version,
+        config.model,
+        panel["period"].nunique(),
+        cutoff,
+    )
+    forecaster = make_forecaster(
+        config.model, spec, config.horizons, seed=config.seed, version=version
+    ).fit(panel)
+    log.info("backtesting %s over the last %d origins", version, config.backtest_origins)
+    try:
+        metrics = backtest_metrics(panel, config, cutoff)
+    except ValueError as exc:
+        raise TrainingError(f"the standard backtest cannot run: {exc}", findings) from None
+    manifest = {
+        "created_at": datetime.now(UTC).isoformat(),
+        "freq": freq,
+        "as_of": cutoff,
+        "data": {
+            "fingerprint": inv.fingerprint,
+            "events": inv.events,
+            "newest_event": inv.newest_event.isoformat() if inv.newest_event else None,
+        },
+        "config": config.model_dump(mode="json"),
+        "feature_spec": asdict(spec),
+        "package_version": _package_version(),
+        "git_commit": _git_commit(),
+        "libraries": library_versions(),
+        "metrics": metrics,
+        "input_checks": [f.to_dict() for f in findings],
+    }
+    written = write_artifact(artifact_root, version, forecaster, manifest, secret)
+    try:
+        registered = registry.register(
+            engine,
+            version=version,
+            freq=freq,
+            as_of=cutoff,
+            artifact_dir=written.directory.name,
+            sha256=written.sha256,
+            manifest_hmac=written.manifest_hmac,
+            metrics=metrics,
+            actor=actor,
+            job_id=job_id,
+        )
+    except BaseException:
+        discard(artifact_root, version)
+        raise
+    log.info(
+        "registered %s as a candidate (pooled Brier %.4f)", version, main_scores(metrics)["brier"]
+    )
+    return TrainingResult(registered, written.manifest, findings)
