@@ -75,6 +75,9 @@ def main(ctx: typer.Context) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        # The console shows the configured level even while a job records more for its log tail.
+        handler.setLevel(settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx.obj = settings
 

@@ -54,3 +54,38 @@ def engine(database_url: str) -> Iterator[Engine]:
     migrate(store)
     yield store
     store.dispose()
+
+
+# A training config small enough for tests: one horizon, a two-origin backtest, one process.
+SMALL_TRAINING = {
+    "horizons": [1, 2],
+    "backtest_origins": 2,
+    "backtest_horizons": [1],
+    "n_jobs": 1,
+    "gate_max_calibration_error": 1.0,
+}
+
+
+@pytest.fixture(scope="session")
+def ged_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store holding the bundled GED 22.1 events, built once and copied per test."""
+    from features import bundled
+    from features.ingest import ingest_file
+
+    path = tmp_path_factory.mktemp("ged") / "threatcast.db"
+    store = make_engine(f"sqlite:///{path}")
+    migrate(store)
+    ingest_file(store, bundled.UCDP_GED_22_1_PAKISTAN)
+    store.dispose()
+    return path
+
+
+@pytest.fixture
+def ged_home(tmp_path: Path, ged_store_file: Path) -> Path:
+    """A ThreatCast home whose database already holds the GED 22.1 events."""
+    import shutil
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ged_store_file, home / "threatcast.db")
+    return home

@@ -40,3 +40,15 @@ def test_environment_variables_use_the_threatcast_prefix(
     monkeypatch.setenv("THREATCAST_LOG_LEVEL", "debug")
     settings = Settings()
     assert (settings.home, settings.log_level) == (tmp_path, "DEBUG")
+
+
+def test_production_needs_a_real_secret_key(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="THREATCAST_SECRET_KEY must be set"):
+        Settings(home=tmp_path, environment="production")
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        Settings(home=tmp_path, environment="production", secret_key="short")
+    secret = "s3cret-" + "x" * 40
+    settings = Settings(home=tmp_path, environment="production", secret_key=secret)
+    assert settings.secret_key.get_secret_value() == secret
+    assert secret not in repr(settings) and secret not in str(settings.model_dump())
+    assert settings.artifact_root == tmp_path / "artifacts"

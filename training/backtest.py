@@ -53,7 +53,11 @@ def backtest(
         )
     jobs = (delayed(_forecast_origin)(panel, factories, origin, horizons) for origin in origins)
     tables = []
-    runner = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")
+    # Dask runs through the backend `training.parallel.compute_backend` made active; naming it
+    # here again would make joblib pass arguments Dask's workers do not take.
+    runner = Parallel(
+        n_jobs=n_jobs, backend=None if backend == "dask" else backend, return_as="generator"
+    )
     for done, table in enumerate(runner(jobs), start=1):
         tables.append(table)
         if progress is not None:

@@ -238,7 +238,11 @@ def heartbeat(
 ) -> Iterator[_TailHandler]:
     """Beat the job's heartbeat and copy the log tail into its row while the block runs."""
     tail = _TailHandler()
-    logging.getLogger().addHandler(tail)
+    root = logging.getLogger()
+    # The job's own record wants its INFO progress even where the console shows less.
+    saved_level = root.level
+    root.setLevel(min(saved_level or logging.WARNING, logging.INFO))
+    root.addHandler(tail)
     stop = threading.Event()
 
     def beat() -> None:
@@ -255,4 +259,5 @@ def heartbeat(
     finally:
         stop.set()
         thread.join()
-        logging.getLogger().removeHandler(tail)
+        root.removeHandler(tail)
+        root.setLevel(saved_level)

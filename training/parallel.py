@@ -26,6 +26,8 @@ def compute_backend(backend: str, scheduler: str | None = None) -> Iterator[str]
             raise ValueError("--scheduler only applies to --backend dask")
         yield "loky"
         return
+    from joblib import parallel_config
+
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -36,12 +38,14 @@ def compute_backend(backend: str, scheduler: str | None = None) -> Iterator[str]
             client = Client(scheduler, timeout=30)
         except OSError as exc:
             raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-        with client:
+        # parallel_config registers joblib's Dask backend, which talks to the current client.
+        with client, parallel_config(backend="dask"):
             yield "dask"
         return
     log.info("starting a local Dask cluster")
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
         Client(cluster),
+        parallel_config(backend="dask"),
     ):
         yield "dask"

@@ -1,0 +1,108 @@
+"""The registry: statuses, exactly one champion, promotion, rollback, and the audit trail."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
+
+from features.store.db import write_transaction
+from features.store.schema import model_versions
+from training import registry
+
+
+def _register(engine: Engine, version: str, freq: str = "month") -> registry.ModelVersion:
+    return registry.register(
+        engine,
+        version=version,
+        freq=freq,
+        as_of="2021-12",
+        artifact_dir=version,
+        sha256="0" * 64,
+        manifest_hmac="1" * 64,
+        metrics={"brier": 0.12},
+        actor="cli",
+    )
+
+
+def test_promote_second_then_roll_back(engine: Engine) -> None:
+    first, second = _register(engine, "v1"), _register(engine, "v2")
+    assert (first.status, second.status) == ("candidate", "candidate")
+    assert registry.champion(engine, "month") is None
+
+    registry.promote(engine, "v1", "cli", "first model")
+    registry.promote(engine, "v2", "ops-key", "better Brier")
+    assert registry.champion(engine, "month").version == "v2"  # type: ignore[union-attr]
+    assert registry.get(engine, "v1").status == "retired"
+
+    back = registry.rollback(engine, "month", "ops-key", "v2 misbehaves")
+    assert back.version == "v1" and back.status == "champion"
+    assert registry.get(engine, "v2").status == "retired"
+
+    trail = [(c.from_status, c.to_status, c.actor) for c in registry.history(engine, "v1")]
+    assert trail == [
+        (None, "candidate", "cli"),
+        ("candidate", "champion", "cli"),
+        ("champion", "retired", "ops-key"),
+        ("retired", "champion", "ops-key"),
+    ]
+    assert "v2 misbehaves" in registry.history(engine, "v2")[-1].reason
+
+
+def test_rollback_twice_goes_back_in_history(engine: Engine) -> None:
+    for version in ("v1", "v2", "v3"):
+        _register(engine, version)
+        registry.promote(engine, version, "cli", "newer")
+    assert registry.rollback(engine, "month", "cli", "bad").version == "v2"
+    # Rolling back again returns to the champion before the current one: v3, the one just left.
+    assert registry.rollback(engine, "month", "cli", "undo").version == "v3"
+
+
+def test_champions_are_per_frequency(engine: Engine) -> None:
+    _register(engine, "m1")
+    _register(engine, "w1", freq="week")
+    registry.promote(engine, "m1", "cli", "monthly")
+    registry.promote(engine, "w1", "cli", "weekly")
+    assert registry.champion(engine, "month").version == "m1"  # type: ignore[union-attr]
+    assert registry.champion(engine, "week").version == "w1"  # type: ignore[union-attr]
+
+
+def test_the_database_refuses_a_second_champion(engine: Engine) -> None:
+    _register(engine, "v1")
+    _register(engine, "v2")
+    registry.promote(engine, "v1", "cli", "first")
+    with pytest.raises(IntegrityError), write_transaction(engine) as conn:
+        conn.execute(
+            update(model_versions).where(model_versions.c.version == "v2").values(status="champion")
+        )
+    assert registry.get(engine, "v2").status == "candidate"
+
+
+def test_refusals_say_what_to_do(engine: Engine) -> None:
+    with pytest.raises(registry.RegistryError, match="no model version 'nope'"):
+        registry.promote(engine, "nope", "cli", "x")
+    with pytest.raises(registry.RegistryError, match="no month champion"):
+        registry.rollback(engine, "month", "cli", "x")
+    _register(engine, "v1")
+    registry.promote(engine, "v1", "cli", "first")
+    with pytest.raises(registry.RegistryError, match="nothing to roll back to"):
+        registry.rollback(engine, "month", "cli", "x")
+    with pytest.raises(registry.RegistryError, match="already the month champion"):
+        registry.promote(engine, "v1", "cli", "again")
+    with pytest.raises(registry.RegistryError, match="promote another version"):
+        registry.set_status(engine, "v1", "retired", "cli", "x")
+    with pytest.raises(registry.RegistryError, match="use promote or rollback"):
+        registry.set_status(engine, "v1", "champion", "cli", "x")
+
+
+def test_shadow_and_retire_are_recorded(engine: Engine) -> None:
+    _register(engine, "v1")
+    registry.set_status(engine, "v1", "shadow", "cli", "watch it")
+    registry.set_status(engine, "v1", "retired", "cli", "done")
+    assert [c.to_status for c in registry.history(engine, "v1")] == [
+        "candidate",
+        "shadow",
+        "retired",
+    ]
+    assert [mv.version for mv in registry.list_versions(engine, "month")] == ["v1"]
+    assert registry.list_versions(engine, "week") == []

@@ -1,0 +1,148 @@
+"""Training jobs on the real GED data: manifests, reproducibility, forecasts, input checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, func, select
+
+from features.store.db import make_engine
+from features.store.schema import issued_forecasts
+from tests.conftest import SMALL_TRAINING
+from training import registry
+from training.artifacts import MANIFEST_FILE, MODEL_FILE, ArtifactError
+from training.config import TrainingConfig, load_config
+from training.issuing import issue_forecasts, load_version
+from training.train import TrainingError, train_version
+
+SECRET = "a-test-secret-that-is-long-enough-1234"
+MANIFEST_FIELDS = {
+    "version", "created_at", "as_of", "freq", "data", "config", "feature_spec", "package_version",
+    "git_commit", "libraries", "metrics", "sha256", "input_checks",
+}  # fmt: skip
+
+
+@pytest.fixture
+def store(ged_home: Path) -> Engine:
+    return make_engine(f"sqlite:///{ged_home / 'threatcast.db'}")
+
+
+def _train(store: Engine, root: Path, **overrides: object) -> registry.ModelVersion:
+    config = TrainingConfig.model_validate({**SMALL_TRAINING, **overrides})
+    return train_version(store, config, artifact_root=root, secret=SECRET, as_of="2020-12").version
+
+
+def test_training_registers_a_candidate_with_a_complete_manifest(
+    store: Engine, tmp_path: Path
+) -> None:
+    mv = _train(store, tmp_path / "artifacts")
+    assert mv.status == "candidate" and mv.as_of == "2020-12"
+    serving = load_version(store, tmp_path / "artifacts", SECRET, version=mv.version)
+    manifest = serving.manifest
+    assert set(manifest) >= MANIFEST_FIELDS
+    assert manifest["sha256"] == mv.sha256
+    assert manifest["data"]["newest_event"] <= "2020-12-31"
+    assert len(manifest["data"]["fingerprint"]) == 64
+    assert set(manifest["libraries"]) == {
+        "python",
+        "numpy",
+        "pandas",
+        "scikit-learn",
+        "statsmodels",
+        "joblib",
+    }
+    assert manifest["feature_spec"]["freq"] == "month"
+    assert manifest["config"]["horizons"] == [1, 2]
+    scores = manifest["metrics"]["models"]["ensemble"]["all"]
+    assert 0 < scores["brier"] < manifest["metrics"]["models"]["climatology"]["all"]["brier"]
+    assert manifest["metrics"]["window"] == {"start": "2020-10", "end": "2020-11", "horizons": [1]}
+    assert sorted(p.name for p in (tmp_path / "artifacts" / mv.version).iterdir()) == [
+        MANIFEST_FILE,
+        MODEL_FILE,
+    ]
+
+
+def test_the_fingerprint_follows_the_training_events(store: Engine, tmp_path: Path) -> None:
+    earlier = _train(store, tmp_path, backtest_origins=1)
+    later = train_version(
+        store,
+        TrainingConfig.model_validate({**SMALL_TRAINING, "backtest_origins": 1}),
+        artifact_root=tmp_path,
+        secret=SECRET,
+        as_of="2021-06",
+    ).version
+    fingerprints = {
+        load_version(store, tmp_path, SECRET, version=v.version).manifest["data"]["fingerprint"]
+        for v in (earlier, later)
+    }
+    assert len(fingerprints) == 2
+
+
+def test_same_seed_same_data_same_predictions_and_metrics(store: Engine, tmp_path: Path) -> None:
+    first, second = _train(store, tmp_path / "a"), _train(store, tmp_path / "b")
+    assert first.version != second.version
+    assert first.metrics == second.metrics
+    tables = []
+    for mv, root in ((first, tmp_path / "a"), (second, tmp_path / "b")):
+        serving = load_version(store, root, SECRET, version=mv.version)
+        tables.append(issue_forecasts(store, serving).drop(columns="model_version"))
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
+
+
+def test_forecasts_are_issued_from_the_champion_and_stored(store: Engine, tmp_path: Path) -> None:
+    mv = _train(store, tmp_path)
+    with pytest.raises(registry.RegistryError, match="no month champion"):
+        load_version(store, tmp_path, SECRET)
+    registry.promote(store, mv.version, "cli", "test")
+    table = issue_forecasts(store, load_version(store, tmp_path, SECRET))
+    assert len(table) == 7 * 2 and set(table["origin"]) == {"2021-12"}
+    assert set(table["period"]) == {"2022-01", "2022-02"}
+    assert (table["model_version"] == mv.version).all()
+    issue_forecasts(store, load_version(store, tmp_path, SECRET))  # re-issuing replaces
+    with store.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(issued_forecasts)).scalar_one() == 14
+    with pytest.raises(ValueError, match=r"before .* data cutoff 2020-12"):
+        issue_forecasts(store, load_version(store, tmp_path, SECRET), origin="2020-06")
+
+
+def test_a_tampered_champion_is_refused(store: Engine, tmp_path: Path) -> None:
+    mv = _train(store, tmp_path)
+    registry.promote(store, mv.version, "cli", "test")
+    model_file = tmp_path / mv.artifact_dir / MODEL_FILE
+    model_file.write_bytes(model_file.read_bytes()[:-10])
+    with pytest.raises(ArtifactError, match="sha256"):
+        load_version(store, tmp_path, SECRET)
+
+
+def test_severe_input_findings_stop_training_unless_forced(store: Engine, tmp_path: Path) -> None:
+    config = TrainingConfig.model_validate({**SMALL_TRAINING, "backtest_origins": 1})
+    root = tmp_path / "artifacts"
+    with pytest.raises(TrainingError, match="input checks failed") as failure:
+        train_version(store, config, artifact_root=root, secret=SECRET, as_of="2022-06")
+    severe = {f.check for f in failure.value.findings if f.severity == "severe"}
+    assert severe == {"freshness", "empty_periods"}
+    assert registry.list_versions(store) == [] and not root.exists()
+    forced = train_version(
+        store, config, artifact_root=root, secret=SECRET, as_of="2022-06", force=True
+    )
+    assert forced.version.as_of == "2022-06"
+    assert any(f["severity"] == "severe" for f in forced.manifest["input_checks"])
+
+
+def test_config_files_are_validated(tmp_path: Path) -> None:
+    good = tmp_path / "config.toml"
+    good.write_text('freq = "week"\nseed = 7\n')
+    config = load_config(good)
+    assert (config.freq, config.seed, config.horizons) == ("week", 7, (1, 2, 3, 4, 5, 6, 7, 8))
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"horizons": [9]}')
+    with pytest.raises(ValueError, match="horizons must lie between 1 and 6"):
+        load_config(bad)
+    bad.write_text('{"colour": "red"}')
+    with pytest.raises(ValueError, match="colour: Extra inputs are not permitted"):
+        load_config(bad)
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ValueError, match="cannot read config"):
+        load_config(tmp_path / "broken.json")
