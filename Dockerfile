@@ -3,7 +3,9 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    THREATCAST_HOME=/var/lib/threatcast
+    THREATCAST_HOME=/var/lib/threatcast \
+    THREATCAST_ENVIRONMENT=production
+# Production refuses the development key: run with -e THREATCAST_SECRET_KEY=<32+ random characters>.
 
 RUN useradd --system --create-home --home-dir /home/threatcast threatcast \
     && mkdir -p /var/lib/threatcast && chown threatcast /var/lib/threatcast

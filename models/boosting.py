@@ -11,7 +11,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from features.specs import FeatureSpec
 from models.base import CountForecast
 from models.design import HorizonData
-from models.distributions import region_dispersion
+from models.distributions import dispersion_of, region_dispersion
 from models.severity import SevereClassifier
 
 _TREE_SETTINGS = {"max_iter": 100, "learning_rate": 0.06, "max_depth": 3, "min_samples_leaf": 40}
@@ -54,11 +54,10 @@ class GradientBoostingModel:
         else:
             p_event = np.full(len(X), self.event_constant)
         regions = X.index.get_level_values("region")
-        default = float(np.median(list(self.dispersion.values()))) if self.dispersion else 0.0
         mean = self.count.predict(values) if self.counts else np.zeros(len(X))
         return CountForecast(
             p_event=np.asarray(p_event),
             mean=np.asarray(mean),
-            dispersion=np.array([self.dispersion.get(r, default) for r in regions]),
+            dispersion=dispersion_of(regions, self.dispersion),
             p_severe=self.severe.predict(X),
         )

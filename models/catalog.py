@@ -56,9 +56,10 @@ def make_forecaster(
     *,
     seed: int = 0,
     version: str | None = None,
+    n_jobs: int = 1,
 ) -> DirectForecaster:
     if name not in FAMILIES:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(FAMILIES)}")
     family: Callable[..., HorizonModel] = FAMILIES[name]
     factory = partial(family, seed=seed) if name in SEEDED_FAMILIES else family
-    return DirectForecaster(name, factory, spec, horizons, version=version)
+    return DirectForecaster(name, factory, spec, horizons, version=version, n_jobs=n_jobs)

@@ -15,7 +15,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversion
 from features.specs import FeatureSpec, feature_label
 from models.base import CountForecast
 from models.design import HorizonData
-from models.distributions import prob_zero, region_dispersion
+from models.distributions import dispersion_of, prob_zero, region_dispersion
 from models.severity import SevereClassifier
 
 log = logging.getLogger(__name__)
@@ -108,9 +108,7 @@ class NegativeBinomialModel:
         design = self._design(X)
         mean = np.exp(np.clip(design @ self.params, -20, 10))
         regions = X.index.get_level_values("region")
-        alpha = np.array(
-            [self.dispersion.get(r, np.median(list(self.dispersion.values()))) for r in regions]
-        )
+        alpha = dispersion_of(regions, self.dispersion)
         return CountForecast(
             p_event=1.0 - prob_zero(mean, alpha),
             mean=mean,

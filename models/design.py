@@ -32,7 +32,15 @@ class HorizonData:
         return HorizonData(self.X[mask], self.events[mask], self.severe[mask])
 
 
+# One-hot region effects suit a country's handful of provinces. At world scale (thousands of
+# regions) they would be thousands of dense columns; region baselines then come from the
+# ten-year level and occurrence features alone.
+MAX_REGION_EFFECTS = 64
+
+
 def region_dummies(index: pd.MultiIndex, regions: Sequence[str]) -> pd.DataFrame:
+    if len(regions) > MAX_REGION_EFFECTS:
+        return pd.DataFrame(index=index)
     codes = index.get_level_values("region")
     return pd.DataFrame({f"region_{r}": (codes == r).astype(float) for r in regions}, index=index)
 

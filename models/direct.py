@@ -7,6 +7,7 @@ from typing import Self
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
 from features.periods import shift_period
 from features.specs import FeatureSpec, build_features
@@ -15,6 +16,21 @@ from models.design import horizon_data
 from models.distributions import continuous_quantile
 
 HorizonModelFactory = Callable[[FeatureSpec], HorizonModel]
+
+
+def _fit_horizon(
+    factory: HorizonModelFactory,
+    spec: FeatureSpec,
+    panel: pd.DataFrame,
+    features: pd.DataFrame,
+    horizon: int,
+    regions: list[str],
+) -> HorizonModel:
+    data = horizon_data(panel, spec, horizon, regions, features)
+    known = data.subset(~data.events.isna().to_numpy())
+    if known.X.empty:
+        raise ValueError(f"the panel is too short to learn horizon {horizon}")
+    return factory(spec).fit(known)
 
 
 class DirectForecaster:
@@ -27,6 +43,7 @@ class DirectForecaster:
         spec: FeatureSpec,
         horizons: Sequence[int],
         version: str | None = None,
+        n_jobs: int = 1,
     ) -> None:
         if not horizons or min(horizons) < 1:
             raise ValueError("horizons must be whole numbers of periods, at least 1")
@@ -35,6 +52,8 @@ class DirectForecaster:
         self.spec = spec
         self.horizons = tuple(sorted(set(horizons)))
         self.version = version or name
+        # Horizons are independent fits: with n_jobs > 1 they run in parallel processes.
+        self.n_jobs = n_jobs
         self.regions: list[str] = []
         self.models: dict[int, HorizonModel] = {}
         self.fitted_through: str | None = None
@@ -42,12 +61,12 @@ class DirectForecaster:
     def fit(self, panel: pd.DataFrame) -> Self:
         self.regions = sorted(panel["region"].unique())
         features = build_features(panel, self.spec)
-        for horizon in self.horizons:
-            data = horizon_data(panel, self.spec, horizon, self.regions, features)
-            known = data.subset(~data.events.isna().to_numpy())
-            if known.X.empty:
-                raise ValueError(f"the panel is too short to learn horizon {horizon}")
-            self.models[horizon] = self.factory(self.spec).fit(known)
+        jobs = (
+            delayed(_fit_horizon)(self.factory, self.spec, panel, features, horizon, self.regions)
+            for horizon in self.horizons
+        )
+        fitted = Parallel(n_jobs=min(self.n_jobs, len(self.horizons)))(jobs)
+        self.models = dict(zip(self.horizons, fitted, strict=True))
         self.fitted_through = str(panel["period"].max())
         return self
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 MIN_DISPERSION = 1e-3
@@ -38,12 +39,16 @@ def region_dispersion(
     regions: np.ndarray, observed: np.ndarray, mean: np.ndarray
 ) -> dict[str, float]:
     """Method-of-moments NB2 dispersion per region from fitted means and outcomes."""
-    result = {}
-    for region in np.unique(regions):
-        rows = regions == region
-        mu, y = mean[rows], observed[rows]
-        excess = float(np.sum((y - mu) ** 2 - mu))
-        scale = float(np.sum(mu**2))
-        alpha = excess / scale if scale > 0 else MIN_DISPERSION
-        result[str(region)] = float(np.clip(alpha, MIN_DISPERSION, MAX_DISPERSION))
-    return result
+    frame = pd.DataFrame(
+        {"region": regions, "excess": (observed - mean) ** 2 - mean, "scale": mean**2}
+    )
+    sums = frame.groupby("region", sort=True)[["excess", "scale"]].sum()
+    alpha = np.where(sums["scale"] > 0, sums["excess"] / sums["scale"].where(sums["scale"] > 0, 1.0), MIN_DISPERSION)
+    clipped = np.clip(alpha, MIN_DISPERSION, MAX_DISPERSION)
+    return {str(region): float(value) for region, value in zip(sums.index, clipped, strict=True)}
+
+
+def dispersion_of(regions: pd.Index | np.ndarray, dispersion: dict[str, float]) -> np.ndarray:
+    """Each row's region dispersion; regions never seen get the median of the known ones."""
+    default = float(np.median(list(dispersion.values()))) if dispersion else MIN_DISPERSION
+    return pd.Series(pd.Index(regions)).map(dispersion).fillna(default).to_numpy(dtype=float)

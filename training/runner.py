@@ -109,6 +109,11 @@ def _train(engine: Engine, env: JobEnvironment, job: jobs.Job, actor: str) -> tu
     return version, summary + f"; stays a candidate: {decision.reason}"
 
 
+def _log_progress(stage: str, done: int, total: int | None) -> None:
+    if total is None or done == total or done % 5000 == 0:
+        log.info("%s: %d%s rows", stage, done, f"/{total}" if total else "")
+
+
 def run_job(engine: Engine, env: JobEnvironment, job_id: int) -> jobs.Job:
     """Run a claimed (running) job to its end and record how it ended."""
     job = jobs.get(engine, job_id)
@@ -117,7 +122,9 @@ def run_job(engine: Engine, env: JobEnvironment, job_id: int) -> jobs.Job:
         try:
             if job.kind == "retrain":
                 path = Path(job.params["events"])
-                report = ingest_file(engine, path, source=job.params.get("source", "auto"))
+                report = ingest_file(
+                    engine, path, source=job.params.get("source", "auto"), progress=_log_progress
+                )
                 log.info(
                     "ingested %s: %d added, %d updated, %d missing now",
                     path.name,

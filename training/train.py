@@ -175,7 +175,7 @@ def train_version(
         cutoff,
     )
     forecaster = make_forecaster(
-        config.model, spec, config.horizons, seed=config.seed, version=version
+        config.model, spec, config.horizons, seed=config.seed, version=version, n_jobs=config.n_jobs
     ).fit(panel)
     log.info("backtesting %s over the last %d origins", version, config.backtest_origins)
     try:
