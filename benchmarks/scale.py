@@ -14,7 +14,7 @@ import argparse
 import os
 import threading
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,9 @@ def synthetic_events(regions: list[str], start_year: int, years: int, seed: int)
     first_days = np.array(
         [date(start_year + m // 12, m % 12 + 1, 1) for m in range(months)], dtype="datetime64[D]"
     )
-    days = first_days[month_index] + rng.integers(0, 28, size=len(month_index)).astype("timedelta64[D]")
+    days = first_days[month_index] + rng.integers(0, 28, size=len(month_index)).astype(
+        "timedelta64[D]"
+    )
     groups = np.array(default_classifier().names)
     return pd.DataFrame(
         {
@@ -73,7 +75,9 @@ class PeakMemory:
             pid = pids.pop()
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
-                total += next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmRSS"))
+                total += next(
+                    int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")
+                )
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     pids += [int(c) for c in (task / "children").read_text().split()]
             except (OSError, StopIteration):
@@ -102,7 +106,9 @@ def timed(label: str, action):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--regions", type=int, default=3600)
     parser.add_argument("--years", type=int, default=30)
     parser.add_argument("--n-jobs", type=int, default=2)
@@ -114,14 +120,17 @@ def main() -> None:
     regions = [f"R{i:04d}" for i in range(args.regions)]
     start_year = 2021 - args.years + 1
     with PeakMemory() as memory:
-        events, _ = timed("synthetic events", lambda: synthetic_events(regions, start_year, args.years, args.seed))
+        events, _ = timed(
+            "synthetic events", lambda: synthetic_events(regions, start_year, args.years, args.seed)
+        )
         print(f"  {len(events):,} events in {args.regions:,} regions x {args.years * 12} months")
         panel, panel_s = timed(
             "panel building",
-            lambda: panel_from_events(events, regions, "month", start=f"{start_year}-01", end="2021-12"),
+            lambda: panel_from_events(
+                events, regions, "month", start=f"{start_year}-01", end="2021-12"
+            ),
         )
         print(f"  {len(panel):,} region-months")
-        del events
         spec = FeatureSpec.default("month")
         horizons = tuple(range(1, 7))
         forecaster = make_forecaster(DEFAULT_MODEL, spec, horizons, n_jobs=args.n_jobs)
@@ -132,13 +141,15 @@ def main() -> None:
             horizons=tuple(int(h) for h in args.backtest_horizons.split(",")),
             models=(DEFAULT_MODEL, *REFERENCE_MODELS), n_jobs=args.n_jobs,
         )  # fmt: skip
-        results, backtest_s = timed(
+        results, _ = timed(
             f"backtest ({len(origins)} origins, h {args.backtest_horizons})",
             lambda: run_backtest(panel, request, spec),
         )
         print(f"  {len(results):,} forecast rows")
     print(f"peak memory (process tree)         {memory.peak / 2**30:8.2f} GiB")
-    print(f"targets: panel < 60 s ({panel_s:.0f}), training < 600 s ({train_s:.0f}), peak < 8 GiB ({memory.peak / 2**30:.1f})")
+    print(
+        f"targets: panel < 60 s ({panel_s:.0f}), training < 600 s ({train_s:.0f}), peak < 8 GiB ({memory.peak / 2**30:.1f})"
+    )
 
 
 if __name__ == "__main__":

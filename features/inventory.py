@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from features.periods import Frequency, period_of
 from features.store.schema import events
@@ -54,3 +54,12 @@ def inventory(engine: Engine, country: str, freq: Frequency, as_of: date | None)
     )
     newest = max(frame["date_start"]) if rows else None
     return Inventory(digest.hexdigest(), len(rows), newest, by_period)
+
+
+def newest_event_date(engine: Engine) -> date | None:
+    """The start date of the newest current event in the store."""
+    with engine.connect() as conn:
+        newest: date | None = conn.execute(
+            select(func.max(events.c.date_start)).where(events.c.withdrawn_at.is_(None))
+        ).scalar_one()
+    return newest

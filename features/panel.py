@@ -12,7 +12,14 @@ from features.actors import default_classifier
 from features.calendar import calendar_features
 from features.events import ViolenceType
 from features.gazetteer import Gazetteer, default_resolver
-from features.periods import Frequency, check_frequency, period_end, period_of, period_range
+from features.periods import (
+    Frequency,
+    check_frequency,
+    period_end,
+    period_of,
+    period_range,
+    period_start,
+)
 from features.store.schema import events
 
 PANEL_KEY = ("region", "period")
@@ -119,3 +126,32 @@ def build_panel(
         as_of=as_of,
         elections=gazetteer.elections,
     )
+
+
+def region_outcomes(
+    engine: Engine, region: str, freq: Frequency, periods: Sequence[str]
+) -> pd.DataFrame:
+    """Observed events and fatalities of one region in the given periods (zero-filled)."""
+    if not periods:
+        return pd.DataFrame(columns=["period", "events", "fatalities"])
+    first, last = min(periods), max(periods)
+    query = select(events.c.date_start, events.c.fatalities_best).where(
+        events.c.region == region,
+        events.c.withdrawn_at.is_(None),
+        events.c.violence_type.is_not(None),
+        events.c.date_start >= period_start(first, freq),
+        events.c.date_start <= period_end(last, freq),
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame(
+        {
+            "period": [period_of(day, freq) for day, _ in rows],
+            "fatalities": [int(f) for _, f in rows],
+        }
+    )
+    grouped = frame.groupby("period").agg(
+        events=("fatalities", "size"), fatalities=("fatalities", "sum")
+    )
+    filled = grouped.reindex(list(periods), fill_value=0).astype("int64")
+    return filled.rename_axis("period").reset_index()

@@ -43,7 +43,11 @@ def region_dispersion(
         {"region": regions, "excess": (observed - mean) ** 2 - mean, "scale": mean**2}
     )
     sums = frame.groupby("region", sort=True)[["excess", "scale"]].sum()
-    alpha = np.where(sums["scale"] > 0, sums["excess"] / sums["scale"].where(sums["scale"] > 0, 1.0), MIN_DISPERSION)
+    alpha = np.where(
+        sums["scale"] > 0,
+        sums["excess"] / sums["scale"].where(sums["scale"] > 0, 1.0),
+        MIN_DISPERSION,
+    )
     clipped = np.clip(alpha, MIN_DISPERSION, MAX_DISPERSION)
     return {str(region): float(value) for region, value in zip(sums.index, clipped, strict=True)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,22 +10,39 @@ from fastapi import FastAPI
 
 from features.gazetteer import default_resolver
 from features.store.db import make_engine
-from service.routes import health, regions
+from service import errors, observability
+from service.routes import forecasts, health, jobs, models, regions
+from service.serving import ChampionServer
 from service.settings import Settings, get_settings
 
-API_VERSION = "0.1.0"
+API_VERSION = "0.2.0"
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """A new app bound to `settings`; its engine lives as long as the app."""
+    """A new app bound to `settings`; its engine and champion poller live as long as the app."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = make_engine(settings.database_url)
-        app.state.resolver = default_resolver()
-        app.state.settings = settings
+        engine = make_engine(settings.database_url)
+        server = ChampionServer(
+            engine, settings.artifact_root, settings.secret_key.get_secret_value()
+        )
+        app.state.engine, app.state.server = engine, server
+        app.state.resolver, app.state.settings = default_resolver(), settings
+        app.state.metrics = observability.install_collectors(server)
+        server.refresh()
+        stop = threading.Event()
+        poller = threading.Thread(
+            target=server.run_forever,
+            args=(settings.refresh_s, stop),
+            name="champion-poller",
+            daemon=True,
+        )
+        poller.start()
         yield
-        app.state.engine.dispose()
+        stop.set()
+        poller.join(timeout=10)
+        engine.dispose()
 
     app = FastAPI(
         title="ThreatCast",
@@ -32,8 +50,10 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Province-level early-warning forecasts of organized violence.",
         lifespan=lifespan,
     )
-    app.include_router(health.router)
-    app.include_router(regions.router)
+    errors.install(app)
+    observability.install_middleware(app)
+    for module in (health, regions, forecasts, models, jobs):
+        app.include_router(module.router)
     return app
 
 

@@ -24,17 +24,22 @@ from features.store.db import make_engine, migrate
 from features.store.schema import events
 from features.summary import summarize
 from service import cli_models
+from service.cli_keys import keys_app
 from service.cli_support import (
+    CLI_ACTOR,
     BackendChoice,
     FrequencyChoice,
     ProgressLog,
     SourceChoice,
     fail,
+    job_environment,
     open_engine,
     parse_horizons,
     settings_of,
 )
 from service.settings import get_settings
+from training import jobs, registry
+from training.config import TrainingConfig
 from training.parallel import compute_backend
 from training.pipeline import (
     BacktestRequest,
@@ -43,6 +48,7 @@ from training.pipeline import (
     run_backtest,
     write_outputs,
 )
+from training.runner import run_job
 
 log = logging.getLogger("threatcast")
 
@@ -289,20 +295,32 @@ def db_upgrade(ctx: typer.Context) -> None:
     typer.echo("database schema is up to date")
 
 
-def _bootstrap(engine: Engine) -> None:
+def _bootstrap(ctx: typer.Context, engine: Engine) -> None:
+    """Ingest the bundled data into an empty store; train and promote a first champion if none."""
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
     if stored:
-        typer.echo(f"event store already holds {stored} events; nothing to bootstrap")
+        typer.echo(f"event store already holds {stored} events")
+    else:
+        typer.echo(f"first run: ingesting the bundled {bundled.UCDP_GED_22_1_PAKISTAN.name}")
+        _print_report(ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=ProgressLog()))
+    if registry.champion(engine, "month") is not None:
         return
-    typer.echo(f"first run: ingesting the bundled {bundled.UCDP_GED_22_1_PAKISTAN.name}")
-    _print_report(ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=ProgressLog()))
+    typer.echo("no monthly champion yet: training a first model (about a minute or two)")
+    params = {"config": TrainingConfig().model_dump(mode="json"), "as_of": None, "force": False}
+    job = run_job(
+        engine, job_environment(ctx), jobs.start_inline(engine, "train", params, CLI_ACTOR)
+    )
+    if job.status != "succeeded" or job.version is None:
+        raise fail(f"bootstrap training failed: {job.result}")
+    registry.promote(engine, job.version, CLI_ACTOR, "first champion, trained at bootstrap")
+    typer.echo(f"{job.version} is the first monthly champion")
 
 
 @app.command()
 def bootstrap(ctx: typer.Context) -> None:
     """Prepare a fresh installation: migrate, and ingest the bundled UCDP data if the store is empty."""
-    _bootstrap(open_engine(ctx))
+    _bootstrap(ctx, open_engine(ctx))
 
 
 @app.command()
@@ -320,10 +338,11 @@ def serve(
     import uvicorn  # only this command needs the server
 
     if with_bootstrap:
-        _bootstrap(open_engine(ctx))
+        _bootstrap(ctx, open_engine(ctx))
     uvicorn.run(
         "service.app:app_from_environment", factory=True, host=host, port=port, workers=workers
     )
 
 
 cli_models.register(app)
+app.add_typer(keys_app, name="keys")

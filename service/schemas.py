@@ -30,3 +30,122 @@ class ReadinessPublic(BaseModel):
 class GeoJsonFeatureCollection(BaseModel):
     type: Literal["FeatureCollection"] = "FeatureCollection"
     features: list[dict[str, Any]]
+
+
+class DriverPublic(BaseModel):
+    driver: str = Field(examples=["events per period over the last 3 months"])
+    contribution: float = Field(examples=[0.41], description="Signed effect on the forecast.")
+
+
+class IntervalPublic(BaseModel):
+    p10: float
+    p50: float
+    p90: float
+
+
+class ForecastPublic(BaseModel):
+    region: str = Field(examples=["PK-KP"])
+    region_name: str = Field(examples=["Khyber Pakhtunkhwa"])
+    horizon: int = Field(examples=[1])
+    period: str = Field(examples=["2022-01"], description="The period forecast.")
+    p_event: float = Field(examples=[0.97], description="Probability of at least one event.")
+    expected_events: float = Field(examples=[8.4])
+    events_interval: IntervalPublic = Field(description="80% predictive interval and median.")
+    p_severe: float = Field(examples=[0.31], description="Probability of a severe period.")
+    risk_level: Literal["low", "moderate", "high", "very high"]
+    drivers: list[DriverPublic]
+    model_version: str = Field(examples=["m20261128T071112-fe39ed"])
+    data_cutoff: str = Field(
+        examples=["2021-12"], description="Last period whose events were used."
+    )
+
+
+class ForecastsPublic(BaseModel):
+    data: list[ForecastPublic]
+    count: int
+    model_version: str
+    data_cutoff: str
+    issued_at: str
+
+
+class ObservedPublic(BaseModel):
+    period: str
+    events: int
+    fatalities: int
+
+
+class RegionForecastsPublic(ForecastsPublic):
+    region: str
+    history: list[ObservedPublic] = Field(description="Observed events, most recent periods.")
+
+
+class ArchivedForecastPublic(BaseModel):
+    model_version: str
+    origin: str
+    horizon: int
+    p_event: float
+    expected_events: float
+    events_interval: IntervalPublic
+    p_severe: float
+    issued_at: str
+
+
+class ArchivePublic(BaseModel):
+    region: str
+    period: str
+    observed: ObservedPublic | None = Field(description="Null until the period's data is in.")
+    data: list[ArchivedForecastPublic]
+    count: int
+
+
+class StatusChangePublic(BaseModel):
+    from_status: str | None
+    to_status: str
+    actor: str
+    reason: str
+    changed_at: str
+
+
+class ModelPublic(BaseModel):
+    version: str
+    freq: str
+    status: str
+    created_at: str
+    as_of: str
+    brier: float | None
+    calibration_error: float | None
+
+
+class ModelsPublic(BaseModel):
+    data: list[ModelPublic]
+    count: int
+
+
+class ModelDetailPublic(ModelPublic):
+    manifest: dict[str, Any] | None = Field(
+        description="Null when the artifact fails verification."
+    )
+    manifest_problem: str | None = None
+    metrics: dict[str, Any]
+    history: list[StatusChangePublic]
+
+
+class StatusChangeRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, examples=["better backtest Brier"])
+
+
+class RollbackRequest(StatusChangeRequest):
+    freq: Literal["month", "week"] = "month"
+
+
+class JobPublic(BaseModel):
+    id: int
+    kind: str
+    status: str
+    requested_by: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    version: str | None
+    result: str | None
+    findings: list[dict[str, str]] | None

@@ -43,6 +43,19 @@ class Settings(BaseSettings):
     dask_scheduler: str | None = Field(
         default=None, description="Dask scheduler address for `--backend dask`."
     )
+    public_forecasts: bool = Field(
+        default=True, description="Serve forecasts without a key; false requires a reader key."
+    )
+    refresh_s: float = Field(
+        default=2.0, gt=0, le=300, description="How often each worker checks for a new champion."
+    )
+    risk_cut_points: tuple[float, float, float] = Field(
+        default=(0.25, 0.5, 0.75),
+        description="p_event cut-points between the risk levels low, moderate, high, very high.",
+    )
+    max_upload_bytes: int = Field(
+        default=50 * 2**20, ge=1024, description="Largest event file a training job may upload."
+    )
     job_stale_after_s: int = Field(
         default=120, ge=10, description="A running job silent this long is declared dead."
     )
@@ -79,6 +92,15 @@ class Settings(BaseSettings):
         if self.artifacts_dir is None:
             self.artifacts_dir = self.home / "artifacts"
         return self
+
+    @field_validator("risk_cut_points")
+    @classmethod
+    def _increasing_cut_points(
+        cls, value: tuple[float, float, float]
+    ) -> tuple[float, float, float]:
+        if not 0 < value[0] < value[1] < value[2] < 1:
+            raise ValueError("risk cut-points must increase strictly between 0 and 1")
+        return value
 
     @model_validator(mode="after")
     def _real_secret_in_production(self) -> Settings:

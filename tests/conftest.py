@@ -89,3 +89,85 @@ def ged_home(tmp_path: Path, ged_store_file: Path) -> Path:
     home.mkdir()
     shutil.copy(ged_store_file, home / "threatcast.db")
     return home
+
+
+SECRET = "a-test-secret-that-is-long-enough-1234"
+_SERVED_TABLES = ("jobs", "model_versions", "model_status_changes", "issued_forecasts")
+
+
+@pytest.fixture(scope="session")
+def served_template(tmp_path_factory: pytest.TempPathFactory, ged_store_file: Path) -> Path:
+    """A home with GED 22.1, a champion (data to 2021-10, forecasts issued at 2021-10 and
+    2021-12) and a candidate (data to 2021-12, nothing issued yet). Built once, copied per test."""
+    import shutil
+
+    from training import registry
+    from training.config import TrainingConfig
+    from training.issuing import issue_forecasts, load_version
+    from training.train import train_version
+
+    home = tmp_path_factory.mktemp("served") / "home"
+    home.mkdir()
+    shutil.copy(ged_store_file, home / "threatcast.db")
+    store = make_engine(f"sqlite:///{home / 'threatcast.db'}")
+    migrate(store)
+    root = home / "artifacts"
+    versions = []
+    for as_of, seed in (("2021-10", 0), ("2021-12", 1)):
+        config = TrainingConfig.model_validate({**SMALL_TRAINING, "seed": seed})
+        result = train_version(store, config, artifact_root=root, secret=SECRET, as_of=as_of)
+        versions.append(result.version.version)
+    registry.promote(store, versions[0], "cli", "first")
+    champion = load_version(store, root, SECRET)
+    issue_forecasts(store, champion, origin="2021-10")
+    issue_forecasts(store, champion)
+    (home / "versions.txt").write_text("\n".join(versions))
+    store.dispose()
+    return home
+
+
+def _copy_rows(source: Engine, target: Engine) -> None:
+    from sqlalchemy import insert, select
+
+    from features.store.schema import metadata
+
+    with source.connect() as read, target.begin() as write:
+        for name in _SERVED_TABLES:
+            table = metadata.tables[name]
+            rows = [dict(r) for r in read.execute(select(table)).mappings()]
+            if rows:
+                write.execute(insert(table), rows)
+        if target.dialect.name == "postgresql":
+            for name in ("jobs", "model_status_changes", "issued_forecasts"):
+                write.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT MAX(id) FROM {name}))"
+                    )
+                )
+
+
+@pytest.fixture
+def served_home(database_url: str, served_template: Path, tmp_path: Path) -> Path:
+    """A served home on the test's backend; `versions.txt` names the champion, then the candidate."""
+    import shutil
+
+    from features import bundled
+    from features.ingest import ingest_file
+
+    home = tmp_path / "served"
+    shutil.copytree(served_template, home)
+    if database_url.startswith("postgresql"):
+        target = make_engine(database_url)
+        migrate(target)
+        ingest_file(target, bundled.UCDP_GED_22_1_PAKISTAN)
+        source = make_engine(f"sqlite:///{home / 'threatcast.db'}")
+        _copy_rows(source, target)
+        source.dispose()
+        target.dispose()
+        (home / "threatcast.db").unlink()
+    (home / "database_url.txt").write_text(
+        database_url
+        if database_url.startswith("postgresql")
+        else f"sqlite:///{home / 'threatcast.db'}"
+    )
+    return home

@@ -23,9 +23,12 @@ def client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
 
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz")
-    assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"database": "ok"}}
+    ready = client.get("/readyz")  # the database is fine, but there is nothing to serve yet
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {
+        "database": "ok",
+        "champion": "no month champion: train one and promote it",
+    }
 
 
 def test_readiness_fails_on_an_unmigrated_database(tmp_path: Path) -> None:

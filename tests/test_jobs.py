@@ -171,8 +171,8 @@ def test_a_failed_retrain_is_recorded_with_its_reason(home: Path, tmp_path: Path
     assert registry.list_versions(_store(home)) == []
 
 
-def test_a_job_whose_remote_worker_went_silent_is_failed(home: Path) -> None:
-    store = _store(home)
+def test_a_job_whose_remote_worker_went_silent_is_failed(engine: Engine, tmp_path: Path) -> None:
+    store = engine
     job_id = jobs.enqueue(store, "train", {"config": SMALL_TRAINING}, "cli")
     claimed = jobs.claim_next(store)
     assert claimed is not None and claimed.id == job_id and claimed.status == "running"
@@ -184,5 +184,19 @@ def test_a_job_whose_remote_worker_went_silent_is_failed(home: Path) -> None:
             .where(jobs_table.c.id == job_id)
             .values(worker="another-host:1", heartbeat_at=long_ago)
         )
-    assert jobs.reap_dead(store, stale_after_s=120, artifact_root=home / "artifacts") == [job_id]
+    (tmp_path / ".tmp-m1").mkdir()
+    jobs.set_version(store, job_id, "m1")
+    assert jobs.reap_dead(store, stale_after_s=120, artifact_root=tmp_path) == [job_id]
+    assert not (tmp_path / ".tmp-m1").exists()  # what the dead job left is removed
     assert "no heartbeat since" in (jobs.get(store, job_id).result or "")
+    assert jobs.reap_dead(store, stale_after_s=120, artifact_root=tmp_path) == []
+
+
+def test_two_workers_never_take_the_same_job(engine: Engine) -> None:
+    ids = [jobs.enqueue(engine, "train", {"n": n}, "cli") for n in range(3)]
+    taken = [jobs.claim_next(engine) for _ in range(4)]
+    assert [job.id for job in taken if job] == ids and taken[-1] is None
+    with pytest.raises(jobs.JobError, match="unknown job kind"):
+        jobs.enqueue(engine, "dance", {}, "cli")
+    with pytest.raises(jobs.JobError, match="no job 999"):
+        jobs.get(engine, 999)

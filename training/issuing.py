@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete, insert
+from sqlalchemy import Engine, delete, insert, select
 
 from features.panel import build_panel
 from features.periods import Frequency
@@ -68,10 +68,12 @@ def issue_forecasts(
     *,
     horizons: Sequence[int] | None = None,
     origin: str | None = None,
+    replace: bool = True,
 ) -> pd.DataFrame:
     """Forecast from the newest period of the stored events (or `origin`), and store the rows.
 
-    Issuing again for the same version and origin replaces that issue.
+    Issuing again for the same version and origin replaces that issue; with `replace=False` an
+    existing issue is kept (several server processes may race to issue for a new champion).
     """
     record, model = serving.record, serving.forecaster
     country = serving.manifest.get("config", {}).get("country", "PAK")
@@ -89,12 +91,13 @@ def issue_forecasts(
         {**{c: row[c] for c in FORECAST_COLUMNS if c != "model_version"}, "drivers": row["drivers"]}
         for row in table.to_dict(orient="records")
     ]
+    same_issue = (issued_forecasts.c.version == record.version) & (
+        issued_forecasts.c.origin == origin
+    )
     with write_transaction(engine) as conn:
-        conn.execute(
-            delete(issued_forecasts).where(
-                issued_forecasts.c.version == record.version, issued_forecasts.c.origin == origin
-            )
-        )
+        if not replace and conn.execute(select(issued_forecasts.c.id).where(same_issue)).first():
+            return table
+        conn.execute(delete(issued_forecasts).where(same_issue))
         conn.execute(
             insert(issued_forecasts),
             [

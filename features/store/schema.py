@@ -147,3 +147,17 @@ issued_forecasts = Table(
     Column("issued_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("version", "region", "origin", "horizon", name="uq_issued_forecasts_row"),
 )
+
+# API keys are stored as sha256 digests of high-entropy random tokens; the token is shown once.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(120), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)

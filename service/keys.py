@@ -1,0 +1,104 @@
+"""API keys: created once and shown once, stored as sha256 digests, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from features.store.db import write_transaction
+from features.store.schema import api_keys
+
+Role = Literal["reader", "admin"]
+ROLES = ("reader", "admin")
+KEY_PREFIX = "tc_"
+# Writing last-used on every request would make reads write; once a minute is enough to audit.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class ApiKeyError(Exception):
+    """A key that cannot be created or revoked as asked."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    name: str
+    role: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def digest(token: str) -> str:
+    # Tokens carry 256 random bits, so a plain sha256 cannot be brute-forced back to them.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_key(engine: Engine, name: str, role: str) -> tuple[ApiKey, str]:
+    """A new key; the token is returned once and never stored."""
+    if role not in ROLES:
+        raise ApiKeyError(f"unknown role {role!r}; use reader or admin")
+    if not name.strip() or len(name) > 120:
+        raise ApiKeyError("a key needs a name of 1 to 120 characters")
+    token = KEY_PREFIX + secrets.token_urlsafe(32)
+    try:
+        with write_transaction(engine) as conn:
+            conn.execute(
+                insert(api_keys).values(
+                    name=name,
+                    role=role,
+                    key_hash=digest(token),
+                    prefix=token[:10],
+                    created_at=datetime.now(UTC),
+                )
+            )
+    except IntegrityError:
+        raise ApiKeyError(f"a key named {name!r} already exists") from None
+    return next(k for k in list_keys(engine) if k.name == name), token
+
+
+def list_keys(engine: Engine) -> list[ApiKey]:
+    columns = [api_keys.c[f] for f in ApiKey.__dataclass_fields__]
+    with engine.connect() as conn:
+        rows = conn.execute(select(*columns).order_by(api_keys.c.id)).mappings()
+        return [ApiKey(**dict(row)) for row in rows]
+
+
+def revoke_key(engine: Engine, name: str) -> None:
+    with write_transaction(engine) as conn:
+        done = conn.execute(
+            update(api_keys)
+            .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        ).rowcount
+    if not done:
+        raise ApiKeyError(f"no active key named {name!r}")
+
+
+def authenticate(engine: Engine, token: str) -> ApiKey | None:
+    """The active key behind a token, recording its use; None when unknown or revoked."""
+    columns = [api_keys.c[f] for f in ApiKey.__dataclass_fields__]
+    with engine.connect() as conn:
+        row = (
+            conn.execute(select(*columns).where(api_keys.c.key_hash == digest(token)))
+            .mappings()
+            .first()
+        )
+    if row is None or row["revoked_at"] is not None:
+        return None
+    key = ApiKey(**dict(row))
+    now = datetime.now(UTC)
+    last = key.last_used_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    if last is None or now - last > LAST_USED_RESOLUTION:
+        with write_transaction(engine) as conn:
+            conn.execute(update(api_keys).where(api_keys.c.id == key.id).values(last_used_at=now))
+    return key

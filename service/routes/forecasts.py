@@ -1,0 +1,257 @@
+"""Risk scores to poll: the champion's latest issued forecasts, per region, and their track record."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
+
+from features.gazetteer import RegionResolver
+from features.inventory import newest_event_date
+from features.panel import region_outcomes
+from features.periods import period_end, period_start, shift_period
+from features.store.schema import issued_forecasts
+from service.dependencies import EngineDep, ReaderDep, ResolverDep, ServerDep, SettingsDep
+from service.errors import ApiError, ErrorPublic
+from service.schemas import (
+    ArchivedForecastPublic,
+    ArchivePublic,
+    DriverPublic,
+    ForecastPublic,
+    ForecastsPublic,
+    IntervalPublic,
+    ObservedPublic,
+    RegionForecastsPublic,
+)
+from service.serving import Issue
+from service.settings import Settings
+from training.pipeline import MAX_HORIZON
+
+router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
+HISTORY_PERIODS = 24
+_DRIVER = re.compile(r"^(?P<label>.*) \((?P<value>[+-]\d+(?:\.\d+)?)\)$")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorPublic},
+    404: {"model": ErrorPublic},
+    422: {"model": ErrorPublic},
+    503: {"model": ErrorPublic, "description": "No verified champion to serve yet."},
+}
+Frequency = Literal["month", "week"]
+FreqQuery = Annotated[Frequency, Query(description="Monthly or weekly forecasts.")]
+
+
+def _drivers(text: str) -> list[DriverPublic]:
+    parsed = []
+    for part in filter(None, (p.strip() for p in (text or "").split(";"))):
+        match = _DRIVER.match(part)
+        if match:
+            parsed.append(DriverPublic(driver=match["label"], contribution=float(match["value"])))
+    return parsed
+
+
+def risk_level(
+    p_event: float, settings: Settings
+) -> Literal["low", "moderate", "high", "very high"]:
+    low, moderate, high = settings.risk_cut_points
+    if p_event < low:
+        return "low"
+    if p_event < moderate:
+        return "moderate"
+    return "high" if p_event < high else "very high"
+
+
+def _names(resolver: RegionResolver) -> dict[str, str]:
+    return {r.code: r.name for g in resolver.gazetteers.values() for r in g.regions}
+
+
+def _check_region(region: str, names: dict[str, str]) -> None:
+    if region not in names:
+        raise ApiError(404, f"unknown region {region!r}", {"valid_regions": sorted(names)})
+
+
+def _check_horizon(horizon: int | None, freq: str) -> None:
+    if horizon is not None and not 1 <= horizon <= MAX_HORIZON[freq]:
+        raise ApiError(
+            422, f"horizon must be between 1 and {MAX_HORIZON[freq]} for freq={freq}; got {horizon}"
+        )
+
+
+def _served(server: Any, freq: str) -> Issue:
+    issue: Issue | None = server.issue(freq)
+    if issue is None:
+        raise ApiError(503, f"no {freq} forecasts to serve: {server.status(freq)}")
+    return issue
+
+
+def _not_modified(request: Request, response: Response, etag: str) -> Response | None:
+    quoted = f'"{etag}"'
+    response.headers["ETag"] = quoted
+    response.headers["Cache-Control"] = "no-cache"
+    if quoted in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers={"ETag": quoted, "Cache-Control": "no-cache"})
+    return None
+
+
+def _public(
+    row: dict[str, Any], issue: Issue, names: dict[str, str], settings: Settings
+) -> ForecastPublic:
+    return ForecastPublic(
+        region=row["region"],
+        region_name=names.get(row["region"], row["region"]),
+        horizon=row["horizon"],
+        period=row["period"],
+        p_event=row["p_event"],
+        expected_events=row["expected_events"],
+        events_interval=IntervalPublic(
+            p10=row["events_p10"], p50=row["events_p50"], p90=row["events_p90"]
+        ),
+        p_severe=row["p_severe"],
+        risk_level=risk_level(row["p_event"], settings),
+        drivers=_drivers(row["drivers"]),
+        model_version=issue.version,
+        data_cutoff=issue.origin,
+    )
+
+
+def _select(issue: Issue, region: str | None, horizon: int | None) -> list[dict[str, Any]]:
+    return [
+        row
+        for row in issue.rows
+        if (region is None or row["region"] == region)
+        and (horizon is None or row["horizon"] == horizon)
+    ]
+
+
+@router.get(
+    "", response_model=ForecastsPublic, responses={304: {"description": "Not modified."}, **_ERRORS}
+)
+def latest_forecasts(
+    request: Request,
+    response: Response,
+    server: ServerDep,
+    resolver: ResolverDep,
+    settings: SettingsDep,
+    _: ReaderDep,
+    region: Annotated[str | None, Query(description="ISO 3166-2 code, e.g. PK-KP.")] = None,
+    horizon: Annotated[int | None, Query(description="Periods ahead.")] = None,
+    freq: FreqQuery = "month",
+) -> Any:
+    """The champion's latest forecasts per region and horizon, ordered by region then horizon."""
+    names = _names(resolver)
+    if region is not None:
+        _check_region(region, names)
+    _check_horizon(horizon, freq)
+    issue = _served(server, freq)
+    cached = _not_modified(request, response, f"{issue.etag}-{region}-{horizon}")
+    if cached is not None:
+        return cached
+    data = [_public(row, issue, names, settings) for row in _select(issue, region, horizon)]
+    return ForecastsPublic(
+        data=data,
+        count=len(data),
+        model_version=issue.version,
+        data_cutoff=issue.origin,
+        issued_at=issue.issued_at.isoformat(),
+    )
+
+
+@router.get("/archive", response_model=ArchivePublic, responses=_ERRORS)
+def forecast_archive(
+    engine: EngineDep,
+    resolver: ResolverDep,
+    _: ReaderDep,
+    region: Annotated[str, Query(description="ISO 3166-2 code.")],
+    period: Annotated[str, Query(description="Target period, YYYY-MM (or YYYY-Www for weeks).")],
+    freq: FreqQuery = "month",
+) -> ArchivePublic:
+    """Everything forecast for one region and period, at each origin and by each version, and
+    the observed outcome once the period's data is in: a track record to check."""
+    _check_region(region, _names(resolver))
+    try:
+        period_start(period, freq)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(
+                select(issued_forecasts)
+                .where(
+                    issued_forecasts.c.region == region,
+                    issued_forecasts.c.period == period,
+                    issued_forecasts.c.freq == freq,
+                )
+                .order_by(issued_forecasts.c.origin, issued_forecasts.c.version)
+            )
+            .mappings()
+            .all()
+        )
+    data = [
+        ArchivedForecastPublic(
+            model_version=r["version"],
+            origin=r["origin"],
+            horizon=r["horizon"],
+            p_event=r["p_event"],
+            expected_events=r["expected_events"],
+            events_interval=IntervalPublic(
+                p10=r["events_p10"], p50=r["events_p50"], p90=r["events_p90"]
+            ),
+            p_severe=r["p_severe"],
+            issued_at=r["issued_at"].isoformat(),
+        )
+        for r in rows
+    ]
+    newest = newest_event_date(engine)
+    observed = None
+    if newest is not None and period_end(period, freq) <= newest:
+        outcome = region_outcomes(engine, region, freq, [period]).iloc[0]
+        observed = ObservedPublic(
+            period=period, events=int(outcome["events"]), fatalities=int(outcome["fatalities"])
+        )
+    return ArchivePublic(
+        region=region, period=period, observed=observed, data=data, count=len(data)
+    )
+
+
+@router.get(
+    "/{region}",
+    response_model=RegionForecastsPublic,
+    responses={304: {"description": "Not modified."}, **_ERRORS},
+)
+def region_forecasts(
+    request: Request,
+    response: Response,
+    region: str,
+    engine: EngineDep,
+    server: ServerDep,
+    resolver: ResolverDep,
+    settings: SettingsDep,
+    _: ReaderDep,
+    horizon: Annotated[int | None, Query(description="Periods ahead.")] = None,
+    freq: FreqQuery = "month",
+) -> Any:
+    """One region's latest forecasts, with its observed history beside them."""
+    names = _names(resolver)
+    _check_region(region, names)
+    _check_horizon(horizon, freq)
+    issue = _served(server, freq)
+    cached = _not_modified(request, response, f"{issue.etag}-{region}-{horizon}-history")
+    if cached is not None:
+        return cached
+    last = issue.origin
+    periods = [shift_period(last, -k, freq) for k in range(HISTORY_PERIODS - 1, -1, -1)]
+    history = region_outcomes(engine, region, freq, periods)
+    data = [_public(row, issue, names, settings) for row in _select(issue, region, horizon)]
+    return RegionForecastsPublic(
+        region=region,
+        data=data,
+        count=len(data),
+        model_version=issue.version,
+        data_cutoff=issue.origin,
+        issued_at=issue.issued_at.isoformat(),
+        history=[
+            ObservedPublic(period=r.period, events=r.events, fatalities=r.fatalities)
+            for r in history.itertuples()
+        ],
+    )

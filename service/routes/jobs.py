@@ -1,0 +1,111 @@
+"""Training jobs over HTTP: enqueue a retrain (optionally with a new event file), follow it."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Request, UploadFile, status
+
+from features.ingest import IngestError, ingest_file
+from features.sources import SourceFormatError
+from service.dependencies import AdminDep, EngineDep, ReaderDep, SettingsDep
+from service.errors import ApiError, ErrorPublic
+from service.schemas import JobPublic
+from training import jobs
+from training.config import TrainingConfig
+
+router = APIRouter(prefix="/v1/training-jobs", tags=["training jobs"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorPublic, "description": "The uploaded event file is malformed."},
+    401: {"model": ErrorPublic},
+    403: {"model": ErrorPublic},
+    404: {"model": ErrorPublic},
+    413: {"model": ErrorPublic, "description": "The upload is larger than the server accepts."},
+}
+_CHUNK = 1 << 20
+_SUFFIXES = (".csv", ".gz")
+
+
+def _public(job: jobs.Job) -> JobPublic:
+    def iso(moment: Any) -> str | None:
+        return moment.isoformat() if moment is not None else None
+
+    return JobPublic(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        requested_by=job.requested_by,
+        created_at=job.created_at.isoformat(),
+        started_at=iso(job.started_at),
+        finished_at=iso(job.finished_at),
+        version=job.version,
+        result=job.result,
+        findings=job.findings,
+    )
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"the upload is larger than {limit} bytes (THREATCAST_MAX_UPLOAD_BYTES)")
+
+
+def _save(upload: UploadFile, directory: Path, limit: int) -> Path:
+    name = upload.filename or "events.csv"
+    suffix = "".join(Path(name).suffixes[-2:]) if name.endswith(".gz") else Path(name).suffix
+    if not suffix or Path(name).suffix not in _SUFFIXES:
+        raise ApiError(400, f"upload a .csv or .csv.gz event file, not {name!r}")
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{uuid.uuid4().hex}{suffix}"
+    written = 0
+    with target.open("wb") as out:
+        while chunk := upload.file.read(_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                out.close()
+                target.unlink(missing_ok=True)
+                raise _too_large(limit)
+            out.write(chunk)
+    return target
+
+
+@router.post("", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED, responses=_ERRORS)
+def create_job(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    admin: AdminDep,
+    events: Annotated[
+        UploadFile | None, File(description="New event file (CSV or CSV.gz).")
+    ] = None,
+    source: Annotated[Literal["auto", "ucdp", "gtd", "acled"], Form()] = "auto",
+    promote: Annotated[Literal["never", "gate", "always"], Form()] = "gate",
+    freq: Annotated[Literal["month", "week"], Form()] = "month",
+) -> JobPublic:
+    """Queue a retraining job (admin). With an event file, it is validated now, ingested by the
+    job; a malformed file is refused with the ingestion error and nothing is stored."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:
+        raise _too_large(settings.max_upload_bytes)
+    config = TrainingConfig(freq=freq).model_dump(mode="json")
+    if events is None:
+        job_id = jobs.enqueue(engine, "train", {"config": config}, admin.name)
+        return _public(jobs.get(engine, job_id))
+    path = _save(events, settings.home / "uploads", settings.max_upload_bytes)
+    try:
+        ingest_file(engine, path, source=source, dry_run=True)
+    except (IngestError, SourceFormatError, ValueError, OSError) as exc:
+        path.unlink(missing_ok=True)
+        raise ApiError(400, f"{events.filename}: {exc}") from None
+    params = {"events": str(path.resolve()), "source": source, "config": config, "promote": promote}
+    job_id = jobs.enqueue(engine, "retrain", params, admin.name)
+    return _public(jobs.get(engine, job_id))
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses=_ERRORS)
+def show_job(job_id: int, engine: EngineDep, _: ReaderDep) -> JobPublic:
+    """A job's status, times, input-check findings and result."""
+    try:
+        return _public(jobs.get(engine, job_id))
+    except jobs.JobError as exc:
+        raise ApiError(404, str(exc)) from None

@@ -1,0 +1,341 @@
+"""The forecasting API on a served home: forecasts, ETags, archive, keys, models, jobs, metrics."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from features.store.db import make_engine
+from features.store.schema import events, model_versions
+from service.app import create_app
+from service.keys import create_key, revoke_key
+from service.settings import Settings
+from tests.conftest import DATA, SECRET
+from training import jobs, registry
+from training.artifacts import MODEL_FILE
+
+REGIONS = ["PK-BA", "PK-GB", "PK-IS", "PK-JK", "PK-KP", "PK-PB", "PK-SD"]
+
+
+def _settings(home: Path, **extra: Any) -> Settings:
+    return Settings(
+        home=home,
+        database_url=(home / "database_url.txt").read_text(),
+        secret_key=SECRET,
+        refresh_s=0.2,
+        **extra,
+    )
+
+
+def _versions(home: Path) -> list[str]:
+    return (home / "versions.txt").read_text().split()
+
+
+@pytest.fixture
+def client(served_home: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(_settings(served_home))) as test_client:
+        yield test_client
+
+
+def _keys(client: TestClient) -> dict[str, str]:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    return {role: create_key(engine, f"{role}-key", role)[1] for role in ("reader", "admin")}
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_latest_forecasts_for_every_region_and_horizon(
+    client: TestClient, served_home: Path
+) -> None:
+    response = client.get("/v1/forecasts")
+    assert response.status_code == 200
+    body = response.json()
+    champion = _versions(served_home)[0]
+    assert body["model_version"] == champion and body["data_cutoff"] == "2021-12"
+    assert body["count"] == 14
+    assert [(f["region"], f["horizon"]) for f in body["data"]] == [
+        (r, h) for r in REGIONS for h in (1, 2)
+    ]
+    kp = next(f for f in body["data"] if f["region"] == "PK-KP" and f["horizon"] == 1)
+    assert kp["period"] == "2022-01" and kp["region_name"] == "Khyber Pakhtunkhwa"
+    interval = kp["events_interval"]
+    assert 0 <= interval["p10"] <= interval["p50"] <= interval["p90"]
+    assert kp["risk_level"] == "very high" and kp["p_event"] > 0.75
+    assert kp["drivers"] and all(isinstance(d["contribution"], float) for d in kp["drivers"])
+    gb = next(f for f in body["data"] if f["region"] == "PK-GB" and f["horizon"] == 1)
+    assert gb["risk_level"] == "low"
+    assert (
+        client.get("/v1/forecasts", params={"region": "PK-SD", "horizon": 2}).json()["count"] == 1
+    )
+
+
+def test_etag_and_not_modified(client: TestClient) -> None:
+    first = client.get("/v1/forecasts", params={"region": "PK-KP"})
+    etag = first.headers["ETag"]
+    assert etag.startswith('"') and first.headers["Cache-Control"] == "no-cache"
+    again = client.get("/v1/forecasts", params={"region": "PK-KP"}, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["ETag"] == etag
+    other = client.get("/v1/forecasts", params={"region": "PK-BA"}, headers={"If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["ETag"] != etag
+    assert client.get("/v1/forecasts", params={"region": "PK-KP"}).content == first.content
+
+
+def test_bad_requests_share_one_error_shape(client: TestClient) -> None:
+    unknown = client.get("/v1/forecasts/PK-XX")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["details"]["valid_regions"] == REGIONS
+    assert client.get("/v1/forecasts", params={"region": "XX"}).status_code == 404
+    for params in ({"horizon": 7}, {"horizon": 0}, {"freq": "day"}, {"horizon": "one"}):
+        response = client.get("/v1/forecasts", params=params)
+        assert response.status_code == 422, params
+        error = response.json()["error"]
+        assert error["code"] == "invalid_request" and error["message"]
+    assert (
+        "between 1 and 6"
+        in client.get("/v1/forecasts", params={"horizon": 7}).json()["error"]["message"]
+    )
+    weekly = client.get("/v1/forecasts", params={"freq": "week"})
+    assert weekly.status_code == 503 and "no week champion" in weekly.json()["error"]["message"]
+
+
+def test_region_forecasts_carry_observed_history(client: TestClient) -> None:
+    body = client.get("/v1/forecasts/PK-BA").json()
+    assert body["region"] == "PK-BA" and body["count"] == 2
+    history = body["history"]
+    assert (
+        len(history) == 24
+        and history[-1]["period"] == "2021-12"
+        and history[0]["period"] == "2020-01"
+    )
+    assert sum(h["events"] for h in history) > 0
+
+
+def test_archive_is_a_track_record_with_outcomes(client: TestClient, served_home: Path) -> None:
+    body = client.get(
+        "/v1/forecasts/archive", params={"region": "PK-KP", "period": "2021-12"}
+    ).json()
+    assert [(f["origin"], f["horizon"]) for f in body["data"]] == [("2021-10", 2)]
+    engine = make_engine((served_home / "database_url.txt").read_text())
+    with engine.connect() as conn:
+        observed = conn.execute(
+            select(func.count()).where(
+                events.c.region == "PK-KP",
+                events.c.date_start.between(date(2021, 12, 1), date(2021, 12, 31)),
+            )
+        ).scalar_one()
+    assert body["observed"]["events"] == observed > 0
+    future = client.get(
+        "/v1/forecasts/archive", params={"region": "PK-KP", "period": "2022-01"}
+    ).json()
+    assert future["observed"] is None and future["count"] == 1
+    bad = client.get("/v1/forecasts/archive", params={"region": "PK-KP", "period": "2022-13"})
+    assert bad.status_code == 422
+
+
+def test_keys_and_roles(served_home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = _settings(served_home, public_forecasts=False)
+    with caplog.at_level(logging.INFO), TestClient(create_app(settings)) as client:
+        keys = _keys(client)
+        assert client.get("/v1/forecasts").status_code == 401
+        assert (
+            client.get("/v1/forecasts", headers={"Authorization": "Basic abc"}).status_code == 401
+        )
+        assert client.get("/v1/forecasts", headers=_bearer("tc_not-a-key")).status_code == 401
+        assert client.get("/v1/forecasts", headers=_bearer(keys["reader"])).status_code == 200
+        body = {"reason": "test"}
+        assert client.post("/v1/models/rollback", json=body).status_code == 401
+        forbidden = client.post("/v1/models/rollback", json=body, headers=_bearer(keys["reader"]))
+        assert (
+            forbidden.status_code == 403 and "needs admin" in forbidden.json()["error"]["message"]
+        )
+        assert client.post("/v1/training-jobs", headers=_bearer(keys["reader"])).status_code == 403
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        revoke_key(engine, "reader-key")
+        assert client.get("/v1/forecasts", headers=_bearer(keys["reader"])).status_code == 401
+    assert all(token not in caplog.text for token in keys.values())
+    assert '"key": "reader-key"' in caplog.text  # the access log names the key, never shows it
+
+
+def test_models_list_show_promote_and_rollback(client: TestClient, served_home: Path) -> None:
+    champion, candidate = _versions(served_home)
+    admin = _bearer(_keys(client)["admin"])
+    listed = client.get("/v1/models").json()
+    assert {m["version"]: m["status"] for m in listed["data"]} == {
+        champion: "champion",
+        candidate: "candidate",
+    }
+    detail = client.get(f"/v1/models/{candidate}").json()
+    assert detail["manifest"]["sha256"] and detail["metrics"]["window"]["end"] == "2021-11"
+    assert client.get("/v1/models/nope").status_code == 404
+    assert (
+        client.post("/v1/models/nope/promote", json={"reason": "x"}, headers=admin).status_code
+        == 404
+    )
+    assert client.post(f"/v1/models/{candidate}/promote", json={}, headers=admin).status_code == 422
+
+    promoted = client.post(
+        f"/v1/models/{candidate}/promote", json={"reason": "newer data"}, headers=admin
+    )
+    assert promoted.status_code == 200 and promoted.json()["status"] == "champion"
+    assert client.get("/v1/forecasts").json()["model_version"] == candidate
+    history = client.get(f"/v1/models/{candidate}").json()["history"]
+    assert history[-1] == {
+        **history[-1],
+        "actor": "admin-key",
+        "reason": "newer data",
+        "to_status": "champion",
+    }
+
+    back = client.post("/v1/models/rollback", json={"reason": "bad"}, headers=admin)
+    assert back.status_code == 200 and back.json()["version"] == champion
+    assert client.get("/v1/forecasts").json()["model_version"] == champion
+    again = client.post("/v1/models/rollback", json={"reason": "x", "freq": "week"}, headers=admin)
+    assert again.status_code == 409
+
+
+def test_a_tampered_champion_is_refused_and_the_last_good_one_served(
+    client: TestClient, served_home: Path
+) -> None:
+    champion, candidate = _versions(served_home)
+    (served_home / "artifacts" / candidate / MODEL_FILE).write_bytes(b"planted")
+    admin = _bearer(_keys(client)["admin"])
+    assert (
+        client.post(
+            f"/v1/models/{candidate}/promote", json={"reason": "x"}, headers=admin
+        ).status_code
+        == 200
+    )
+    assert client.get("/v1/forecasts").json()["model_version"] == champion
+    ready = client.get("/readyz").json()
+    assert (
+        f"serving {champion}" in ready["checks"]["champion"]
+        and f"refused {candidate}" in ready["checks"]["champion"]
+    )
+    assert (
+        client.get(f"/v1/models/{candidate}").json()["manifest"] is not None
+    )  # manifest intact, model not
+
+
+def test_training_jobs_upload_validate_and_queue(served_home: Path) -> None:
+    settings = _settings(served_home, max_upload_bytes=4096)
+    with TestClient(create_app(settings)) as client:
+        admin = _bearer(_keys(client)["admin"])
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        with engine.connect() as conn:
+            stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
+
+        queued = client.post("/v1/training-jobs", headers=admin)
+        assert (
+            queued.status_code == 202
+            and queued.json()["kind"] == "train"
+            and queued.json()["status"] == "queued"
+        )
+
+        sample = (DATA / "gtd_pakistan_sample.csv").read_bytes()
+        accepted = client.post(
+            "/v1/training-jobs",
+            headers=admin,
+            files={"events": ("gtd.csv", sample, "text/csv")},
+            data={"promote": "never"},
+        )
+        assert accepted.status_code == 202, accepted.text
+        job = jobs.get(engine, accepted.json()["id"])
+        assert (
+            job.kind == "retrain"
+            and job.params["promote"] == "never"
+            and job.requested_by == "admin-key"
+        )
+        assert Path(job.params["events"]).read_bytes() == sample
+
+        malformed = client.post(
+            "/v1/training-jobs",
+            headers=admin,
+            files={"events": ("bad.csv", b"id,when\n1,2\n", "text/csv")},
+        )
+        assert malformed.status_code == 400 and "bad.csv" in malformed.json()["error"]["message"]
+        oversized = client.post(
+            "/v1/training-jobs",
+            headers=admin,
+            files={"events": ("big.csv", b"x" * 10_000, "text/csv")},
+        )
+        assert oversized.status_code == 413
+        wrong_type = client.post(
+            "/v1/training-jobs", headers=admin, files={"events": ("x.exe", b"MZ", "application/x")}
+        )
+        assert wrong_type.status_code == 400
+
+        assert len(list((served_home / "uploads").iterdir())) == 1  # only the accepted file
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(events)).scalar_one() == stored
+        shown = client.get(f"/v1/training-jobs/{job.id}")
+        assert shown.status_code == 200 and shown.json()["status"] == "queued"
+        assert client.get("/v1/training-jobs/999").status_code == 404
+
+
+def test_metrics_expose_requests_champion_and_risk(client: TestClient, served_home: Path) -> None:
+    client.get("/v1/forecasts")
+    client.get("/v1/forecasts/PK-XX")
+    text = client.get("/metrics").text
+    champion = _versions(served_home)[0]
+    assert (
+        'threatcast_http_requests_total{method="GET",route="/v1/forecasts",status="200"} 1.0'
+        in text
+    )
+    assert 'route="/v1/forecasts/{region}",status="404"' in text
+    assert f'threatcast_champion_info{{freq="month",version="{champion}"}} 1.0' in text
+    assert (
+        'threatcast_risk_probability{freq="month",horizon="1",region="PK-KP",target="event"}'
+        in text
+    )
+    assert "threatcast_http_request_duration_seconds_bucket" in text
+
+
+def test_readiness_needs_a_verified_champion(client: TestClient, served_home: Path) -> None:
+    assert client.get("/readyz").json()["status"] == "ready"
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(model_versions.update().values(status="retired"))
+    time.sleep(0.6)
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "no month champion" in ready.json()["checks"]["champion"]
+
+
+def test_hot_swap_serves_every_request_and_changes_version_once(
+    client: TestClient, served_home: Path
+) -> None:
+    champion, candidate = _versions(served_home)
+    admin = _bearer(_keys(client)["admin"])
+    seen: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            response = client.get("/v1/forecasts")
+            seen.append((response.status_code, response.json().get("model_version", "")))
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    time.sleep(0.5)
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    registry.promote(engine, candidate, "cli", "hot swap")  # as another process would
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not seen or seen[-1][1] != candidate):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    stop.set()
+    poller.join()
+    assert {status for status, _ in seen} == {200}
+    versions = [v for _, v in seen]
+    changes = sum(1 for a, b in zip(versions, versions[1:], strict=False) if a != b)
+    assert versions[0] == champion and versions[-1] == candidate and changes == 1
