@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -315,7 +316,6 @@ def test_hot_swap_serves_every_request_and_changes_version_once(
     client: TestClient, served_home: Path
 ) -> None:
     champion, candidate = _versions(served_home)
-    admin = _bearer(_keys(client)["admin"])
     seen: list[tuple[int, str]] = []
     stop = threading.Event()
 
@@ -337,5 +337,5 @@ def test_hot_swap_serves_every_request_and_changes_version_once(
     poller.join()
     assert {status for status, _ in seen} == {200}
     versions = [v for _, v in seen]
-    changes = sum(1 for a, b in zip(versions, versions[1:], strict=False) if a != b)
+    changes = sum(1 for a, b in itertools.pairwise(versions) if a != b)
     assert versions[0] == champion and versions[-1] == candidate and changes == 1
