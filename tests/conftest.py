@@ -171,3 +171,12 @@ def served_home(database_url: str, served_template: Path, tmp_path: Path) -> Pat
         else f"sqlite:///{home / 'threatcast.db'}"
     )
     return home
+
+
+@pytest.fixture
+def sqlite_served_home(served_template: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    home = tmp_path / "served"
+    shutil.copytree(served_template, home)
+    return home

@@ -107,7 +107,7 @@ def test_bad_requests_share_one_error_shape(client: TestClient) -> None:
         in client.get("/v1/forecasts", params={"horizon": 7}).json()["error"]["message"]
     )
     weekly = client.get("/v1/forecasts", params={"freq": "week"})
-    assert weekly.status_code == 503 and "no week champion" in weekly.json()["error"]["message"]
+    assert weekly.status_code == 404 and "no week champion" in weekly.json()["error"]["message"]
 
 
 def test_region_forecasts_carry_observed_history(client: TestClient) -> None:

@@ -36,7 +36,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorPublic},
     404: {"model": ErrorPublic},
     422: {"model": ErrorPublic},
-    503: {"model": ErrorPublic, "description": "No verified champion to serve yet."},
 }
 Frequency = Literal["month", "week"]
 FreqQuery = Annotated[Frequency, Query(description="Monthly or weekly forecasts.")]
@@ -81,7 +80,7 @@ def _check_horizon(horizon: int | None, freq: str) -> None:
 def _served(server: Any, freq: str) -> Issue:
     issue: Issue | None = server.issue(freq)
     if issue is None:
-        raise ApiError(503, f"no {freq} forecasts to serve: {server.status(freq)}")
+        raise ApiError(404, f"no {freq} forecasts are published: {server.status(freq)}")
     return issue
 
 

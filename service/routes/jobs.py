@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile, status
+from fastapi import Path as PathParam
 
 from features.ingest import IngestError, ingest_file
 from features.sources import SourceFormatError
@@ -103,7 +104,9 @@ def create_job(
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=_ERRORS)
-def show_job(job_id: int, engine: EngineDep, _: ReaderDep) -> JobPublic:
+def show_job(
+    job_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], engine: EngineDep, _: ReaderDep
+) -> JobPublic:
     """A job's status, times, input-check findings and result."""
     try:
         return _public(jobs.get(engine, job_id))
