@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,11 +53,16 @@ def create_app(settings: Settings) -> FastAPI:
     )
     errors.install(app)
     observability.install_middleware(app)
-    for module in (health, regions, forecasts, models, jobs):
+    # Routes match in order: the endpoint dashboards poll comes first.
+    for module in (forecasts, health, regions, models, jobs):
         app.include_router(module.router)
     return app
 
 
 def app_from_environment() -> FastAPI:
-    """The factory uvicorn calls in each worker process."""
-    return create_app(get_settings())
+    """The factory uvicorn calls in each worker process (which has its own logging to set up)."""
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(settings)

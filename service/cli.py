@@ -339,8 +339,14 @@ def serve(
 
     if with_bootstrap:
         _bootstrap(ctx, open_engine(ctx))
+    # ThreatCast writes its own structured access log (threatcast.access), with the key's name.
     uvicorn.run(
-        "service.app:app_from_environment", factory=True, host=host, port=port, workers=workers
+        "service.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
     )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.serving import FREQUENCIES, ChampionServer
 
@@ -77,33 +78,54 @@ def install_collectors(server: ChampionServer) -> HttpMetrics:
     return HttpMetrics(registry, requests, latency)
 
 
-def install_middleware(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+class ObservabilityMiddleware:
+    """Counts, times and logs every request (pure ASGI: no per-request task or body copy)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
         status = 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_and_record)
         finally:
-            elapsed = time.perf_counter() - started
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            metrics: HttpMetrics = request.app.state.metrics
-            metrics.requests.labels(route, request.method, str(status)).inc()
-            metrics.latency.labels(route, request.method).observe(elapsed)
+            self._record(scope, status, time.perf_counter() - started)
+
+    @staticmethod
+    def _record(scope: Scope, status: int, elapsed: float) -> None:
+        route = getattr(scope.get("route"), "path", "unmatched")
+        method = scope["method"]
+        metrics: HttpMetrics = scope["app"].state.metrics
+        metrics.requests.labels(route, method, str(status)).inc()
+        metrics.latency.labels(route, method).observe(elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            state = scope.get("state", {})
+            client = scope.get("client")
             access_log.info(
                 json.dumps(
                     {
-                        "method": request.method,
-                        "path": request.url.path,
+                        "method": method,
+                        "path": scope["path"],
                         "route": route,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
-                        "key": getattr(request.state, "key_name", None),
-                        "client": request.client.host if request.client else None,
+                        "key": state.get("key_name"),
+                        "client": client[0] if client else None,
                     }
                 )
             )
+
+
+def install_middleware(app: FastAPI) -> None:
+    app.add_middleware(ObservabilityMiddleware)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from training.issuing import ServingModel, issue_forecasts, load_version
 
 log = logging.getLogger(__name__)
 FREQUENCIES = ("month", "week")
+MAX_CACHED_BODIES = 512
 ROW_COLUMNS = (
     "region",
     "origin",
@@ -77,6 +79,16 @@ class ChampionServer:
         self._secret = secret
         self._slots = {freq: _Slot() for freq in FREQUENCIES}
         self._lock = threading.Lock()
+        # Serialized responses by ETag: an issue's body is computed once per query, not per poll.
+        self._bodies: dict[str, bytes] = {}
+
+    def body(self, etag: str, render: Callable[[], bytes]) -> bytes:
+        cached = self._bodies.get(etag)
+        if cached is None:
+            if len(self._bodies) >= MAX_CACHED_BODIES:
+                self._bodies.clear()
+            cached = self._bodies[etag] = render()
+        return cached
 
     def issue(self, freq: str) -> Issue | None:
         return self._slots[freq].issue

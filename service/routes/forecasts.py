@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from features.gazetteer import RegionResolver
@@ -13,7 +16,14 @@ from features.inventory import newest_event_date
 from features.panel import region_outcomes
 from features.periods import period_end, period_start, shift_period
 from features.store.schema import issued_forecasts
-from service.dependencies import EngineDep, ReaderDep, ResolverDep, ServerDep, SettingsDep
+from service.dependencies import (
+    EngineDep,
+    ReaderDep,
+    ResolverDep,
+    ServerDep,
+    SettingsDep,
+    reader_check,
+)
 from service.errors import ApiError, ErrorPublic
 from service.schemas import (
     ArchivedForecastPublic,
@@ -25,7 +35,7 @@ from service.schemas import (
     ObservedPublic,
     RegionForecastsPublic,
 )
-from service.serving import Issue
+from service.serving import ChampionServer, Issue
 from service.settings import Settings
 from training.pipeline import MAX_HORIZON
 
@@ -61,6 +71,7 @@ def risk_level(
     return "high" if p_event < high else "very high"
 
 
+@functools.cache
 def _names(resolver: RegionResolver) -> dict[str, str]:
     return {r.code: r.name for g in resolver.gazetteers.values() for r in g.regions}
 
@@ -84,13 +95,15 @@ def _served(server: Any, freq: str) -> Issue:
     return issue
 
 
-def _not_modified(request: Request, response: Response, etag: str) -> Response | None:
-    quoted = f'"{etag}"'
-    response.headers["ETag"] = quoted
-    response.headers["Cache-Control"] = "no-cache"
-    if quoted in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers={"ETag": quoted, "Cache-Control": "no-cache"})
-    return None
+def _cached_json(
+    request: Request, server: ChampionServer, etag: str, render: Callable[[], BaseModel]
+) -> Response:
+    """304 when the client holds this ETag; otherwise the body, serialized once per ETag."""
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
+    if headers["ETag"] in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    body = server.body(etag, lambda: render().model_dump_json().encode())
+    return Response(content=body, media_type="application/json", headers=headers)
 
 
 def _public(
@@ -123,37 +136,76 @@ def _select(issue: Issue, region: str | None, horizon: int | None) -> list[dict[
     ]
 
 
+# The endpoint dashboards poll: its query is read by hand (documented below for OpenAPI) because
+# FastAPI's generic parameter and dependency machinery cost more than the rest of the request.
+_LATEST_PARAMETERS = [
+    {
+        "name": "region",
+        "in": "query",
+        "required": False,
+        "description": "ISO 3166-2 code, e.g. PK-KP.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "horizon",
+        "in": "query",
+        "required": False,
+        "description": "Periods ahead.",
+        "schema": {"type": "integer"},
+    },
+    {
+        "name": "freq",
+        "in": "query",
+        "required": False,
+        "description": "Monthly or weekly forecasts.",
+        "schema": {"type": "string", "enum": ["month", "week"], "default": "month"},
+    },
+]
+
+
+def _latest_query(request: Request) -> tuple[str | None, int | None, str]:
+    query = request.query_params
+    freq = query.get("freq", "month")
+    if freq not in MAX_HORIZON:
+        raise ApiError(422, f"freq must be month or week, not {freq!r}")
+    raw = query.get("horizon")
+    try:
+        horizon = int(raw) if raw is not None else None
+    except ValueError:
+        raise ApiError(422, f"horizon must be a whole number, not {raw!r}") from None
+    return query.get("region"), horizon, freq
+
+
 @router.get(
-    "", response_model=ForecastsPublic, responses={304: {"description": "Not modified."}, **_ERRORS}
+    "",
+    response_model=ForecastsPublic,
+    responses={304: {"description": "Not modified."}, **_ERRORS},
+    openapi_extra={"parameters": _LATEST_PARAMETERS},
 )
-def latest_forecasts(
-    request: Request,
-    response: Response,
-    server: ServerDep,
-    resolver: ResolverDep,
-    settings: SettingsDep,
-    _: ReaderDep,
-    region: Annotated[str | None, Query(description="ISO 3166-2 code, e.g. PK-KP.")] = None,
-    horizon: Annotated[int | None, Query(description="Periods ahead.")] = None,
-    freq: FreqQuery = "month",
-) -> Any:
+async def latest_forecasts(request: Request) -> Any:
     """The champion's latest forecasts per region and horizon, ordered by region then horizon."""
-    names = _names(resolver)
+    reader_check(request)
+    region, horizon, freq = _latest_query(request)
+    state = request.app.state
+    server: ChampionServer = state.server
+    settings: Settings = state.settings
+    names = _names(state.resolver)
     if region is not None:
         _check_region(region, names)
     _check_horizon(horizon, freq)
     issue = _served(server, freq)
-    cached = _not_modified(request, response, f"{issue.etag}-{region}-{horizon}")
-    if cached is not None:
-        return cached
-    data = [_public(row, issue, names, settings) for row in _select(issue, region, horizon)]
-    return ForecastsPublic(
-        data=data,
-        count=len(data),
-        model_version=issue.version,
-        data_cutoff=issue.origin,
-        issued_at=issue.issued_at.isoformat(),
-    )
+
+    def render() -> ForecastsPublic:
+        data = [_public(row, issue, names, settings) for row in _select(issue, region, horizon)]
+        return ForecastsPublic(
+            data=data,
+            count=len(data),
+            model_version=issue.version,
+            data_cutoff=issue.origin,
+            issued_at=issue.issued_at.isoformat(),
+        )
+
+    return _cached_json(request, server, f"{issue.etag}-{region}-{horizon}", render)
 
 
 @router.get("/archive", response_model=ArchivePublic, responses=_ERRORS)
@@ -220,7 +272,6 @@ def forecast_archive(
 )
 def region_forecasts(
     request: Request,
-    response: Response,
     region: str,
     engine: EngineDep,
     server: ServerDep,
@@ -235,22 +286,22 @@ def region_forecasts(
     _check_region(region, names)
     _check_horizon(horizon, freq)
     issue = _served(server, freq)
-    cached = _not_modified(request, response, f"{issue.etag}-{region}-{horizon}-history")
-    if cached is not None:
-        return cached
-    last = issue.origin
-    periods = [shift_period(last, -k, freq) for k in range(HISTORY_PERIODS - 1, -1, -1)]
-    history = region_outcomes(engine, region, freq, periods)
-    data = [_public(row, issue, names, settings) for row in _select(issue, region, horizon)]
-    return RegionForecastsPublic(
-        region=region,
-        data=data,
-        count=len(data),
-        model_version=issue.version,
-        data_cutoff=issue.origin,
-        issued_at=issue.issued_at.isoformat(),
-        history=[
-            ObservedPublic(period=r.period, events=r.events, fatalities=r.fatalities)
-            for r in history.itertuples()
-        ],
-    )
+
+    def render() -> RegionForecastsPublic:
+        periods = [shift_period(issue.origin, -k, freq) for k in range(HISTORY_PERIODS - 1, -1, -1)]
+        history = region_outcomes(engine, region, freq, periods)
+        data = [_public(row, issue, names, settings) for row in _select(issue, region, horizon)]
+        return RegionForecastsPublic(
+            region=region,
+            data=data,
+            count=len(data),
+            model_version=issue.version,
+            data_cutoff=issue.origin,
+            issued_at=issue.issued_at.isoformat(),
+            history=[
+                ObservedPublic(period=r.period, events=r.events, fatalities=r.fatalities)
+                for r in history.itertuples()
+            ],
+        )
+
+    return _cached_json(request, server, f"{issue.etag}-{region}-{horizon}-history", render)

@@ -1,0 +1,115 @@
+"""API throughput and latency (not a test): GET /v1/forecasts against GET /healthz on one server,
+same load tool (wrk), same connections, in one run.
+
+    .venv/bin/python benchmarks/api.py [--home DIR] [--connections 32] [--duration 15]
+
+--home must hold a champion (e.g. after `make serve` or `threatcast bootstrap`: ./var); without it
+a temporary home is bootstrapped first (ingest and a first training: a minute or two).
+Needs `wrk` (Debian: apt-get install wrk). Target: forecasts >= 80% of healthz throughput,
+p99 under 25 ms at 32 connections, one uvicorn worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("the server did not become ready (does the home hold a champion?)")
+
+
+def _wrk(url: str, connections: int, duration: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    for pct in ("50", "99"):
+        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        figures[f"p{pct}_ms"] = float(value) * _UNITS[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    figures["errors"] = float(errors.group(1)) if errors else 0.0
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--home", type=Path)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=int, default=15)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    scratch = tempfile.mkdtemp(prefix="threatcast-api-bench-")
+    home = args.home or Path(scratch)
+    env = {**os.environ, "THREATCAST_HOME": str(home), "THREATCAST_LOG_LEVEL": "WARNING"}
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "service",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--bootstrap",
+    ]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, timeout=600)
+        _wrk(f"{url}/v1/forecasts", args.connections, 3)  # warm-up
+        health = _wrk(f"{url}/healthz", args.connections, args.duration)
+        forecasts = _wrk(f"{url}/v1/forecasts", args.connections, args.duration)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(
+        f"wrk, 2 threads, {args.connections} connections, {args.duration} s per endpoint, one uvicorn worker"
+    )
+    for name, figures in (("GET /healthz", health), ("GET /v1/forecasts", forecasts)):
+        print(
+            f"{name:<18} {figures['rps']:8.0f} req/s   p50 {figures['p50_ms']:6.2f} ms   "
+            f"p99 {figures['p99_ms']:6.2f} ms   non-2xx {figures['errors']:.0f}"
+        )
+    print(
+        f"forecasts / healthz throughput: {forecasts['rps'] / health['rps']:.2f} (target >= 0.80)"
+    )
+    print(f"forecasts p99: {forecasts['p99_ms']:.2f} ms (target < 25 ms)")
+
+
+if __name__ == "__main__":
+    main()
