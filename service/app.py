@@ -11,12 +11,14 @@ from fastapi import FastAPI
 
 from features.gazetteer import default_resolver
 from features.store.db import make_engine
-from service import errors, observability
-from service.routes import forecasts, health, jobs, models, regions
-from service.serving import ChampionServer
+from service import alerts, delivery, errors, observability
+from service.routes import alerts as alert_routes
+from service.routes import calendar, dashboard, forecasts, health, jobs, models, regions
+from service.serving import ChampionServer, Issue
 from service.settings import Settings, get_settings
 
-API_VERSION = "0.2.0"
+API_VERSION = "0.3.0"
+DELIVERY_POLL_S = 0.5
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -25,8 +27,12 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
+
+        def evaluate_alerts(issue: Issue) -> None:
+            alerts.evaluate(engine, issue, settings.alert_webhook_urls, settings.public_url)
+
         server = ChampionServer(
-            engine, settings.artifact_root, settings.secret_key.get_secret_value()
+            engine, settings.artifact_root, settings.secret_key.get_secret_value(), evaluate_alerts
         )
         app.state.engine, app.state.server = engine, server
         app.state.resolver, app.state.settings = default_resolver(), settings
@@ -39,10 +45,25 @@ def create_app(settings: Settings) -> FastAPI:
             name="champion-poller",
             daemon=True,
         )
+        deliverer = threading.Thread(
+            target=delivery.run_forever,
+            args=(
+                engine,
+                settings.webhook_signing_key,
+                settings.webhook_backoff_s,
+                settings.webhook_max_attempts,
+                DELIVERY_POLL_S,
+                stop,
+            ),
+            name="alert-delivery",
+            daemon=True,
+        )
         poller.start()
+        deliverer.start()
         yield
         stop.set()
         poller.join(timeout=10)
+        deliverer.join(timeout=10)
         engine.dispose()
 
     app = FastAPI(
@@ -54,7 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     observability.install_middleware(app)
     # Routes match in order: the endpoint dashboards poll comes first.
-    for module in (forecasts, health, regions, models, jobs):
+    for module in (forecasts, health, regions, calendar, models, jobs, alert_routes, dashboard):
         app.include_router(module.router)
     return app
 

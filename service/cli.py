@@ -24,6 +24,7 @@ from features.store.db import make_engine, migrate
 from features.store.schema import events
 from features.summary import summarize
 from service import cli_models
+from service.cli_alerts import alerts_app
 from service.cli_keys import keys_app
 from service.cli_support import (
     CLI_ACTOR,
@@ -39,7 +40,7 @@ from service.cli_support import (
 )
 from service.settings import get_settings
 from training import jobs, registry
-from training.config import TrainingConfig
+from training.config import load_config
 from training.parallel import compute_backend
 from training.pipeline import (
     BacktestRequest,
@@ -307,7 +308,11 @@ def _bootstrap(ctx: typer.Context, engine: Engine) -> None:
     if registry.champion(engine, "month") is not None:
         return
     typer.echo("no monthly champion yet: training a first model (about a minute or two)")
-    params = {"config": TrainingConfig().model_dump(mode="json"), "as_of": None, "force": False}
+    try:
+        config = load_config(settings_of(ctx).bootstrap_config)
+    except ValueError as exc:
+        raise fail(f"THREATCAST_BOOTSTRAP_CONFIG: {exc}") from None
+    params = {"config": config.model_dump(mode="json"), "as_of": None, "force": False}
     job = run_job(
         engine, job_environment(ctx), jobs.start_inline(engine, "train", params, CLI_ACTOR)
     )
@@ -352,3 +357,4 @@ def serve(
 
 cli_models.register(app)
 app.add_typer(keys_app, name="keys")
+app.add_typer(alerts_app, name="alerts")

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import Engine
 
+from service import alerts
 from service.cli_support import (
     CLI_ACTOR,
     BackendChoice,
@@ -23,6 +24,7 @@ from service.cli_support import (
     parse_horizons,
     settings_of,
 )
+from service.serving import latest_issue
 from training import jobs, registry
 from training.artifacts import ArtifactError
 from training.config import TrainingConfig, load_config
@@ -184,6 +186,12 @@ def forecast(
         )
     except (registry.RegistryError, ArtifactError, ValueError) as exc:
         raise fail(str(exc)) from None
+    if serving.record.status == "champion":
+        issue = latest_issue(
+            engine, serving.record.version, serving.record.freq, serving.record.as_of
+        )
+        if issue is not None:
+            alerts.evaluate(engine, issue, settings.alert_webhook_urls, settings.public_url)
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".parquet":
         table.to_parquet(output, index=False)

@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.alerts import firing_counts
 from service.serving import FREQUENCIES, ChampionServer
 
 access_log = logging.getLogger("threatcast.access")
@@ -46,8 +47,18 @@ class ForecastCollector(Collector):
                 labels = [freq, row["region"], str(row["horizon"])]
                 risk.add_metric([*labels, "event"], row["p_event"])
                 risk.add_metric([*labels, "severe"], row["p_severe"])
+        firing = GaugeMetricFamily(
+            "threatcast_alerts_firing",
+            "Firing alerts.",
+            labels=["rule", "severity", "region", "horizon"],
+        )
+        for alert in firing_counts(self.server.engine):
+            firing.add_metric(
+                [alert["name"], alert["severity"], alert["region"], str(alert["horizon"])], 1.0
+            )
         yield champion
         yield risk
+        yield firing
 
 
 @dataclass(frozen=True)

@@ -72,9 +72,48 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _latest_key(engine: Engine, version: str) -> tuple[str, datetime] | None:
+    """(origin, issued_at) of a version's newest issue."""
+    with engine.connect() as conn:
+        latest = conn.execute(
+            select(issued_forecasts.c.origin, func.max(issued_forecasts.c.issued_at))
+            .where(issued_forecasts.c.version == version)
+            .group_by(issued_forecasts.c.origin)
+            .order_by(issued_forecasts.c.origin.desc())
+            .limit(1)
+        ).first()
+    return (latest[0], _aware(latest[1])) if latest is not None else None
+
+
+def _load_issue(
+    engine: Engine, version: str, freq: str, model_as_of: str, origin: str, issued_at: datetime
+) -> Issue:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(*(issued_forecasts.c[c] for c in ROW_COLUMNS))
+            .where(issued_forecasts.c.version == version, issued_forecasts.c.origin == origin)
+            .order_by(issued_forecasts.c.region, issued_forecasts.c.horizon)
+        ).mappings()
+        return Issue(version, freq, model_as_of, origin, issued_at, tuple(dict(r) for r in rows))
+
+
+def latest_issue(engine: Engine, version: str, freq: str, model_as_of: str) -> Issue | None:
+    """A version's newest issued forecasts, or None when it has issued none."""
+    key = _latest_key(engine, version)
+    return _load_issue(engine, version, freq, model_as_of, *key) if key is not None else None
+
+
 class ChampionServer:
-    def __init__(self, engine: Engine, artifact_root: Path, secret: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        artifact_root: Path,
+        secret: str,
+        on_new_issue: Callable[[Issue], None] | None = None,
+    ) -> None:
         self.engine = engine
+        # Called once per process for each issue it starts serving (alert evaluation).
+        self.on_new_issue = on_new_issue
         self.artifact_root = artifact_root
         self._secret = secret
         self._slots = {freq: _Slot() for freq in FREQUENCIES}
@@ -146,38 +185,20 @@ class ChampionServer:
             issue_forecasts(self.engine, model, replace=False)
 
     def _latest_issue(self, model: ServingModel) -> Issue | None:
-        version = model.record.version
-        current = self._slots[model.record.freq].issue
-        with self.engine.connect() as conn:
-            latest = conn.execute(
-                select(issued_forecasts.c.origin, func.max(issued_forecasts.c.issued_at))
-                .where(issued_forecasts.c.version == version)
-                .group_by(issued_forecasts.c.origin)
-                .order_by(issued_forecasts.c.origin.desc())
-                .limit(1)
-            ).first()
-            if latest is None:
-                return None
-            origin, issued_at = latest[0], _aware(latest[1])
-            if current and (current.version, current.origin, current.issued_at) == (
-                version,
-                origin,
-                issued_at,
-            ):
-                return current
-            rows = conn.execute(
-                select(*(issued_forecasts.c[c] for c in ROW_COLUMNS))
-                .where(issued_forecasts.c.version == version, issued_forecasts.c.origin == origin)
-                .order_by(issued_forecasts.c.region, issued_forecasts.c.horizon)
-            ).mappings()
-            return Issue(
-                version=version,
-                freq=model.record.freq,
-                model_as_of=model.record.as_of,
-                origin=origin,
-                issued_at=issued_at,
-                rows=tuple(dict(r) for r in rows),
-            )
+        record = model.record
+        current = self._slots[record.freq].issue
+        key = _latest_key(self.engine, record.version)
+        if key is None:
+            return None
+        if current and (current.version, current.origin, current.issued_at) == (
+            record.version,
+            *key,
+        ):
+            return current
+        issue = _load_issue(self.engine, record.version, record.freq, record.as_of, *key)
+        if self.on_new_issue is not None:
+            self.on_new_issue(issue)
+        return issue
 
     def run_forever(self, interval_s: float, stop: threading.Event) -> None:
         while not stop.wait(interval_s):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -56,6 +58,21 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=50 * 2**20, ge=1024, description="Largest event file a training job may upload."
     )
+    bootstrap_config: Path | None = Field(
+        default=None, description="Training config for the first champion `--bootstrap` trains."
+    )
+    public_url: str = Field(
+        default="http://localhost:8000", description="How receivers reach this service (links)."
+    )
+    alert_webhook_urls: list[str] = Field(
+        default_factory=list, description="Webhooks every alert goes to, beside each rule's own."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs webhook bodies; defaults to a key derived from the secret key.",
+    )
+    webhook_backoff_s: float = Field(default=2.0, gt=0, description="First retry delay; doubles.")
+    webhook_max_attempts: int = Field(default=10, ge=1, le=50)
     job_stale_after_s: int = Field(
         default=120, ge=10, description="A running job silent this long is declared dead."
     )
@@ -113,6 +130,14 @@ class Settings(BaseSettings):
                 f"{MIN_SECRET_KEY_LENGTH} characters in production"
             )
         return self
+
+    @property
+    def webhook_signing_key(self) -> str:
+        """The webhook key: set explicitly, or derived so receivers never hold the artifact key."""
+        if self.webhook_secret is not None:
+            return self.webhook_secret.get_secret_value()
+        secret = self.secret_key.get_secret_value().encode()
+        return hmac.new(secret, b"threatcast-webhooks", hashlib.sha256).hexdigest()
 
     @property
     def artifact_root(self) -> Path:

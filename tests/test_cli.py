@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from features import bundled
 from service.cli import app
 from service.settings import get_settings
-from tests.conftest import DATA
+from tests.conftest import DATA, SMALL_TRAINING
 
 
 @pytest.fixture
@@ -156,9 +156,17 @@ def _free_port() -> int:
         return port
 
 
-def test_serve_with_bootstrap_answers_over_http(tmp_path: Path) -> None:
+def test_serve_with_bootstrap_trains_a_champion_and_serves_forecasts(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "THREATCAST_HOME": str(tmp_path), "THREATCAST_DATABASE_URL": ""}
+    config = tmp_path / "first.json"
+    config.write_text(json.dumps(SMALL_TRAINING))
+    env = {
+        **os.environ,
+        "THREATCAST_HOME": str(tmp_path),
+        "THREATCAST_DATABASE_URL": "",
+        "THREATCAST_BOOTSTRAP_CONFIG": str(config),
+        "OMP_NUM_THREADS": "1",
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--port", str(port), "--bootstrap"],
         env=env,
@@ -166,19 +174,22 @@ def test_serve_with_bootstrap_answers_over_http(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             try:
                 with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/v1/regions", timeout=2
+                    f"http://127.0.0.1:{port}/v1/forecasts", timeout=2
                 ) as response:
                     body = json.load(response)
                 break
             except OSError:
                 assert server.poll() is None, server.stdout.read() if server.stdout else ""
-                assert time.monotonic() < deadline, "server did not answer within 60 s"
+                assert time.monotonic() < deadline, "server did not answer within 180 s"
                 time.sleep(0.3)
-        assert body["count"] == 7
+        assert {f["region"] for f in body["data"]} == {
+            "PK-BA", "PK-GB", "PK-IS", "PK-JK", "PK-KP", "PK-PB", "PK-SD",
+        }  # fmt: skip
+        assert body["data_cutoff"] == "2021-12"
     finally:
         server.terminate()
         server.wait(timeout=30)

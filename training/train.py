@@ -24,7 +24,7 @@ from training import registry
 from training.artifacts import discard, library_versions, write_artifact
 from training.checks import Finding, input_checks, severe
 from training.config import TrainingConfig
-from training.metrics import score_backtest
+from training.metrics import reliability_table, score_backtest
 from training.pipeline import BacktestRequest, default_spec, run_backtest
 
 log = logging.getLogger(__name__)
@@ -110,10 +110,15 @@ def backtest_metrics(
     for row in table.to_dict(orient="records"):
         scores = {str(k): _json_number(v) for k, v in row.items() if k not in {"model", "horizon"}}
         models.setdefault(str(row["model"]), {})[str(row["horizon"])] = scores
+    main = results[(results["model"] == config.model)].dropna(subset=["observed_events"])
+    reliability = reliability_table(
+        main["p_event"].to_numpy(), (main["observed_events"].to_numpy() > 0).astype(float)
+    )
     return {
         "window": {"start": start, "end": end, "horizons": list(request.horizons)},
         "main_model": config.model,
         "models": models,
+        "reliability": reliability.to_dict(orient="records"),
     }
 
 

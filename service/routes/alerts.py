@@ -1,0 +1,209 @@
+"""Alert rules (operators' thresholds), the alerts they open, and the webhook delivery log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import BaseModel, Field
+
+from service import alerts
+from service.delivery import list_deliveries
+from service.dependencies import AdminDep, EngineDep, ReaderDep, ResolverDep
+from service.errors import ApiError, ErrorPublic
+
+router = APIRouter(prefix="/v1", tags=["alerts"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorPublic}, 403: {"model": ErrorPublic},
+    404: {"model": ErrorPublic}, 422: {"model": ErrorPublic},
+}  # fmt: skip
+RuleId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+class AlertRulePublic(alerts.AlertRuleIn):
+    id: int
+    created_by: str
+    created_at: str
+
+
+class AlertRulesPublic(BaseModel):
+    data: list[AlertRulePublic]
+    count: int
+
+
+class AlertPublic(BaseModel):
+    id: int
+    rule_id: int
+    rule_name: str
+    severity: str
+    target: str
+    freq: str
+    region: str
+    horizon: int
+    state: Literal["firing", "resolved"]
+    value: float
+    model_version: str
+    origin: str
+    period: str
+    started_at: str
+    resolved_at: str | None
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    ack_comment: str | None
+
+
+class AlertsPublic(BaseModel):
+    data: list[AlertPublic]
+    count: int
+
+
+class AcknowledgeRequest(BaseModel):
+    comment: str = Field(default="", max_length=1000, examples=["seen; analyst team informed"])
+
+
+class DeliveryPublic(BaseModel):
+    id: int
+    alert_id: int
+    url: str
+    status: str
+    attempts: int
+    next_attempt_at: str
+    last_error: str | None
+    delivered_at: str | None
+
+
+def _iso(moment: Any) -> str | None:
+    return alerts.aware(moment).isoformat() if moment is not None else None  # type: ignore[union-attr]
+
+
+def _rule_public(rule: alerts.Rule) -> AlertRulePublic:
+    values = {**rule.__dict__, "created_at": rule.created_at.isoformat()}
+    return AlertRulePublic.model_validate(values)
+
+
+def _check_region(rule: alerts.AlertRuleIn, resolver: Any) -> None:
+    codes = sorted(r.code for g in resolver.gazetteers.values() for r in g.regions)
+    if rule.region is not None and rule.region not in codes:
+        raise ApiError(422, f"unknown region {rule.region!r}", {"valid_regions": codes})
+
+
+def _rule(engine: Any, rule_id: int) -> alerts.Rule:
+    try:
+        return alerts.get_rule(engine, rule_id)
+    except alerts.UnknownRule as exc:
+        raise ApiError(404, str(exc)) from None
+
+
+@router.get("/alert-rules", response_model=AlertRulesPublic, responses=_ERRORS)
+def list_rules(engine: EngineDep, _: ReaderDep) -> AlertRulesPublic:
+    """Every alert rule."""
+    data = [_rule_public(r) for r in alerts.list_rules(engine)]
+    return AlertRulesPublic(data=data, count=len(data))
+
+
+@router.post(
+    "/alert-rules",
+    response_model=AlertRulePublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=_ERRORS,
+)
+def create_rule(
+    rule: alerts.AlertRuleIn, engine: EngineDep, resolver: ResolverDep, admin: AdminDep
+) -> AlertRulePublic:
+    """Create a rule (admin). It is evaluated whenever forecasts are issued."""
+    _check_region(rule, resolver)
+    return _rule_public(alerts.create_rule(engine, rule, admin.name))
+
+
+@router.get("/alert-rules/{rule_id}", response_model=AlertRulePublic, responses=_ERRORS)
+def show_rule(rule_id: RuleId, engine: EngineDep, _: ReaderDep) -> AlertRulePublic:
+    return _rule_public(_rule(engine, rule_id))
+
+
+@router.put("/alert-rules/{rule_id}", response_model=AlertRulePublic, responses=_ERRORS)
+def replace_rule(
+    rule_id: RuleId, rule: alerts.AlertRuleIn, engine: EngineDep, resolver: ResolverDep, _: AdminDep
+) -> AlertRulePublic:
+    """Replace a rule (admin)."""
+    _rule(engine, rule_id)
+    _check_region(rule, resolver)
+    return _rule_public(alerts.update_rule(engine, rule_id, rule))
+
+
+@router.delete("/alert-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
+def delete_rule(rule_id: RuleId, engine: EngineDep, _: AdminDep) -> Response:
+    """Delete a rule with its alerts (admin)."""
+    _rule(engine, rule_id)
+    alerts.delete_rule(engine, rule_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _alert_public(row: dict[str, Any]) -> AlertPublic:
+    return AlertPublic(
+        **{
+            k: row[k]
+            for k in (
+                "id",
+                "rule_id",
+                "rule_name",
+                "severity",
+                "target",
+                "freq",
+                "region",
+                "horizon",
+                "state",
+                "value",
+                "origin",
+                "period",
+                "acknowledged_by",
+                "ack_comment",
+            )
+        },
+        model_version=row["version"],
+        started_at=_iso(row["started_at"]) or "",
+        resolved_at=_iso(row["resolved_at"]),
+        acknowledged_at=_iso(row["acknowledged_at"]),
+    )
+
+
+@router.get("/alerts", response_model=AlertsPublic, responses=_ERRORS)
+def list_alerts(
+    engine: EngineDep,
+    _: ReaderDep,
+    state: Annotated[Literal["firing", "resolved"] | None, Query()] = None,
+    region: Annotated[str | None, Query(max_length=10)] = None,
+    severity: Annotated[alerts.Severity | None, Query()] = None,
+) -> AlertsPublic:
+    """Alerts, newest first."""
+    data = [_alert_public(row) for row in alerts.list_alerts(engine, state, region, severity)]
+    return AlertsPublic(data=data, count=len(data))
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertPublic, responses=_ERRORS)
+def acknowledge(
+    alert_id: RuleId, body: AcknowledgeRequest, engine: EngineDep, admin: AdminDep
+) -> AlertPublic:
+    """Acknowledge an alert with a comment (admin)."""
+    try:
+        alerts.acknowledge(engine, alert_id, admin.name, body.comment)
+    except alerts.UnknownRule as exc:
+        raise ApiError(404, str(exc)) from None
+    return next(_alert_public(r) for r in alerts.list_alerts(engine) if r["id"] == alert_id)
+
+
+@router.get("/alert-deliveries", response_model=list[DeliveryPublic], responses=_ERRORS)
+def deliveries(engine: EngineDep, _: AdminDep) -> list[DeliveryPublic]:
+    """The webhook delivery log, newest first (admin)."""
+    return [
+        DeliveryPublic(
+            id=d["id"],
+            alert_id=d["alert_id"],
+            url=d["url"],
+            status=d["status"],
+            attempts=d["attempts"],
+            next_attempt_at=_iso(d["next_attempt_at"]) or "",
+            last_error=d["last_error"],
+            delivered_at=_iso(d["delivered_at"]),
+        )
+        for d in list_deliveries(engine)
+    ]

@@ -1,0 +1,65 @@
+"""Calendar facts to mark on charts: elections, Ashura, Ramadan, by period."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from features.calendar import calendar_features
+from features.periods import period_range, period_start
+from service.dependencies import ResolverDep
+from service.errors import ApiError, ErrorPublic
+
+router = APIRouter(prefix="/v1", tags=["calendar"])
+MAX_PERIODS = 600
+
+
+class CalendarPeriodPublic(BaseModel):
+    period: str
+    election: bool
+    election_window: bool
+    ashura: bool
+    ramadan_days: int
+
+
+class CalendarPublic(BaseModel):
+    data: list[CalendarPeriodPublic]
+    count: int
+
+
+@router.get("/calendar", response_model=CalendarPublic, responses={422: {"model": ErrorPublic}})
+def calendar(
+    resolver: ResolverDep,
+    start: Annotated[str, Query(description="First period, YYYY-MM (or YYYY-Www).")],
+    end: Annotated[str, Query(description="Last period.")],
+    freq: Annotated[Literal["month", "week"], Query()] = "month",
+    country: Annotated[str, Query(max_length=3)] = "PAK",
+) -> CalendarPublic:
+    """Which periods hold an election, its window, Ashura and Ramadan days."""
+    gazetteer = resolver.gazetteers.get(country)
+    if gazetteer is None:
+        raise ApiError(
+            422, f"unknown country {country!r}", {"valid_countries": sorted(resolver.gazetteers)}
+        )
+    try:
+        if period_start(start, freq) > period_start(end, freq):
+            raise ApiError(422, f"start {start} is after end {end}")
+        periods = period_range(start, end, freq)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+    if len(periods) > MAX_PERIODS:
+        raise ApiError(422, f"at most {MAX_PERIODS} periods per request")
+    frame = calendar_features(periods, freq, gazetteer.elections)
+    data = [
+        CalendarPeriodPublic(
+            period=row["period"],
+            election=bool(row["election"]),
+            election_window=bool(row["election_window"]),
+            ashura=bool(row["ashura"]),
+            ramadan_days=int(row["ramadan_days"]),
+        )
+        for row in frame.to_dict(orient="records")
+    ]
+    return CalendarPublic(data=data, count=len(data))

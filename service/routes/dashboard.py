@@ -1,0 +1,35 @@
+"""The dashboard: one page and its assets, all served from here (no CDN, works offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from service.errors import ApiError
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+_ASSETS = {p.name for p in STATIC.iterdir()} if STATIC.is_dir() else set()
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+@router.get("/dashboard")
+def dashboard() -> FileResponse:
+    return FileResponse(
+        STATIC / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get("/static/{name}")
+def asset(name: str) -> FileResponse:
+    if name not in _ASSETS:
+        raise ApiError(404, f"no asset {name!r}")
+    return FileResponse(
+        STATIC / name,
+        media_type=_TYPES.get(Path(name).suffix),
+        headers={"Cache-Control": "no-cache"},
+    )

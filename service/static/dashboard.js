@@ -1,0 +1,193 @@
+// ThreatCast dashboard: plain JavaScript and SVG, no external assets. It polls the API with
+// conditional requests (the browser sends If-None-Match; unchanged data costs a 304).
+"use strict";
+
+const REFRESH_MS = Number(new URLSearchParams(location.search).get("refresh") || 30) * 1000;
+// Viridis stops: ordered in lightness, readable with the common colour-vision deficiencies.
+const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
+const LABELS = { p_event: "probability of an event", p_severe: "probability of a severe month", expected_events: "expected events" };
+const state = { target: "p_event", horizon: 1, selected: null, forecasts: null, shapes: null, model: null };
+
+async function getJSON(url, options = {}) {
+  const response = await fetch(url, { cache: "no-cache", ...options });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function svg(tag, attrs = {}, text) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function colour(value, max) {
+  const t = max > 0 ? Math.min(Math.max(value / max, 0), 1) : 0;
+  return VIRIDIS[Math.min(VIRIDIS.length - 1, Math.floor(t * VIRIDIS.length))];
+}
+
+function format(value) {
+  return state.target === "expected_events" ? value.toFixed(1) : `${Math.round(value * 100)}%`;
+}
+
+function valueOf(row) {
+  return state.target === "expected_events" ? row.expected_events : row[state.target];
+}
+
+function rings(geometry) {
+  return geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+}
+
+function drawMap() {
+  const map = document.getElementById("map");
+  map.replaceChildren();
+  if (!state.shapes || !state.forecasts) return;
+  const rows = state.forecasts.data.filter((f) => f.horizon === state.horizon);
+  const byRegion = Object.fromEntries(rows.map((r) => [r.region, r]));
+  const max = state.target === "expected_events" ? Math.max(1, ...rows.map(valueOf)) : 1;
+  let [x0, y0, x1, y1] = [180, 90, -180, -90];
+  for (const feature of state.shapes.features)
+    for (const polygon of rings(feature.geometry))
+      for (const [x, y] of polygon[0]) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+  const kx = Math.cos(((y0 + y1) / 2) * Math.PI / 180);
+  const scale = Math.min(580 / ((x1 - x0) * kx), 500 / (y1 - y0));
+  const project = ([x, y]) => `${(10 + (x - x0) * kx * scale).toFixed(1)},${(10 + (y1 - y) * scale).toFixed(1)}`;
+  for (const feature of state.shapes.features) {
+    const row = byRegion[feature.id];
+    const d = rings(feature.geometry).map((polygon) => polygon.map((ring) => "M" + ring.map(project).join("L") + "Z").join("")).join("");
+    const label = row ? `${feature.properties.name}: ${LABELS[state.target]} ${format(valueOf(row))} in ${row.period} (${row.risk_level} risk)` : feature.properties.name;
+    const path = svg("path", { d, fill: row ? colour(valueOf(row), max) : "#ccc", tabindex: "0", role: "button", "aria-label": label, "data-region": feature.id });
+    if (feature.id === state.selected) path.classList.add("selected");
+    path.appendChild(svg("title", {}, label));
+    path.addEventListener("click", () => select(feature.id));
+    path.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(feature.id); } });
+    map.appendChild(path);
+  }
+  document.getElementById("legend").innerHTML =
+    `<span>${state.target === "expected_events" ? "0" : "0%"}</span><span class="bar" style="background: linear-gradient(to right, ${VIRIDIS.join(",")})"></span><span>${state.target === "expected_events" ? max.toFixed(0) : "100%"}</span><span>${LABELS[state.target]}, ${state.horizon} month(s) ahead</span>`;
+  const body = document.querySelector("#map-table tbody");
+  body.replaceChildren(...rows.map((r) => {
+    const tr = document.createElement("tr");
+    for (const cell of [r.region_name, r.period, format(valueOf(r)), r.risk_level]) { const td = document.createElement("td"); td.textContent = cell; tr.appendChild(td); }
+    return tr;
+  }));
+}
+
+async function drawChart() {
+  const chart = document.getElementById("chart");
+  chart.replaceChildren();
+  if (!state.selected) return;
+  const detail = await getJSON(`/v1/forecasts/${state.selected}`);
+  const history = detail.history;
+  const ahead = detail.data.filter((f) => true).sort((a, b) => a.horizon - b.horizon);
+  const periods = [...history.map((h) => h.period), ...ahead.map((f) => f.period)];
+  const calendar = await getJSON(`/v1/calendar?start=${periods[0]}&end=${periods[periods.length - 1]}`);
+  const top = Math.max(1, ...history.map((h) => h.events), ...ahead.map((f) => f.events_interval.p90));
+  const [left, right, topY, bottom] = [40, 630, 20, 250];
+  const x = (i) => left + (i + 0.5) * (right - left) / periods.length;
+  const y = (v) => bottom - (v / top) * (bottom - topY);
+  const width = (right - left) / periods.length * 0.7;
+  chart.appendChild(svg("line", { x1: left, x2: right, y1: bottom, y2: bottom, stroke: "#333" }));
+  for (const tick of [0, top / 2, top]) {
+    chart.appendChild(svg("text", { x: left - 6, y: y(tick) + 4, "text-anchor": "end", "font-size": 10 }, tick.toFixed(0)));
+  }
+  history.forEach((h, i) => chart.appendChild(svg("rect", { x: x(i) - width / 2, y: y(h.events), width, height: bottom - y(h.events), fill: "#6b6b6b" }, undefined)));
+  ahead.forEach((f, k) => {
+    const i = history.length + k;
+    chart.appendChild(svg("rect", { x: x(i) - width / 2, y: y(f.events_interval.p90), width, height: Math.max(1, y(f.events_interval.p10) - y(f.events_interval.p90)), fill: "#35b779", opacity: 0.45 }));
+    chart.appendChild(svg("circle", { cx: x(i), cy: y(f.expected_events), r: 4, fill: "#31688e" }));
+  });
+  calendar.data.forEach((c) => {
+    const i = periods.indexOf(c.period);
+    const marks = [c.election ? "E" : "", c.ashura ? "A" : "", c.ramadan_days > 0 ? "R" : ""].join("");
+    if (i < 0 || !marks) return;
+    chart.appendChild(svg("line", { x1: x(i), x2: x(i), y1: topY, y2: bottom, stroke: c.election ? "#b00020" : "#999", "stroke-dasharray": "3,3" }));
+    chart.appendChild(svg("text", { x: x(i), y: topY - 4, "text-anchor": "middle", "font-size": 9 }, marks));
+  });
+  periods.forEach((p, i) => { if (i % 6 === 0) chart.appendChild(svg("text", { x: x(i), y: bottom + 14, "text-anchor": "middle", "font-size": 10 }, p)); });
+  const name = state.forecasts.data.find((f) => f.region === state.selected)?.region_name || state.selected;
+  document.getElementById("chart-title").textContent = `${name}: observed events and forecasts`;
+  document.getElementById("chart-desc").textContent =
+    `Grey bars: observed events per month to ${detail.data_cutoff}. Green bands: 80% forecast intervals; dots: expected events, ` +
+    ahead.map((f) => `${f.period} ${f.expected_events.toFixed(1)} (${f.events_interval.p10.toFixed(0)}-${f.events_interval.p90.toFixed(0)})`).join(", ") +
+    ". Marks: E election, A Ashura, R Ramadan.";
+}
+
+function select(region) {
+  state.selected = region;
+  drawMap();
+  drawChart().catch(report);
+}
+
+async function drawAlerts() {
+  const list = document.getElementById("alerts");
+  const alerts = await getJSON("/v1/alerts?state=firing");
+  if (!alerts.count) { list.innerHTML = "<li>No firing alerts.</li>"; return; }
+  const key = sessionStorage.getItem("threatcast-admin-key");
+  list.replaceChildren(...alerts.data.map((a) => {
+    const item = document.createElement("li");
+    item.innerHTML = `<span class="sev-${a.severity}">${a.severity}</span> `;
+    item.append(`${a.rule_name}: ${a.region} ${a.period} (h=${a.horizon}) ${a.target} ${a.value.toFixed(2)}, since ${a.started_at.slice(0, 16).replace("T", " ")}`);
+    if (a.acknowledged_at) item.append(` — acknowledged by ${a.acknowledged_by}${a.ack_comment ? ": " + a.ack_comment : ""}`);
+    else if (key) {
+      const button = document.createElement("button");
+      button.textContent = "Acknowledge";
+      button.addEventListener("click", async () => {
+        const comment = prompt("Comment", "") ?? "";
+        await fetch(`/v1/alerts/${a.id}/acknowledge`, { method: "POST", headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` }, body: JSON.stringify({ comment }) });
+        drawAlerts().catch(report);
+      });
+      item.append(" ", button);
+    }
+    return item;
+  }));
+}
+
+async function drawModel() {
+  const version = state.forecasts?.model_version;
+  if (!version || state.model?.version === version) return;
+  state.model = await getJSON(`/v1/models/${version}`);
+  const pooled = state.model.metrics.models[state.model.metrics.main_model].all;
+  const facts = { Version: version, "Data cutoff": state.forecasts.data_cutoff, "Backtest origins": `${state.model.metrics.window.start} to ${state.model.metrics.window.end}`,
+    "Brier (pooled)": pooled.brier.toFixed(4), "Brier skill vs climatology": (pooled.brier_skill ?? 0).toFixed(3), "Calibration error": pooled.calibration_error.toFixed(3),
+    "Severe-month Brier": pooled.severe_brier.toFixed(4), "80% interval coverage": pooled.coverage_p10_p90.toFixed(2) };
+  document.getElementById("model-facts").innerHTML = Object.entries(facts).map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
+  const plot = document.getElementById("reliability");
+  plot.replaceChildren(svg("rect", { x: 30, y: 10, width: 220, height: 220, fill: "none", stroke: "#999" }), svg("line", { x1: 30, y1: 230, x2: 250, y2: 10, stroke: "#999", "stroke-dasharray": "4,3" }));
+  for (const bin of state.model.metrics.reliability || []) {
+    plot.appendChild(svg("circle", { cx: 30 + bin.forecast * 220, cy: 230 - bin.observed * 220, r: 2 + Math.sqrt(bin.count) / 3, fill: "#31688e", opacity: 0.8 }, undefined));
+  }
+  plot.appendChild(svg("text", { x: 140, y: 252, "text-anchor": "middle", "font-size": 11 }, "forecast probability"));
+  plot.appendChild(svg("text", { x: 12, y: 120, "text-anchor": "middle", "font-size": 11, transform: "rotate(-90 12 120)" }, "observed frequency"));
+}
+
+function report(error) {
+  document.getElementById("model-line").textContent = `Could not refresh: ${error.message}`;
+}
+
+async function refresh() {
+  try {
+    state.forecasts = await getJSON("/v1/forecasts");
+    document.getElementById("model-line").textContent =
+      `Model ${state.forecasts.model_version}, data to ${state.forecasts.data_cutoff}, issued ${state.forecasts.issued_at.slice(0, 16).replace("T", " ")} UTC`;
+    drawMap();
+    await Promise.all([drawAlerts(), drawModel(), state.selected ? drawChart() : null]);
+  } catch (error) {
+    report(error);
+  }
+}
+
+async function start() {
+  const horizon = document.getElementById("horizon");
+  for (let h = 1; h <= 6; h++) horizon.add(new Option(`${h} month${h > 1 ? "s" : ""} ahead`, String(h)));
+  document.getElementById("target").addEventListener("change", (e) => { state.target = e.target.value; drawMap(); });
+  horizon.addEventListener("change", (e) => { state.horizon = Number(e.target.value); drawMap(); });
+  const keyInput = document.getElementById("admin-key");
+  keyInput.value = sessionStorage.getItem("threatcast-admin-key") || "";
+  keyInput.addEventListener("change", () => { sessionStorage.setItem("threatcast-admin-key", keyInput.value); drawAlerts().catch(report); });
+  state.shapes = await getJSON("/v1/regions.geojson");
+  await refresh();
+  setInterval(refresh, REFRESH_MS);
+}
+
+start().catch(report);

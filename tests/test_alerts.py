@@ -1,0 +1,268 @@
+"""Alert rules, their evaluation (hysteresis, cooldown, no duplicates), acknowledgement, and
+webhook delivery to a real receiver that fails at first, across a service restart."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from features.store.db import make_engine
+from service import alerts
+from service.app import create_app
+from service.delivery import SIGNATURE_HEADER, deliver_due, list_deliveries
+from service.keys import create_key
+from service.serving import Issue, latest_issue
+from service.settings import Settings
+from tests.conftest import SECRET
+from training import registry
+
+
+def _engine(home: Path) -> Engine:
+    return make_engine((home / "database_url.txt").read_text())
+
+
+def _issue(engine: Engine) -> Issue:
+    champion = registry.champion(engine, "month")
+    assert champion is not None
+    issue = latest_issue(engine, champion.version, "month", champion.as_of)
+    assert issue is not None
+    return issue
+
+
+def _with_value(issue: Issue, region: str, horizon: int, **values: float) -> Issue:
+    rows = tuple(
+        {**row, **values} if (row["region"], row["horizon"]) == (region, horizon) else row
+        for row in issue.rows
+    )
+    return replace(issue, rows=rows)
+
+
+def _rule(**fields: Any) -> alerts.AlertRuleIn:
+    return alerts.AlertRuleIn.model_validate(
+        {"name": "KP risk", "region": "PK-KP", "horizon": 1, "threshold": 0.5, **fields}
+    )
+
+
+def test_rules_crud_and_validation(served_home: Path) -> None:
+    settings = Settings(
+        home=served_home,
+        database_url=(served_home / "database_url.txt").read_text(),
+        secret_key=SECRET,
+    )
+    with TestClient(create_app(settings)) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        admin = {"Authorization": f"Bearer {create_key(engine, 'ops', 'admin')[1]}"}
+        reader = {"Authorization": f"Bearer {create_key(engine, 'analyst', 'reader')[1]}"}
+        body = {"name": "KP", "region": "PK-KP", "threshold": 0.8, "severity": "critical"}
+        assert client.post("/v1/alert-rules", json=body, headers=reader).status_code == 403
+        created = client.post("/v1/alert-rules", json=body, headers=admin)
+        assert created.status_code == 201 and created.json()["created_by"] == "ops"
+        rule_id = created.json()["id"]
+        assert client.get("/v1/alert-rules").json()["count"] == 1
+        changed = client.put(
+            f"/v1/alert-rules/{rule_id}", json={**body, "threshold": 0.9}, headers=admin
+        )
+        assert changed.json()["threshold"] == 0.9
+        for bad in ({"threshold": 1.5}, {"region": "PK-XX"}, {"horizon": 9}, {"condition": "rise", "threshold": 0},
+                    {"target": "deaths"}, {"webhook_url": "not a url"}):  # fmt: skip
+            response = client.post("/v1/alert-rules", json={**body, **bad}, headers=admin)
+            assert response.status_code == 422, bad
+        assert client.post(
+            "/v1/alert-rules", json={**body, "region": "PK-XX"}, headers=admin
+        ).json()["error"]["details"]["valid_regions"]
+        assert client.delete(f"/v1/alert-rules/{rule_id}", headers=admin).status_code == 204
+        assert client.get(f"/v1/alert-rules/{rule_id}").status_code == 404
+
+
+def test_hysteresis_cooldown_and_no_duplicate_alerts(served_home: Path) -> None:
+    engine = _engine(served_home)
+    issue = _issue(engine)
+    rule = alerts.create_rule(engine, _rule(hysteresis=0.1, cooldown_s=3600), "cli")
+    high = _with_value(issue, "PK-KP", 1, p_event=0.9)
+    assert alerts.evaluate(engine, high, []) == 1
+    assert alerts.evaluate(engine, high, []) == 0  # the same condition never opens two alerts
+    assert (
+        alerts.evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.45), []) == 0
+    )  # inside the band
+    assert [a["state"] for a in alerts.list_alerts(engine)] == ["firing"]
+    assert (
+        alerts.evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.35), []) == 1
+    )  # resolved
+    assert alerts.evaluate(engine, high, []) == 0  # cooling down
+    assert [a["state"] for a in alerts.list_alerts(engine)] == ["resolved"]
+    alerts.update_rule(engine, rule.id, _rule(hysteresis=0.1, cooldown_s=0))
+    assert alerts.evaluate(engine, high, []) == 1
+    assert [a["state"] for a in alerts.list_alerts(engine)] == ["firing", "resolved"]
+
+
+def test_rise_and_above_average_conditions(served_home: Path) -> None:
+    engine = _engine(served_home)
+    issue = _issue(engine)  # origin 2021-12; the champion also issued at 2021-10
+    kp = next(r for r in issue.rows if (r["region"], r["horizon"]) == ("PK-KP", 1))
+    alerts.create_rule(
+        engine, _rule(name="rise", condition="rise", target="expected_events", threshold=1.0), "cli"
+    )
+    rising = _with_value(issue, "PK-KP", 1, expected_events=kp["expected_events"] + 50)
+    assert alerts.evaluate(engine, rising, []) == 1
+    alerts.create_rule(
+        engine,
+        _rule(
+            name="avg",
+            region="PK-BA",
+            condition="above_average",
+            target="expected_events",
+            threshold=3.0,
+        ),
+        "cli",
+    )
+    assert alerts.evaluate(engine, _with_value(rising, "PK-BA", 1, expected_events=0.1), []) == 0
+    assert alerts.evaluate(engine, _with_value(rising, "PK-BA", 1, expected_events=500.0), []) == 1
+    assert {a["rule_name"] for a in alerts.list_alerts(engine, state="firing")} == {"rise", "avg"}
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    failures_left = 0
+    received: ClassVar[list[tuple[dict[str, Any], str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if _Receiver.failures_left > 0:
+            _Receiver.failures_left -= 1
+            self.send_response(503)
+        else:
+            _Receiver.received.append((json.loads(body), self.headers[SIGNATURE_HEADER], body))
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[HTTPServer, str]]:
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    _Receiver.failures_left, _Receiver.received = 0, []
+    yield server, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.server_close()
+
+
+def _serve(server: HTTPServer) -> threading.Thread:
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def test_webhooks_retry_with_backoff_and_are_signed(
+    served_home: Path, receiver: tuple[HTTPServer, str]
+) -> None:
+    server, url = receiver
+    _serve(server)
+    _Receiver.failures_left = 2
+    engine = _engine(served_home)
+    alerts.create_rule(engine, _rule(webhook_url=url, severity="critical"), "cli")
+    assert (
+        alerts.evaluate(
+            engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.95), [], "http://tc"
+        )
+        == 1
+    )
+    key = "receiver-shared-secret"
+    deadline = time.monotonic() + 20
+    while not _Receiver.received and time.monotonic() < deadline:
+        deliver_due(engine, key, backoff_s=0.05, max_attempts=10)
+        time.sleep(0.05)
+    server.shutdown()
+    payload, signature, body = _Receiver.received[0]
+    assert signature == "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+    assert payload["version"] == "4" and payload["status"] == "firing"
+    alert = payload["alerts"][0]
+    assert alert["labels"]["region"] == "PK-KP" and alert["labels"]["severity"] == "critical"
+    assert (
+        alert["endsAt"] == "0001-01-01T00:00:00Z" and float(alert["annotations"]["value"]) == 0.95
+    )
+    log = list_deliveries(engine)
+    assert (
+        log[0]["status"] == "delivered" and log[0]["attempts"] == 3 and log[0]["last_error"] is None
+    )
+
+
+def test_no_alert_is_lost_while_the_receiver_is_down_across_a_restart(served_home: Path) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there yet: every delivery is refused
+    url = f"http://127.0.0.1:{port}/hook"
+    _Receiver.failures_left, _Receiver.received = 0, []
+    settings = Settings(
+        home=served_home, database_url=(served_home / "database_url.txt").read_text(), secret_key=SECRET,
+        alert_webhook_urls=[url], webhook_backoff_s=0.05, refresh_s=0.2,
+    )  # fmt: skip
+    engine = _engine(served_home)
+    alerts.create_rule(engine, _rule(threshold=0.01, region=None, horizon=1), "cli")
+    with TestClient(
+        create_app(settings)
+    ) as client:  # serving evaluates the rules on its first issue
+        firing = client.get("/v1/alerts", params={"state": "firing"}).json()["count"]
+        assert firing == 7
+        time.sleep(0.5)  # the deliverer tries, and fails
+        assert 'threatcast_alerts_firing{horizon="1"' in client.get("/metrics").text
+    log = list_deliveries(engine)
+    assert len(log) == 7 and {d["status"] for d in log} == {"pending"}  # stored, not lost
+    assert all(d["attempts"] >= 1 and "refused" in (d["last_error"] or "").lower() for d in log)
+
+    receiver = HTTPServer(("127.0.0.1", port), _Receiver)
+    _serve(receiver)
+    with TestClient(create_app(settings)):  # the restarted service delivers what was stored
+        deadline = time.monotonic() + 30
+        while len(_Receiver.received) < firing and time.monotonic() < deadline:
+            time.sleep(0.1)
+    receiver.shutdown()
+    receiver.server_close()
+    assert sorted(p["alerts"][0]["labels"]["region"] for p, _, _ in _Receiver.received) == [
+        "PK-BA", "PK-GB", "PK-IS", "PK-JK", "PK-KP", "PK-PB", "PK-SD",
+    ]  # fmt: skip
+    assert {d["status"] for d in list_deliveries(engine)} == {"delivered"}
+
+
+def test_acknowledge_and_filter(served_home: Path) -> None:
+    settings = Settings(
+        home=served_home,
+        database_url=(served_home / "database_url.txt").read_text(),
+        secret_key=SECRET,
+    )
+    engine = _engine(served_home)
+    alerts.create_rule(engine, _rule(severity="critical"), "cli")
+    alerts.evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.99), [])
+    with TestClient(create_app(settings)) as client:
+        admin = {"Authorization": f"Bearer {create_key(engine, 'ops', 'admin')[1]}"}
+        alert_id = client.get("/v1/alerts", params={"severity": "critical"}).json()["data"][0]["id"]
+        assert client.get("/v1/alerts", params={"region": "PK-SD"}).json()["count"] == 0
+        assert (
+            client.post(f"/v1/alerts/{alert_id}/acknowledge", json={"comment": "seen"}).status_code
+            == 401
+        )
+        acked = client.post(
+            f"/v1/alerts/{alert_id}/acknowledge", json={"comment": "seen"}, headers=admin
+        )
+        assert (
+            acked.status_code == 200
+            and acked.json()["acknowledged_by"] == "ops"
+            and acked.json()["ack_comment"] == "seen"
+        )
+        assert client.post("/v1/alerts/999/acknowledge", json={}, headers=admin).status_code == 404
+        assert client.get("/v1/alert-deliveries", headers=admin).status_code == 200
