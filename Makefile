@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: serve test lint typecheck pytest test-postgres clean
+.PHONY: serve test lint typecheck pytest test-postgres clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,12 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 serve: $(STAMP)
 	$(BIN)/threatcast serve --bootstrap
 
-test: $(DEV_STAMP) lint typecheck pytest
+test: $(DEV_STAMP) browser lint typecheck pytest
+
+# The dashboard's browser test drives Debian's Chromium through Playwright (no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the dashboard test"; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,130 @@
+"""The dashboard in headless Chromium against a running server with the bundled data."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from features.store.db import make_engine
+from service.keys import create_key
+from tests.conftest import SECRET
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "the dashboard test needs Debian's chromium: `make test` installs it"
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(sqlite_served_home: Path) -> Iterator[tuple[str, dict[str, str], str]]:
+    home = sqlite_served_home
+    engine = make_engine(f"sqlite:///{home / 'threatcast.db'}")
+    admin = create_key(engine, "dashboard-test", "admin")[1]
+    engine.dispose()
+    env = {**os.environ, "THREATCAST_HOME": str(home), "THREATCAST_DATABASE_URL": "",
+           "THREATCAST_SECRET_KEY": SECRET, "THREATCAST_REFRESH_S": "0.3", "OMP_NUM_THREADS": "1"}  # fmt: skip
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2):
+                break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.3)
+    yield url, env, admin
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def _post(url: str, body: dict[str, object], key: str) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+
+
+def _fills(page: Page) -> dict[str, str]:
+    return page.eval_on_selector_all(
+        "#map path",
+        "paths => Object.fromEntries(paths.map(p => [p.dataset.region, p.getAttribute('fill')]))",
+    )
+
+
+def test_dashboard_map_chart_alerts_offline(server: tuple[str, dict[str, str], str]) -> None:
+    url, env, admin = server
+    requested: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(f"{url}/?refresh=1")
+        page.wait_for_function("document.querySelectorAll('#map path').length === 7")
+        fills = _fills(page)
+        assert sorted(fills) == ["PK-BA", "PK-GB", "PK-IS", "PK-JK", "PK-KP", "PK-PB", "PK-SD"]
+        assert all(colour.startswith("#") and colour != "#ccc" for colour in fills.values())
+        assert len(set(fills.values())) >= 3  # a scale, not one colour
+        assert page.locator("#map-table tbody tr").count() == 7  # the text alternative
+
+        page.locator('#map path[data-region="PK-KP"]').click()
+        page.wait_for_function("document.querySelectorAll('#chart rect').length > 20")
+        assert "Khyber Pakhtunkhwa" in page.inner_text("#chart-title")
+        assert "80% forecast intervals" in page.inner_text("#chart-desc")
+
+        page.locator('#map path[data-region="PK-BA"]').focus()
+        page.keyboard.press("Enter")  # keyboard use
+        page.wait_for_function(
+            "document.getElementById('chart-title').textContent.includes('Balochistan')"
+        )
+
+        page.wait_for_function("document.querySelectorAll('#reliability circle').length > 0")
+        assert "No firing alerts" in page.inner_text("#alerts")
+
+        _post(
+            f"{url}/v1/alert-rules",
+            {"name": "KP attack risk", "region": "PK-KP", "threshold": 0.5, "severity": "critical"},
+            admin,
+        )
+        subprocess.run(
+            [sys.executable, "-m", "service", "forecast", "--output", str(Path(env["THREATCAST_HOME"]) / "f.csv")],
+            env=env, check=True, capture_output=True,
+        )  # fmt: skip
+        page.wait_for_function(
+            "document.getElementById('alerts').textContent.includes('KP attack risk')",
+            timeout=20000,
+        )
+        assert "critical" in page.inner_text("#alerts")
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        browser.close()
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+    outside = [u for u in requested if not u.startswith(url)]
+    assert outside == [], outside
