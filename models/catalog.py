@@ -32,6 +32,7 @@ def _ensemble(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
             partial(GradientBoostingModel, spec, seed, counts=False),
         ],
         validation_periods=VALIDATION_PERIODS[spec.freq],
+        level_feature=f"log_events_mean_{spec.recent_window}",
     )
 
 

@@ -13,7 +13,7 @@ from features.periods import shift_period
 from features.specs import FeatureSpec, build_features
 from models.base import FORECAST_COLUMNS, CountForecast, HorizonModel, check_forecast_table
 from models.design import horizon_data
-from models.distributions import continuous_quantile
+from models.distributions import continuous_quantile, median_count
 
 HorizonModelFactory = Callable[[FeatureSpec], HorizonModel]
 
@@ -89,6 +89,10 @@ class DirectForecaster:
 
     def _table(self, forecast: CountForecast, origin: str, horizon: int) -> pd.DataFrame:
         tail = forecast.tail_level
+        low = continuous_quantile(forecast.mean, forecast.dispersion, tail)
+        high = continuous_quantile(forecast.mean, forecast.dispersion, 1 - tail)
+        # Whole-number median; continuous interval ends, so 80% intervals cover 80% of the time.
+        median = np.clip(median_count(forecast.mean, forecast.dispersion), low, high)
         table = pd.DataFrame(
             {
                 "region": self.regions,
@@ -97,9 +101,9 @@ class DirectForecaster:
                 "period": shift_period(origin, horizon, self.spec.freq),
                 "p_event": np.clip(forecast.p_event, 0.0, 1.0),
                 "expected_events": forecast.mean,
-                "events_p10": continuous_quantile(forecast.mean, forecast.dispersion, tail),
-                "events_p50": continuous_quantile(forecast.mean, forecast.dispersion, 0.5),
-                "events_p90": continuous_quantile(forecast.mean, forecast.dispersion, 1 - tail),
+                "events_p10": low,
+                "events_p50": median,
+                "events_p90": high,
                 "p_severe": np.clip(forecast.p_severe, 0.0, 1.0),
                 "model_version": self.version,
             },

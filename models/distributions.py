@@ -35,6 +35,12 @@ def continuous_quantile(mean: np.ndarray, dispersion: np.ndarray, level: float) 
     return np.asarray(np.maximum(k - 1 + (level - below) / at, 0.0))
 
 
+def median_count(mean: np.ndarray, dispersion: np.ndarray) -> np.ndarray:
+    """The law's median count: a whole number, the point forecast with the least absolute error."""
+    size, prob = _law(mean, dispersion)
+    return np.asarray(stats.nbinom.ppf(0.5, size, prob), dtype=float)
+
+
 def region_dispersion(
     regions: np.ndarray, observed: np.ndarray, mean: np.ndarray
 ) -> dict[str, float]:

@@ -47,6 +47,23 @@ def _best_weight(first: np.ndarray, second: np.ndarray, outcome: np.ndarray) -> 
     return float(_WEIGHT_GRID[int(np.argmin(losses))])
 
 
+def _pinball_loss(forecast: CountForecast, observed: np.ndarray) -> float:
+    total = 0.0
+    for level in (0.1, 0.5, 0.9):
+        error = observed - continuous_quantile(forecast.mean, forecast.dispersion, level)
+        total += float(np.mean(np.maximum(level * error, (level - 1) * error)))
+    return total / 3
+
+
+def _best_mean_weight(count: CountForecast, level: np.ndarray, observed: np.ndarray) -> float:
+    """The blend of the count model's mean and the recent level with the least pinball loss."""
+    losses = [
+        _pinball_loss(replace(count, mean=w * count.mean + (1 - w) * level), observed)
+        for w in _WEIGHT_GRID
+    ]
+    return float(_WEIGHT_GRID[int(np.argmin(losses))])
+
+
 def _coverage_level(forecast: CountForecast, observed: np.ndarray) -> float:
     """The lower tail level t such that [q(t), q(1 - t)] covers TARGET_COVERAGE of outcomes."""
     best, best_gap = 0.1, float("inf")
@@ -73,6 +90,7 @@ class EnsembleModel:
         members: Sequence[Callable[[], HorizonModel]],
         validation_periods: int,
         calibrate: bool = True,
+        level_feature: str | None = None,
     ) -> None:
         if len(members) != 2:
             raise ValueError(
@@ -87,6 +105,9 @@ class EnsembleModel:
         self.event_calibration = PlattCalibration()
         self.severe_calibration = PlattCalibration()
         self.tail_level = 0.1
+        # The count mean is blended with this recent level (an expm1'd log-mean feature).
+        self.level_feature = level_feature
+        self.mean_weight = 1.0
 
     def fit(self, data: HorizonData) -> Self:
         periods = np.unique(data.periods)
@@ -104,7 +125,12 @@ class EnsembleModel:
                 self.event_calibration.fit(blend, occurred)
                 blend = self._blend(count.p_severe, classifier.p_severe, self.severe_weight)
                 self.severe_calibration.fit(blend, severe)
-            self.tail_level = _coverage_level(count, late.events.to_numpy())
+            observed_counts = late.events.to_numpy()
+            if self.level_feature is not None:
+                level = np.expm1(late.X[self.level_feature].to_numpy())
+                self.mean_weight = _best_mean_weight(count, level, observed_counts)
+                count = replace(count, mean=self._blend(count.mean, level, self.mean_weight))
+            self.tail_level = _coverage_level(count, observed_counts)
         self.members = [factory().fit(data) for factory in self.member_factories]
         return self
 
@@ -120,4 +146,10 @@ class EnsembleModel:
         p_severe = self.severe_calibration(
             self._blend(count.p_severe, classifier.p_severe, self.severe_weight)
         )
-        return replace(count, p_event=p_event, p_severe=p_severe, tail_level=self.tail_level)
+        mean = count.mean
+        if self.level_feature is not None:
+            level = np.expm1(X[self.level_feature].to_numpy())
+            mean = self._blend(count.mean, level, self.mean_weight)
+        return replace(
+            count, mean=mean, p_event=p_event, p_severe=p_severe, tail_level=self.tail_level
+        )
