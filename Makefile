@@ -27,7 +27,8 @@ test: $(DEV_STAMP) browser lint typecheck pytest
 # The dashboard's browser test drives Debian's Chromium through Playwright (no browser download).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the dashboard test"; \
-	  apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
+	  apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+	  || { echo "could not install chromium; as root: apt-get install chromium"; exit 1; }; }
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
