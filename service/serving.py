@@ -197,9 +197,17 @@ class ChampionServer:
             return current
         issue = _load_issue(self.engine, record.version, record.freq, record.as_of, *key)
         if self.on_new_issue is not None:
-            self.on_new_issue(issue)
+            try:
+                self.on_new_issue(issue)
+            except Exception:  # alerting trouble must not stop the new issue being served
+                log.exception(
+                    "serving %s: handling the new issue of %s failed", record.freq, record.version
+                )
         return issue
 
     def run_forever(self, interval_s: float, stop: threading.Event) -> None:
         while not stop.wait(interval_s):
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception:  # the poller must outlive any one bad refresh
+                log.exception("champion poller: refresh failed")

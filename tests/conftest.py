@@ -149,6 +149,15 @@ def _copy_rows(source: Engine, target: Engine) -> None:
 @pytest.fixture
 def served_home(database_url: str, served_template: Path, tmp_path: Path) -> Path:
     """A served home on the test's backend; `versions.txt` names the champion, then the candidate."""
+    return _served_home(database_url, served_template, tmp_path)
+
+
+@pytest.fixture
+def postgres_served_home(postgres_url: str, served_template: Path, tmp_path: Path) -> Path:
+    return _served_home(postgres_url, served_template, tmp_path)
+
+
+def _served_home(database_url: str, served_template: Path, tmp_path: Path) -> Path:
     import shutil
 
     from features import bundled
