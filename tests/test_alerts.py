@@ -250,7 +250,13 @@ def test_acknowledge_and_filter(served_home: Path) -> None:
     alerts.evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.99), [])
     with TestClient(create_app(settings)) as client:
         admin = {"Authorization": f"Bearer {create_key(engine, 'ops', 'admin')[1]}"}
-        alert_id = client.get("/v1/alerts", params={"severity": "critical"}).json()["data"][0]["id"]
+        listed = client.get("/v1/alerts", params={"severity": "critical"})
+        alert_id = listed.json()["data"][0]["id"]
+        etag = listed.headers["ETag"]
+        unchanged = client.get(
+            "/v1/alerts", params={"severity": "critical"}, headers={"If-None-Match": etag}
+        )
+        assert unchanged.status_code == 304
         assert client.get("/v1/alerts", params={"region": "PK-SD"}).json()["count"] == 0
         assert (
             client.post(f"/v1/alerts/{alert_id}/acknowledge", json={"comment": "seen"}).status_code
@@ -265,4 +271,8 @@ def test_acknowledge_and_filter(served_home: Path) -> None:
             and acked.json()["ack_comment"] == "seen"
         )
         assert client.post("/v1/alerts/999/acknowledge", json={}, headers=admin).status_code == 404
+        changed = client.get(
+            "/v1/alerts", params={"severity": "critical"}, headers={"If-None-Match": etag}
+        )
+        assert changed.status_code == 200 and changed.json()["data"][0]["acknowledged_by"] == "ops"
         assert client.get("/v1/alert-deliveries", headers=admin).status_code == 200

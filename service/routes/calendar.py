@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from features.calendar import calendar_features
 from features.periods import period_range, period_start
 from service.dependencies import ResolverDep
 from service.errors import ApiError, ErrorPublic
+from service.etags import model_response
 
 router = APIRouter(prefix="/v1", tags=["calendar"])
 MAX_PERIODS = 600
@@ -31,12 +32,13 @@ class CalendarPublic(BaseModel):
 
 @router.get("/calendar", response_model=CalendarPublic, responses={422: {"model": ErrorPublic}})
 def calendar(
+    request: Request,
     resolver: ResolverDep,
     start: Annotated[str, Query(description="First period, YYYY-MM (or YYYY-Www).")],
     end: Annotated[str, Query(description="Last period.")],
     freq: Annotated[Literal["month", "week"], Query()] = "month",
     country: Annotated[str, Query(max_length=3)] = "PAK",
-) -> CalendarPublic:
+) -> Response:
     """Which periods hold an election, its window, Ashura and Ramadan days."""
     gazetteer = resolver.gazetteers.get(country)
     if gazetteer is None:
@@ -62,4 +64,4 @@ def calendar(
         )
         for row in frame.to_dict(orient="records")
     ]
-    return CalendarPublic(data=data, count=len(data))
+    return model_response(request, CalendarPublic(data=data, count=len(data)))

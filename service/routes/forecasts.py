@@ -25,6 +25,7 @@ from service.dependencies import (
     reader_check,
 )
 from service.errors import ApiError, ErrorPublic
+from service.etags import json_response, not_modified
 from service.schemas import (
     ArchivedForecastPublic,
     ArchivePublic,
@@ -99,11 +100,11 @@ def _cached_json(
     request: Request, server: ChampionServer, etag: str, render: Callable[[], BaseModel]
 ) -> Response:
     """304 when the client holds this ETag; otherwise the body, serialized once per ETag."""
-    headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
-    if headers["ETag"] in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers=headers)
+    cached = not_modified(request, etag)
+    if cached is not None:
+        return cached
     body = server.body(etag, lambda: render().model_dump_json().encode())
-    return Response(content=body, media_type="application/json", headers=headers)
+    return json_response(request, body, etag)
 
 
 def _public(
