@@ -17,6 +17,9 @@ from models.distributions import continuous_quantile
 # Origins held out, at the end of the training rows, to learn weights and calibration.
 VALIDATION_PERIODS = {"month": 72, "week": 312}
 TARGET_COVERAGE = 0.80
+# The held-out periods are forecast in this many consecutive folds, each by members trained on
+# everything before it, so the later folds come from members as fresh as the deployed ones.
+HELD_OUT_FOLDS = 2
 _WEIGHT_GRID = np.linspace(0.0, 1.0, 11)
 _EPS = 1e-4
 
@@ -76,6 +79,12 @@ def _coverage_level(forecast: CountForecast, observed: np.ndarray) -> float:
     return best
 
 
+def _empty(n: int) -> CountForecast:
+    return CountForecast(
+        p_event=np.zeros(n), mean=np.zeros(n), dispersion=np.zeros(n), p_severe=np.zeros(n)
+    )
+
+
 class EnsembleModel:
     """Blends a count model and a classifier.
 
@@ -113,8 +122,8 @@ class EnsembleModel:
         periods = np.unique(data.periods)
         if len(periods) > 2 * self.validation_periods:
             cut = periods[-self.validation_periods]
-            early, late = data.subset(data.periods < cut), data.subset(data.periods >= cut)
-            held_out = [factory().fit(early).predict(late.X) for factory in self.member_factories]
+            late = data.subset(data.periods >= cut)
+            held_out = self._held_out(data, late, periods)
             occurred = (late.events.to_numpy() > 0).astype(float)
             severe = late.severe.to_numpy()
             count, classifier = held_out
@@ -133,6 +142,25 @@ class EnsembleModel:
             self.tail_level = _coverage_level(count, observed_counts)
         self.members = [factory().fit(data) for factory in self.member_factories]
         return self
+
+    def _held_out(
+        self, data: HorizonData, late: HorizonData, periods: np.ndarray
+    ) -> list[CountForecast]:
+        """Each member's forecasts for the held-out rows (in their order), fold by fold: every
+        fold is forecast by members trained only on the periods before it."""
+        size = self.validation_periods // HELD_OUT_FOLDS
+        starts = [periods[-self.validation_periods + k * size] for k in range(HELD_OUT_FOLDS)]
+        ends = [*starts[1:], None]
+        outputs = [_empty(len(late.periods)) for _ in self.member_factories]
+        for start, end in zip(starts, ends, strict=True):
+            train = data.subset(data.periods < start)
+            rows = (late.periods >= start) & (True if end is None else late.periods < end)
+            fold = late.subset(rows)
+            for output, factory in zip(outputs, self.member_factories, strict=True):
+                forecast = factory().fit(train).predict(fold.X)
+                for name in ("p_event", "mean", "dispersion", "p_severe"):
+                    getattr(output, name)[rows] = getattr(forecast, name)
+        return outputs
 
     @staticmethod
     def _blend(first: np.ndarray, second: np.ndarray, weight: float) -> np.ndarray:
