@@ -29,25 +29,49 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.asarray(np.log(p / (1 - p)))
 
 
-class PlattCalibration:
-    """A logistic map of log-odds, fitted on held-out forecasts; identity until fitted."""
+class LogitStack:
+    """A logistic regression on the members' log-odds, fitted on their held-out forecasts:
+    blend weights and calibration in one step. Until fitted, the members' mean."""
 
     def __init__(self) -> None:
+        self.model: LogisticRegression | None = None
+
+    def fit(self, probabilities: Sequence[np.ndarray], outcome: np.ndarray) -> Self:
+        if len(np.unique(outcome)) == 2:
+            log_odds = np.column_stack([_logit(p) for p in probabilities])
+            self.model = LogisticRegression(C=100.0).fit(log_odds, outcome.astype(int))
+        return self
+
+    def __call__(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
+        if self.model is None:
+            return np.asarray(np.mean(probabilities, axis=0))
+        log_odds = np.column_stack([_logit(p) for p in probabilities])
+        return np.asarray(self.model.predict_proba(log_odds)[:, 1])
+
+
+class WeightedPlatt:
+    """A probability-scale blend weight, then a Platt map of its log-odds. For rare outcomes
+    (severe periods): members' near-zero probabilities have extreme log-odds, which a stack on
+    log-odds would weigh too much."""
+
+    def __init__(self) -> None:
+        self.weight = 0.5
         self.a, self.b = 1.0, 0.0
 
-    def fit(self, p: np.ndarray, outcome: np.ndarray) -> Self:
+    def fit(self, probabilities: Sequence[np.ndarray], outcome: np.ndarray) -> Self:
+        first, second = probabilities
+        losses = [np.mean((_blend(first, second, w) - outcome) ** 2) for w in _WEIGHT_GRID]
+        self.weight = float(_WEIGHT_GRID[int(np.argmin(losses))])
         if len(np.unique(outcome)) == 2:
-            model = LogisticRegression(C=100.0).fit(_logit(p)[:, None], outcome.astype(int))
+            blend = _logit(_blend(first, second, self.weight))[:, None]
+            model = LogisticRegression(C=100.0).fit(blend, outcome.astype(int))
             self.a, self.b = float(model.coef_[0, 0]), float(model.intercept_[0])
         return self
 
-    def __call__(self, p: np.ndarray) -> np.ndarray:
-        return np.asarray(1.0 / (1.0 + np.exp(-(self.a * _logit(p) + self.b))))
-
-
-def _best_weight(first: np.ndarray, second: np.ndarray, outcome: np.ndarray) -> float:
-    losses = [np.mean((w * first + (1 - w) * second - outcome) ** 2) for w in _WEIGHT_GRID]
-    return float(_WEIGHT_GRID[int(np.argmin(losses))])
+    def __call__(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
+        first, second = probabilities
+        log_odds = self.a * _logit(_blend(first, second, self.weight)) + self.b
+        return np.asarray(1.0 / (1.0 + np.exp(-log_odds)))
 
 
 def _pinball_loss(forecast: CountForecast, observed: np.ndarray) -> float:
@@ -61,10 +85,14 @@ def _pinball_loss(forecast: CountForecast, observed: np.ndarray) -> float:
 def _best_mean_weight(count: CountForecast, level: np.ndarray, observed: np.ndarray) -> float:
     """The blend of the count model's mean and the recent level with the least pinball loss."""
     losses = [
-        _pinball_loss(replace(count, mean=w * count.mean + (1 - w) * level), observed)
+        _pinball_loss(replace(count, mean=_blend(count.mean, level, w)), observed)
         for w in _WEIGHT_GRID
     ]
     return float(_WEIGHT_GRID[int(np.argmin(losses))])
+
+
+def _blend(first: np.ndarray, second: np.ndarray, weight: float) -> np.ndarray:
+    return weight * first + (1 - weight) * second
 
 
 def _coverage_level(forecast: CountForecast, observed: np.ndarray) -> float:
@@ -88,17 +116,16 @@ def _empty(n: int) -> CountForecast:
 class EnsembleModel:
     """Blends a count model and a classifier.
 
-    The count model gives the count law; p_event and p_severe are weighted blends of both
-    members. Weights, a Platt calibration of each probability and the interval level are fitted
-    on forecasts for the last held-out origins by members trained on the origins before them;
-    then the members are refitted on everything.
+    The count model gives the count law (its mean blended with the recent level); p_event and
+    p_severe stack both members' probabilities. The stacks, the mean blend and the interval level
+    are fitted on forecasts for the last held-out periods by members trained only on the periods
+    before them; then the members are refitted on everything.
     """
 
     def __init__(
         self,
         members: Sequence[Callable[[], HorizonModel]],
         validation_periods: int,
-        calibrate: bool = True,
         level_feature: str | None = None,
     ) -> None:
         if len(members) != 2:
@@ -107,12 +134,9 @@ class EnsembleModel:
             )
         self.member_factories = list(members)
         self.validation_periods = validation_periods
-        self.calibrate = calibrate
         self.members: list[HorizonModel] = []
-        self.event_weight = 0.5
-        self.severe_weight = 0.5
-        self.event_calibration = PlattCalibration()
-        self.severe_calibration = PlattCalibration()
+        self.event_stack = LogitStack()
+        self.severe_stack = WeightedPlatt()
         self.tail_level = 0.1
         # The count mean is blended with this recent level (an expm1'd log-mean feature).
         self.level_feature = level_feature
@@ -126,19 +150,14 @@ class EnsembleModel:
             held_out = self._held_out(data, late, periods)
             occurred = (late.events.to_numpy() > 0).astype(float)
             severe = late.severe.to_numpy()
-            count, classifier = held_out
-            self.event_weight = _best_weight(count.p_event, classifier.p_event, occurred)
-            self.severe_weight = _best_weight(count.p_severe, classifier.p_severe, severe)
-            if self.calibrate:
-                blend = self._blend(count.p_event, classifier.p_event, self.event_weight)
-                self.event_calibration.fit(blend, occurred)
-                blend = self._blend(count.p_severe, classifier.p_severe, self.severe_weight)
-                self.severe_calibration.fit(blend, severe)
+            count = held_out[0]
+            self.event_stack.fit([f.p_event for f in held_out], occurred)
+            self.severe_stack.fit([f.p_severe for f in held_out], severe)
             observed_counts = late.events.to_numpy()
             if self.level_feature is not None:
                 level = np.expm1(late.X[self.level_feature].to_numpy())
                 self.mean_weight = _best_mean_weight(count, level, observed_counts)
-                count = replace(count, mean=self._blend(count.mean, level, self.mean_weight))
+                count = replace(count, mean=_blend(count.mean, level, self.mean_weight))
             self.tail_level = _coverage_level(count, observed_counts)
         self.members = [factory().fit(data) for factory in self.member_factories]
         return self
@@ -162,22 +181,15 @@ class EnsembleModel:
                     getattr(output, name)[rows] = getattr(forecast, name)
         return outputs
 
-    @staticmethod
-    def _blend(first: np.ndarray, second: np.ndarray, weight: float) -> np.ndarray:
-        return weight * first + (1 - weight) * second
-
     def predict(self, X: pd.DataFrame) -> CountForecast:
-        count, classifier = (member.predict(X) for member in self.members)
-        p_event = self.event_calibration(
-            self._blend(count.p_event, classifier.p_event, self.event_weight)
-        )
-        p_severe = self.severe_calibration(
-            self._blend(count.p_severe, classifier.p_severe, self.severe_weight)
-        )
+        forecasts = [member.predict(X) for member in self.members]
+        count = forecasts[0]
+        p_event = self.event_stack([f.p_event for f in forecasts])
+        p_severe = self.severe_stack([f.p_severe for f in forecasts])
         mean = count.mean
         if self.level_feature is not None:
             level = np.expm1(X[self.level_feature].to_numpy())
-            mean = self._blend(count.mean, level, self.mean_weight)
+            mean = _blend(count.mean, level, self.mean_weight)
         return replace(
             count, mean=mean, p_event=p_event, p_severe=p_severe, tail_level=self.tail_level
         )
