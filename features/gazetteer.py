@@ -160,6 +160,11 @@ class RegionResolver:
                 return Placement(code, "point")
         return UNRESOLVED
 
+    def region_names(self) -> dict[str, str]:
+        """Every region's name by code, in code order."""
+        regions = (r for g in self.gazetteers.values() for r in g.regions)
+        return {r.code: r.name for r in sorted(regions, key=lambda r: r.code)}
+
     def region(self, code: str) -> Region:
         for gazetteer in self.gazetteers.values():
             for region in gazetteer.regions:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, u
 
 from features.panel import region_outcomes
 from features.periods import shift_period
-from features.store.db import write_transaction
+from features.store.db import as_utc, write_transaction
 from features.store.schema import alert_deliveries, alert_rules, alerts, issued_forecasts
 from service.serving import Issue, latest_issue
 from training import registry
@@ -99,10 +99,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
 def create_rule(engine: Engine, rule: AlertRuleIn, actor: str) -> Rule:
     values = rule.model_dump(mode="json")
     with write_transaction(engine) as conn:
@@ -143,13 +139,13 @@ def get_rule(engine: Engine, rule_id: int) -> Rule:
         )
     if row is None:
         raise UnknownRule(f"no alert rule {rule_id}")
-    return Rule(**{**row, "created_at": aware(row["created_at"])})
+    return Rule(**{**row, "created_at": as_utc(row["created_at"])})
 
 
 def list_rules(engine: Engine) -> list[Rule]:
     with engine.connect() as conn:
         rows = conn.execute(select(alert_rules).order_by(alert_rules.c.id)).mappings().all()
-    return [Rule(**{**row, "created_at": aware(row["created_at"])}) for row in rows]
+    return [Rule(**{**row, "created_at": as_utc(row["created_at"])}) for row in rows]
 
 
 # Alertmanager's webhook payload (version 4), so existing receivers work unchanged.
@@ -161,7 +157,7 @@ def alertmanager_payload(
         "horizon": str(alert["horizon"]), "freq": rule.freq, "target": rule.target,
         "severity": rule.severity, "service": "threatcast",
     }  # fmt: skip
-    ends = aware(alert.get("resolved_at"))
+    ends = as_utc(alert.get("resolved_at"))
     fingerprint = hashlib.sha256(
         f"{rule.id}|{alert['region']}|{alert['horizon']}".encode()
     ).hexdigest()[:16]
@@ -186,7 +182,7 @@ def alertmanager_payload(
                     "model_version": alert["version"],
                     "alert_id": str(alert["id"]),
                 },
-                "startsAt": aware(alert["started_at"]).isoformat(),  # type: ignore[union-attr]
+                "startsAt": as_utc(alert["started_at"]).isoformat(),  # type: ignore[union-attr]
                 "endsAt": ends.isoformat() if ends else "0001-01-01T00:00:00Z",
                 "generatorURL": f"{base_url}/v1/alerts/{alert['id']}",
                 "fingerprint": fingerprint,
@@ -316,7 +312,7 @@ def _transition(
         return 1
     if not holds:
         return 0
-    last_resolved = aware(
+    last_resolved = as_utc(
         conn.execute(select(func.max(alerts.c.resolved_at)).where(key)).scalar_one()
     )
     if last_resolved is not None and _now() - last_resolved < timedelta(seconds=rule.cooldown_s):

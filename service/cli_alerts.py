@@ -71,7 +71,7 @@ def rules_add(
             ),
             2,
         ) from None
-    codes = {r.code for g in default_resolver().gazetteers.values() for r in g.regions}
+    codes = default_resolver().region_names()
     if region is not None and region not in codes:
         raise fail(f"unknown region {region!r}; known: {', '.join(sorted(codes))}", 2)
     created = alerts.create_rule(open_engine(ctx), rule, CLI_ACTOR)

@@ -285,16 +285,20 @@ def models_rollback(
     typer.echo(f"rolled back: {mv.version} is the {mv.freq} champion again")
 
 
+def _set_status(ctx: typer.Context, version: str, status: str, reason: str) -> None:
+    try:
+        mv = registry.set_status(open_engine(ctx), version, status, CLI_ACTOR, reason)
+    except registry.RegistryError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"{mv.version} is now {mv.status}")
+
+
 @models_app.command("retire")
 def models_retire(
     ctx: typer.Context, version: str, reason: Annotated[str, _REASON] = "retired by hand"
 ) -> None:
     """Retire a version that is not the champion."""
-    try:
-        mv = registry.set_status(open_engine(ctx), version, "retired", CLI_ACTOR, reason)
-    except registry.RegistryError as exc:
-        raise fail(str(exc)) from None
-    typer.echo(f"{mv.version} is retired")
+    _set_status(ctx, version, "retired", reason)
 
 
 @models_app.command("shadow")
@@ -302,11 +306,7 @@ def models_shadow(
     ctx: typer.Context, version: str, reason: Annotated[str, _REASON] = "shadowing the champion"
 ) -> None:
     """Mark a version as a shadow: scored beside the champion, not served."""
-    try:
-        mv = registry.set_status(open_engine(ctx), version, "shadow", CLI_ACTOR, reason)
-    except registry.RegistryError as exc:
-        raise fail(str(exc)) from None
-    typer.echo(f"{mv.version} is a shadow")
+    _set_status(ctx, version, "shadow", reason)
 
 
 @jobs_app.command("list")

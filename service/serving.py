@@ -12,14 +12,16 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from features.store.db import as_utc
 from features.store.schema import issued_forecasts
+from models.base import FORECAST_COLUMNS
 from training import registry
 from training.artifacts import ArtifactError
 from training.issuing import ServingModel, issue_forecasts, load_version
@@ -27,19 +29,7 @@ from training.issuing import ServingModel, issue_forecasts, load_version
 log = logging.getLogger(__name__)
 FREQUENCIES = ("month", "week")
 MAX_CACHED_BODIES = 512
-ROW_COLUMNS = (
-    "region",
-    "origin",
-    "horizon",
-    "period",
-    "p_event",
-    "expected_events",
-    "events_p10",
-    "events_p50",
-    "events_p90",
-    "p_severe",
-    "drivers",
-)
+ROW_COLUMNS = (*(c for c in FORECAST_COLUMNS if c != "model_version"), "drivers")
 
 
 @dataclass(frozen=True)
@@ -68,10 +58,6 @@ class _Slot:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _latest_key(engine: Engine, version: str) -> tuple[str, datetime] | None:
     """(origin, issued_at) of a version's newest issue."""
     with engine.connect() as conn:
@@ -82,7 +68,7 @@ def _latest_key(engine: Engine, version: str) -> tuple[str, datetime] | None:
             .order_by(issued_forecasts.c.origin.desc())
             .limit(1)
         ).first()
-    return (latest[0], _aware(latest[1])) if latest is not None else None
+    return (latest[0], as_utc(latest[1])) if latest is not None else None  # type: ignore[return-value]
 
 
 def _load_issue(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from service.delivery import SIGNATURE_HEADER, deliver_due, list_deliveries
 from service.keys import create_key
 from service.serving import Issue, latest_issue
 from service.settings import Settings
-from tests.conftest import SECRET
+from tests.conftest import SECRET, free_port
 from training import registry
 
 
@@ -202,10 +201,7 @@ def test_webhooks_retry_with_backoff_and_are_signed(
 
 
 def test_no_alert_is_lost_while_the_receiver_is_down_across_a_restart(served_home: Path) -> None:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nothing listens there yet: every delivery is refused
+    port = free_port()  # nothing listens there yet: every delivery is refused
     url = f"http://127.0.0.1:{port}/hook"
     _Receiver.failures_left, _Receiver.received = 0, []
     settings = Settings(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from typer.testing import CliRunner
 from features import bundled
 from service.cli import app
 from service.settings import get_settings
-from tests.conftest import DATA, SMALL_TRAINING
+from tests.conftest import DATA, SMALL_TRAINING, free_port
 
 
 @pytest.fixture
@@ -149,15 +148,8 @@ def test_invalid_settings_fail_fast(cli: tuple[CliRunner, dict[str, str]]) -> No
     assert code == 2 and "THREATCAST_DATABASE_URL" in err and "unsupported database 'mysql'" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_serve_with_bootstrap_trains_a_champion_and_serves_forecasts(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "first.json"
     config.write_text(json.dumps(SMALL_TRAINING))
     env = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from features.store.db import make_engine
 from service.keys import create_key
-from tests.conftest import SECRET
+from tests.conftest import SECRET, free_port
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -29,12 +28,6 @@ def _chromium() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(sqlite_served_home: Path) -> Iterator[tuple[str, dict[str, str], str]]:
     home = sqlite_served_home
@@ -43,7 +36,7 @@ def server(sqlite_served_home: Path) -> Iterator[tuple[str, dict[str, str], str]
     engine.dispose()
     env = {**os.environ, "THREATCAST_HOME": str(home), "THREATCAST_DATABASE_URL": "",
            "THREATCAST_SECRET_KEY": SECRET, "THREATCAST_REFRESH_S": "0.3", "OMP_NUM_THREADS": "1"}  # fmt: skip
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SECRET
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import SECRET, free_port
 
 
 def _get(url: str) -> tuple[int, dict[str, object]]:
@@ -37,7 +30,7 @@ def test_two_workers_on_postgresql_swap_champions_together(postgres_served_home:
         "THREATCAST_DATABASE_URL": (home / "database_url.txt").read_text(),
         "THREATCAST_SECRET_KEY": SECRET, "THREATCAST_REFRESH_S": "0.3", "OMP_NUM_THREADS": "1",
     }  # fmt: skip
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", "2"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, RowMapping, insert, select, update
 
-from features.store.db import write_transaction
+from features.store.db import as_utc, write_transaction
 from features.store.schema import jobs
 from training.artifacts import discard
 from training.registry import registered_versions
@@ -59,15 +59,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands timestamps back without their zone; they were written in UTC.
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
 def _job(row: RowMapping) -> Job:
     values = dict(row)
     for key in ("created_at", "started_at", "finished_at", "heartbeat_at"):
-        values[key] = _aware(values[key])
+        values[key] = as_utc(values[key])
     return Job(**values)
 
 

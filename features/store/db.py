@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 60
 # Any constant works; it only has to be the same in every ThreatCast process.
 _PG_WRITE_LOCK_KEY = 0x7EC4CA57
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A stored timestamp with its zone: SQLite hands them back naive, and they were written in UTC."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def make_engine(database_url: str) -> Engine:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
+from features.store.db import as_utc
 from service import alerts
 from service.delivery import list_deliveries
 from service.dependencies import AdminDep, EngineDep, ReaderDep, ResolverDep
@@ -74,7 +75,8 @@ class DeliveryPublic(BaseModel):
 
 
 def _iso(moment: Any) -> str | None:
-    return alerts.aware(moment).isoformat() if moment is not None else None  # type: ignore[union-attr]
+    stored = as_utc(moment)
+    return stored.isoformat() if stored is not None else None
 
 
 def _rule_public(rule: alerts.Rule) -> AlertRulePublic:
@@ -83,9 +85,9 @@ def _rule_public(rule: alerts.Rule) -> AlertRulePublic:
 
 
 def _check_region(rule: alerts.AlertRuleIn, resolver: Any) -> None:
-    codes = sorted(r.code for g in resolver.gazetteers.values() for r in g.regions)
+    codes = resolver.region_names()
     if rule.region is not None and rule.region not in codes:
-        raise ApiError(422, f"unknown region {rule.region!r}", {"valid_regions": codes})
+        raise ApiError(422, f"unknown region {rule.region!r}", {"valid_regions": list(codes)})
 
 
 def _rule(engine: Any, rule_id: int) -> alerts.Rule:

@@ -74,7 +74,7 @@ def risk_level(
 
 @functools.cache
 def _names(resolver: RegionResolver) -> dict[str, str]:
-    return {r.code: r.name for g in resolver.gazetteers.values() for r in g.regions}
+    return resolver.region_names()
 
 
 def _check_region(region: str, names: dict[str, str]) -> None:
