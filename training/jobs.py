@@ -70,39 +70,30 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def enqueue(engine: Engine, kind: str, params: dict[str, Any], requested_by: str) -> int:
+def _insert(
+    engine: Engine, kind: str, params: dict[str, Any], requested_by: str, **state: Any
+) -> int:
     if kind not in JOB_KINDS:
         raise JobError(f"unknown job kind {kind!r}; known: {', '.join(JOB_KINDS)}")
     with write_transaction(engine) as conn:
         result = conn.execute(
-            insert(jobs).values(
-                kind=kind,
-                status="queued",
-                params=params,
-                requested_by=requested_by,
-                created_at=_now(),
-            )
+            insert(jobs).values(kind=kind, params=params, requested_by=requested_by, **state)
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def enqueue(engine: Engine, kind: str, params: dict[str, Any], requested_by: str) -> int:
+    """A job for `threatcast worker` to take."""
+    return _insert(engine, kind, params, requested_by, status="queued", created_at=_now())
 
 
 def start_inline(engine: Engine, kind: str, params: dict[str, Any], requested_by: str) -> int:
     """A job run by the process that asked for it (the CLI), recorded as running at once."""
     now = _now()
-    with write_transaction(engine) as conn:
-        result = conn.execute(
-            insert(jobs).values(
-                kind=kind,
-                status="running",
-                params=params,
-                requested_by=requested_by,
-                created_at=now,
-                started_at=now,
-                heartbeat_at=now,
-                worker=worker_id(),
-            )
-        )
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return _insert(
+        engine, kind, params, requested_by, status="running", created_at=now, started_at=now,
+        heartbeat_at=now, worker=worker_id(),
+    )  # fmt: skip
 
 
 def claim_next(engine: Engine) -> Job | None:

@@ -15,6 +15,7 @@ from features.gazetteer import RegionResolver
 from features.inventory import newest_event_date
 from features.panel import region_outcomes
 from features.periods import period_end, period_start, shift_period
+from features.store.db import as_utc
 from features.store.schema import issued_forecasts
 from service.dependencies import (
     EngineDep,
@@ -107,6 +108,10 @@ def _cached_json(
     return json_response(request, body, etag)
 
 
+def _interval(row: Any) -> IntervalPublic:
+    return IntervalPublic(p10=row["events_p10"], p50=row["events_p50"], p90=row["events_p90"])
+
+
 def _public(
     row: dict[str, Any], issue: Issue, names: dict[str, str], settings: Settings
 ) -> ForecastPublic:
@@ -117,9 +122,7 @@ def _public(
         period=row["period"],
         p_event=row["p_event"],
         expected_events=row["expected_events"],
-        events_interval=IntervalPublic(
-            p10=row["events_p10"], p50=row["events_p50"], p90=row["events_p90"]
-        ),
+        events_interval=_interval(row),
         p_severe=row["p_severe"],
         risk_level=risk_level(row["p_event"], settings),
         drivers=_drivers(row["drivers"]),
@@ -246,11 +249,9 @@ def forecast_archive(
             horizon=r["horizon"],
             p_event=r["p_event"],
             expected_events=r["expected_events"],
-            events_interval=IntervalPublic(
-                p10=r["events_p10"], p50=r["events_p50"], p90=r["events_p90"]
-            ),
+            events_interval=_interval(r),
             p_severe=r["p_severe"],
-            issued_at=r["issued_at"].isoformat(),
+            issued_at=as_utc(r["issued_at"]).isoformat(),  # type: ignore[union-attr]
         )
         for r in rows
     ]
