@@ -123,6 +123,8 @@ class ChampionServer:
         if slot.issue is not None:
             note = f"; refused {', '.join(slot.refused)}" if slot.refused else ""
             return f"serving {slot.issue.version} (origin {slot.issue.origin}){note}"
+        if slot.refused:
+            return "; ".join(f"champion {v} refused: {why}" for v, why in slot.refused.items())
         return slot.problem or "no champion"
 
     def refresh(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import joblib
@@ -119,3 +120,16 @@ def test_an_existing_version_is_never_overwritten(tmp_path: Path) -> None:
     _artifact(tmp_path)
     with pytest.raises(ArtifactError, match="already exists"):
         _artifact(tmp_path)
+
+
+class Renamed:
+    """Stands for a class that a later version of the code no longer has."""
+
+
+def test_an_artifact_of_older_code_is_refused_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory, sha, mac = _artifact(tmp_path, model=Renamed(), package_version="0.1.0")
+    monkeypatch.delattr(sys.modules[__name__], "Renamed")  # the code moved on
+    with pytest.raises(ArtifactError, match=r"cannot be loaded by this ThreatCast.*retrain it"):
+        load_artifact(directory, sha, mac, SECRET)

@@ -156,7 +156,15 @@ def load_artifact(
         if not allow_version_mismatch:
             raise ArtifactError(f"{message}; retrain, or load with --allow-version-mismatch")
         log.warning("%s; loading anyway as asked", message)
-    return joblib.load(model_path), manifest
+    try:
+        model = joblib.load(model_path)
+    except Exception as exc:  # verified, but written by code that no longer matches this one
+        made_by = f"package {manifest.get('package_version')}, commit {manifest.get('git_commit')}"
+        raise ArtifactError(
+            f"{directory.name} verifies but cannot be loaded by this ThreatCast "
+            f"({type(exc).__name__}: {exc}); it was saved by {made_by}: retrain it"
+        ) from None
+    return model, manifest
 
 
 def discard(root: Path, version: str) -> list[str]:
