@@ -19,7 +19,7 @@ from features import bundled
 from features.gazetteer import default_resolver
 from features.ingest import IngestError, IngestReport, ingest_file
 from features.panel import build_panel
-from features.sources import SourceFormatError
+from features.sources import ProgressLog, SourceFormatError
 from features.store.db import make_engine, migrate
 from features.store.schema import events
 from features.summary import summarize
@@ -30,7 +30,6 @@ from service.cli_support import (
     CLI_ACTOR,
     BackendChoice,
     FrequencyChoice,
-    ProgressLog,
     SourceChoice,
     fail,
     job_environment,
@@ -126,7 +125,7 @@ def ingest(
             source=source.value,
             skip_invalid=skip_invalid,
             dry_run=dry_run,
-            progress=ProgressLog(),
+            progress=ProgressLog(log),
         )
     except (IngestError, SourceFormatError) as exc:
         raise fail(
@@ -250,7 +249,7 @@ def backtest_command(
             engine = make_engine(f"sqlite:///{Path(scratch) / 'events.db'}")
             migrate(engine)
             try:
-                ingest_file(engine, events_file, source=source.value, progress=ProgressLog())
+                ingest_file(engine, events_file, source=source.value, progress=ProgressLog(log))
             except (IngestError, SourceFormatError) as exc:
                 raise fail(f"{events_file.name}: {exc}") from None
         else:
@@ -304,7 +303,9 @@ def _bootstrap(ctx: typer.Context, engine: Engine) -> None:
         typer.echo(f"event store already holds {stored} events")
     else:
         typer.echo(f"first run: ingesting the bundled {bundled.UCDP_GED_22_1_PAKISTAN.name}")
-        _print_report(ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=ProgressLog()))
+        _print_report(
+            ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=ProgressLog(log))
+        )
     if registry.champion(engine, "month") is not None:
         return
     typer.echo("no monthly champion yet: training a first model (about a minute or two)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 
 import typer
@@ -12,7 +11,6 @@ from features.store.db import make_engine, migrate
 from service.settings import Settings
 from training.runner import JobEnvironment
 
-log = logging.getLogger("threatcast")
 CLI_ACTOR = "cli"
 
 
@@ -63,16 +61,3 @@ def parse_horizons(text: str) -> tuple[int, ...]:
         return tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
     except ValueError:
         raise fail(f"--horizons {text!r}: use a list like 1,3,6 or a range like 1-6", 2) from None
-
-
-class ProgressLog:
-    """Logs long work about every tenth of the way (each call when the total is unknown)."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, int] = {}
-
-    def __call__(self, stage: str, done: int, total: int | None) -> None:
-        step = done * 10 // total if total else done
-        if self._last.get(stage) != step:
-            self._last[stage] = step
-            log.info("%s: %d%s rows", stage, done, f"/{total}" if total else "")

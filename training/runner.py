@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from features.ingest import IngestError, ingest_file
-from features.sources import SourceFormatError
+from features.sources import ProgressLog, SourceFormatError
 from training import jobs, registry
 from training.config import TrainingConfig
 from training.train import TrainingError, main_scores, new_version_id, train_version
@@ -109,11 +109,6 @@ def _train(engine: Engine, env: JobEnvironment, job: jobs.Job, actor: str) -> tu
     return version, summary + f"; stays a candidate: {decision.reason}"
 
 
-def _log_progress(stage: str, done: int, total: int | None) -> None:
-    if total is None or done == total or done % 5000 == 0:
-        log.info("%s: %d%s rows", stage, done, f"/{total}" if total else "")
-
-
 def run_job(engine: Engine, env: JobEnvironment, job_id: int) -> jobs.Job:
     """Run a claimed (running) job to its end and record how it ended."""
     job = jobs.get(engine, job_id)
@@ -123,7 +118,7 @@ def run_job(engine: Engine, env: JobEnvironment, job_id: int) -> jobs.Job:
             if job.kind == "retrain":
                 path = Path(job.params["events"])
                 report = ingest_file(
-                    engine, path, source=job.params.get("source", "auto"), progress=_log_progress
+                    engine, path, source=job.params.get("source", "auto"), progress=ProgressLog(log)
                 )
                 log.info(
                     "ingested %s: %d added, %d updated, %d missing now",

@@ -1,12 +1,19 @@
 """Adapters that turn event files (UCDP GED, GTD, ACLED) into canonical events."""
 
 from features.sources.base import ParsedFile, RowError, SourceFormatError
-from features.sources.reader import SOURCES, ProgressCallback, detect_source, read_events
+from features.sources.reader import (
+    SOURCES,
+    ProgressCallback,
+    ProgressLog,
+    detect_source,
+    read_events,
+)
 
 __all__ = [
     "SOURCES",
     "ParsedFile",
     "ProgressCallback",
+    "ProgressLog",
     "RowError",
     "SourceFormatError",
     "detect_source",

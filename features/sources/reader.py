@@ -27,6 +27,23 @@ SOURCES: dict[str, SourceAdapter] = {
     a.name: a for a in (UcdpAdapter(), GtdAdapter(), AcledAdapter())
 }
 ProgressCallback = Callable[[str, int, int | None], None]
+
+
+class ProgressLog:
+    """A ProgressCallback that logs long work about every tenth of the way (each call when the
+    total is unknown)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._last: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        step = done * 10 // total if total else done
+        if self._last.get(stage) != step:
+            self._last[stage] = step
+            self._logger.info("%s: %d%s rows", stage, done, f"/{total}" if total else "")
+
+
 _PROGRESS_EVERY_ROWS = 20_000
 _GZIP_MAGIC = b"\x1f\x8b"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -11,7 +12,12 @@ from service.errors import ApiError
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
-_ASSETS = {p.name for p in STATIC.iterdir()} if STATIC.is_dir() else set()
+
+
+@functools.cache
+def _assets() -> frozenset[str]:
+    return frozenset(p.name for p in STATIC.iterdir()) if STATIC.is_dir() else frozenset()
+
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,7 +32,7 @@ def dashboard() -> FileResponse:
 
 @router.get("/static/{name}")
 def asset(name: str) -> FileResponse:
-    if name not in _ASSETS:
+    if name not in _assets():
         raise ApiError(404, f"no asset {name!r}")
     return FileResponse(
         STATIC / name,
