@@ -12,52 +12,67 @@ from features.specs import FeatureSpec
 from models.base import CountForecast
 from models.design import HorizonData
 from models.distributions import dispersion_of, region_dispersion
-from models.severity import SevereClassifier
 
 _TREE_SETTINGS = {"max_iter": 100, "learning_rate": 0.06, "max_depth": 3, "min_samples_leaf": 40}
 
 
+class _TreeProbability:
+    """Boosted trees for a yes/no outcome; the observed rate when only one class was seen."""
+
+    def __init__(self, seed: int) -> None:
+        self.model = HistGradientBoostingClassifier(random_state=seed, **_TREE_SETTINGS)
+        self.constant: float | None = None
+
+    def fit(self, X: np.ndarray, outcome: np.ndarray) -> Self:
+        labels = outcome.astype(int)
+        self.constant = None
+        if len(np.unique(labels)) < 2:
+            self.constant = float(labels.mean())
+        else:
+            self.model.fit(X, labels)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.constant is not None:
+            return np.full(len(X), self.constant)
+        return np.asarray(self.model.predict_proba(X)[:, 1])
+
+
 class GradientBoostingModel:
-    """Boosted trees for p_event and the expected count; logistic severity; NB dispersion by region."""
+    """Boosted trees for p_event, p_severe and the expected count; NB dispersion by region.
+
+    Trees suit severity: a severe period follows thresholds (recent fatalities, time since the
+    last severe period) that a linear model spreads thin.
+    """
 
     def __init__(self, spec: FeatureSpec | None = None, seed: int = 0, counts: bool = True) -> None:
         # counts=False skips the count model where only the probabilities are used (the ensemble).
         self.seed = seed
         self.counts = counts
-        self.event = HistGradientBoostingClassifier(random_state=seed, **_TREE_SETTINGS)
+        self.event = _TreeProbability(seed)
+        self.severe = _TreeProbability(seed)
         self.count = HistGradientBoostingRegressor(
             loss="poisson", random_state=seed, **_TREE_SETTINGS
         )
-        self.severe = SevereClassifier()
-        self.event_constant: float | None = None
         self.dispersion: dict[str, float] = {}
 
     def fit(self, data: HorizonData) -> Self:
         X = data.X.to_numpy()
-        occurred = (data.events.to_numpy() > 0).astype(int)
-        self.event_constant = None
-        if len(np.unique(occurred)) < 2:
-            self.event_constant = float(occurred.mean())
-        else:
-            self.event.fit(X, occurred)
+        self.event.fit(X, (data.events.to_numpy() > 0))
+        self.severe.fit(X, data.severe.to_numpy())
         if self.counts:
             self.count.fit(X, data.events.to_numpy())
             fitted = self.count.predict(X)
             self.dispersion = region_dispersion(data.regions, data.events.to_numpy(), fitted)
-        self.severe.fit(data.X, data.severe.to_numpy())
         return self
 
     def predict(self, X: pd.DataFrame) -> CountForecast:
         values = X.to_numpy()
-        if self.event_constant is None:
-            p_event = self.event.predict_proba(values)[:, 1]
-        else:
-            p_event = np.full(len(X), self.event_constant)
         regions = X.index.get_level_values("region")
         mean = self.count.predict(values) if self.counts else np.zeros(len(X))
         return CountForecast(
-            p_event=np.asarray(p_event),
+            p_event=self.event.predict(values),
             mean=np.asarray(mean),
             dispersion=dispersion_of(regions, self.dispersion),
-            p_severe=self.severe.predict(X),
+            p_severe=self.severe.predict(values),
         )

@@ -21,6 +21,12 @@ REFERENCE_MODELS = ("climatology", "recent", "last_value_poisson")
 COUNT_TRAINING_PERIODS = {"month": 180, "week": 780}
 
 
+# The count mean is blended with the region's mean count over the last half year: on both
+# 2010-2015 and 2016-2021 backtests a half-year level tracked surges and lulls better than a
+# full year's (and a shorter one chases single-month noise).
+LEVEL_WINDOW = {"month": 6, "week": 26}
+
+
 def _negative_binomial(spec: FeatureSpec) -> HorizonModel:
     return NegativeBinomialModel(spec, training_periods=COUNT_TRAINING_PERIODS[spec.freq])
 
@@ -32,7 +38,8 @@ def _ensemble(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
             partial(GradientBoostingModel, spec, seed, counts=False),
         ],
         validation_periods=VALIDATION_PERIODS[spec.freq],
-        level_feature=f"log_events_mean_{spec.recent_window}",
+        level_feature=f"log_events_mean_{LEVEL_WINDOW[spec.freq]}",
+        severe_share_feature=f"share_severe_{spec.recent_window}",
     )
 
 

@@ -65,7 +65,11 @@ class NegativeBinomialModel:
 
     def _design(self, X: pd.DataFrame) -> np.ndarray:
         z = (X[self.covariates] - self.center) / self.scale
-        return np.column_stack([z.to_numpy(), X[self.region_columns].to_numpy()])
+        # Region effects are the intercepts; without them (world scale) one shared constant.
+        baseline = (
+            X[self.region_columns].to_numpy() if self.region_columns else np.ones((len(X), 1))
+        )
+        return np.column_stack([z.to_numpy(), baseline])
 
     def fit(self, data: HorizonData) -> Self:
         if self.training_periods:
@@ -89,7 +93,7 @@ class NegativeBinomialModel:
             start[len(self.covariates) :][:-1] = np.log(
                 [
                     max(y[design[:, len(self.covariates) + i] == 1].mean(), 0.01)
-                    for i in range(len(self.region_columns))
+                    for i in range(design.shape[1] - len(self.covariates))  # each baseline column
                 ]
             )
             result = model.fit(start_params=start, disp=0, maxiter=300, method="bfgs")

@@ -8,7 +8,7 @@ from typing import Self
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
+import statsmodels.api as sm
 
 from models.base import CountForecast, HorizonModel
 from models.design import HorizonData
@@ -24,54 +24,56 @@ _WEIGHT_GRID = np.linspace(0.0, 1.0, 11)
 _EPS = 1e-4
 
 
+# Precision of the Gaussian prior on each departure from the members' plain average (standard
+# deviation 0.1 on the log-odds scale). Rolling backtests over 2010-2015 and 2016-2021 showed
+# unshrunk stacks learning one era's miscalibration and carrying it into the next.
+PRIOR_PRECISION = 100.0
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _EPS, 1 - _EPS)
     return np.asarray(np.log(p / (1 - p)))
 
 
-class LogitStack:
-    """A logistic regression on the members' log-odds, fitted on their held-out forecasts:
-    blend weights and calibration in one step. Until fitted, the members' mean."""
+class ShrunkStack:
+    """Blend weights and calibration, learned on held-out forecasts and shrunk toward the
+    members' plain average.
 
-    def __init__(self) -> None:
-        self.model: LogisticRegression | None = None
+    A logistic regression of the outcome on an intercept and the members' log-odds, with the
+    log-odds of their average as an offset: every coefficient is a departure from "average the
+    members and trust their calibration", and the prior keeps departures small unless the
+    held-out evidence for them is strong. Until fitted, the plain average.
+    """
+
+    def __init__(self, prior_precision: float = PRIOR_PRECISION) -> None:
+        self.prior_precision = prior_precision
+        self.params: np.ndarray | None = None
 
     def fit(self, probabilities: Sequence[np.ndarray], outcome: np.ndarray) -> Self:
+        self.params = None
         if len(np.unique(outcome)) == 2:
-            log_odds = np.column_stack([_logit(p) for p in probabilities])
-            self.model = LogisticRegression(C=100.0).fit(log_odds, outcome.astype(int))
+            model = sm.GLM(
+                outcome.astype(float),
+                _stack_design(probabilities),
+                family=sm.families.Binomial(),
+                offset=_logit(np.mean(probabilities, axis=0)),
+            )
+            # statsmodels minimizes -loglik / n + alpha / 2 * |params|^2.
+            result = model.fit_regularized(alpha=self.prior_precision / len(outcome), L1_wt=0.0)
+            self.params = np.asarray(result.params)
         return self
 
     def __call__(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
-        if self.model is None:
-            return np.asarray(np.mean(probabilities, axis=0))
-        log_odds = np.column_stack([_logit(p) for p in probabilities])
-        return np.asarray(self.model.predict_proba(log_odds)[:, 1])
-
-
-class WeightedPlatt:
-    """A probability-scale blend weight, then a Platt map of its log-odds. For rare outcomes
-    (severe periods): members' near-zero probabilities have extreme log-odds, which a stack on
-    log-odds would weigh too much."""
-
-    def __init__(self) -> None:
-        self.weight = 0.5
-        self.a, self.b = 1.0, 0.0
-
-    def fit(self, probabilities: Sequence[np.ndarray], outcome: np.ndarray) -> Self:
-        first, second = probabilities
-        losses = [np.mean((_blend(first, second, w) - outcome) ** 2) for w in _WEIGHT_GRID]
-        self.weight = float(_WEIGHT_GRID[int(np.argmin(losses))])
-        if len(np.unique(outcome)) == 2:
-            blend = _logit(_blend(first, second, self.weight))[:, None]
-            model = LogisticRegression(C=100.0).fit(blend, outcome.astype(int))
-            self.a, self.b = float(model.coef_[0, 0]), float(model.intercept_[0])
-        return self
-
-    def __call__(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
-        first, second = probabilities
-        log_odds = self.a * _logit(_blend(first, second, self.weight)) + self.b
+        average = np.asarray(np.mean(probabilities, axis=0))
+        if self.params is None:
+            return average
+        log_odds = _stack_design(probabilities) @ self.params + _logit(average)
         return np.asarray(1.0 / (1.0 + np.exp(-log_odds)))
+
+
+def _stack_design(probabilities: Sequence[np.ndarray]) -> np.ndarray:
+    columns = [_logit(p) for p in probabilities]
+    return np.column_stack([np.ones_like(columns[0]), *columns])
 
 
 def _pinball_loss(forecast: CountForecast, observed: np.ndarray) -> float:
@@ -116,10 +118,11 @@ def _empty(n: int) -> CountForecast:
 class EnsembleModel:
     """Blends a count model and a classifier.
 
-    The count model gives the count law (its mean blended with the recent level); p_event and
-    p_severe stack both members' probabilities. The stacks, the mean blend and the interval level
-    are fitted on forecasts for the last held-out periods by members trained only on the periods
-    before them; then the members are refitted on everything.
+    The count model gives the count law (its mean blended with the recent level); p_event stacks
+    both members' probabilities, p_severe those and the region's recent share of severe periods.
+    The stacks, the mean blend and the interval level are fitted on forecasts for the last
+    held-out periods by members trained only on the periods before them; then the members are
+    refitted on everything.
     """
 
     def __init__(
@@ -127,6 +130,7 @@ class EnsembleModel:
         members: Sequence[Callable[[], HorizonModel]],
         validation_periods: int,
         level_feature: str | None = None,
+        severe_share_feature: str | None = None,
     ) -> None:
         if len(members) != 2:
             raise ValueError(
@@ -135,8 +139,11 @@ class EnsembleModel:
         self.member_factories = list(members)
         self.validation_periods = validation_periods
         self.members: list[HorizonModel] = []
-        self.event_stack = LogitStack()
-        self.severe_stack = WeightedPlatt()
+        self.event_stack = ShrunkStack()
+        self.severe_stack = ShrunkStack()
+        # The region's recent share of severe periods joins the members' p_severe: severe
+        # periods are rare and a plain rate is a hard-to-beat, diverse third opinion.
+        self.severe_share_feature = severe_share_feature
         self.tail_level = 0.1
         # The count mean is blended with this recent level (an expm1'd log-mean feature).
         self.level_feature = level_feature
@@ -152,7 +159,7 @@ class EnsembleModel:
             severe = late.severe.to_numpy()
             count = held_out[0]
             self.event_stack.fit([f.p_event for f in held_out], occurred)
-            self.severe_stack.fit([f.p_severe for f in held_out], severe)
+            self.severe_stack.fit(self._severe_inputs(held_out, late.X), severe)
             observed_counts = late.events.to_numpy()
             if self.level_feature is not None:
                 level = np.expm1(late.X[self.level_feature].to_numpy())
@@ -181,11 +188,19 @@ class EnsembleModel:
                     getattr(output, name)[rows] = getattr(forecast, name)
         return outputs
 
+    def _severe_inputs(
+        self, forecasts: Sequence[CountForecast], X: pd.DataFrame
+    ) -> list[np.ndarray]:
+        inputs = [f.p_severe for f in forecasts]
+        if self.severe_share_feature is not None:
+            inputs.append(X[self.severe_share_feature].to_numpy(dtype=float))
+        return inputs
+
     def predict(self, X: pd.DataFrame) -> CountForecast:
         forecasts = [member.predict(X) for member in self.members]
         count = forecasts[0]
         p_event = self.event_stack([f.p_event for f in forecasts])
-        p_severe = self.severe_stack([f.p_severe for f in forecasts])
+        p_severe = self.severe_stack(self._severe_inputs(forecasts, X))
         mean = count.mean
         if self.level_feature is not None:
             level = np.expm1(X[self.level_feature].to_numpy())
