@@ -1,4 +1,4 @@
-"""A regularized logistic model of the probability of a severe period, shared by families."""
+"""A regularized logistic model of the probability of a severe period (the count model's)."""
 
 from __future__ import annotations
 
