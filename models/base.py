@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from models.design import HorizonData
+from models.distributions import continuous_quantile, median_count
 
 FORECAST_COLUMNS = (
     "region",
@@ -45,7 +46,9 @@ class Forecaster(Protocol):
 class CountForecast:
     """Per-row outputs of a horizon model: probabilities and a negative binomial count law.
 
-    `dispersion` is the NB2 alpha (variance = mean + alpha * mean^2); 0 means Poisson.
+    `dispersion` is the NB2 alpha (variance = mean + alpha * mean^2); 0 means Poisson. With
+    `zero_from_p_event` the law is a hurdle: zero with probability 1 - p_event, positive counts
+    in the NB law's proportions, so quantiles agree with a calibrated p_event.
     """
 
     p_event: np.ndarray
@@ -55,6 +58,16 @@ class CountForecast:
     drivers: list[str] | None = None
     # The interval is [q(tail_level), q(1 - tail_level)]; calibrated models move it from 0.1.
     tail_level: float = 0.1
+    zero_from_p_event: bool = False
+
+    def quantile(self, level: float) -> np.ndarray:
+        return continuous_quantile(self.mean, self.dispersion, level, self._hurdle())
+
+    def median(self) -> np.ndarray:
+        return median_count(self.mean, self.dispersion, self._hurdle())
+
+    def _hurdle(self) -> np.ndarray | None:
+        return self.p_event if self.zero_from_p_event else None
 
 
 class HorizonModel(Protocol):

@@ -13,7 +13,6 @@ from features.periods import shift_period
 from features.specs import FeatureSpec, build_features
 from models.base import FORECAST_COLUMNS, CountForecast, HorizonModel, check_forecast_table
 from models.design import horizon_data
-from models.distributions import continuous_quantile, median_count
 
 HorizonModelFactory = Callable[[FeatureSpec], HorizonModel]
 
@@ -89,10 +88,9 @@ class DirectForecaster:
 
     def _table(self, forecast: CountForecast, origin: str, horizon: int) -> pd.DataFrame:
         tail = forecast.tail_level
-        low = continuous_quantile(forecast.mean, forecast.dispersion, tail)
-        high = continuous_quantile(forecast.mean, forecast.dispersion, 1 - tail)
+        low, high = forecast.quantile(tail), forecast.quantile(1 - tail)
         # Whole-number median; continuous interval ends, so 80% intervals cover 80% of the time.
-        median = np.clip(median_count(forecast.mean, forecast.dispersion), low, high)
+        median = np.clip(forecast.median(), low, high)
         table = pd.DataFrame(
             {
                 "region": self.regions,

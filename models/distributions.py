@@ -21,24 +21,45 @@ def prob_zero(mean: np.ndarray, dispersion: np.ndarray) -> np.ndarray:
     return np.asarray(prob**size)
 
 
-def continuous_quantile(mean: np.ndarray, dispersion: np.ndarray, level: float) -> np.ndarray:
+def hurdle_levels(
+    mean: np.ndarray, dispersion: np.ndarray, level: float, p_event: np.ndarray
+) -> np.ndarray:
+    """The NB law's levels matching `level` of a hurdle law: zero with probability 1 - p_event,
+    positive counts in the NB law's proportions."""
+    zero, tiny = prob_zero(mean, dispersion), 1e-12
+    mapped = zero + (level - (1 - p_event)) / np.maximum(p_event, tiny) * (1 - zero)
+    return np.asarray(np.where(level <= 1 - p_event, tiny, np.clip(mapped, tiny, 1 - tiny)))
+
+
+def continuous_quantile(
+    mean: np.ndarray,
+    dispersion: np.ndarray,
+    level: float,
+    p_event: np.ndarray | None = None,
+) -> np.ndarray:
     """The quantile of the count spread evenly over [k - 1, k] for each value k.
 
     Integer quantiles of a law with most of its mass at 0 cannot say "80% interval": the mass
     at 0 alone covers it. Spreading each count's probability over the unit interval below it
-    gives quantiles whose intervals cover as often as they claim.
+    gives quantiles whose intervals cover as often as they claim. With `p_event`, the quantile
+    of the hurdle law (see `hurdle_levels`).
     """
     size, prob = _law(mean, dispersion)
-    k = stats.nbinom.ppf(level, size, prob)
+    levels = level if p_event is None else hurdle_levels(mean, dispersion, level, p_event)
+    k = stats.nbinom.ppf(levels, size, prob)
     below = np.where(k > 0, stats.nbinom.cdf(k - 1, size, prob), 0.0)
     at = np.maximum(stats.nbinom.pmf(k, size, prob), 1e-12)
-    return np.asarray(np.maximum(k - 1 + (level - below) / at, 0.0))
+    return np.asarray(np.maximum(k - 1 + (levels - below) / at, 0.0))
 
 
-def median_count(mean: np.ndarray, dispersion: np.ndarray) -> np.ndarray:
-    """The law's median count: a whole number, the point forecast with the least absolute error."""
+def median_count(
+    mean: np.ndarray, dispersion: np.ndarray, p_event: np.ndarray | None = None
+) -> np.ndarray:
+    """The law's median count: a whole number, the point forecast with the least absolute error.
+    With `p_event`, the hurdle law's median (0 exactly when p_event is at most one half)."""
     size, prob = _law(mean, dispersion)
-    return np.asarray(stats.nbinom.ppf(0.5, size, prob), dtype=float)
+    level = 0.5 if p_event is None else hurdle_levels(mean, dispersion, 0.5, p_event)
+    return np.asarray(stats.nbinom.ppf(level, size, prob), dtype=float)
 
 
 def region_dispersion(

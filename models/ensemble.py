@@ -12,7 +12,6 @@ import statsmodels.api as sm
 
 from models.base import CountForecast, HorizonModel
 from models.design import HorizonData
-from models.distributions import continuous_quantile
 
 # Origins held out, at the end of the training rows, to learn weights and calibration.
 VALIDATION_PERIODS = {"month": 72, "week": 312}
@@ -79,7 +78,7 @@ def _stack_design(probabilities: Sequence[np.ndarray]) -> np.ndarray:
 def _pinball_loss(forecast: CountForecast, observed: np.ndarray) -> float:
     total = 0.0
     for level in (0.1, 0.5, 0.9):
-        error = observed - continuous_quantile(forecast.mean, forecast.dispersion, level)
+        error = observed - forecast.quantile(level)
         total += float(np.mean(np.maximum(level * error, (level - 1) * error)))
     return total / 3
 
@@ -101,8 +100,7 @@ def _coverage_level(forecast: CountForecast, observed: np.ndarray) -> float:
     """The lower tail level t such that [q(t), q(1 - t)] covers TARGET_COVERAGE of outcomes."""
     best, best_gap = 0.1, float("inf")
     for tail in np.linspace(0.02, 0.25, 24):
-        low = continuous_quantile(forecast.mean, forecast.dispersion, tail)
-        high = continuous_quantile(forecast.mean, forecast.dispersion, 1 - tail)
+        low, high = forecast.quantile(tail), forecast.quantile(1 - tail)
         gap = abs(float(np.mean((observed >= low) & (observed <= high))) - TARGET_COVERAGE)
         if gap < best_gap - 1e-9:
             best, best_gap = float(tail), gap
@@ -118,8 +116,10 @@ def _empty(n: int) -> CountForecast:
 class EnsembleModel:
     """Blends a count model and a classifier.
 
-    The count model gives the count law (its mean blended with the recent level); p_event stacks
-    both members' probabilities, p_severe those and the region's recent share of severe periods.
+    p_event stacks both members' probabilities, p_severe those and the region's recent share of
+    severe periods. The count law is a hurdle: zero with probability 1 - p_event, positive counts
+    in the proportions of the count model's law (its mean blended with the recent level), so the
+    median and interval agree with the calibrated p_event.
     The stacks, the mean blend and the interval level are fitted on forecasts for the last
     held-out periods by members trained only on the periods before them; then the members are
     refitted on everything.
@@ -158,13 +158,17 @@ class EnsembleModel:
             occurred = (late.events.to_numpy() > 0).astype(float)
             severe = late.severe.to_numpy()
             count = held_out[0]
-            self.event_stack.fit([f.p_event for f in held_out], occurred)
+            event_inputs = [f.p_event for f in held_out]
+            self.event_stack.fit(event_inputs, occurred)
             self.severe_stack.fit(self._severe_inputs(held_out, late.X), severe)
             observed_counts = late.events.to_numpy()
             if self.level_feature is not None:
                 level = np.expm1(late.X[self.level_feature].to_numpy())
                 self.mean_weight = _best_mean_weight(count, level, observed_counts)
                 count = replace(count, mean=_blend(count.mean, level, self.mean_weight))
+            # The interval level is fitted on the law the forecasts carry: the hurdle on the
+            # stacked p_event.
+            count = replace(count, p_event=self.event_stack(event_inputs), zero_from_p_event=True)
             self.tail_level = _coverage_level(count, observed_counts)
         self.members = [factory().fit(data) for factory in self.member_factories]
         return self
@@ -206,5 +210,10 @@ class EnsembleModel:
             level = np.expm1(X[self.level_feature].to_numpy())
             mean = _blend(count.mean, level, self.mean_weight)
         return replace(
-            count, mean=mean, p_event=p_event, p_severe=p_severe, tail_level=self.tail_level
+            count,
+            mean=mean,
+            p_event=p_event,
+            p_severe=p_severe,
+            tail_level=self.tail_level,
+            zero_from_p_event=True,
         )

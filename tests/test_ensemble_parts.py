@@ -1,4 +1,5 @@
-"""The ensemble's parts: the shrunk stack, and the count model without region effects."""
+"""The ensemble's parts: the shrunk stack, the hurdle count law, and the count model without
+region effects."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pandas as pd
 from features.specs import FeatureSpec
 from models.count_regression import NegativeBinomialModel
 from models.design import HorizonData
+from models.distributions import continuous_quantile, median_count, prob_zero
 from models.ensemble import ShrunkStack
 
 SPEC = FeatureSpec.default("month")
@@ -57,3 +59,28 @@ def test_count_model_without_region_effects_has_an_intercept() -> None:
     data = HorizonData(X, events, pd.Series(np.zeros(n), index=index))
     model = NegativeBinomialModel(SPEC, covariates=["log_events_mean_12"]).fit(data)
     assert abs(model.predict(X).mean.mean() - events.mean()) < 0.5
+
+
+def test_hurdle_law_with_the_laws_own_zero_is_the_law_itself() -> None:
+    mean, dispersion = np.array([0.3, 2.0, 7.5]), np.array([0.5, 0.2, 1.0])
+    p_event = 1 - prob_zero(mean, dispersion)
+    for level in (0.1, 0.5, 0.9):
+        np.testing.assert_allclose(
+            continuous_quantile(mean, dispersion, level, p_event),
+            continuous_quantile(mean, dispersion, level),
+            atol=1e-9,
+        )
+    np.testing.assert_array_equal(
+        median_count(mean, dispersion, p_event), median_count(mean, dispersion)
+    )
+
+
+def test_hurdle_median_and_tails_follow_p_event() -> None:
+    """The count law says zero is unlikely, p_event says it is likely (and the other way round):
+    the median and the interval follow p_event."""
+    mean, dispersion = np.array([3.0, 0.2]), np.array([0.1, 0.1])
+    p_event = np.array([0.3, 0.9])
+    np.testing.assert_array_equal(median_count(mean, dispersion, p_event)[0], 0.0)
+    assert median_count(mean, dispersion, p_event)[1] >= 1
+    assert continuous_quantile(mean, dispersion, 0.6, p_event)[0] == 0.0
+    assert continuous_quantile(mean, dispersion, 0.2, p_event)[1] > 0.0
