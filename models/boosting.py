@@ -12,30 +12,13 @@ from features.specs import FeatureSpec
 from models.base import CountForecast
 from models.design import HorizonData
 from models.distributions import dispersion_of, region_dispersion
+from models.probability import BinaryProbability
 
 _TREE_SETTINGS = {"max_iter": 100, "learning_rate": 0.06, "max_depth": 3, "min_samples_leaf": 40}
 
 
-class _TreeProbability:
-    """Boosted trees for a yes/no outcome; the observed rate when only one class was seen."""
-
-    def __init__(self, seed: int) -> None:
-        self.model = HistGradientBoostingClassifier(random_state=seed, **_TREE_SETTINGS)
-        self.constant: float | None = None
-
-    def fit(self, X: np.ndarray, outcome: np.ndarray) -> Self:
-        labels = outcome.astype(int)
-        self.constant = None
-        if len(np.unique(labels)) < 2:
-            self.constant = float(labels.mean())
-        else:
-            self.model.fit(X, labels)
-        return self
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        if self.constant is not None:
-            return np.full(len(X), self.constant)
-        return np.asarray(self.model.predict_proba(X)[:, 1])
+def _trees(seed: int) -> BinaryProbability:
+    return BinaryProbability(HistGradientBoostingClassifier(random_state=seed, **_TREE_SETTINGS))
 
 
 class GradientBoostingModel:
@@ -49,8 +32,8 @@ class GradientBoostingModel:
         # counts=False skips the count model where only the probabilities are used (the ensemble).
         self.seed = seed
         self.counts = counts
-        self.event = _TreeProbability(seed)
-        self.severe = _TreeProbability(seed)
+        self.event = _trees(seed)
+        self.severe = _trees(seed)
         self.count = HistGradientBoostingRegressor(
             loss="poisson", random_state=seed, **_TREE_SETTINGS
         )

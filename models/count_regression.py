@@ -10,13 +10,16 @@ from typing import Self
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning
 
 from features.specs import FeatureSpec, feature_label
 from models.base import CountForecast
 from models.design import HorizonData
 from models.distributions import dispersion_of, prob_zero, region_dispersion
-from models.severity import SevereClassifier
+from models.probability import BinaryProbability
 
 log = logging.getLogger(__name__)
 TOP_DRIVERS = 3
@@ -56,7 +59,10 @@ class NegativeBinomialModel:
         self.scale = pd.Series(dtype=float)
         self.params = np.zeros(0)
         self.dispersion: dict[str, float] = {}
-        self.severe = SevereClassifier()
+        # Severity: a regularized logistic model on the same features.
+        self.severe = BinaryProbability(
+            make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=2000))
+        )
 
     def _columns(self, X: pd.DataFrame) -> list[str]:
         spatial = [c for c in X.columns if c.startswith("neighbours_")]
@@ -105,7 +111,7 @@ class NegativeBinomialModel:
             periods = np.unique(data.periods)
             recent = data.periods >= periods[max(0, len(periods) - self.dispersion_periods)]
         self.dispersion = region_dispersion(data.regions[recent], y[recent], fitted[recent])
-        self.severe.fit(X, data.severe.to_numpy())
+        self.severe.fit(X.to_numpy(), data.severe.to_numpy())
         return self
 
     def predict(self, X: pd.DataFrame) -> CountForecast:
@@ -117,7 +123,7 @@ class NegativeBinomialModel:
             p_event=1.0 - prob_zero(mean, alpha),
             mean=mean,
             dispersion=alpha,
-            p_severe=self.severe.predict(X),
+            p_severe=self.severe.predict(X.to_numpy()),
             drivers=self._drivers(design),
         )
 
