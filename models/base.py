@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from models.design import HorizonData
-from models.distributions import continuous_quantile, median_count
+from models.distributions import continuous_quantile, hurdle_mean, median_count
 
 FORECAST_COLUMNS = (
     "region",
@@ -62,6 +62,12 @@ class CountForecast:
 
     def quantile(self, level: float) -> np.ndarray:
         return continuous_quantile(self.mean, self.dispersion, level, self._hurdle())
+
+    def expected(self) -> np.ndarray:
+        """The mean of the count law (of the hurdle law when the zero comes from p_event)."""
+        if self.zero_from_p_event:
+            return hurdle_mean(self.mean, self.dispersion, self.p_event)
+        return self.mean
 
     def median(self) -> np.ndarray:
         return median_count(self.mean, self.dispersion, self._hurdle())

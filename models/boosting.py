@@ -58,4 +58,7 @@ class GradientBoostingModel:
             mean=np.asarray(mean),
             dispersion=dispersion_of(regions, self.dispersion),
             p_severe=self.severe.predict(values),
+            # The trees' p_event and the count regression are separate fits; the count law is a
+            # hurdle on p_event so its mean, median and interval agree with the probability.
+            zero_from_p_event=True,
         )

@@ -98,7 +98,7 @@ class DirectForecaster:
                 "horizon": horizon,
                 "period": shift_period(origin, horizon, self.spec.freq),
                 "p_event": np.clip(forecast.p_event, 0.0, 1.0),
-                "expected_events": forecast.mean,
+                "expected_events": forecast.expected(),
                 "events_p10": low,
                 "events_p50": median,
                 "events_p90": high,

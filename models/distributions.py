@@ -31,6 +31,14 @@ def hurdle_levels(
     return np.asarray(np.where(level <= 1 - p_event, tiny, np.clip(mapped, tiny, 1 - tiny)))
 
 
+def hurdle_mean(mean: np.ndarray, dispersion: np.ndarray, p_event: np.ndarray) -> np.ndarray:
+    """The mean of the hurdle law: p_event times the NB law's mean given a positive count."""
+    positive = 1.0 - prob_zero(mean, dispersion)
+    # As the mean goes to 0, a positive NB count is almost surely 1.
+    given_positive = np.where(positive > 1e-9, mean / np.maximum(positive, 1e-9), 1.0)
+    return np.asarray(p_event * np.maximum(given_positive, 1.0))
+
+
 def continuous_quantile(
     mean: np.ndarray,
     dispersion: np.ndarray,

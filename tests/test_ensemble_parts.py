@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from features.specs import FeatureSpec
 from models.count_regression import NegativeBinomialModel
 from models.design import HorizonData
-from models.distributions import continuous_quantile, median_count, prob_zero
+from models.distributions import continuous_quantile, hurdle_mean, median_count, prob_zero
 from models.ensemble import ShrunkStack
 
 SPEC = FeatureSpec.default("month")
@@ -73,6 +74,22 @@ def test_hurdle_law_with_the_laws_own_zero_is_the_law_itself() -> None:
     np.testing.assert_array_equal(
         median_count(mean, dispersion, p_event), median_count(mean, dispersion)
     )
+
+
+def test_hurdle_mean_is_the_mean_of_the_law_it_describes() -> None:
+    """With the law's own zero the hurdle mean is the NB mean; with another p_event it is the
+    sum over the hurdle law's probabilities, down to means so small the law is all at 0 and 1."""
+    mean, dispersion = np.array([1e-12, 0.3, 2.0, 7.5]), np.array([0.5, 0.5, 0.2, 1.0])
+    np.testing.assert_allclose(
+        hurdle_mean(mean, dispersion, 1 - prob_zero(mean, dispersion)), mean, rtol=1e-6, atol=1e-12
+    )
+    p_event = np.array([0.4, 0.9, 0.1, 0.5])
+    size = 1 / dispersion
+    counts = np.arange(1, 2000)[:, None]
+    positive = stats.nbinom.pmf(counts, size, size / (size + mean))
+    given_positive = positive / np.maximum(positive.sum(axis=0), 1e-300)
+    summed = np.where(mean > 1e-9, p_event * (counts * given_positive).sum(axis=0), p_event)
+    np.testing.assert_allclose(hurdle_mean(mean, dispersion, p_event), summed, rtol=1e-6)
 
 
 def test_hurdle_median_and_tails_follow_p_event() -> None:

@@ -49,6 +49,8 @@ def test_forecast_table_shape_and_invariants(
     assert np.isfinite(
         table[["p_event", "expected_events", "events_p90", "p_severe"]].to_numpy()
     ).all()
+    # One count law behind the row: its mean is at least its probability of a nonzero count.
+    assert (table["expected_events"] >= table["p_event"] - 1e-9).all()
 
 
 def test_busier_regions_get_higher_risk(fitted: tuple[str, object], panel: pd.DataFrame) -> None:
