@@ -89,20 +89,24 @@ class DirectForecaster:
     def _table(self, forecast: CountForecast, origin: str, horizon: int) -> pd.DataFrame:
         tail = forecast.tail_level
         low, high = forecast.quantile(tail), forecast.quantile(1 - tail)
-        # Whole-number median; continuous interval ends, so 80% intervals cover 80% of the time.
+        # Whole-number median; continuous interval ends (whole-number ends would cover far more
+        # than asked where the law sits at 0 or 1).
         median = np.clip(forecast.median(), low, high)
+        p_event = np.clip(forecast.p_event, 0.0, 1.0)
+        # A severe period has at least one event; separately fitted probabilities can disagree.
+        p_severe = np.minimum(np.clip(forecast.p_severe, 0.0, 1.0), p_event)
         table = pd.DataFrame(
             {
                 "region": self.regions,
                 "origin": origin,
                 "horizon": horizon,
                 "period": shift_period(origin, horizon, self.spec.freq),
-                "p_event": np.clip(forecast.p_event, 0.0, 1.0),
+                "p_event": p_event,
                 "expected_events": forecast.expected(),
                 "events_p10": low,
                 "events_p50": median,
                 "events_p90": high,
-                "p_severe": np.clip(forecast.p_severe, 0.0, 1.0),
+                "p_severe": p_severe,
                 "model_version": self.version,
             },
             columns=list(FORECAST_COLUMNS),

@@ -51,6 +51,8 @@ def test_forecast_table_shape_and_invariants(
     ).all()
     # One count law behind the row: its mean is at least its probability of a nonzero count.
     assert (table["expected_events"] >= table["p_event"] - 1e-9).all()
+    # A severe period is a period with an event.
+    assert (table["p_severe"] <= table["p_event"]).all()
 
 
 def test_busier_regions_get_higher_risk(fitted: tuple[str, object], panel: pd.DataFrame) -> None:
@@ -113,3 +115,17 @@ def test_ensemble_drivers_name_features_in_words(panel: pd.DataFrame) -> None:
     drivers = model.predict(panel, ORIGIN, (1,))["drivers"]
     assert all(len(text.split("; ")) == 3 for text in drivers)
     assert any("over the last" in text for text in drivers)
+
+
+def test_severe_probability_never_exceeds_event_probability(panel: pd.DataFrame) -> None:
+    """A quiet origin month after a severe one: last-value Poisson's p_event is 0 (the last
+    count was 0) while its p_severe, the recent severe share, is not; a severe period is a
+    period with an event, so the table caps p_severe at p_event."""
+    quiet = panel[panel["period"] <= ORIGIN].copy()
+    kp = quiet["region"] == "PK-KP"
+    quiet.loc[kp & (quiet["period"] == "2013-03"), ["events", "fatalities"]] = (3, 40)
+    quiet.loc[kp & (quiet["period"] == ORIGIN), ["events", "fatalities"]] = (0, 0)
+    model = make_forecaster("last_value_poisson", SPEC, (1,)).fit(quiet)
+    row = model.predict(quiet, ORIGIN, (1,)).set_index("region").loc["PK-KP"]
+    assert row["p_event"] == 0.0
+    assert row["p_severe"] == 0.0
