@@ -143,6 +143,15 @@ def test_backtest_on_real_data_writes_table_and_report(run: object, tmp_path: Pa
     metrics = pd.read_csv(report / "metrics.csv")
     assert {"brier", "brier_skill", "roc_auc", "average_precision", "calibration_error", "severe_brier",
             "pinball", "coverage_p10_p90", "mae"} <= set(metrics.columns)  # fmt: skip
+    by_region = pd.read_csv(report / "metrics_by_region.csv")
+    assert len(by_region) == 7 * 4  # regions x models
+    kp = by_region[(by_region["model"] == "ensemble") & (by_region["region"] == "PK-KP")].iloc[0]
+    scored = table[(table["model"] == "ensemble") & (table["region"] == "PK-KP")].dropna(
+        subset=["observed_events"]
+    )
+    assert kp["n"] == len(scored) and kp["brier"] == pytest.approx(
+        ((scored["p_event"] - (scored["observed_events"] > 0)) ** 2).mean()
+    )
     for image in ("reliability.png", "regions.png"):
         assert (report / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "ensemble" in out and "report written" in out

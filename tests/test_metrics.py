@@ -51,6 +51,25 @@ def test_scores_and_skill_against_climatology() -> None:
     assert table.loc[("ours", "all"), "pinball"] == 0.0
 
 
+def test_scores_per_region_are_each_regions_own_rows() -> None:
+    ours = _rows("ours", [0.9, 0.1, 0.9, 0.6], [1, 0, 3, 0]).assign(region=["A", "A", "B", "B"])
+    # A one-sided interval in region B: the observed 3 lies above its p90 of 2.
+    ours.loc[2, "events_p90"] = 2.0
+    base = _rows("climatology", [0.5] * 4, [1, 0, 3, 0]).assign(region=["A", "A", "B", "B"])
+    table = score_backtest(pd.concat([ours, base]), by="region").set_index(["model", "region"])
+    assert set(table.index) == {
+        ("ours", "A"),
+        ("ours", "B"),
+        ("climatology", "A"),
+        ("climatology", "B"),
+    }
+    assert table.loc[("ours", "A"), "brier"] == pytest.approx(0.01)
+    assert table.loc[("ours", "B"), "brier"] == pytest.approx((0.01 + 0.36) / 2)
+    assert table.loc[("ours", "A"), "coverage_p10_p90"] == 1.0
+    assert table.loc[("ours", "B"), "coverage_p10_p90"] == 0.5
+    assert table.loc[("ours", "B"), "brier_skill"] == pytest.approx(1 - 0.185 / 0.25)
+
+
 def test_undefined_auc_is_nan_not_an_error() -> None:
     metrics = score(_rows("ours", [0.2, 0.3], [0, 0]))
     assert np.isnan(metrics["roc_auc"])

@@ -80,16 +80,23 @@ def score(rows: pd.DataFrame, severe_threshold: int = 25) -> dict[str, float]:
 
 
 def score_backtest(
-    results: pd.DataFrame, reference: str = "climatology", severe_threshold: int = 25
+    results: pd.DataFrame,
+    reference: str = "climatology",
+    severe_threshold: int = 25,
+    by: str = "horizon",
 ) -> pd.DataFrame:
-    """Metrics per model and horizon, plus pooled ('all'), with Brier skill against `reference`."""
+    """Metrics per model and `by` value (horizon or region), with Brier skill against
+    `reference`; per horizon, also pooled over horizons ('all')."""
     scored = results.dropna(subset=["observed_events"])
     rows = []
     for model, by_model in scored.groupby("model", sort=True):
-        for horizon, part in [*by_model.groupby("horizon", sort=True), ("all", by_model)]:
-            rows.append({"model": model, "horizon": str(horizon), **score(part, severe_threshold)})
+        groups = [*by_model.groupby(by, sort=True)]
+        if by == "horizon":
+            groups.append(("all", by_model))
+        for key, part in groups:
+            rows.append({"model": model, by: str(key), **score(part, severe_threshold)})
     table = pd.DataFrame(rows)
     if reference in set(table["model"]):
-        base = table[table["model"] == reference].set_index("horizon")["brier"]
-        table["brier_skill"] = 1 - table["brier"] / table["horizon"].map(base)
+        base = table[table["model"] == reference].set_index(by)["brier"]
+        table["brier_skill"] = 1 - table["brier"] / table[by].map(base)
     return table

@@ -17,10 +17,15 @@ from training.metrics import reliability_table, score_backtest
 def write_report(
     results: pd.DataFrame, directory: Path, main_model: str, severe_threshold: int = 25
 ) -> pd.DataFrame:
-    """Write metrics.csv, metrics.json, reliability.png and regions.png; return the metrics."""
+    """Write metrics.csv, metrics.json, metrics_by_region.csv, reliability.png and regions.png;
+    return the metrics per horizon."""
     directory.mkdir(parents=True, exist_ok=True)
     metrics = score_backtest(results, severe_threshold=severe_threshold)
     metrics.to_csv(directory / "metrics.csv", index=False)
+    # Pooled metrics hide the provinces analysts watch most (an interval calibrated over all
+    # regions covers quiet ones always and busy ones less), so each region gets its own row.
+    by_region = score_backtest(results, severe_threshold=severe_threshold, by="region")
+    by_region.to_csv(directory / "metrics_by_region.csv", index=False)
     (directory / "metrics.json").write_text(json.dumps(metrics.to_dict(orient="records"), indent=2))
     scored = results.dropna(subset=["observed_events"])
     _reliability_plot(scored, directory / "reliability.png", main_model)
