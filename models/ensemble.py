@@ -16,6 +16,13 @@ from models.design import HorizonData
 # Origins held out, at the end of the training rows, to learn weights and calibration.
 VALIDATION_PERIODS = {"month": 72, "week": 312}
 TARGET_COVERAGE = 0.80
+# Held-out coverage within this of the target is close enough: among such interval levels the
+# one with the least quantile loss is used. Interval levels chosen for exactly 0.80 held-out
+# coverage were too narrow for the 0.1/0.9 quantile loss on both 2010-2015 and 2016-2021
+# backtests (on held-out months the loss was least at 0.83-0.87 coverage); half of the 0.76-0.84
+# band the product promises is kept as margin for drift between held-out and forecast years.
+COVERAGE_TOLERANCE = 0.02
+_TAIL_GRID = np.linspace(0.02, 0.25, 24)
 # The held-out periods are forecast in this many consecutive folds, each by members trained on
 # everything before it, so the later folds come from members as fresh as the deployed ones.
 HELD_OUT_FOLDS = 2
@@ -75,12 +82,14 @@ def _stack_design(probabilities: Sequence[np.ndarray]) -> np.ndarray:
     return np.column_stack([np.ones_like(columns[0]), *columns])
 
 
+def _quantile_loss(quantile: np.ndarray, observed: np.ndarray, level: float) -> float:
+    error = observed - quantile
+    return float(np.mean(np.maximum(level * error, (level - 1) * error)))
+
+
 def _pinball_loss(forecast: CountForecast, observed: np.ndarray) -> float:
-    total = 0.0
-    for level in (0.1, 0.5, 0.9):
-        error = observed - forecast.quantile(level)
-        total += float(np.mean(np.maximum(level * error, (level - 1) * error)))
-    return total / 3
+    levels = (0.1, 0.5, 0.9)
+    return sum(_quantile_loss(forecast.quantile(q), observed, q) for q in levels) / len(levels)
 
 
 def _best_mean_weight(count: CountForecast, level: np.ndarray, observed: np.ndarray) -> float:
@@ -96,15 +105,24 @@ def _blend(first: np.ndarray, second: np.ndarray, weight: float) -> np.ndarray:
     return weight * first + (1 - weight) * second
 
 
-def _coverage_level(forecast: CountForecast, observed: np.ndarray) -> float:
-    """The lower tail level t such that [q(t), q(1 - t)] covers TARGET_COVERAGE of outcomes."""
-    best, best_gap = 0.1, float("inf")
-    for tail in np.linspace(0.02, 0.25, 24):
+def _interval_level(forecast: CountForecast, observed: np.ndarray) -> float:
+    """The tail level t of the interval [q(t), q(1 - t)] published as p10 and p90.
+
+    Among the levels whose held-out coverage is within COVERAGE_TOLERANCE of TARGET_COVERAGE,
+    the one whose ends have the least quantile loss as the 0.1 and 0.9 quantiles; if none is,
+    the level with the coverage nearest the target.
+    """
+    levels, gaps, losses = [], [], []
+    for tail in _TAIL_GRID:
         low, high = forecast.quantile(tail), forecast.quantile(1 - tail)
-        gap = abs(float(np.mean((observed >= low) & (observed <= high))) - TARGET_COVERAGE)
-        if gap < best_gap - 1e-9:
-            best, best_gap = float(tail), gap
-    return best
+        coverage = float(np.mean((observed >= low) & (observed <= high)))
+        levels.append(float(tail))
+        gaps.append(round(abs(coverage - TARGET_COVERAGE), 9))
+        losses.append(_quantile_loss(low, observed, 0.1) + _quantile_loss(high, observed, 0.9))
+    within = [i for i, gap in enumerate(gaps) if gap <= COVERAGE_TOLERANCE]
+    if not within:
+        return levels[int(np.argmin(gaps))]
+    return levels[min(within, key=losses.__getitem__)]
 
 
 def _empty(n: int) -> CountForecast:
@@ -169,7 +187,7 @@ class EnsembleModel:
             # The interval level is fitted on the law the forecasts carry: the hurdle on the
             # stacked p_event.
             count = replace(count, p_event=self.event_stack(event_inputs), zero_from_p_event=True)
-            self.tail_level = _coverage_level(count, observed_counts)
+            self.tail_level = _interval_level(count, observed_counts)
         self.members = [factory().fit(data) for factory in self.member_factories]
         return self
 

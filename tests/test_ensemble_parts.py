@@ -8,10 +8,11 @@ import pandas as pd
 from scipy import stats
 
 from features.specs import FeatureSpec
+from models.base import CountForecast
 from models.count_regression import NegativeBinomialModel
 from models.design import HorizonData
 from models.distributions import continuous_quantile, hurdle_mean, median_count, prob_zero
-from models.ensemble import ShrunkStack
+from models.ensemble import ShrunkStack, _interval_level
 
 SPEC = FeatureSpec.default("month")
 
@@ -101,3 +102,48 @@ def test_hurdle_median_and_tails_follow_p_event() -> None:
     assert median_count(mean, dispersion, p_event)[1] >= 1
     assert continuous_quantile(mean, dispersion, 0.6, p_event)[0] == 0.0
     assert continuous_quantile(mean, dispersion, 0.2, p_event)[1] > 0.0
+
+
+def _interval_scores(
+    forecast: CountForecast, observed: np.ndarray, tail: float
+) -> tuple[float, float]:
+    """Coverage of [q(tail), q(1 - tail)] and its ends' quantile loss as the 0.1 and 0.9 quantiles."""
+    low, high = forecast.quantile(tail), forecast.quantile(1 - tail)
+    loss = np.mean(np.maximum(0.1 * (observed - low), -0.9 * (observed - low)))
+    loss += np.mean(np.maximum(0.9 * (observed - high), -0.1 * (observed - high)))
+    return float(np.mean((observed >= low) & (observed <= high))), float(loss)
+
+
+def _too_narrow(n: int, dispersion: float, seed: int) -> tuple[CountForecast, np.ndarray]:
+    """A forecast law (NB with means from 1 to 20, alpha 0.1) and outcomes drawn from a wider
+    law with the same means."""
+    rng = np.random.default_rng(seed)
+    mean, size = rng.uniform(1, 20, n), 1 / dispersion
+    observed = rng.negative_binomial(size, size / (size + mean)).astype(float)
+    forecast = CountForecast(
+        p_event=np.zeros(n), mean=mean, dispersion=np.full(n, 0.1), p_severe=np.zeros(n)
+    )
+    return forecast, observed
+
+
+def test_interval_level_is_the_least_loss_level_with_coverage_near_the_target() -> None:
+    """A too-narrow law: covering exactly 80% of outcomes needs a small tail level, and the
+    0.1/0.9 quantile loss prefers an even wider interval. The level chosen covers within 0.02
+    of 80%, as wide as that allows."""
+    forecast, observed = _too_narrow(4000, dispersion=0.3, seed=6)
+    chosen = _interval_level(forecast, observed)
+    scores = {t: _interval_scores(forecast, observed, t) for t in np.linspace(0.02, 0.25, 24)}
+    in_band = {t: s for t, s in scores.items() if abs(s[0] - 0.8) <= 0.02}
+    coverage, loss = _interval_scores(forecast, observed, chosen)
+    assert 0.78 <= coverage <= 0.82
+    assert loss == min(s[1] for s in in_band.values())
+    nearest = min(scores, key=lambda t: abs(scores[t][0] - 0.8))
+    assert coverage > scores[nearest][0] and loss < scores[nearest][1]
+
+
+def test_interval_level_falls_back_to_the_nearest_coverage() -> None:
+    """Outcomes so much wider than the law that no level covers 78%: the widest is used."""
+    forecast, observed = _too_narrow(2000, dispersion=3.0, seed=4)
+    chosen = _interval_level(forecast, observed)
+    assert chosen == 0.02
+    assert _interval_scores(forecast, observed, chosen)[0] < 0.78
