@@ -40,6 +40,7 @@ def _ensemble(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
         validation_periods=VALIDATION_PERIODS[spec.freq],
         level_feature=f"log_events_mean_{LEVEL_WINDOW[spec.freq]}",
         severe_share_feature=f"share_severe_{spec.recent_window}",
+        severe_share_periods=spec.recent_window,
     )
 
 

@@ -125,6 +125,15 @@ def _interval_level(forecast: CountForecast, observed: np.ndarray) -> float:
     return levels[min(within, key=losses.__getitem__)]
 
 
+def jeffreys_rate(share: np.ndarray, periods: int) -> np.ndarray:
+    """The Jeffreys estimate (k + 1/2) / (n + 1) of a rate seen as k of n periods.
+
+    No severe month in the last 12 is not a probability of 0: the stack works on log-odds, where
+    a raw 0 (clipped to 1e-4) becomes -9.2 and swamps the members' opinions.
+    """
+    return np.asarray((share * periods + 0.5) / (periods + 1))
+
+
 def _empty(n: int) -> CountForecast:
     return CountForecast(
         p_event=np.zeros(n), mean=np.zeros(n), dispersion=np.zeros(n), p_severe=np.zeros(n)
@@ -143,12 +152,17 @@ class EnsembleModel:
     refitted on everything.
     """
 
+    # Ensembles saved before the share was smoothed lack the attribute and read this: their
+    # severe stacks were fitted on the raw share, so they keep using it.
+    severe_share_periods: int | None = None
+
     def __init__(
         self,
         members: Sequence[Callable[[], HorizonModel]],
         validation_periods: int,
         level_feature: str | None = None,
         severe_share_feature: str | None = None,
+        severe_share_periods: int | None = None,
     ) -> None:
         if len(members) != 2:
             raise ValueError(
@@ -162,6 +176,8 @@ class EnsembleModel:
         # The region's recent share of severe periods joins the members' p_severe: severe
         # periods are rare and a plain rate is a hard-to-beat, diverse third opinion.
         self.severe_share_feature = severe_share_feature
+        # The number of periods the share counts over, to smooth it (see `_severe_inputs`).
+        self.severe_share_periods = severe_share_periods
         self.tail_level = 0.1
         # The count mean is blended with this recent level (an expm1'd log-mean feature).
         self.level_feature = level_feature
@@ -215,7 +231,10 @@ class EnsembleModel:
     ) -> list[np.ndarray]:
         inputs = [f.p_severe for f in forecasts]
         if self.severe_share_feature is not None:
-            inputs.append(X[self.severe_share_feature].to_numpy(dtype=float))
+            share = X[self.severe_share_feature].to_numpy(dtype=float)
+            if self.severe_share_periods:
+                share = jeffreys_rate(share, self.severe_share_periods)
+            inputs.append(share)
         return inputs
 
     def predict(self, X: pd.DataFrame) -> CountForecast:

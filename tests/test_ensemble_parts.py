@@ -12,7 +12,7 @@ from models.base import CountForecast
 from models.count_regression import NegativeBinomialModel
 from models.design import HorizonData
 from models.distributions import continuous_quantile, hurdle_mean, median_count, prob_zero
-from models.ensemble import ShrunkStack, _interval_level
+from models.ensemble import ShrunkStack, _interval_level, jeffreys_rate
 
 SPEC = FeatureSpec.default("month")
 
@@ -147,3 +147,10 @@ def test_interval_level_falls_back_to_the_nearest_coverage() -> None:
     chosen = _interval_level(forecast, observed)
     assert chosen == 0.02
     assert _interval_scores(forecast, observed, chosen)[0] < 0.78
+
+
+def test_jeffreys_rate_keeps_none_and_all_of_n_inside_zero_one() -> None:
+    """0 of 12 severe months is not a probability of 0 (its log-odds would be -inf)."""
+    np.testing.assert_allclose(
+        jeffreys_rate(np.array([0.0, 0.5, 1.0]), 12), [0.5 / 13, 6.5 / 13, 12.5 / 13]
+    )

@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.specs import FeatureSpec
+from features.specs import FeatureSpec, build_features
 from models.base import FORECAST_COLUMNS, check_forecast_table
 from models.catalog import FAMILIES, make_forecaster
+from models.design import horizon_data
+from models.ensemble import EnsembleModel, jeffreys_rate
 from tests.synthetic import REGIONS, generate_panel
 
 HORIZONS = (1, 3, 6)
@@ -129,3 +131,32 @@ def test_severe_probability_never_exceeds_event_probability(panel: pd.DataFrame)
     row = model.predict(quiet, ORIGIN, (1,)).set_index("region").loc["PK-KP"]
     assert row["p_event"] == 0.0
     assert row["p_severe"] == 0.0
+
+
+def test_ensemble_saved_before_share_smoothing_keeps_its_raw_share(
+    panel: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Ensembles saved before the severe share was smoothed have severe stacks fitted on the raw
+    share; loaded now, they must keep feeding it the raw share, not fail or smooth it."""
+    history = panel[panel["period"] <= ORIGIN]
+    model = make_forecaster("ensemble", SPEC, (1,)).fit(history)
+    fitted = model.models[1]
+    assert isinstance(fitted, EnsembleModel)
+    assert fitted.severe_stack.params is not None  # fitted on held-out months
+    del fitted.__dict__["severe_share_periods"]  # as pickled before the change
+    joblib.dump(model, tmp_path / "old.joblib")
+    old = joblib.load(tmp_path / "old.joblib")
+    table = old.predict(history, ORIGIN, (1,)).set_index("region")
+
+    data = horizon_data(history, SPEC, 1, old.regions, build_features(history, SPEC))
+    X = data.X[data.X.index.get_level_values("period") == ORIGIN]
+    ensemble = old.models[1]
+    assert isinstance(ensemble, EnsembleModel)
+    members = [member.predict(X).p_severe for member in ensemble.members]
+    share = X[f"share_severe_{SPEC.recent_window}"].to_numpy(dtype=float)
+    raw = ensemble.severe_stack([*members, share])
+    smoothed = ensemble.severe_stack([*members, jeffreys_rate(share, SPEC.recent_window)])
+    regions = X.index.get_level_values("region")
+    expected = np.minimum(raw, table.loc[regions, "p_event"].to_numpy())
+    np.testing.assert_allclose(table.loc[regions, "p_severe"], expected)
+    assert np.max(np.abs(raw - smoothed)) > 1e-3  # the two readings differ here
