@@ -21,16 +21,6 @@ def prob_zero(mean: np.ndarray, dispersion: np.ndarray) -> np.ndarray:
     return np.asarray(prob**size)
 
 
-def hurdle_levels(
-    mean: np.ndarray, dispersion: np.ndarray, level: float, p_event: np.ndarray
-) -> np.ndarray:
-    """The NB law's levels matching `level` of a hurdle law: zero with probability 1 - p_event,
-    positive counts in the NB law's proportions."""
-    zero, tiny = prob_zero(mean, dispersion), 1e-12
-    mapped = zero + (level - (1 - p_event)) / np.maximum(p_event, tiny) * (1 - zero)
-    return np.asarray(np.where(level <= 1 - p_event, tiny, np.clip(mapped, tiny, 1 - tiny)))
-
-
 def hurdle_mean(mean: np.ndarray, dispersion: np.ndarray, p_event: np.ndarray) -> np.ndarray:
     """The mean of the hurdle law: p_event times the NB law's mean given a positive count."""
     positive = 1.0 - prob_zero(mean, dispersion)
@@ -50,14 +40,41 @@ def continuous_quantile(
     Integer quantiles of a law with most of its mass at 0 cannot say "80% interval": the mass
     at 0 alone covers it. Spreading each count's probability over the unit interval below it
     gives quantiles whose intervals cover as often as they claim. With `p_event`, the quantile
-    of the hurdle law (see `hurdle_levels`).
+    of the hurdle law: zero with probability 1 - p_event, positive counts in the NB law's
+    proportions.
+    """
+    if p_event is None:
+        size, prob = _law(mean, dispersion)
+        k = stats.nbinom.ppf(level, size, prob)
+        below = np.where(k > 0, stats.nbinom.cdf(k - 1, size, prob), 0.0)
+        at = np.maximum(stats.nbinom.pmf(k, size, prob), 1e-12)
+        return np.asarray(np.maximum(k - 1 + (level - below) / at, 0.0))
+    zero = 1.0 - p_event
+    within = (level - zero) / np.maximum(p_event, 1e-12)
+    k, below, at = _positive_count(mean, dispersion, np.clip(within, 0.0, 1.0))
+    quantile = k - 1 + np.clip((within - below) / np.maximum(at, 1e-12), 0.0, 1.0)
+    # Up to 1 - p_event the law is at 0, spread over [-1, 0]: the quantile is 0.
+    return np.asarray(np.where(level <= zero, 0.0, quantile))
+
+
+def _positive_count(
+    mean: np.ndarray, dispersion: np.ndarray, level: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The `level` quantile k >= 1 of the NB law given a positive count, with the conditional
+    probabilities of counts below k and of k itself.
+
+    Ratios of survival functions, not differences of CDFs near 1: as the mean goes to 0,
+    P(count >= 1) vanishes and 1 - cdf(0) loses every digit, yet the positive count is then
+    almost surely 1 (the hurdle mean's limit too). Computed that way, a tiny NB mean beside
+    p_event = 0.3 put all of the hurdle law at 0 and its 0.9 quantile with it.
     """
     size, prob = _law(mean, dispersion)
-    levels = level if p_event is None else hurdle_levels(mean, dispersion, level, p_event)
-    k = stats.nbinom.ppf(levels, size, prob)
-    below = np.where(k > 0, stats.nbinom.cdf(k - 1, size, prob), 0.0)
-    at = np.maximum(stats.nbinom.pmf(k, size, prob), 1e-12)
-    return np.asarray(np.maximum(k - 1 + (levels - below) / at, 0.0))
+    positive = np.maximum(stats.nbinom.sf(0, size, prob), 1e-300)
+    # The smallest k with P(count > k | count >= 1) <= 1 - level.
+    k = np.maximum(stats.nbinom.isf((1.0 - level) * positive, size, prob), 1.0)
+    below = 1.0 - stats.nbinom.sf(k - 1, size, prob) / positive
+    at = stats.nbinom.pmf(k, size, prob) / positive
+    return k, below, at
 
 
 def median_count(
@@ -65,9 +82,12 @@ def median_count(
 ) -> np.ndarray:
     """The law's median count: a whole number, the point forecast with the least absolute error.
     With `p_event`, the hurdle law's median (0 exactly when p_event is at most one half)."""
-    size, prob = _law(mean, dispersion)
-    level = 0.5 if p_event is None else hurdle_levels(mean, dispersion, 0.5, p_event)
-    return np.asarray(stats.nbinom.ppf(level, size, prob), dtype=float)
+    if p_event is None:
+        size, prob = _law(mean, dispersion)
+        return np.asarray(stats.nbinom.ppf(0.5, size, prob), dtype=float)
+    within = (0.5 - (1.0 - p_event)) / np.maximum(p_event, 1e-12)
+    k, _, _ = _positive_count(mean, dispersion, np.clip(within, 1e-12, 1.0))
+    return np.asarray(np.where(p_event <= 0.5, 0.0, k), dtype=float)
 
 
 def region_dispersion(

@@ -104,6 +104,55 @@ def test_hurdle_median_and_tails_follow_p_event() -> None:
     assert continuous_quantile(mean, dispersion, 0.2, p_event)[1] > 0.0
 
 
+def _hurdle_quantile_by_summing(
+    mean: float, dispersion: float, p_event: float, level: float
+) -> float:
+    """The continuous hurdle quantile from the law's probabilities summed term by term."""
+    size = 1 / dispersion
+    counts = np.arange(1, 3000)
+    positive = stats.nbinom.pmf(counts, size, size / (size + mean))
+    probabilities = np.concatenate([[1 - p_event], p_event * positive / positive.sum()])
+    cdf = np.cumsum(probabilities)
+    k = int(np.searchsorted(cdf, level))
+    below = cdf[k - 1] if k > 0 else 0.0
+    return max(k - 1 + (level - below) / probabilities[k], 0.0)
+
+
+def test_hurdle_quantiles_match_the_law_summed_term_by_term() -> None:
+    rng = np.random.default_rng(3)
+    mean = np.exp(rng.uniform(np.log(0.05), np.log(60), 200))
+    dispersion = np.exp(rng.uniform(np.log(0.002), np.log(3), 200))
+    p_event = rng.uniform(0.02, 0.99, 200)
+    for level in (0.1, 0.5, 0.9):
+        expected = [
+            _hurdle_quantile_by_summing(m, a, p, level)
+            for m, a, p in zip(mean, dispersion, p_event, strict=True)
+        ]
+        np.testing.assert_allclose(
+            continuous_quantile(mean, dispersion, level, p_event), expected, atol=1e-6
+        )
+
+
+def test_hurdle_law_of_a_vanishing_mean_puts_p_event_at_one() -> None:
+    """An NB mean of (almost) 0 beside p_event = 0.34: a positive count is then almost surely
+    1, so the 0.9 quantile lies in [0, 1] where that 0.34 is spread, not at 0."""
+    mean, dispersion = np.array([0.0, 1e-12, 1e-7]), np.full(3, 0.8)
+    p_event = np.full(3, 0.34)
+    np.testing.assert_allclose(
+        continuous_quantile(mean, dispersion, 0.9, p_event), (0.9 - 0.66) / 0.34, atol=1e-6
+    )
+    np.testing.assert_array_equal(median_count(mean, dispersion, p_event), 0.0)
+    np.testing.assert_array_equal(median_count(mean, dispersion, np.full(3, 0.8)), 1.0)
+
+
+def test_hurdle_levels_below_the_zero_mass_are_zero_for_a_large_mean() -> None:
+    """A near-Poisson law with mean 54 and p_event 0.66: a third of the mass is at 0, so the 0.1
+    quantile is 0 (the old level mapping read it as the NB's 1e-12 quantile, about 10)."""
+    mean, dispersion, p_event = np.array([54.0]), np.array([0.002]), np.array([0.66])
+    assert continuous_quantile(mean, dispersion, 0.1, p_event)[0] == 0.0
+    assert continuous_quantile(mean, dispersion, 0.5, p_event)[0] > 40
+
+
 def _interval_scores(
     forecast: CountForecast, observed: np.ndarray, tail: float
 ) -> tuple[float, float]:
