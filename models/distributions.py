@@ -35,12 +35,16 @@ def continuous_quantile(
     level: float,
     p_event: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The quantile of the count spread evenly over [k - 1, k] for each value k.
+    """The quantile of the count with each value k spread evenly over [k - 1/2, k + 1/2].
 
     Integer quantiles of a law with most of its mass at 0 cannot say "80% interval": the mass
-    at 0 alone covers it. Spreading each count's probability over the unit interval below it
-    gives quantiles whose intervals cover as often as they claim. With `p_event`, the quantile
-    of the hurdle law: zero with probability 1 - p_event, positive counts in the NB law's
+    at 0 alone covers it. Spreading each count's probability over a unit interval gives
+    quantiles whose intervals cover as often as they claim. Centred on k, the spread law keeps
+    the count's mean; spread over [k - 1, k] it sat half an event low, and the interval's top
+    (read against whole-number outcomes) a whole event low: outcomes fell above it in a fifth
+    to a quarter of busy provinces' months and below it almost never (2010-2015 and
+    2016-2021 backtests). Below 0 the spread law is cut to 0. With `p_event`, the quantile of
+    the hurdle law: zero with probability 1 - p_event, positive counts in the NB law's
     proportions.
     """
     if p_event is None:
@@ -48,13 +52,18 @@ def continuous_quantile(
         k = stats.nbinom.ppf(level, size, prob)
         below = np.where(k > 0, stats.nbinom.cdf(k - 1, size, prob), 0.0)
         at = np.maximum(stats.nbinom.pmf(k, size, prob), 1e-12)
-        return np.asarray(np.maximum(k - 1 + (level - below) / at, 0.0))
+        return _spread(k, (level - below) / at)
     zero = 1.0 - p_event
     within = (level - zero) / np.maximum(p_event, 1e-12)
     k, below, at = _positive_count(mean, dispersion, np.clip(within, 0.0, 1.0))
-    quantile = k - 1 + np.clip((within - below) / np.maximum(at, 1e-12), 0.0, 1.0)
-    # Up to 1 - p_event the law is at 0, spread over [-1, 0]: the quantile is 0.
-    return np.asarray(np.where(level <= zero, 0.0, quantile))
+    positive = _spread(k, (within - below) / np.maximum(at, 1e-12))
+    at_zero = _spread(np.zeros_like(zero), level / np.maximum(zero, 1e-12))
+    return np.asarray(np.where(level <= zero, at_zero, positive))
+
+
+def _spread(k: np.ndarray, fraction: np.ndarray) -> np.ndarray:
+    """The point `fraction` of the way through [k - 1/2, k + 1/2], cut to 0 below."""
+    return np.asarray(np.maximum(k - 0.5 + np.clip(fraction, 0.0, 1.0), 0.0))
 
 
 def _positive_count(
