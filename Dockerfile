@@ -12,6 +12,8 @@ RUN useradd --system --create-home --home-dir /home/threatcast threatcast \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY store ./store
+COPY events ./events
 COPY features ./features
 COPY models ./models
 COPY training ./training

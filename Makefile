@@ -38,11 +38,11 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest -m "not postgres" --cov --cov-report=term
+	$(BIN)/pytest -m "not postgres" --cov --cov-report=term --durations=15
 
 # Needs the PostgreSQL server at THREATCAST_TEST_POSTGRES_URL (default: local, trust auth, database test).
 test-postgres: $(DEV_STAMP)
-	$(BIN)/pytest -m postgres
+	$(BIN)/pytest -m postgres --durations=10
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .coverage

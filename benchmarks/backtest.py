@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from features import bundled
+from events import bundled
 
 
 def _run_once(n_jobs: int, workdir: Path) -> float:

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.actors import default_classifier
-from features.panel import panel_from_events
-from features.periods import period_range
+from events.actors import default_classifier
+from events.panel import panel_from_events
+from events.periods import period_range
 from features.specs import FeatureSpec
 from models.catalog import DEFAULT_MODEL, REFERENCE_MODELS, make_forecaster
-from training.pipeline import BacktestRequest, run_backtest
+from training.backtest import BacktestRequest, run_backtest
 
 
 def synthetic_events(regions: list[str], start_year: int, years: int, seed: int) -> pd.DataFrame:

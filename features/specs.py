@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-from features.calendar import calendar_features
-from features.periods import Frequency, shift_period
-
-# Window lengths in periods; weekly panels use the same spans of time in weeks.
-_WINDOWS: dict[str, dict[str, tuple[int, ...]]] = {
-    "month": {
-        "count": (1, 3, 6, 12, 24, 120),
-        "occurrence": (3, 6, 12, 36, 120),
-        "fatality": (3, 12),
-        "severe": (12, 36, 120),
-        "spatial": (3,),
-        "group": (12,),
-    },
-    "week": {
-        "count": (1, 4, 13, 26, 52, 520),
-        "occurrence": (4, 13, 26, 52, 156, 520),
-        "fatality": (13, 52),
-        "severe": (52, 156, 520),
-        "spatial": (13,),
-        "group": (52,),
-    },
-}
-_SINCE_CAP = {"month": 120, "week": 520}
-# The reference models' windows: climatology is the trailing ten years, "recent" the last year.
-CLIMATOLOGY_WINDOW = {"month": 120, "week": 520}
-RECENT_WINDOW = {"month": 12, "week": 52}
+from events.calendar import calendar_features
+from events.gazetteer import Gazetteer
+from events.periods import Frequency, cadence, shift_period
 
 
 @dataclass(frozen=True)
@@ -65,16 +42,17 @@ class FeatureSpec:
         neighbours: Mapping[str, Sequence[str]] | None = None,
         severe_threshold: int = 25,
     ) -> FeatureSpec:
-        windows = _WINDOWS[freq]
+        known = cadence(freq)
+        windows = known.windows
         return cls(
-            freq=freq,
-            count_windows=windows["count"],
-            occurrence_windows=windows["occurrence"],
-            fatality_windows=windows["fatality"],
-            severe_windows=windows["severe"],
-            spatial_windows=windows["spatial"],
-            group_windows=windows["group"],
-            since_cap=_SINCE_CAP[freq],
+            freq=known.freq,
+            count_windows=windows.count,
+            occurrence_windows=windows.occurrence,
+            fatality_windows=windows.fatality,
+            severe_windows=windows.severe,
+            spatial_windows=windows.spatial,
+            group_windows=windows.group,
+            since_cap=known.since_cap,
             severe_threshold=severe_threshold,
             elections=tuple(elections),
             neighbours={k: tuple(v) for k, v in (neighbours or {}).items()},
@@ -82,27 +60,21 @@ class FeatureSpec:
 
     @property
     def climatology_window(self) -> int:
-        return CLIMATOLOGY_WINDOW[self.freq]
+        return cadence(self.freq).climatology_window
 
     @property
     def recent_window(self) -> int:
-        return RECENT_WINDOW[self.freq]
+        return cadence(self.freq).recent_window
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["elections"] = [d.isoformat() for d in self.elections]
-        data["neighbours"] = {k: list(v) for k, v in self.neighbours.items()}
-        return data
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
-        values = dict(data)
-        values["elections"] = tuple(date.fromisoformat(d) for d in values.get("elections", ()))
-        values["neighbours"] = {k: tuple(v) for k, v in values.get("neighbours", {}).items()}
-        for key, value in values.items():
-            if isinstance(value, list):
-                values[key] = tuple(value)
-        return cls(**values)
+def default_spec(gazetteer: Gazetteer, freq: Frequency, severe_threshold: int = 25) -> FeatureSpec:
+    """The default spec for one country: its elections and its regions' neighbours."""
+    return FeatureSpec.default(
+        freq,
+        elections=gazetteer.elections,
+        neighbours=gazetteer.neighbours(),
+        severe_threshold=severe_threshold,
+    )
 
 
 def _wide(panel: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -185,7 +157,7 @@ _FIXED_LABELS = {
 
 def feature_label(name: str, freq: Frequency) -> str:
     """Words an analyst understands for a feature column."""
-    unit = "months" if freq == "month" else "weeks"
+    unit = f"{cadence(freq).unit}s"
     if name in _FIXED_LABELS:
         return _FIXED_LABELS[name]
     if name.startswith("region_"):

@@ -1,1 +1,1 @@
-"""Forecasting model families (the Forecaster protocol and one module per family)."""
+"""Forecasting model families: the Forecaster protocol and one module per family."""

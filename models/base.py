@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Self
+from typing import Protocol, Self, TypedDict
 
 import numpy as np
 import pandas as pd
 
-from models.design import HorizonData
+from features.design import HorizonData
 from models.distributions import continuous_quantile, hurdle_mean, median_count
 
 FORECAST_COLUMNS = (
@@ -25,6 +25,14 @@ FORECAST_COLUMNS = (
     "p_severe",
     "model_version",
 )
+
+
+class Driver(TypedDict):
+    """One input's signed contribution to a forecast (on the log-mean scale)."""
+
+    feature: str
+    label: str
+    contribution: float
 
 
 class Forecaster(Protocol):
@@ -55,7 +63,7 @@ class CountForecast:
     mean: np.ndarray
     dispersion: np.ndarray
     p_severe: np.ndarray
-    drivers: list[str] | None = None
+    drivers: list[list[Driver]] | None = None
     # The interval is [q(tail_level), q(1 - tail_level)]; calibrated models move it from 0.1.
     tail_level: float = 0.1
     zero_from_p_event: bool = False

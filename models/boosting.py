@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from features.specs import FeatureSpec
+from features.design import HorizonData
 from models.base import CountForecast
-from models.design import HorizonData
 from models.distributions import dispersion_of, region_dispersion
 from models.probability import BinaryProbability
 
@@ -28,7 +27,7 @@ class GradientBoostingModel:
     last severe period) that a linear model spreads thin.
     """
 
-    def __init__(self, spec: FeatureSpec | None = None, seed: int = 0, counts: bool = True) -> None:
+    def __init__(self, seed: int = 0, counts: bool = True) -> None:
         # counts=False skips the count model where only the probabilities are used (the ensemble).
         self.seed = seed
         self.counts = counts

@@ -5,40 +5,36 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from events.periods import cadence
 from features.specs import FeatureSpec
 from models.base import HorizonModel
 from models.boosting import GradientBoostingModel
 from models.count_regression import NegativeBinomialModel
 from models.direct import DirectForecaster, HorizonModelFactory
-from models.ensemble import VALIDATION_PERIODS, EnsembleModel
+from models.ensemble import EnsembleModel
 from models.reference import ClimatologyModel, LastValuePoissonModel, RecentModel
 
 DEFAULT_MODEL = "ensemble"
 REFERENCE_MODELS = ("climatology", "recent", "last_value_poisson")
 
 
-# The count model learns from the last fifteen years: older eras pull its region levels away.
-COUNT_TRAINING_PERIODS = {"month": 180, "week": 780}
-
-
-# The count mean is blended with the region's mean count over the last half year: on both
-# 2010-2015 and 2016-2021 backtests a half-year level tracked surges and lulls better than a
-# full year's (and a shorter one chases single-month noise).
-LEVEL_WINDOW = {"month": 6, "week": 26}
-
-
 def _negative_binomial(spec: FeatureSpec) -> HorizonModel:
-    return NegativeBinomialModel(spec, training_periods=COUNT_TRAINING_PERIODS[spec.freq])
+    return NegativeBinomialModel(spec, training_periods=cadence(spec.freq).count_training_periods)
+
+
+def _gradient_boosting(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
+    return GradientBoostingModel(seed)
 
 
 def _ensemble(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
+    known = cadence(spec.freq)
     return EnsembleModel(
         members=[
             partial(_negative_binomial, spec),
-            partial(GradientBoostingModel, spec, seed, counts=False),
+            partial(GradientBoostingModel, seed, counts=False),
         ],
-        validation_periods=VALIDATION_PERIODS[spec.freq],
-        level_feature=f"log_events_mean_{LEVEL_WINDOW[spec.freq]}",
+        validation_periods=known.validation_periods,
+        level_feature=f"log_events_mean_{known.level_window}",
         severe_share_feature=f"share_severe_{spec.recent_window}",
         severe_share_periods=spec.recent_window,
     )
@@ -49,7 +45,7 @@ FAMILIES: dict[str, HorizonModelFactory] = {
     "recent": RecentModel,
     "last_value_poisson": LastValuePoissonModel,
     "negative_binomial": _negative_binomial,
-    "gradient_boosting": GradientBoostingModel,
+    "gradient_boosting": _gradient_boosting,
     "ensemble": _ensemble,
 }
 

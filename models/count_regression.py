@@ -15,9 +15,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning
 
+from features.design import HorizonData
 from features.specs import FeatureSpec, feature_label
-from models.base import CountForecast
-from models.design import HorizonData
+from models.base import CountForecast, Driver
 from models.distributions import dispersion_of, prob_zero, region_dispersion
 from models.probability import BinaryProbability
 
@@ -127,16 +127,20 @@ class NegativeBinomialModel:
             drivers=self._drivers(design),
         )
 
-    def _drivers(self, design: np.ndarray) -> list[str]:
+    def _drivers(self, design: np.ndarray) -> list[list[Driver]]:
         k = len(self.covariates)
         contributions = design[:, :k] * self.params[:k]
         drivers = []
         for row in contributions:
             top = np.argsort(-np.abs(row))[:TOP_DRIVERS]
             drivers.append(
-                "; ".join(
-                    f"{feature_label(self.covariates[i], self.spec.freq)} ({row[i]:+.2f})"
+                [
+                    Driver(
+                        feature=self.covariates[i],
+                        label=feature_label(self.covariates[i], self.spec.freq),
+                        contribution=round(float(row[i]), 4),
+                    )
                     for i in top
-                )
+                ]
             )
         return drivers

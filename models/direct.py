@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from features.periods import shift_period
+from events.periods import shift_period
+from features.design import horizon_data
 from features.specs import FeatureSpec, build_features
 from models.base import FORECAST_COLUMNS, CountForecast, HorizonModel, check_forecast_table
-from models.design import horizon_data
 
 HorizonModelFactory = Callable[[FeatureSpec], HorizonModel]
 
@@ -111,5 +111,8 @@ class DirectForecaster:
             },
             columns=list(FORECAST_COLUMNS),
         )
-        table["drivers"] = forecast.drivers if forecast.drivers is not None else ""
+        drivers = np.empty(len(table), dtype=object)
+        for row, listed in enumerate(forecast.drivers or [[] for _ in range(len(table))]):
+            drivers[row] = listed
+        table["drivers"] = drivers
         return table

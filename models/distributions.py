@@ -39,13 +39,9 @@ def continuous_quantile(
 
     Integer quantiles of a law with most of its mass at 0 cannot say "80% interval": the mass
     at 0 alone covers it. Spreading each count's probability over a unit interval gives
-    quantiles whose intervals cover as often as they claim. Centred on k, the spread law keeps
-    the count's mean; spread over [k - 1, k] it sat half an event low, and the interval's top
-    (read against whole-number outcomes) a whole event low: outcomes fell above it in a fifth
-    to a quarter of busy provinces' months and below it almost never (2010-2015 and
-    2016-2021 backtests). Below 0 the spread law is cut to 0. With `p_event`, the quantile of
-    the hurdle law: zero with probability 1 - p_event, positive counts in the NB law's
-    proportions.
+    quantiles whose intervals cover as often as they claim; centred on k, the spread law keeps
+    the count's mean. Below 0 it is cut to 0. With `p_event`, the quantile of the hurdle law:
+    zero with probability 1 - p_event, positive counts in the NB law's proportions.
     """
     if p_event is None:
         size, prob = _law(mean, dispersion)
@@ -74,8 +70,7 @@ def _positive_count(
 
     Ratios of survival functions, not differences of CDFs near 1: as the mean goes to 0,
     P(count >= 1) vanishes and 1 - cdf(0) loses every digit, yet the positive count is then
-    almost surely 1 (the hurdle mean's limit too). Computed that way, a tiny NB mean beside
-    p_event = 0.3 put all of the hurdle law at 0 and its 0.9 quantile with it.
+    almost surely 1 (the hurdle mean's limit too).
     """
     size, prob = _law(mean, dispersion)
     positive = np.maximum(stats.nbinom.sf(0, size, prob), 1e-300)

@@ -10,11 +10,9 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from features.design import HorizonData
 from models.base import CountForecast, HorizonModel
-from models.design import HorizonData
 
-# Origins held out, at the end of the training rows, to learn weights and calibration.
-VALIDATION_PERIODS = {"month": 72, "week": 312}
 TARGET_COVERAGE = 0.80
 # Held-out coverage within this of the target is close enough: among such interval levels the
 # one with the least quantile loss is used. Interval levels chosen for exactly 0.80 held-out

@@ -7,16 +7,16 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
+from features.design import HorizonData
 from features.specs import FeatureSpec
 from models.base import CountForecast
-from models.design import HorizonData
 
 
 class _TrailingShareModel:
     """p_event and p_severe are the region's trailing shares of periods with events / severe
     ones; the count is Poisson with the trailing mean. Nothing is learned."""
 
-    def __init__(self, spec: FeatureSpec, window: int) -> None:
+    def __init__(self, window: int) -> None:
         self.window = window
 
     def fit(self, data: HorizonData) -> Self:
@@ -35,12 +35,12 @@ class _TrailingShareModel:
 
 class ClimatologyModel(_TrailingShareModel):
     def __init__(self, spec: FeatureSpec) -> None:
-        super().__init__(spec, spec.climatology_window)
+        super().__init__(spec.climatology_window)
 
 
 class RecentModel(_TrailingShareModel):
     def __init__(self, spec: FeatureSpec) -> None:
-        super().__init__(spec, spec.recent_window)
+        super().__init__(spec.recent_window)
 
 
 class LastValuePoissonModel:

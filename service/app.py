@@ -9,32 +9,29 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from features.gazetteer import default_resolver
-from features.store.db import make_engine
-from service import alerts, delivery, errors, observability
+from events.gazetteer import default_resolver
+from service import errors, observability
+from service.alerts import delivery
+from service.installation import installation
 from service.routes import alerts as alert_routes
 from service.routes import calendar, dashboard, forecasts, health, jobs, models, regions
-from service.serving import ChampionServer, Issue
+from service.serving import IssueServer
 from service.settings import Settings, get_settings
+from store.db import make_engine
 
 API_VERSION = "0.3.0"
 DELIVERY_POLL_S = 0.5
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """A new app bound to `settings`; its engine and champion poller live as long as the app."""
+    """A new app bound to `settings`; its engine and issue poller live as long as the app."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-
-        def evaluate_alerts(issue: Issue) -> None:
-            alerts.evaluate(engine, issue, settings.alert_webhook_urls, settings.public_url)
-
-        server = ChampionServer(
-            engine, settings.artifact_root, settings.secret_key.get_secret_value(), evaluate_alerts
-        )
+        server = IssueServer(engine)
         app.state.engine, app.state.server = engine, server
+        app.state.installation = installation(settings)
         app.state.resolver, app.state.settings = default_resolver(), settings
         app.state.metrics = observability.install_collectors(server)
         server.refresh()
@@ -42,7 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
         poller = threading.Thread(
             target=server.run_forever,
             args=(settings.refresh_s, stop),
-            name="champion-poller",
+            name="issue-poller",
             daemon=True,
         )
         deliverer = threading.Thread(

@@ -11,11 +11,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 
-from features.gazetteer import RegionResolver
+from events.gazetteer import RegionResolver
 from service.errors import ApiError
 from service.keys import ApiKey, authenticate
-from service.serving import ChampionServer
+from service.serving import IssueServer
 from service.settings import Settings
+from training.issuing import Installation
 
 
 async def _engine(request: Request) -> Engine:
@@ -33,15 +34,21 @@ async def _settings(request: Request) -> Settings:
     return settings
 
 
-async def _server(request: Request) -> ChampionServer:
-    server: ChampionServer = request.app.state.server
+async def _server(request: Request) -> IssueServer:
+    server: IssueServer = request.app.state.server
     return server
+
+
+async def _installation(request: Request) -> Installation:
+    installation: Installation = request.app.state.installation
+    return installation
 
 
 EngineDep = Annotated[Engine, Depends(_engine)]
 ResolverDep = Annotated[RegionResolver, Depends(_resolver)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-ServerDep = Annotated[ChampionServer, Depends(_server)]
+ServerDep = Annotated[IssueServer, Depends(_server)]
+InstallationDep = Annotated[Installation, Depends(_installation)]
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 

@@ -8,11 +8,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Column, DateTime, Engine, Integer, String, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from features.store.db import write_transaction
-from features.store.schema import api_keys
+from store.db import write_transaction
+from store.metadata import metadata
+
+# API keys are stored as sha256 digests of high-entropy random tokens; the token is shown once.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(120), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
 
 Role = Literal["reader", "admin"]
 ROLES = ("reader", "admin")

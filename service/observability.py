@@ -14,8 +14,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.alerts import firing_counts
-from service.serving import FREQUENCIES, ChampionServer
+from events.periods import FREQUENCIES
+from service.alerts.evaluation import firing_counts
+from service.serving import IssueServer
 
 access_log = logging.getLogger("threatcast.access")
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -24,7 +25,7 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 class ForecastCollector(Collector):
     """The served champion and its risk probabilities, read from the server at scrape time."""
 
-    def __init__(self, server: ChampionServer) -> None:
+    def __init__(self, server: IssueServer) -> None:
         self.server = server
 
     def collect(self) -> Iterator[Metric]:
@@ -70,7 +71,7 @@ class HttpMetrics:
     latency: Histogram
 
 
-def install_collectors(server: ChampionServer) -> HttpMetrics:
+def install_collectors(server: IssueServer) -> HttpMetrics:
     registry = CollectorRegistry()
     requests = Counter(
         "threatcast_http_requests_total",

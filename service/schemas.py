@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from events.periods import Frequency
+
 
 class RegionPublic(BaseModel):
     code: str = Field(examples=["PK-KP"], description="ISO 3166-2 code.")
@@ -33,8 +35,11 @@ class GeoJsonFeatureCollection(BaseModel):
 
 
 class DriverPublic(BaseModel):
-    driver: str = Field(examples=["events per period over the last 3 months"])
-    contribution: float = Field(examples=[0.41], description="Signed effect on the forecast.")
+    feature: str = Field(examples=["log_events_mean_3"], description="The model input.")
+    label: str = Field(examples=["events per period over the last 3 months"])
+    contribution: float = Field(
+        examples=[0.41], description="Signed effect on the log expected count."
+    )
 
 
 class IntervalPublic(BaseModel):
@@ -135,7 +140,7 @@ class StatusChangeRequest(BaseModel):
 
 
 class RollbackRequest(StatusChangeRequest):
-    freq: Literal["month", "week"] = "month"
+    freq: Frequency = Frequency.MONTH
 
 
 class JobPublic(BaseModel):
@@ -149,3 +154,16 @@ class JobPublic(BaseModel):
     version: str | None
     result: str | None
     findings: list[dict[str, str]] | None
+
+
+class CalendarPeriodPublic(BaseModel):
+    period: str
+    election: bool
+    election_window: bool
+    ashura: bool
+    ramadan_days: int
+
+
+class CalendarPublic(BaseModel):
+    data: list[CalendarPeriodPublic]
+    count: int

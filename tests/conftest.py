@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from features.store.db import make_engine, migrate
+from store.db import make_engine, migrate
 
 DATA = Path(__file__).parent / "data"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -75,49 +75,92 @@ SMALL_TRAINING = {
 }
 
 
+def _store_holding(directory: Path, events_file: Path) -> Path:
+    """A migrated SQLite store in `directory` with `events_file` ingested."""
+    from events.ingest import ingest_file
+
+    path = directory / "threatcast.db"
+    store = make_engine(f"sqlite:///{path}")
+    migrate(store)
+    ingest_file(store, events_file)
+    store.dispose()
+    return path
+
+
+def _home_with(tmp_path: Path, store_file: Path) -> Path:
+    import shutil
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(store_file, home / "threatcast.db")
+    return home
+
+
 @pytest.fixture(scope="session")
 def ged_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite store holding the bundled GED 22.1 events, built once and copied per test."""
-    from features import bundled
-    from features.ingest import ingest_file
+    from events import bundled
 
-    path = tmp_path_factory.mktemp("ged") / "threatcast.db"
-    store = make_engine(f"sqlite:///{path}")
-    migrate(store)
-    ingest_file(store, bundled.UCDP_GED_22_1_PAKISTAN)
-    store.dispose()
-    return path
+    return _store_holding(tmp_path_factory.mktemp("ged"), bundled.UCDP_GED_22_1_PAKISTAN)
 
 
 @pytest.fixture
 def ged_home(tmp_path: Path, ged_store_file: Path) -> Path:
     """A ThreatCast home whose database already holds the GED 22.1 events."""
-    import shutil
-
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(ged_store_file, home / "threatcast.db")
-    return home
+    return _home_with(tmp_path, ged_store_file)
 
 
-SECRET = "a-test-secret-that-is-long-enough-1234"
-_SERVED_TABLES = ("jobs", "model_versions", "model_status_changes", "issued_forecasts")
+# Where a test needs a trained model but not its skill: the real events from 2010 on. Twelve
+# years train in a fraction of the time, and are too short for the ensemble's held-out stacking.
+RECENT_SINCE = "2010-01-01"
 
 
 @pytest.fixture(scope="session")
-def served_template(tmp_path_factory: pytest.TempPathFactory, ged_store_file: Path) -> Path:
-    """A home with GED 22.1, a champion (data to 2021-10, forecasts issued at 2021-10 and
-    2021-12) and a candidate (data to 2021-12, nothing issued yet). Built once, copied per test."""
+def recent_ged_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled GED 22.1 file cut to the events that started in 2010 or later, unchanged."""
+    import csv
+    import gzip
+
+    from events import bundled
+
+    path = tmp_path_factory.mktemp("recent") / "ucdp_ged_22.1_pakistan_since_2010.csv"
+    with gzip.open(bundled.UCDP_GED_22_1_PAKISTAN, "rt", newline="", encoding="utf-8") as source:
+        rows = list(csv.reader(source))
+    start = rows[0].index("date_start")
+    kept = [r for r in rows[2:] if r[start][:10] >= RECENT_SINCE]
+    with path.open("w", newline="", encoding="utf-8") as target:
+        csv.writer(target).writerows([rows[0], rows[1], *kept])
+    return path
+
+
+@pytest.fixture(scope="session")
+def recent_store_file(tmp_path_factory: pytest.TempPathFactory, recent_ged_file: Path) -> Path:
+    return _store_holding(tmp_path_factory.mktemp("recent-store"), recent_ged_file)
+
+
+@pytest.fixture
+def recent_home(tmp_path: Path, recent_store_file: Path) -> Path:
+    """A ThreatCast home whose database holds the GED 22.1 events since 2010."""
+    return _home_with(tmp_path, recent_store_file)
+
+
+SECRET = "a-test-secret-that-is-long-enough-1234"
+
+
+@pytest.fixture(scope="session")
+def served_template(tmp_path_factory: pytest.TempPathFactory, recent_store_file: Path) -> Path:
+    """A home with GED 22.1 since 2010, a champion (data to 2021-10, forecasts issued at 2021-10
+    and 2021-12) and a candidate (data to 2021-12, nothing issued yet). Built once, copied per
+    test."""
     import shutil
 
-    from training import registry
+    from training import issuing
     from training.config import TrainingConfig
-    from training.issuing import issue_forecasts, load_version
     from training.train import train_version
 
     home = tmp_path_factory.mktemp("served") / "home"
     home.mkdir()
-    shutil.copy(ged_store_file, home / "threatcast.db")
+    shutil.copy(recent_store_file, home / "threatcast.db")
     store = make_engine(f"sqlite:///{home / 'threatcast.db'}")
     migrate(store)
     root = home / "artifacts"
@@ -126,10 +169,10 @@ def served_template(tmp_path_factory: pytest.TempPathFactory, ged_store_file: Pa
         config = TrainingConfig.model_validate({**SMALL_TRAINING, "seed": seed})
         result = train_version(store, config, artifact_root=root, secret=SECRET, as_of=as_of)
         versions.append(result.version.version)
-    registry.promote(store, versions[0], "cli", "first")
-    champion = load_version(store, root, SECRET)
-    issue_forecasts(store, champion, origin="2021-10")
-    issue_forecasts(store, champion)
+    installation = issuing.Installation(root, SECRET)
+    issuing.promote(store, installation, versions[0], "cli", "first")
+    issuing.issue(store, installation, origin="2021-10")
+    issuing.issue(store, installation)
     (home / "versions.txt").write_text("\n".join(versions))
     store.dispose()
     return home
@@ -138,16 +181,25 @@ def served_template(tmp_path_factory: pytest.TempPathFactory, ged_store_file: Pa
 def _copy_rows(source: Engine, target: Engine) -> None:
     from sqlalchemy import insert, select
 
-    from features.store.schema import metadata
+    from events.tables import event_rows, ingest_runs
+    from training.issuing import issued_forecasts
+    from training.jobs import jobs
+    from training.registry import model_status_changes, model_versions
 
+    tables = (ingest_runs, event_rows, jobs, model_versions, model_status_changes, issued_forecasts)
     with source.connect() as read, target.begin() as write:
-        for name in _SERVED_TABLES:
-            table = metadata.tables[name]
+        for table in tables:
             rows = [dict(r) for r in read.execute(select(table)).mappings()]
             if rows:
                 write.execute(insert(table), rows)
         if target.dialect.name == "postgresql":
-            for name in ("jobs", "model_status_changes", "issued_forecasts"):
+            for name in (
+                "ingest_runs",
+                "events",
+                "jobs",
+                "model_status_changes",
+                "issued_forecasts",
+            ):
                 write.execute(
                     text(
                         f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT MAX(id) FROM {name}))"
@@ -169,15 +221,11 @@ def postgres_served_home(postgres_url: str, served_template: Path, tmp_path: Pat
 def _served_home(database_url: str, served_template: Path, tmp_path: Path) -> Path:
     import shutil
 
-    from features import bundled
-    from features.ingest import ingest_file
-
     home = tmp_path / "served"
     shutil.copytree(served_template, home)
     if database_url.startswith("postgresql"):
         target = make_engine(database_url)
         migrate(target)
-        ingest_file(target, bundled.UCDP_GED_22_1_PAKISTAN)
         source = make_engine(f"sqlite:///{home / 'threatcast.db'}")
         _copy_rows(source, target)
         source.dispose()

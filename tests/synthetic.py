@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from features.panel import panel_from_events
+from events.panel import panel_from_events
 
 REGIONS = ("PK-KP", "PK-BA", "PK-SD", "PK-IS")
 _RATES = {"PK-KP": 6.0, "PK-BA": 2.0, "PK-SD": 0.6, "PK-IS": 0.05}

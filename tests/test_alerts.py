@@ -18,15 +18,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from features.store.db import make_engine
-from service import alerts
+from events.panel import region_outcomes
+from events.periods import shift_period
+from service.alerts import evaluation, rules
+from service.alerts.delivery import SIGNATURE_HEADER, deliver_due, list_deliveries
 from service.app import create_app
-from service.delivery import SIGNATURE_HEADER, deliver_due, list_deliveries
+from service.installation import installation
 from service.keys import create_key
-from service.serving import Issue, latest_issue
 from service.settings import Settings
-from tests.conftest import SECRET, free_port
-from training import registry
+from store.db import make_engine, write_transaction
+from tests.conftest import SECRET, SMALL_TRAINING, free_port
+from training import issuing, registry
+from training.config import TrainingConfig
+from training.issuing import Issue
+from training.train import train_version
 
 
 def _engine(home: Path) -> Engine:
@@ -36,9 +41,22 @@ def _engine(home: Path) -> Engine:
 def _issue(engine: Engine) -> Issue:
     champion = registry.champion(engine, "month")
     assert champion is not None
-    issue = latest_issue(engine, champion.version, "month", champion.as_of)
+    issue = issuing.latest_issue(engine, champion)
     assert issue is not None
-    return issue
+    return replace(issue, severe_threshold=25)
+
+
+def _wait_until(condition: Any, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def _evaluate(engine: Engine, issue: Issue, urls: list[str], base_url: str = "") -> int:
+    """Evaluate as issuing does: inside a write transaction."""
+    with write_transaction(engine) as conn:
+        return evaluation.evaluate(conn, issue, urls, base_url)
 
 
 def _with_value(issue: Issue, region: str, horizon: int, **values: float) -> Issue:
@@ -49,8 +67,8 @@ def _with_value(issue: Issue, region: str, horizon: int, **values: float) -> Iss
     return replace(issue, rows=rows)
 
 
-def _rule(**fields: Any) -> alerts.AlertRuleIn:
-    return alerts.AlertRuleIn.model_validate(
+def _rule(**fields: Any) -> rules.AlertRuleIn:
+    return rules.AlertRuleIn.model_validate(
         {"name": "KP risk", "region": "PK-KP", "horizon": 1, "threshold": 0.5, **fields}
     )
 
@@ -89,34 +107,32 @@ def test_rules_crud_and_validation(served_home: Path) -> None:
 def test_hysteresis_cooldown_and_no_duplicate_alerts(served_home: Path) -> None:
     engine = _engine(served_home)
     issue = _issue(engine)
-    rule = alerts.create_rule(engine, _rule(hysteresis=0.1, cooldown_s=3600), "cli")
+    rule = rules.create_rule(engine, _rule(hysteresis=0.1, cooldown_s=3600), "cli")
     high = _with_value(issue, "PK-KP", 1, p_event=0.9)
-    assert alerts.evaluate(engine, high, []) == 1
-    assert alerts.evaluate(engine, high, []) == 0  # the same condition never opens two alerts
+    assert _evaluate(engine, high, []) == 1
+    assert _evaluate(engine, high, []) == 0  # the same condition never opens two alerts
     assert (
-        alerts.evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.45), []) == 0
+        _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.45), []) == 0
     )  # inside the band
-    assert [a["state"] for a in alerts.list_alerts(engine)] == ["firing"]
-    assert (
-        alerts.evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.35), []) == 1
-    )  # resolved
-    assert alerts.evaluate(engine, high, []) == 0  # cooling down
-    assert [a["state"] for a in alerts.list_alerts(engine)] == ["resolved"]
-    alerts.update_rule(engine, rule.id, _rule(hysteresis=0.1, cooldown_s=0))
-    assert alerts.evaluate(engine, high, []) == 1
-    assert [a["state"] for a in alerts.list_alerts(engine)] == ["firing", "resolved"]
+    assert [a["state"] for a in evaluation.list_alerts(engine)] == ["firing"]
+    assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.35), []) == 1  # resolved
+    assert _evaluate(engine, high, []) == 0  # cooling down
+    assert [a["state"] for a in evaluation.list_alerts(engine)] == ["resolved"]
+    rules.update_rule(engine, rule.id, _rule(hysteresis=0.1, cooldown_s=0))
+    assert _evaluate(engine, high, []) == 1
+    assert [a["state"] for a in evaluation.list_alerts(engine)] == ["firing", "resolved"]
 
 
 def test_rise_and_above_average_conditions(served_home: Path) -> None:
     engine = _engine(served_home)
     issue = _issue(engine)  # origin 2021-12; the champion also issued at 2021-10
     kp = next(r for r in issue.rows if (r["region"], r["horizon"]) == ("PK-KP", 1))
-    alerts.create_rule(
+    rules.create_rule(
         engine, _rule(name="rise", condition="rise", target="expected_events", threshold=1.0), "cli"
     )
     rising = _with_value(issue, "PK-KP", 1, expected_events=kp["expected_events"] + 50)
-    assert alerts.evaluate(engine, rising, []) == 1
-    alerts.create_rule(
+    assert _evaluate(engine, rising, []) == 1
+    rules.create_rule(
         engine,
         _rule(
             name="avg",
@@ -127,9 +143,12 @@ def test_rise_and_above_average_conditions(served_home: Path) -> None:
         ),
         "cli",
     )
-    assert alerts.evaluate(engine, _with_value(rising, "PK-BA", 1, expected_events=0.1), []) == 0
-    assert alerts.evaluate(engine, _with_value(rising, "PK-BA", 1, expected_events=500.0), []) == 1
-    assert {a["rule_name"] for a in alerts.list_alerts(engine, state="firing")} == {"rise", "avg"}
+    assert _evaluate(engine, _with_value(rising, "PK-BA", 1, expected_events=0.1), []) == 0
+    assert _evaluate(engine, _with_value(rising, "PK-BA", 1, expected_events=500.0), []) == 1
+    assert {a["rule_name"] for a in evaluation.list_alerts(engine, state="firing")} == {
+        "rise",
+        "avg",
+    }
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -173,11 +192,9 @@ def test_webhooks_retry_with_backoff_and_are_signed(
     _serve(server)
     _Receiver.failures_left = 2
     engine = _engine(served_home)
-    alerts.create_rule(engine, _rule(webhook_url=url, severity="critical"), "cli")
+    rules.create_rule(engine, _rule(webhook_url=url, severity="critical"), "cli")
     assert (
-        alerts.evaluate(
-            engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.95), [], "http://tc"
-        )
+        _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.95), [], "http://tc")
         == 1
     )
     key = "receiver-shared-secret"
@@ -209,13 +226,12 @@ def test_no_alert_is_lost_while_the_receiver_is_down_across_a_restart(served_hom
         alert_webhook_urls=[url], webhook_backoff_s=0.05, refresh_s=0.2,
     )  # fmt: skip
     engine = _engine(served_home)
-    alerts.create_rule(engine, _rule(threshold=0.01, region=None, horizon=1), "cli")
-    with TestClient(
-        create_app(settings)
-    ) as client:  # serving evaluates the rules on its first issue
+    rules.create_rule(engine, _rule(threshold=0.01, region=None, horizon=1), "cli")
+    issuing.issue(engine, installation(settings))  # issuing evaluates the rules, once
+    with TestClient(create_app(settings)) as client:
         firing = client.get("/v1/alerts", params={"state": "firing"}).json()["count"]
         assert firing == 7
-        time.sleep(0.5)  # the deliverer tries, and fails
+        _wait_until(lambda: all(d["attempts"] >= 1 for d in list_deliveries(engine)))
         assert 'threatcast_alerts_firing{horizon="1"' in client.get("/metrics").text
     log = list_deliveries(engine)
     assert len(log) == 7 and {d["status"] for d in log} == {"pending"}  # stored, not lost
@@ -242,8 +258,8 @@ def test_acknowledge_and_filter(served_home: Path) -> None:
         secret_key=SECRET,
     )
     engine = _engine(served_home)
-    alerts.create_rule(engine, _rule(severity="critical"), "cli")
-    alerts.evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.99), [])
+    rules.create_rule(engine, _rule(severity="critical"), "cli")
+    _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.99), [])
     with TestClient(create_app(settings)) as client:
         admin = {"Authorization": f"Bearer {create_key(engine, 'ops', 'admin')[1]}"}
         listed = client.get("/v1/alerts", params={"severity": "critical"})
@@ -272,3 +288,29 @@ def test_acknowledge_and_filter(served_home: Path) -> None:
         )
         assert changed.status_code == 200 and changed.json()["data"][0]["acknowledged_by"] == "ops"
         assert client.get("/v1/alert-deliveries", headers=admin).status_code == 200
+
+
+def test_p_severe_rules_count_severe_periods_with_the_models_threshold(recent_home: Path) -> None:
+    """A model trained with severe_threshold 50 is alerted on at 50, not at a second 25."""
+    settings = Settings(home=recent_home, secret_key=SECRET)
+    engine = make_engine(settings.database_url)
+    config = TrainingConfig.model_validate({**SMALL_TRAINING, "severe_threshold": 50})
+    trained = train_version(
+        engine, config, artifact_root=settings.artifact_root, secret=SECRET, as_of="2021-12"
+    )
+    setup = installation(settings)
+    issuing.promote(engine, setup, trained.version.version, "cli", "threshold 50")
+    issue = _issue(engine)
+    value = next(r for r in issue.rows if (r["region"], r["horizon"]) == ("PK-KP", 1))["p_severe"]
+    months = [shift_period("2021-12", -k, "month") for k in range(12)]
+    fatalities = region_outcomes(engine, "PK-KP", "month", months)["fatalities"]
+    share_50, share_25 = (max(float((fatalities >= t).mean()), 1 / 12) for t in (50, 25))
+    assert share_50 < share_25  # KP had months of 25 to 49 deaths in 2021
+    factor = value / ((share_50 + share_25) / 2)  # above 50's trailing share, below 25's
+    rules.create_rule(
+        engine,
+        _rule(target="p_severe", condition="above_average", threshold=factor, name="severe"),
+        "cli",
+    )
+    issuing.issue(engine, setup)  # the same forecasts again: now the rule is evaluated
+    assert [a["rule_name"] for a in evaluation.list_alerts(engine, state="firing")] == ["severe"]

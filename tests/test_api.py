@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import Point, shape
 
-from features.store.db import make_engine, migrate
 from service.app import create_app
 from service.settings import Settings
+from store.db import make_engine, migrate
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,14 +16,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from features.store.db import make_engine
-from features.store.schema import events, model_versions
+from events.tables import event_rows
 from service.app import create_app
 from service.keys import create_key, revoke_key
 from service.settings import Settings
+from store.db import make_engine
 from tests.conftest import DATA, SECRET
-from training import jobs, registry
+from training import issuing, jobs
 from training.artifacts import MODEL_FILE
+from training.issuing import Installation, issued_forecasts
+from training.registry import model_versions
 
 REGIONS = ["PK-BA", "PK-GB", "PK-IS", "PK-JK", "PK-KP", "PK-PB", "PK-SD"]
 
@@ -131,8 +134,8 @@ def test_archive_is_a_track_record_with_outcomes(client: TestClient, served_home
     with engine.connect() as conn:
         observed = conn.execute(
             select(func.count()).where(
-                events.c.region == "PK-KP",
-                events.c.date_start.between(date(2021, 12, 1), date(2021, 12, 31)),
+                event_rows.c.region == "PK-KP",
+                event_rows.c.date_start.between(date(2021, 12, 1), date(2021, 12, 31)),
             )
         ).scalar_one()
     assert body["observed"]["events"] == observed > 0
@@ -205,27 +208,53 @@ def test_models_list_show_promote_and_rollback(client: TestClient, served_home: 
     assert again.status_code == 409
 
 
-def test_a_tampered_champion_is_refused_and_the_last_good_one_served(
+def test_a_tampered_candidate_is_not_promoted_and_the_champion_stays(
     client: TestClient, served_home: Path
 ) -> None:
     champion, candidate = _versions(served_home)
     (served_home / "artifacts" / candidate / MODEL_FILE).write_bytes(b"planted")
     admin = _bearer(_keys(client)["admin"])
-    assert (
-        client.post(
-            f"/v1/models/{candidate}/promote", json={"reason": "x"}, headers=admin
-        ).status_code
-        == 200
-    )
+    refused = client.post(f"/v1/models/{candidate}/promote", json={"reason": "x"}, headers=admin)
+    assert refused.status_code == 409 and "sha256" in refused.json()["error"]["message"]
     assert client.get("/v1/forecasts").json()["model_version"] == champion
-    ready = client.get("/readyz").json()
-    assert (
-        f"serving {champion}" in ready["checks"]["champion"]
-        and f"refused {candidate}" in ready["checks"]["champion"]
-    )
+    assert client.get(f"/v1/models/{candidate}").json()["status"] == "candidate"
+    assert f"serving {champion}" in client.get("/readyz").json()["checks"]["champion"]
     assert (
         client.get(f"/v1/models/{candidate}").json()["manifest"] is not None
     )  # manifest intact, model not
+
+
+def test_serving_reads_only_issued_forecasts_and_a_promotion_issues_once(
+    served_home: Path, tmp_path: Path
+) -> None:
+    """Two app instances (two workers) serve with no artifacts on disk: they never load a model.
+    A promotion made elsewhere issues once, and both switch to it."""
+    champion, candidate = _versions(served_home)
+    elsewhere = tmp_path / "promoter-artifacts"
+    shutil.move(served_home / "artifacts", elsewhere)
+    settings = _settings(served_home)
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        for client in (first, second):
+            assert client.get("/v1/forecasts").json()["model_version"] == champion
+        engine = first.app.state.engine  # type: ignore[attr-defined]
+        issuing.promote(engine, Installation(elsewhere, SECRET), candidate, "cli", "newer")
+        _wait_for(lambda: all(
+            c.get("/v1/forecasts").json()["model_version"] == candidate for c in (first, second)
+        ))  # fmt: skip
+        with engine.connect() as conn:
+            issues = conn.execute(
+                select(func.count(func.distinct(issued_forecasts.c.issued_at))).where(
+                    issued_forecasts.c.version == candidate
+                )
+            ).scalar_one()
+        assert issues == 1
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
 
 
 def test_training_jobs_upload_validate_and_queue(served_home: Path) -> None:
@@ -234,7 +263,7 @@ def test_training_jobs_upload_validate_and_queue(served_home: Path) -> None:
         admin = _bearer(_keys(client)["admin"])
         engine = client.app.state.engine  # type: ignore[attr-defined]
         with engine.connect() as conn:
-            stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
+            stored = conn.execute(select(func.count()).select_from(event_rows)).scalar_one()
 
         queued = client.post("/v1/training-jobs", headers=admin)
         assert (
@@ -278,7 +307,7 @@ def test_training_jobs_upload_validate_and_queue(served_home: Path) -> None:
 
         assert len(list((served_home / "uploads").iterdir())) == 1  # only the accepted file
         with engine.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(events)).scalar_one() == stored
+            assert conn.execute(select(func.count()).select_from(event_rows)).scalar_one() == stored
         shown = client.get(f"/v1/training-jobs/{job.id}")
         assert shown.status_code == 200 and shown.json()["status"] == "queued"
         assert client.get("/v1/training-jobs/999").status_code == 404
@@ -307,7 +336,7 @@ def test_readiness_needs_a_verified_champion(client: TestClient, served_home: Pa
     engine = client.app.state.engine  # type: ignore[attr-defined]
     with engine.begin() as conn:
         conn.execute(model_versions.update().values(status="retired"))
-    time.sleep(0.6)
+    _wait_for(lambda: client.get("/readyz").status_code == 503)
     ready = client.get("/readyz")
     assert ready.status_code == 503 and "no month champion" in ready.json()["checks"]["champion"]
 
@@ -328,7 +357,8 @@ def test_hot_swap_serves_every_request_and_changes_version_once(
     poller.start()
     time.sleep(0.5)
     engine = client.app.state.engine  # type: ignore[attr-defined]
-    registry.promote(engine, candidate, "cli", "hot swap")  # as another process would
+    installation = Installation(served_home / "artifacts", SECRET)
+    issuing.promote(engine, installation, candidate, "cli", "hot swap")  # as another process would
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (not seen or seen[-1][1] != candidate):
         time.sleep(0.1)

@@ -72,7 +72,7 @@ def test_a_planted_joblib_file_never_runs(tmp_path: Path) -> None:
 
     # The attacker also rewrites the manifest to name the planted file: the HMAC catches it.
     manifest = json.loads((directory / MANIFEST_FILE).read_text())
-    from features.ingest import file_sha256
+    from events.ingest import file_sha256
 
     manifest["sha256"] = file_sha256(directory / MODEL_FILE)
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest))

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features import bundled
+from events import bundled
 from features.specs import FeatureSpec
 from models.catalog import make_forecaster
 from service.cli import app
@@ -159,10 +159,12 @@ def test_backtest_on_real_data_writes_table_and_report(run: object, tmp_path: Pa
     assert not (tmp_path / "home" / "threatcast.db").exists()
 
 
-def test_weekly_backtest_runs_end_to_end(run: object, tmp_path: Path) -> None:
+def test_weekly_backtest_runs_end_to_end(
+    run: object, tmp_path: Path, recent_ged_file: Path
+) -> None:
     output = tmp_path / "weeks.csv"
     code, _, err = run(  # type: ignore[operator]
-        "backtest", "--events", GED, "--freq", "week", "--start", "2021-W40", "--end", "2021-W41",
+        "backtest", "--events", str(recent_ged_file), "--freq", "week", "--start", "2021-W40", "--end", "2021-W41",
         "--horizons", "1,8", "--output", str(output), "--report", str(tmp_path / "r"), "--n-jobs", "1",
         "--models", "ensemble,climatology",
     )  # fmt: skip

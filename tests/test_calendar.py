@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from features.calendar import calendar_features
-from features.gazetteer import default_resolver
+from events.calendar import calendar_features
+from events.gazetteer import default_resolver
 
 ELECTIONS = default_resolver().gazetteers["PAK"].elections
 

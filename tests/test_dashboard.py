@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from features.store.db import make_engine
 from service.keys import create_key
+from store.db import make_engine
 from tests.conftest import SECRET, free_port
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

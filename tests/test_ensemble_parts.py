@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from features.design import HorizonData
 from features.specs import FeatureSpec
 from models.base import CountForecast
 from models.count_regression import NegativeBinomialModel
-from models.design import HorizonData
 from models.distributions import continuous_quantile, hurdle_mean, median_count, prob_zero
 from models.ensemble import ShrunkStack, _interval_level, jeffreys_rate
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pycountry
 import pytest
 
-from features.actors import default_classifier
-from features.bundled import GAZETTEER_DIR
-from features.events import Event
-from features.gazetteer import RegionResolver, default_resolver, load_gazetteers
+from events.actors import default_classifier
+from events.bundled import GAZETTEER_DIR
+from events.canonical import Event
+from events.gazetteer import RegionResolver, default_resolver, load_gazetteers
 
 PAKISTAN = default_resolver().gazetteers["PAK"]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from features import bundled
-from features.ingest import IngestError, IngestReport, ingest_file
-from features.store.schema import events, ingest_runs
+from events import bundled
+from events.ingest import IngestError, IngestReport, ingest_file
+from events.tables import event_rows, ingest_runs
 from tests.conftest import DATA
 
 GED_22 = bundled.UCDP_GED_22_1_PAKISTAN
@@ -28,13 +28,15 @@ DROPPED_IN_22_1 = {"53301", "59413", "61689", "258780"}
 def _count(engine: Engine, *conditions: object) -> int:
     with engine.connect() as conn:
         return int(
-            conn.execute(select(func.count()).select_from(events).where(*conditions)).scalar_one()
+            conn.execute(
+                select(func.count()).select_from(event_rows).where(*conditions)
+            ).scalar_one()
         )  # type: ignore[arg-type]
 
 
 def _snapshot(engine: Engine) -> list[tuple[object, ...]]:
     with engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(select(events).order_by(events.c.id))]
+        return [tuple(row) for row in conn.execute(select(event_rows).order_by(event_rows.c.id))]
 
 
 def test_ged_22_1_stores_every_event_and_resolves_provinces_by_name(engine: Engine) -> None:
@@ -42,13 +44,13 @@ def test_ged_22_1_stores_every_event_and_resolves_provinces_by_name(engine: Engi
 
     assert (report.rows_read, report.added, report.unresolved) == (6416, 6416, 45)
     assert _count(engine) == 6416
-    assert _count(engine, events.c.region_method == "name") == 6371
-    assert _count(engine, events.c.region == "PK-KP") == 4741
+    assert _count(engine, event_rows.c.region_method == "name") == 6371
+    assert _count(engine, event_rows.c.region == "PK-KP") == 4741
     # The unresolved events are the LoC and country-level ones: centroids, not places.
     with engine.connect() as conn:
         precisions = set(
             conn.execute(
-                select(events.c.location_precision).where(events.c.region.is_(None))
+                select(event_rows.c.location_precision).where(event_rows.c.region.is_(None))
             ).scalars()
         )
     assert precisions == {5, 6}
@@ -57,7 +59,7 @@ def test_ged_22_1_stores_every_event_and_resolves_provinces_by_name(engine: Engi
 def test_stored_event_keeps_the_canonical_fields(engine: Engine) -> None:
     ingest_file(engine, GED_22)
     with engine.connect() as conn:
-        sehwan = conn.execute(select(events).where(events.c.source_id == "238104")).one()
+        sehwan = conn.execute(select(event_rows).where(event_rows.c.source_id == "238104")).one()
     assert sehwan.source == "ucdp"
     assert str(sehwan.date_start) == "2017-02-16"
     assert (sehwan.country, sehwan.region, sehwan.admin2) == ("PAK", "PK-SD", "Jamshoro district")
@@ -80,7 +82,7 @@ def test_newer_release_adds_updates_and_reports_missing_events(engine: Engine) -
     with engine.connect() as conn:
         withdrawn = set(
             conn.execute(
-                select(events.c.source_id).where(events.c.withdrawn_at.is_not(None))
+                select(event_rows.c.source_id).where(event_rows.c.withdrawn_at.is_not(None))
             ).scalars()
         )
     assert withdrawn == DROPPED_IN_22_1
@@ -90,7 +92,7 @@ def test_revised_fatalities_are_updated_in_place(engine: Engine) -> None:
     ingest_file(engine, GED_20)
     ingest_file(engine, GED_22)
     with engine.connect() as conn:
-        revised = conn.execute(select(events).where(events.c.source_id == "59645")).one()
+        revised = conn.execute(select(event_rows).where(event_rows.c.source_id == "59645")).one()
     # GED 20.1 counted 2 deaths in this event, GED 22.1 counts 1.
     assert (revised.fatalities_best, revised.fatalities_low, revised.fatalities_high) == (1, 1, 1)
     assert revised.ingest_run_id == 2
@@ -189,7 +191,7 @@ def test_concurrent_ingests_of_one_file_store_each_event_once(engine: Engine) ->
 def test_gtd_and_acled_files_resolve_to_regions(engine: Engine, fixture: str) -> None:
     report = ingest_file(engine, DATA / fixture)
     assert (report.added, report.unresolved) == (6, 0)
-    assert _count(engine, events.c.region.is_(None)) == 0
+    assert _count(engine, event_rows.c.region.is_(None)) == 0
 
 
 def test_killed_ingest_leaves_the_store_as_it_was(database_url: str, engine: Engine) -> None:

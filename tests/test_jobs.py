@@ -16,23 +16,23 @@ import pytest
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
-from features import bundled
-from features.store.db import make_engine, write_transaction
-from features.store.schema import jobs as jobs_table
+from events import bundled
 from service.cli import app
 from service.settings import get_settings
+from store.db import make_engine, write_transaction
 from tests.conftest import SMALL_TRAINING
-from training import jobs, registry
-from training.issuing import load_version
+from training import issuing, jobs, registry
+from training.issuing import Installation, load_version
+from training.jobs import jobs as jobs_table
 
 SECRET = "a-test-secret-that-is-long-enough-1234"
 
 
 @pytest.fixture
-def home(ged_home: Path) -> Iterator[Path]:
-    (ged_home / "small.json").write_text(json.dumps(SMALL_TRAINING))
+def home(recent_home: Path) -> Iterator[Path]:
+    (recent_home / "small.json").write_text(json.dumps(SMALL_TRAINING))
     get_settings.cache_clear()
-    yield ged_home
+    yield recent_home
     get_settings.cache_clear()
 
 
@@ -93,7 +93,9 @@ def test_train_promote_train_promote_rollback_leaves_an_audit_trail(home: Path) 
     assert out.count("succeeded") == 2
 
 
-def test_a_killed_training_leaves_no_artifact_no_version_and_a_failed_job(home: Path) -> None:
+def test_a_killed_training_leaves_no_artifact_no_version_and_a_failed_job(ged_home: Path) -> None:
+    home = ged_home  # the whole history: its training lasts well past the kill
+    (home / "small.json").write_text(json.dumps(SMALL_TRAINING))
     process = _spawn(home, "train", "--config", str(home / "small.json"))
     store = _store(home)
     deadline = time.monotonic() + 60
@@ -126,7 +128,7 @@ def test_two_trainings_at_once_both_succeed_with_distinct_versions(home: Path) -
     versions = registry.list_versions(store)
     assert len({v.version for v in versions}) == 2
     for mv in versions:  # both artifacts verify and load
-        load_version(store, home / "artifacts", SECRET, version=mv.version)
+        load_version(store, Installation(home / "artifacts", SECRET), version=mv.version)
     assert {j.status for j in jobs.list_jobs(store)} == {"succeeded"}
 
 
@@ -147,6 +149,7 @@ def test_retrain_from_release_20_1_to_22_1_through_the_worker(tmp_path: Path) ->
     assert code == 0 and "succeeded" in out and "promoted to champion: no champion yet" in out
     champion = registry.champion(_store(home), "month")
     assert champion is not None and champion.as_of == "2021-12"
+    assert issuing.latest_issue_key(_store(home), champion.version) is not None  # the gate issued
 
     # The same data again, under a gate it cannot pass: the version stays a candidate, and says why.
     code, out = _cli(

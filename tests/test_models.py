@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.design import horizon_data
 from features.specs import FeatureSpec, build_features
 from models.base import FORECAST_COLUMNS, check_forecast_table
 from models.catalog import FAMILIES, make_forecaster
-from models.design import horizon_data
 from models.ensemble import EnsembleModel, jeffreys_rate
 from tests.synthetic import REGIONS, generate_panel
 
@@ -115,8 +115,13 @@ def test_unknown_family_is_refused() -> None:
 def test_ensemble_drivers_name_features_in_words(panel: pd.DataFrame) -> None:
     model = make_forecaster("ensemble", SPEC, (1,)).fit(panel[panel["period"] <= ORIGIN])
     drivers = model.predict(panel, ORIGIN, (1,))["drivers"]
-    assert all(len(text.split("; ")) == 3 for text in drivers)
-    assert any("over the last" in text for text in drivers)
+    assert all(len(listed) == 3 for listed in drivers)
+    assert all(set(d) == {"feature", "label", "contribution"} for d in drivers.iloc[0])
+    assert any("over the last" in d["label"] for listed in drivers for d in listed)
+    first = drivers.iloc[0]
+    assert [abs(d["contribution"]) for d in first] == sorted(
+        (abs(d["contribution"]) for d in first), reverse=True
+    )
 
 
 def test_severe_probability_never_exceeds_event_probability(panel: pd.DataFrame) -> None:

@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from features import bundled
-from features.calendar import CALENDAR_COLUMNS
-from features.ingest import ingest_file
-from features.panel import build_panel, panel_from_events
-from features.periods import period_of
-from features.store.db import make_engine, migrate
+from events import bundled
+from events.calendar import CALENDAR_COLUMNS
+from events.ingest import ingest_file
+from events.panel import build_panel, panel_from_events
+from events.periods import period_of
+from store.db import make_engine, migrate
 from tests.conftest import DATA
 
 REGIONS = ("PK-KP", "PK-BA", "PK-PB", "PK-SD", "PK-IS", "PK-GB", "PK-JK")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from features.periods import (
+from events.periods import (
     check_frequency,
     period_end,
     period_of,

@@ -6,9 +6,20 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 
-from features.store.db import write_transaction
-from features.store.schema import model_versions
+from store.db import write_transaction
 from training import registry
+from training.registry import model_versions
+
+
+def _promote(engine: Engine, version: str, actor: str, reason: str) -> registry.ModelVersion:
+    with write_transaction(engine) as conn:
+        return registry.promote(conn, version, actor, reason)
+
+
+def _rollback(engine: Engine, freq: str, actor: str, reason: str) -> registry.ModelVersion:
+    with write_transaction(engine) as conn:
+        _, previous = registry.rollback_target(conn, freq)
+        return registry.rollback(conn, freq, previous.version, actor, reason)
 
 
 def _register(engine: Engine, version: str, freq: str = "month") -> registry.ModelVersion:
@@ -30,12 +41,12 @@ def test_promote_second_then_roll_back(engine: Engine) -> None:
     assert (first.status, second.status) == ("candidate", "candidate")
     assert registry.champion(engine, "month") is None
 
-    registry.promote(engine, "v1", "cli", "first model")
-    registry.promote(engine, "v2", "ops-key", "better Brier")
+    _promote(engine, "v1", "cli", "first model")
+    _promote(engine, "v2", "ops-key", "better Brier")
     assert registry.champion(engine, "month").version == "v2"  # type: ignore[union-attr]
     assert registry.get(engine, "v1").status == "retired"
 
-    back = registry.rollback(engine, "month", "ops-key", "v2 misbehaves")
+    back = _rollback(engine, "month", "ops-key", "v2 misbehaves")
     assert back.version == "v1" and back.status == "champion"
     assert registry.get(engine, "v2").status == "retired"
 
@@ -52,17 +63,17 @@ def test_promote_second_then_roll_back(engine: Engine) -> None:
 def test_rollback_twice_goes_back_in_history(engine: Engine) -> None:
     for version in ("v1", "v2", "v3"):
         _register(engine, version)
-        registry.promote(engine, version, "cli", "newer")
-    assert registry.rollback(engine, "month", "cli", "bad").version == "v2"
+        _promote(engine, version, "cli", "newer")
+    assert _rollback(engine, "month", "cli", "bad").version == "v2"
     # Rolling back again returns to the champion before the current one: v3, the one just left.
-    assert registry.rollback(engine, "month", "cli", "undo").version == "v3"
+    assert _rollback(engine, "month", "cli", "undo").version == "v3"
 
 
 def test_champions_are_per_frequency(engine: Engine) -> None:
     _register(engine, "m1")
     _register(engine, "w1", freq="week")
-    registry.promote(engine, "m1", "cli", "monthly")
-    registry.promote(engine, "w1", "cli", "weekly")
+    _promote(engine, "m1", "cli", "monthly")
+    _promote(engine, "w1", "cli", "weekly")
     assert registry.champion(engine, "month").version == "m1"  # type: ignore[union-attr]
     assert registry.champion(engine, "week").version == "w1"  # type: ignore[union-attr]
 
@@ -70,7 +81,7 @@ def test_champions_are_per_frequency(engine: Engine) -> None:
 def test_the_database_refuses_a_second_champion(engine: Engine) -> None:
     _register(engine, "v1")
     _register(engine, "v2")
-    registry.promote(engine, "v1", "cli", "first")
+    _promote(engine, "v1", "cli", "first")
     with pytest.raises(IntegrityError), write_transaction(engine) as conn:
         conn.execute(
             update(model_versions).where(model_versions.c.version == "v2").values(status="champion")
@@ -80,15 +91,15 @@ def test_the_database_refuses_a_second_champion(engine: Engine) -> None:
 
 def test_refusals_say_what_to_do(engine: Engine) -> None:
     with pytest.raises(registry.RegistryError, match="no model version 'nope'"):
-        registry.promote(engine, "nope", "cli", "x")
+        _promote(engine, "nope", "cli", "x")
     with pytest.raises(registry.RegistryError, match="no month champion"):
-        registry.rollback(engine, "month", "cli", "x")
+        _rollback(engine, "month", "cli", "x")
     _register(engine, "v1")
-    registry.promote(engine, "v1", "cli", "first")
+    _promote(engine, "v1", "cli", "first")
     with pytest.raises(registry.RegistryError, match="nothing to roll back to"):
-        registry.rollback(engine, "month", "cli", "x")
+        _rollback(engine, "month", "cli", "x")
     with pytest.raises(registry.RegistryError, match="already the month champion"):
-        registry.promote(engine, "v1", "cli", "again")
+        _promote(engine, "v1", "cli", "again")
     with pytest.raises(registry.RegistryError, match="promote another version"):
         registry.set_status(engine, "v1", "retired", "cli", "x")
     with pytest.raises(registry.RegistryError, match="use promote or rollback"):

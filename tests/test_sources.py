@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from features import bundled
-from features.events import ViolenceType
-from features.sources import SourceFormatError, read_events
-from features.sources.acled import AcledAdapter
+from events import bundled
+from events.canonical import ViolenceType
+from events.sources import SourceFormatError, read_events
+from events.sources.acled import AcledAdapter
 from tests.conftest import DATA
 
 

@@ -8,13 +8,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
-from features.store.db import make_engine
-from features.store.schema import issued_forecasts
+from store.db import make_engine
 from tests.conftest import SMALL_TRAINING
-from training import registry
+from training import issuing, registry
 from training.artifacts import MANIFEST_FILE, MODEL_FILE, ArtifactError
 from training.config import TrainingConfig, load_config
-from training.issuing import issue_forecasts, load_version
+from training.issuing import Installation, issued_forecasts, load_version
 from training.train import TrainingError, train_version
 
 SECRET = "a-test-secret-that-is-long-enough-1234"
@@ -25,8 +24,8 @@ MANIFEST_FIELDS = {
 
 
 @pytest.fixture
-def store(ged_home: Path) -> Engine:
-    return make_engine(f"sqlite:///{ged_home / 'threatcast.db'}")
+def store(recent_home: Path) -> Engine:
+    return make_engine(f"sqlite:///{recent_home / 'threatcast.db'}")
 
 
 def _train(store: Engine, root: Path, **overrides: object) -> registry.ModelVersion:
@@ -39,7 +38,7 @@ def test_training_registers_a_candidate_with_a_complete_manifest(
 ) -> None:
     mv = _train(store, tmp_path / "artifacts")
     assert mv.status == "candidate" and mv.as_of == "2020-12"
-    serving = load_version(store, tmp_path / "artifacts", SECRET, version=mv.version)
+    serving = load_version(store, Installation(tmp_path / "artifacts", SECRET), version=mv.version)
     manifest = serving.manifest
     assert set(manifest) >= MANIFEST_FIELDS
     assert manifest["sha256"] == mv.sha256
@@ -74,7 +73,9 @@ def test_the_fingerprint_follows_the_training_events(store: Engine, tmp_path: Pa
         as_of="2021-06",
     ).version
     fingerprints = {
-        load_version(store, tmp_path, SECRET, version=v.version).manifest["data"]["fingerprint"]
+        load_version(store, Installation(tmp_path, SECRET), version=v.version).manifest["data"][
+            "fingerprint"
+        ]
         for v in (earlier, later)
     }
     assert len(fingerprints) == 2
@@ -86,34 +87,41 @@ def test_same_seed_same_data_same_predictions_and_metrics(store: Engine, tmp_pat
     assert first.metrics == second.metrics
     tables = []
     for mv, root in ((first, tmp_path / "a"), (second, tmp_path / "b")):
-        serving = load_version(store, root, SECRET, version=mv.version)
-        tables.append(issue_forecasts(store, serving).drop(columns="model_version"))
+        _, table = issuing.issue(store, Installation(root, SECRET), version=mv.version)
+        tables.append(table.drop(columns="model_version"))
     pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
 
 
 def test_forecasts_are_issued_from_the_champion_and_stored(store: Engine, tmp_path: Path) -> None:
     mv = _train(store, tmp_path)
+    installation = Installation(tmp_path, SECRET)
     with pytest.raises(registry.RegistryError, match="no month champion"):
-        load_version(store, tmp_path, SECRET)
-    registry.promote(store, mv.version, "cli", "test")
-    table = issue_forecasts(store, load_version(store, tmp_path, SECRET))
-    assert len(table) == 7 * 2 and set(table["origin"]) == {"2021-12"}
-    assert set(table["period"]) == {"2022-01", "2022-02"}
+        issuing.issue(store, installation)
+    issuing.promote(store, installation, mv.version, "cli", "test")
+    with store.connect() as conn:
+        stored = conn.execute(select(issued_forecasts)).mappings().all()
+    assert len(stored) == 7 * 2 and {r["origin"] for r in stored} == {"2021-12"}
+    assert {r["period"] for r in stored} == {"2022-01", "2022-02"}
+    drivers = stored[0]["drivers"]
+    assert len(drivers) == 3 and set(drivers[0]) == {"feature", "label", "contribution"}
+    _, table = issuing.issue(store, installation)  # re-issuing replaces
     assert (table["model_version"] == mv.version).all()
-    issue_forecasts(store, load_version(store, tmp_path, SECRET))  # re-issuing replaces
     with store.connect() as conn:
         assert conn.execute(select(func.count()).select_from(issued_forecasts)).scalar_one() == 14
     with pytest.raises(ValueError, match=r"before .* data cutoff 2020-12"):
-        issue_forecasts(store, load_version(store, tmp_path, SECRET), origin="2020-06")
+        issuing.issue(store, installation, origin="2020-06")
 
 
 def test_a_tampered_champion_is_refused(store: Engine, tmp_path: Path) -> None:
     mv = _train(store, tmp_path)
-    registry.promote(store, mv.version, "cli", "test")
     model_file = tmp_path / mv.artifact_dir / MODEL_FILE
     model_file.write_bytes(model_file.read_bytes()[:-10])
+    installation = Installation(tmp_path, SECRET)
     with pytest.raises(ArtifactError, match="sha256"):
-        load_version(store, tmp_path, SECRET)
+        issuing.promote(store, installation, mv.version, "cli", "test")
+    assert registry.get(store, mv.version).status == "candidate"  # refused, so not promoted
+    with pytest.raises(ArtifactError, match="sha256"):
+        load_version(store, installation, version=mv.version)
 
 
 def test_severe_input_findings_stop_training_unless_forced(store: Engine, tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_two_workers_on_postgresql_swap_champions_together(postgres_served_home:
             env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert promote.returncode == 0, promote.stderr
-        # A worker serves its last good champion while it loads the new one, and meanwhile
+        # A worker serves the last champion until its next poll, and meanwhile
         # every request may land on the other worker: converged means every answer for a while.
         deadline, converged_since = time.monotonic() + 30, None
         while time.monotonic() < deadline:

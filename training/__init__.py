@@ -1,1 +1,2 @@
-"""Backtests, metrics, the training pipeline, the model registry and jobs."""
+"""Machine-learning operations: backtests and metrics, training and its input checks, the model
+registry, signed artifacts, jobs, and issuing forecasts from a verified version."""

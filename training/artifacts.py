@@ -1,13 +1,15 @@
 """Model artifacts: a directory with `model.joblib` and a signed `manifest.json`.
 
 joblib loading runs code, so nothing is unpickled until the manifest's HMAC (keyed by the
-server's secret) and the model file's sha256 both match what the registry recorded.
+server's secret) and the model file's sha256 both match what the registry recorded. The model
+file is read once: the bytes that were verified are the bytes that are loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import logging
 import os
@@ -19,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-
-from features.ingest import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,11 @@ def write_artifact(
     temp = root / f"{TEMP_PREFIX}{version}"
     temp.mkdir()
     try:
-        joblib.dump(model, temp / MODEL_FILE)
-        with (temp / MODEL_FILE).open("rb") as handle:
-            os.fsync(handle.fileno())
-        signed = {**manifest, "version": version, "sha256": file_sha256(temp / MODEL_FILE)}
+        buffer = io.BytesIO()
+        joblib.dump(model, buffer)
+        data = buffer.getvalue()
+        _write_synced(temp / MODEL_FILE, data)
+        signed = {**manifest, "version": version, "sha256": hashlib.sha256(data).hexdigest()}
         body = json.dumps(signed, indent=2, sort_keys=True, default=str).encode()
         _write_synced(temp / MANIFEST_FILE, body)
         _fsync_dir(temp)
@@ -100,10 +101,19 @@ def write_artifact(
     return WrittenArtifact(final, signed["sha256"], sign(body, secret), signed)
 
 
+def _read_regular(path: Path) -> bytes:
+    """A file's bytes; a symlink is refused (it could point anywhere after verification)."""
+    if path.is_symlink():
+        raise ArtifactError(f"{path.parent.name}/{path.name} is a symbolic link; refusing it")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
 def read_manifest(directory: Path, manifest_hmac: str, secret: str) -> dict[str, Any]:
     """The manifest, only if its HMAC verifies."""
     try:
-        body = (directory / MANIFEST_FILE).read_bytes()
+        body = _read_regular(directory / MANIFEST_FILE)
     except OSError as exc:
         raise ArtifactError(f"cannot read the manifest of {directory.name}: {exc}") from None
     if not hmac.compare_digest(sign(body, secret), manifest_hmac):
@@ -141,10 +151,11 @@ def load_artifact(
     manifest = read_manifest(directory, manifest_hmac, secret)
     if manifest.get("sha256") != sha256:
         raise ArtifactError(f"the manifest of {directory.name} names another model file")
-    model_path = directory / MODEL_FILE
-    if not model_path.is_file():
-        raise ArtifactError(f"{directory.name} has no {MODEL_FILE}")
-    actual = file_sha256(model_path)
+    try:
+        data = _read_regular(directory / MODEL_FILE)
+    except OSError:
+        raise ArtifactError(f"{directory.name} has no readable {MODEL_FILE}") from None
+    actual = hashlib.sha256(data).hexdigest()
     if not hmac.compare_digest(actual, sha256):
         raise ArtifactError(
             f"{directory.name}/{MODEL_FILE} does not match its recorded sha256 "
@@ -157,7 +168,7 @@ def load_artifact(
             raise ArtifactError(f"{message}; retrain, or load with --allow-version-mismatch")
         log.warning("%s; loading anyway as asked", message)
     try:
-        model = joblib.load(model_path)
+        model = joblib.load(io.BytesIO(data))
     except Exception as exc:  # verified, but written by code that no longer matches this one
         made_by = f"package {manifest.get('package_version')}, commit {manifest.get('git_commit')}"
         raise ArtifactError(

@@ -1,15 +1,24 @@
-"""Rolling-origin backtests: at each origin, fit on data up to it and forecast each horizon."""
+"""Rolling-origin backtests: at each origin, fit on data up to it and forecast each horizon.
+
+`backtest` is the engine; `BacktestRequest` and `run_backtest` are what the CLI and the training
+gate call, with the request validated before any work starts.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 
 import pandas as pd
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
+from events.periods import Frequency, cadence, period_range, period_start
+from features.specs import FeatureSpec
 from models.base import Forecaster
+from models.catalog import DEFAULT_MODEL, FAMILIES, REFERENCE_MODELS, make_forecaster
 
 log = logging.getLogger(__name__)
 ForecasterFactory = Callable[[], Forecaster]
@@ -71,3 +80,69 @@ def backtest(
         ["model", "origin", "horizon", "region"], ignore_index=True
     )
     return ordered
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    freq: Frequency
+    start: str
+    end: str
+    horizons: tuple[int, ...]
+    models: tuple[str, ...]
+    n_jobs: int = 1
+    backend: str = "loky"
+
+    def __post_init__(self) -> None:
+        first, last = period_start(self.start, self.freq), period_start(self.end, self.freq)
+        if first > last:
+            raise ValueError(f"--start {self.start} is after --end {self.end}")
+        allowed = cadence(self.freq).max_horizon
+        bad = [h for h in self.horizons if not 1 <= h <= allowed]
+        if not self.horizons or bad:
+            raise ValueError(
+                f"horizons must be between 1 and {allowed} for --freq {self.freq}; got {list(self.horizons)}"
+            )
+        unknown = [m for m in self.models if m not in FAMILIES]
+        if unknown:
+            raise ValueError(f"unknown models {unknown}; known: {', '.join(FAMILIES)}")
+        if self.n_jobs < 1:
+            raise ValueError("--n-jobs must be at least 1")
+
+
+def run_backtest(
+    panel: pd.DataFrame,
+    request: BacktestRequest,
+    spec: FeatureSpec,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    periods = sorted(panel["period"].unique())
+    if request.end not in periods or request.start not in periods:
+        raise ValueError(f"origins must lie within the data: {periods[0]} .. {periods[-1]}")
+    needed = cadence(request.freq).min_history_periods
+    if periods.index(request.start) < needed:
+        raise ValueError(
+            f"--start {request.start} leaves too little history: the first origin needs "
+            f"{needed} periods before it (data start {periods[0]})"
+        )
+    models = list(dict.fromkeys([*request.models]))
+    factories = {m: partial(make_forecaster, m, spec, request.horizons) for m in models}
+    origins = period_range(request.start, request.end, request.freq)
+    log.info(
+        "backtest: %d origins x %d horizons x %d models",
+        len(origins),
+        len(request.horizons),
+        len(models),
+    )
+    return backtest(
+        panel,
+        factories,
+        origins,
+        request.horizons,
+        n_jobs=request.n_jobs,
+        backend=request.backend,
+        progress=progress,
+    )
+
+
+def default_models(main: str = DEFAULT_MODEL) -> tuple[str, ...]:
+    return (main, *REFERENCE_MODELS)

@@ -8,14 +8,10 @@ from typing import Literal
 
 import pandas as pd
 
-from features.inventory import Inventory
-from features.periods import Frequency, period_end, period_range, shift_period
+from events.inventory import Inventory
+from events.periods import Frequency, cadence, period_end, period_range, shift_period
 
 Severity = Literal["info", "warning", "severe"]
-# Days between the newest event and the end of the data cutoff period.
-_STALE_DAYS = {"month": (31, 92), "week": (14, 42)}
-# Periods compared: the recent window against the one before it.
-_RECENT, _BEFORE = {"month": 12, "week": 52}, {"month": 36, "week": 156}
 _ZERO_SHARE_JUMP = (0.25, 0.5)
 _UNRESOLVED_JUMP = (0.10, 0.30)
 
@@ -36,8 +32,9 @@ def _grade(change: float, limits: tuple[float, float]) -> Severity:
 
 
 def _windows(freq: Frequency, as_of: str) -> tuple[list[str], list[str]]:
-    recent_start = shift_period(as_of, -_RECENT[freq] + 1, freq)
-    before_start = shift_period(recent_start, -_BEFORE[freq], freq)
+    known = cadence(freq)
+    recent_start = shift_period(as_of, -known.check_recent_periods + 1, freq)
+    before_start = shift_period(recent_start, -known.check_before_periods, freq)
     recent = period_range(recent_start, as_of, freq)
     before = period_range(before_start, shift_period(recent_start, -1, freq), freq)
     return recent, before
@@ -47,7 +44,7 @@ def freshness(inv: Inventory, freq: Frequency, as_of: str) -> Finding:
     if inv.newest_event is None:
         return Finding("freshness", "severe", "the event store holds no events for this country")
     gap = (period_end(as_of, freq) - inv.newest_event).days
-    warn, severe = _STALE_DAYS[freq]
+    warn, severe = cadence(freq).stale_days
     severity: Severity = "severe" if gap > severe else "warning" if gap > warn else "info"
     return Finding(
         "freshness",

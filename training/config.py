@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from events.periods import CADENCES, Frequency
 from models.catalog import DEFAULT_MODEL, FAMILIES
-from training.pipeline import MAX_HORIZON
-
-GATE_HORIZONS = {"month": (1, 3, 6), "week": (1, 4, 8)}
 
 
 class TrainingConfig(BaseModel):
@@ -20,7 +18,7 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    freq: Literal["month", "week"] = "month"
+    freq: Frequency = Frequency.MONTH
     country: str = "PAK"
     model: str = DEFAULT_MODEL
     horizons: tuple[int, ...] = Field(default=(), description="Default: 1 to the maximum.")
@@ -39,20 +37,23 @@ class TrainingConfig(BaseModel):
     def _default_horizons(cls, values: Any) -> Any:
         # Resolve the defaults now, so the manifest records the horizons actually used.
         if isinstance(values, dict):
-            freq = values.get("freq", "month")
-            if freq in MAX_HORIZON:
+            freq = values.get("freq", Frequency.MONTH)
+            known = (
+                CADENCES[Frequency(freq)] if isinstance(freq, str) and freq in CADENCES else None
+            )
+            if known is not None:
                 values = dict(values)
                 values["horizons"] = values.get("horizons") or tuple(
-                    range(1, MAX_HORIZON[freq] + 1)
+                    range(1, known.max_horizon + 1)
                 )
-                values["backtest_horizons"] = values.get("backtest_horizons") or GATE_HORIZONS[freq]
+                values["backtest_horizons"] = values.get("backtest_horizons") or known.gate_horizons
         return values
 
     @model_validator(mode="after")
     def _known_choices(self) -> TrainingConfig:
         if self.model not in FAMILIES:
             raise ValueError(f"unknown model {self.model!r}; known: {', '.join(FAMILIES)}")
-        limit = MAX_HORIZON[self.freq]
+        limit = CADENCES[self.freq].max_horizon
         if not self.horizons or not self.backtest_horizons:
             raise ValueError("horizons must not be empty")
         for name in ("horizons", "backtest_horizons"):

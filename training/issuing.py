@@ -1,27 +1,109 @@
-"""Issuing forecasts: load a verified model version and store what it forecasts."""
+"""Issuing forecasts: the one step that turns a verified model version into served forecasts.
+
+Promotion, rollback, `threatcast forecast`, the retraining gate and bootstrap all issue through
+here: verify the artifact and forecast outside the lock, then in one write transaction change
+the registry (for a promotion or rollback), store the issued rows and tell the installation's
+listener (alert evaluation) about a champion's issue. Web workers only read what is stored.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    delete,
+    func,
+    insert,
+    select,
+)
 
-from features.panel import build_panel
-from features.periods import Frequency
-from features.store.db import write_transaction
-from features.store.schema import issued_forecasts
+from events.panel import build_panel
+from events.periods import Frequency
 from models.base import FORECAST_COLUMNS
 from models.direct import DirectForecaster
+from store.db import as_utc, write_transaction
+from store.metadata import metadata
 from training import registry
 from training.artifacts import ArtifactError, load_artifact
 
 log = logging.getLogger(__name__)
+
+issued_forecasts = Table(
+    "issued_forecasts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(64), ForeignKey("model_versions.version"), nullable=False),
+    Column("freq", String(8), nullable=False),
+    Column("region", String(10), nullable=False),
+    Column("origin", String(10), nullable=False),
+    Column("horizon", Integer, nullable=False),
+    Column("period", String(10), nullable=False, index=True),
+    Column("p_event", Float, nullable=False),
+    Column("expected_events", Float, nullable=False),
+    Column("events_p10", Float, nullable=False),
+    Column("events_p50", Float, nullable=False),
+    Column("events_p90", Float, nullable=False),
+    Column("p_severe", Float, nullable=False),
+    # [{"feature", "label", "contribution"}, ...], largest contribution first.
+    Column("drivers", JSON, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("version", "region", "origin", "horizon", name="uq_issued_forecasts_row"),
+)
+ROW_COLUMNS = (*(c for c in FORECAST_COLUMNS if c != "model_version"), "drivers")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One version's forecasts issued at one origin."""
+
+    version: str
+    freq: str
+    model_as_of: str
+    origin: str
+    issued_at: datetime
+    rows: tuple[dict[str, Any], ...]
+    # The model's severe-period threshold (fatalities), known when the issue is made.
+    severe_threshold: int | None = None
+
+    @property
+    def etag(self) -> str:
+        return hashlib.sha256(
+            f"{self.version}|{self.origin}|{self.issued_at.isoformat()}".encode()
+        ).hexdigest()[:32]
+
+
+class IssueListener(Protocol):
+    """Hears of each champion issue inside the transaction that stores it."""
+
+    def __call__(self, conn: Connection, issue: Issue) -> None: ...
+
+
+@dataclass(frozen=True)
+class Installation:
+    """What issuing and jobs need from the installation: where artifacts live, the key that
+    signs and verifies them, and who hears of each champion issue."""
+
+    artifact_root: Path
+    secret: str
+    on_champion_issue: IssueListener | None = None
 
 
 @dataclass(frozen=True)
@@ -31,13 +113,18 @@ class ServingModel:
     manifest: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    model: ServingModel
+    table: pd.DataFrame
+
+
 def load_version(
     engine: Engine,
-    artifact_root: Path,
-    secret: str,
+    installation: Installation,
     *,
     version: str | None = None,
-    freq: Frequency = "month",
+    freq: Frequency = Frequency.MONTH,
     allow_version_mismatch: bool = False,
 ) -> ServingModel:
     """The named version, or the frequency's champion, verified before it is unpickled."""
@@ -51,59 +138,174 @@ def load_version(
             )
         record = champion
     model, manifest = load_artifact(
-        artifact_root / record.artifact_dir,
+        installation.artifact_root / record.artifact_dir,
         record.sha256,
         record.manifest_hmac,
-        secret,
+        installation.secret,
         allow_version_mismatch=allow_version_mismatch,
     )
+    if manifest.get("version") != record.version:
+        raise ArtifactError(
+            f"the artifact in {record.artifact_dir} was written for version "
+            f"{manifest.get('version')!r}, not {record.version}; refusing it"
+        )
     if not isinstance(model, DirectForecaster):
         raise ArtifactError(f"{record.version} does not hold a ThreatCast forecaster")
     return ServingModel(record, model, manifest)
 
 
-def issue_forecasts(
+def _prepare(
     engine: Engine,
-    serving: ServingModel,
-    *,
-    horizons: Sequence[int] | None = None,
-    origin: str | None = None,
-    replace: bool = True,
-) -> pd.DataFrame:
-    """Forecast from the newest period of the stored events (or `origin`), and store the rows.
-
-    Issuing again for the same version and origin replaces that issue; with `replace=False` an
-    existing issue is kept (several server processes may race to issue for a new champion).
-    """
-    record, model = serving.record, serving.forecaster
-    country = serving.manifest.get("config", {}).get("country", "PAK")
-    panel = build_panel(engine, model.spec.freq, country=country)
+    model: ServingModel,
+    horizons: Sequence[int] | None,
+    origin: str | None,
+) -> _Prepared:
+    """Forecast from the newest period of the stored events (or `origin`)."""
+    record, forecaster = model.record, model.forecaster
+    country = model.manifest.get("config", {}).get("country", "PAK")
+    panel = build_panel(engine, forecaster.spec.freq, country=country)
     origin = origin or str(panel["period"].max())
     if origin < record.as_of:
         raise ValueError(
             f"origin {origin} is before {record.version}'s data cutoff {record.as_of}: "
             "the model has seen what followed it"
         )
-    chosen = tuple(horizons) if horizons else model.horizons
-    table = model.predict(panel, origin, chosen)
+    chosen = tuple(horizons) if horizons else forecaster.horizons
+    return _Prepared(model, forecaster.predict(panel, origin, chosen))
+
+
+def _store(conn: Connection, installation: Installation, prepared: _Prepared) -> Issue:
+    """Write the rows (replacing an earlier issue of the same version and origin) and tell the
+    listener when the version is its frequency's champion."""
+    record, table = prepared.model.record, prepared.table
+    origin = str(table["origin"].iloc[0])
     issued_at = datetime.now(UTC)
-    rows = [
-        {**{c: row[c] for c in FORECAST_COLUMNS if c != "model_version"}, "drivers": row["drivers"]}
-        for row in table.to_dict(orient="records")
-    ]
-    same_issue = (issued_forecasts.c.version == record.version) & (
-        issued_forecasts.c.origin == origin
-    )
-    with write_transaction(engine) as conn:
-        if not replace and conn.execute(select(issued_forecasts.c.id).where(same_issue)).first():
-            return table
-        conn.execute(delete(issued_forecasts).where(same_issue))
-        conn.execute(
-            insert(issued_forecasts),
-            [
-                {**row, "version": record.version, "freq": record.freq, "issued_at": issued_at}
-                for row in rows
-            ],
+    rows = tuple(
+        sorted(
+            ({c: _plain(row[c]) for c in ROW_COLUMNS} for row in table.to_dict(orient="records")),
+            key=lambda row: (row["region"], row["horizon"]),
         )
+    )
+    conn.execute(
+        delete(issued_forecasts).where(
+            issued_forecasts.c.version == record.version, issued_forecasts.c.origin == origin
+        )
+    )
+    conn.execute(
+        insert(issued_forecasts),
+        [
+            {**row, "version": record.version, "freq": record.freq, "issued_at": issued_at}
+            for row in rows
+        ],
+    )
+    issue = Issue(
+        record.version,
+        record.freq,
+        record.as_of,
+        origin,
+        issued_at,
+        rows,
+        prepared.model.forecaster.spec.severe_threshold,
+    )
+    champion = registry.champion_in(conn, record.freq)
+    listener = installation.on_champion_issue
+    if listener is not None and champion is not None and champion.version == record.version:
+        listener(conn, issue)
     log.info("issued %d forecasts from %s at origin %s", len(rows), record.version, origin)
-    return table
+    return issue
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python numbers, for the database drivers and JSON."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def issue(
+    engine: Engine,
+    installation: Installation,
+    *,
+    version: str | None = None,
+    freq: Frequency = Frequency.MONTH,
+    horizons: Sequence[int] | None = None,
+    origin: str | None = None,
+    allow_version_mismatch: bool = False,
+) -> tuple[ServingModel, pd.DataFrame]:
+    """Issue forecasts of `version` (default: the frequency's champion) and store them."""
+    model = load_version(
+        engine,
+        installation,
+        version=version,
+        freq=freq,
+        allow_version_mismatch=allow_version_mismatch,
+    )
+    prepared = _prepare(engine, model, horizons, origin)
+    with write_transaction(engine) as conn:
+        _store(conn, installation, prepared)
+    return model, prepared.table
+
+
+def promote(
+    engine: Engine, installation: Installation, version: str, actor: str, reason: str
+) -> registry.ModelVersion:
+    """Make `version` its frequency's champion and issue its forecasts, in one transaction: a
+    version whose artifact does not verify or cannot forecast is not promoted."""
+    record = registry.get(engine, version)
+    if record.status == "champion":
+        raise registry.RegistryError(f"{version} is already the {record.freq} champion")
+    prepared = _prepare(engine, load_version(engine, installation, version=version), None, None)
+    with write_transaction(engine) as conn:
+        promoted = registry.promote(conn, version, actor, reason)
+        _store(conn, installation, prepared)
+    return promoted
+
+
+def rollback(
+    engine: Engine, installation: Installation, freq: Frequency, actor: str, reason: str
+) -> registry.ModelVersion:
+    """Return to the previous champion and issue its forecasts from the newest data."""
+    with engine.connect() as conn:
+        _, previous = registry.rollback_target(conn, freq)
+    model = load_version(engine, installation, version=previous.version)
+    prepared = _prepare(engine, model, None, None)
+    with write_transaction(engine) as conn:
+        restored = registry.rollback(conn, freq, previous.version, actor, reason)
+        _store(conn, installation, prepared)
+    return restored
+
+
+def latest_issue_key(engine: Engine, version: str) -> tuple[str, datetime] | None:
+    """(origin, issued_at) of a version's newest issue."""
+    with engine.connect() as conn:
+        latest = conn.execute(
+            select(issued_forecasts.c.origin, func.max(issued_forecasts.c.issued_at))
+            .where(issued_forecasts.c.version == version)
+            .group_by(issued_forecasts.c.origin)
+            .order_by(issued_forecasts.c.origin.desc())
+            .limit(1)
+        ).first()
+    if latest is None:
+        return None
+    issued_at = as_utc(latest[1])
+    assert issued_at is not None  # the column is not nullable
+    return str(latest[0]), issued_at
+
+
+def load_issue(
+    engine: Engine, record: registry.ModelVersion, origin: str, issued_at: datetime
+) -> Issue:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(*(issued_forecasts.c[c] for c in ROW_COLUMNS))
+            .where(
+                issued_forecasts.c.version == record.version, issued_forecasts.c.origin == origin
+            )
+            .order_by(issued_forecasts.c.region, issued_forecasts.c.horizon)
+        ).mappings()
+        listed = tuple(dict(r) for r in rows)
+    return Issue(record.version, record.freq, record.as_of, origin, issued_at, listed)
+
+
+def latest_issue(engine: Engine, record: registry.ModelVersion) -> Issue | None:
+    """A version's newest issued forecasts, or None when it has issued none."""
+    key = latest_issue_key(engine, record.version)
+    return load_issue(engine, record, *key) if key is not None else None

@@ -19,12 +19,44 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    RowMapping,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
 
-from features.store.db import as_utc, write_transaction
-from features.store.schema import jobs
+from store.db import as_utc, write_transaction
+from store.metadata import metadata
 from training.artifacts import discard
 from training.registry import registered_versions
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("params", JSON, nullable=False),
+    Column("requested_by", String(120), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
+    Column("worker", String(120), nullable=True),
+    Column("version", String(64), nullable=True),
+    Column("findings", JSON, nullable=True),
+    Column("result", Text, nullable=True),
+    Column("log_tail", Text, nullable=True),
+)
 
 log = logging.getLogger(__name__)
 JOB_KINDS = ("train", "retrain")

@@ -12,10 +12,63 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    RowMapping,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    text,
+    update,
+)
 
-from features.store.db import write_transaction
-from features.store.schema import model_status_changes, model_versions
+from store.db import write_transaction
+from store.metadata import metadata
+
+# Model versions and their audit trail; the artifact directory holds the model itself.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("freq", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("as_of", String(10), nullable=False),
+    Column("artifact_dir", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("manifest_hmac", String(64), nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=True),
+    # At most one champion per frequency, enforced by the database itself.
+    Index(
+        "uq_model_versions_champion",
+        "freq",
+        unique=True,
+        sqlite_where=text("status = 'champion'"),
+        postgresql_where=text("status = 'champion'"),
+    ),
+)
+
+model_status_changes = Table(
+    "model_status_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(64), ForeignKey("model_versions.version"), nullable=False, index=True),
+    Column("from_status", String(16), nullable=True),
+    Column("to_status", String(16), nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
 
 STATUSES = ("candidate", "shadow", "champion", "retired")
 
@@ -145,7 +198,8 @@ def history(engine: Engine, version: str) -> list[StatusChange]:
         return [StatusChange(**dict(row)) for row in conn.execute(query).mappings()]
 
 
-def _champion(conn: Connection, freq: str) -> ModelVersion | None:
+def champion_in(conn: Connection, freq: str) -> ModelVersion | None:
+    """The frequency's champion as the caller's transaction sees it."""
     row = (
         conn.execute(
             select(model_versions).where(
@@ -160,46 +214,53 @@ def _champion(conn: Connection, freq: str) -> ModelVersion | None:
 
 def champion(engine: Engine, freq: str) -> ModelVersion | None:
     with engine.connect() as conn:
-        return _champion(conn, freq)
+        return champion_in(conn, freq)
 
 
-def promote(engine: Engine, version: str, actor: str, reason: str) -> ModelVersion:
-    """Make `version` its frequency's champion; the previous champion is retired."""
-    with write_transaction(engine) as conn:
-        target = _get(conn, version)
-        if target.status == "champion":
-            raise RegistryError(f"{version} is already the {target.freq} champion")
-        current = _champion(conn, target.freq)
-        if current is not None:
-            _set(conn, current, "retired", actor, f"replaced by {version}: {reason}")
-        _set(conn, target, "champion", actor, reason)
-    return get(engine, version)
+def promote(conn: Connection, version: str, actor: str, reason: str) -> ModelVersion:
+    """Make `version` its frequency's champion, retiring the previous one, inside the caller's
+    write transaction (issuing runs it beside the new champion's forecasts)."""
+    target = _get(conn, version)
+    if target.status == "champion":
+        raise RegistryError(f"{version} is already the {target.freq} champion")
+    current = champion_in(conn, target.freq)
+    if current is not None:
+        _set(conn, current, "retired", actor, f"replaced by {version}: {reason}")
+    _set(conn, target, "champion", actor, reason)
+    return _get(conn, version)
 
 
-def rollback(engine: Engine, freq: str, actor: str, reason: str) -> ModelVersion:
-    """Return to the champion before the current one, in one transaction."""
-    with write_transaction(engine) as conn:
-        current = _champion(conn, freq)
-        if current is None:
-            raise RegistryError(f"there is no {freq} champion to roll back from")
-        crowned = conn.execute(
-            select(model_status_changes.c.version)
-            .join(model_versions, model_versions.c.version == model_status_changes.c.version)
-            .where(
-                model_versions.c.freq == freq,
-                model_status_changes.c.to_status == "champion",
-                model_status_changes.c.version != current.version,
-            )
-            .order_by(model_status_changes.c.id.desc())
-        ).first()
-        if crowned is None:
-            raise RegistryError(
-                f"{current.version} is the first {freq} champion; nothing to roll back to"
-            )
-        previous = _get(conn, crowned.version)
-        _set(conn, current, "retired", actor, f"rolled back to {previous.version}: {reason}")
-        _set(conn, previous, "champion", actor, f"rollback from {current.version}: {reason}")
-    return get(engine, previous.version)
+def rollback_target(conn: Connection, freq: str) -> tuple[ModelVersion, ModelVersion]:
+    """The current champion and the champion before it, which a rollback restores."""
+    current = champion_in(conn, freq)
+    if current is None:
+        raise RegistryError(f"there is no {freq} champion to roll back from")
+    crowned = conn.execute(
+        select(model_status_changes.c.version)
+        .join(model_versions, model_versions.c.version == model_status_changes.c.version)
+        .where(
+            model_versions.c.freq == freq,
+            model_status_changes.c.to_status == "champion",
+            model_status_changes.c.version != current.version,
+        )
+        .order_by(model_status_changes.c.id.desc())
+    ).first()
+    if crowned is None:
+        raise RegistryError(
+            f"{current.version} is the first {freq} champion; nothing to roll back to"
+        )
+    return current, _get(conn, crowned.version)
+
+
+def rollback(conn: Connection, freq: str, to: str, actor: str, reason: str) -> ModelVersion:
+    """Return to the previous champion, `to`, inside the caller's write transaction; refused if
+    the registry moved on since `to` was chosen."""
+    current, previous = rollback_target(conn, freq)
+    if previous.version != to:
+        raise RegistryError(f"the {freq} champion changed meanwhile; nothing was rolled back")
+    _set(conn, current, "retired", actor, f"rolled back to {previous.version}: {reason}")
+    _set(conn, previous, "champion", actor, f"rollback from {current.version}: {reason}")
+    return _get(conn, previous.version)
 
 
 def set_status(engine: Engine, version: str, status: str, actor: str, reason: str) -> ModelVersion:

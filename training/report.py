@@ -14,6 +14,17 @@ import pandas as pd
 from training.metrics import reliability_table, score_backtest
 
 
+def write_forecast_table(table: pd.DataFrame, path: Path) -> None:
+    """A forecast table as CSV or Parquet (by suffix); drivers become JSON text."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if "drivers" in table.columns:
+        table = table.assign(drivers=table["drivers"].map(json.dumps))
+    if path.suffix == ".parquet":
+        table.to_parquet(path, index=False)
+    else:
+        table.to_csv(path, index=False)
+
+
 def write_report(
     results: pd.DataFrame, directory: Path, main_model: str, severe_threshold: int = 25
 ) -> pd.DataFrame:
@@ -80,3 +91,10 @@ def _regions_plot(scored: pd.DataFrame, path: Path, main_model: str) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def write_outputs(
+    results: pd.DataFrame, output: Path, report: Path | None, main_model: str
+) -> pd.DataFrame | None:
+    write_forecast_table(results, output)
+    return write_report(results, report, main_model) if report is not None else None

@@ -9,23 +9,17 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from features.ingest import IngestError, ingest_file
-from features.sources import ProgressLog, SourceFormatError
-from training import jobs, registry
+from events.ingest import IngestError, ingest_file
+from events.sources import ProgressLog, SourceFormatError
+from training import issuing, jobs, registry
+from training.artifacts import ArtifactError
 from training.config import TrainingConfig
+from training.issuing import Installation
 from training.train import TrainingError, main_scores, new_version_id, train_version
 
 log = logging.getLogger(__name__)
 PromoteMode = Literal["never", "gate", "always"]
 PROMOTE_MODES = ("never", "gate", "always")
-
-
-@dataclass(frozen=True)
-class JobEnvironment:
-    """What a job needs from the installation (the service's settings, without the service)."""
-
-    artifact_root: Path
-    secret: str
 
 
 @dataclass(frozen=True)
@@ -70,7 +64,7 @@ def promotion_gate(
     )
 
 
-def _train(engine: Engine, env: JobEnvironment, job: jobs.Job, actor: str) -> tuple[str, str]:
+def _train(engine: Engine, env: Installation, job: jobs.Job, actor: str) -> tuple[str, str]:
     params = job.params
     config = TrainingConfig.model_validate(params.get("config", {}))
     version = new_version_id(config.freq)
@@ -98,18 +92,18 @@ def _train(engine: Engine, env: JobEnvironment, job: jobs.Job, actor: str) -> tu
     if mode == "never":
         return version, summary + "; not promoted (--promote never)"
     if mode == "always":
-        registry.promote(engine, version, actor, "retrain with --promote always")
+        issuing.promote(engine, env, version, actor, "retrain with --promote always")
         return version, summary + "; promoted to champion (--promote always)"
     decision = promotion_gate(
         result.version.metrics, registry.champion(engine, config.freq), config
     )
     if decision.passed:
-        registry.promote(engine, version, actor, f"promotion gate passed: {decision.reason}")
+        issuing.promote(engine, env, version, actor, f"promotion gate passed: {decision.reason}")
         return version, summary + f"; promoted to champion: {decision.reason}"
     return version, summary + f"; stays a candidate: {decision.reason}"
 
 
-def run_job(engine: Engine, env: JobEnvironment, job_id: int) -> jobs.Job:
+def run_job(engine: Engine, env: Installation, job_id: int) -> jobs.Job:
     """Run a claimed (running) job to its end and record how it ended."""
     job = jobs.get(engine, job_id)
     actor = job.requested_by
@@ -138,7 +132,14 @@ def run_job(engine: Engine, env: JobEnvironment, job_id: int) -> jobs.Job:
                 findings=[f.to_dict() for f in exc.findings],
                 log_tail=tail.text(),
             )
-        except (IngestError, SourceFormatError, registry.RegistryError, ValueError, OSError) as exc:
+        except (
+            IngestError,
+            SourceFormatError,
+            registry.RegistryError,
+            ArtifactError,
+            ValueError,
+            OSError,
+        ) as exc:
             log.error("job %d failed: %s", job.id, exc)
             jobs.finish(engine, job.id, "failed", result=str(exc), log_tail=tail.text())
         except BaseException as exc:

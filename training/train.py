@@ -15,17 +15,18 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from features.gazetteer import Gazetteer, default_resolver
-from features.inventory import inventory
-from features.panel import build_panel
-from features.periods import period_end, period_start, shift_period
+from events.gazetteer import Gazetteer, default_resolver
+from events.inventory import inventory
+from events.panel import build_panel
+from events.periods import period_end, period_start, shift_period
+from features.specs import default_spec
 from models.catalog import make_forecaster
 from training import registry
 from training.artifacts import discard, library_versions, write_artifact
+from training.backtest import BacktestRequest, run_backtest
 from training.checks import Finding, input_checks, severe
 from training.config import TrainingConfig
 from training.metrics import reliability_table, score_backtest
-from training.pipeline import BacktestRequest, default_spec, run_backtest
 
 log = logging.getLogger(__name__)
 REFERENCE_MODEL = "climatology"

@@ -5,14 +5,22 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from pydantic import BaseModel, Field
 
-from features.store.db import as_utc
-from service import alerts
-from service.delivery import list_deliveries
+from service.alerts import evaluation, rules
+from service.alerts.delivery import list_deliveries
+from service.alerts.rules import AlertRuleIn, Severity
+from service.alerts.schemas import (
+    AcknowledgeRequest,
+    AlertPublic,
+    AlertRulePublic,
+    AlertRulesPublic,
+    AlertsPublic,
+    DeliveryPublic,
+)
 from service.dependencies import AdminDep, EngineDep, ReaderDep, ResolverDep
 from service.errors import ApiError, ErrorPublic
 from service.etags import model_response
+from store.db import as_utc
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -22,85 +30,33 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 RuleId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-class AlertRulePublic(alerts.AlertRuleIn):
-    id: int
-    created_by: str
-    created_at: str
-
-
-class AlertRulesPublic(BaseModel):
-    data: list[AlertRulePublic]
-    count: int
-
-
-class AlertPublic(BaseModel):
-    id: int
-    rule_id: int
-    rule_name: str
-    severity: str
-    target: str
-    freq: str
-    region: str
-    horizon: int
-    state: Literal["firing", "resolved"]
-    value: float
-    model_version: str
-    origin: str
-    period: str
-    started_at: str
-    resolved_at: str | None
-    acknowledged_at: str | None
-    acknowledged_by: str | None
-    ack_comment: str | None
-
-
-class AlertsPublic(BaseModel):
-    data: list[AlertPublic]
-    count: int
-
-
-class AcknowledgeRequest(BaseModel):
-    comment: str = Field(default="", max_length=1000, examples=["seen; analyst team informed"])
-
-
-class DeliveryPublic(BaseModel):
-    id: int
-    alert_id: int
-    url: str
-    status: str
-    attempts: int
-    next_attempt_at: str
-    last_error: str | None
-    delivered_at: str | None
-
-
 def _iso(moment: Any) -> str | None:
     stored = as_utc(moment)
     return stored.isoformat() if stored is not None else None
 
 
-def _rule_public(rule: alerts.Rule) -> AlertRulePublic:
+def _rule_public(rule: rules.Rule) -> AlertRulePublic:
     values = {**rule.__dict__, "created_at": rule.created_at.isoformat()}
     return AlertRulePublic.model_validate(values)
 
 
-def _check_region(rule: alerts.AlertRuleIn, resolver: Any) -> None:
+def _check_region(rule: AlertRuleIn, resolver: Any) -> None:
     codes = resolver.region_names()
     if rule.region is not None and rule.region not in codes:
         raise ApiError(422, f"unknown region {rule.region!r}", {"valid_regions": list(codes)})
 
 
-def _rule(engine: Any, rule_id: int) -> alerts.Rule:
+def _rule(engine: Any, rule_id: int) -> rules.Rule:
     try:
-        return alerts.get_rule(engine, rule_id)
-    except alerts.UnknownRule as exc:
+        return rules.get_rule(engine, rule_id)
+    except rules.UnknownRule as exc:
         raise ApiError(404, str(exc)) from None
 
 
 @router.get("/alert-rules", response_model=AlertRulesPublic, responses=_ERRORS)
 def list_rules(engine: EngineDep, _: ReaderDep) -> AlertRulesPublic:
     """Every alert rule."""
-    data = [_rule_public(r) for r in alerts.list_rules(engine)]
+    data = [_rule_public(r) for r in rules.list_rules(engine)]
     return AlertRulesPublic(data=data, count=len(data))
 
 
@@ -111,11 +67,11 @@ def list_rules(engine: EngineDep, _: ReaderDep) -> AlertRulesPublic:
     responses=_ERRORS,
 )
 def create_rule(
-    rule: alerts.AlertRuleIn, engine: EngineDep, resolver: ResolverDep, admin: AdminDep
+    rule: AlertRuleIn, engine: EngineDep, resolver: ResolverDep, admin: AdminDep
 ) -> AlertRulePublic:
     """Create a rule (admin). It is evaluated whenever forecasts are issued."""
     _check_region(rule, resolver)
-    return _rule_public(alerts.create_rule(engine, rule, admin.name))
+    return _rule_public(rules.create_rule(engine, rule, admin.name))
 
 
 @router.get("/alert-rules/{rule_id}", response_model=AlertRulePublic, responses=_ERRORS)
@@ -125,19 +81,19 @@ def show_rule(rule_id: RuleId, engine: EngineDep, _: ReaderDep) -> AlertRulePubl
 
 @router.put("/alert-rules/{rule_id}", response_model=AlertRulePublic, responses=_ERRORS)
 def replace_rule(
-    rule_id: RuleId, rule: alerts.AlertRuleIn, engine: EngineDep, resolver: ResolverDep, _: AdminDep
+    rule_id: RuleId, rule: AlertRuleIn, engine: EngineDep, resolver: ResolverDep, _: AdminDep
 ) -> AlertRulePublic:
     """Replace a rule (admin)."""
     _rule(engine, rule_id)
     _check_region(rule, resolver)
-    return _rule_public(alerts.update_rule(engine, rule_id, rule))
+    return _rule_public(rules.update_rule(engine, rule_id, rule))
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
 def delete_rule(rule_id: RuleId, engine: EngineDep, _: AdminDep) -> Response:
     """Delete a rule with its alerts (admin)."""
     _rule(engine, rule_id)
-    alerts.delete_rule(engine, rule_id)
+    rules.delete_rule(engine, rule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -176,10 +132,10 @@ def list_alerts(
     _: ReaderDep,
     state: Annotated[Literal["firing", "resolved"] | None, Query()] = None,
     region: Annotated[str | None, Query(max_length=10)] = None,
-    severity: Annotated[alerts.Severity | None, Query()] = None,
+    severity: Annotated[Severity | None, Query()] = None,
 ) -> Response:
     """Alerts, newest first (with an ETag: polling an unchanged list costs a 304)."""
-    data = [_alert_public(row) for row in alerts.list_alerts(engine, state, region, severity)]
+    data = [_alert_public(row) for row in evaluation.list_alerts(engine, state, region, severity)]
     return model_response(request, AlertsPublic(data=data, count=len(data)))
 
 
@@ -189,10 +145,10 @@ def acknowledge(
 ) -> AlertPublic:
     """Acknowledge an alert with a comment (admin)."""
     try:
-        alerts.acknowledge(engine, alert_id, admin.name, body.comment)
-    except alerts.UnknownRule as exc:
+        evaluation.acknowledge(engine, alert_id, admin.name, body.comment)
+    except rules.UnknownRule as exc:
         raise ApiError(404, str(exc)) from None
-    return next(_alert_public(r) for r in alerts.list_alerts(engine) if r["id"] == alert_id)
+    return next(_alert_public(r) for r in evaluation.list_alerts(engine) if r["id"] == alert_id)
 
 
 @router.get("/alert-deliveries", response_model=list[DeliveryPublic], responses=_ERRORS)

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel
 
-from features.calendar import calendar_features
-from features.periods import period_range, period_start
+from events.calendar import calendar_features
+from events.periods import Frequency, period_range
 from service.dependencies import ResolverDep
 from service.errors import ApiError, ErrorPublic
 from service.etags import model_response
+from service.schemas import CalendarPeriodPublic, CalendarPublic
 
 router = APIRouter(prefix="/v1", tags=["calendar"])
 MAX_PERIODS = 600
-
-
-class CalendarPeriodPublic(BaseModel):
-    period: str
-    election: bool
-    election_window: bool
-    ashura: bool
-    ramadan_days: int
-
-
-class CalendarPublic(BaseModel):
-    data: list[CalendarPeriodPublic]
-    count: int
 
 
 @router.get("/calendar", response_model=CalendarPublic, responses={422: {"model": ErrorPublic}})
@@ -36,7 +23,7 @@ def calendar(
     resolver: ResolverDep,
     start: Annotated[str, Query(description="First period, YYYY-MM (or YYYY-Www).")],
     end: Annotated[str, Query(description="Last period.")],
-    freq: Annotated[Literal["month", "week"], Query()] = "month",
+    freq: Annotated[Frequency, Query()] = Frequency.MONTH,
     country: Annotated[str, Query(max_length=3)] = "PAK",
 ) -> Response:
     """Which periods hold an election, its window, Ashura and Ramadan days."""
@@ -46,13 +33,9 @@ def calendar(
             422, f"unknown country {country!r}", {"valid_countries": sorted(resolver.gazetteers)}
         )
     try:
-        if period_start(start, freq) > period_start(end, freq):
-            raise ApiError(422, f"start {start} is after end {end}")
-        periods = period_range(start, end, freq)
+        periods = period_range(start, end, freq, limit=MAX_PERIODS)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
-    if len(periods) > MAX_PERIODS:
-        raise ApiError(422, f"at most {MAX_PERIODS} periods per request")
     frame = calendar_features(periods, freq, gazetteer.elections)
     data = [
         CalendarPeriodPublic(

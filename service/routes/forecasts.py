@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -11,12 +10,10 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from features.gazetteer import RegionResolver
-from features.inventory import newest_event_date
-from features.panel import region_outcomes
-from features.periods import period_end, period_start, shift_period
-from features.store.db import as_utc
-from features.store.schema import issued_forecasts
+from events.gazetteer import RegionResolver
+from events.inventory import newest_event_date
+from events.panel import region_outcomes
+from events.periods import FREQUENCIES, Frequency, cadence, period_end, period_start, shift_period
 from service.dependencies import (
     EngineDep,
     ReaderDep,
@@ -37,29 +34,19 @@ from service.schemas import (
     ObservedPublic,
     RegionForecastsPublic,
 )
-from service.serving import ChampionServer, Issue
+from service.serving import IssueServer
 from service.settings import Settings
-from training.pipeline import MAX_HORIZON
+from store.db import as_utc
+from training.issuing import Issue, issued_forecasts
 
 router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
 HISTORY_PERIODS = 24
-_DRIVER = re.compile(r"^(?P<label>.*) \((?P<value>[+-]\d+(?:\.\d+)?)\)$")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorPublic},
     404: {"model": ErrorPublic},
     422: {"model": ErrorPublic},
 }
-Frequency = Literal["month", "week"]
 FreqQuery = Annotated[Frequency, Query(description="Monthly or weekly forecasts.")]
-
-
-def _drivers(text: str) -> list[DriverPublic]:
-    parsed = []
-    for part in filter(None, (p.strip() for p in (text or "").split(";"))):
-        match = _DRIVER.match(part)
-        if match:
-            parsed.append(DriverPublic(driver=match["label"], contribution=float(match["value"])))
-    return parsed
 
 
 def risk_level(
@@ -83,14 +70,13 @@ def _check_region(region: str, names: dict[str, str]) -> None:
         raise ApiError(404, f"unknown region {region!r}", {"valid_regions": sorted(names)})
 
 
-def _check_horizon(horizon: int | None, freq: str) -> None:
-    if horizon is not None and not 1 <= horizon <= MAX_HORIZON[freq]:
-        raise ApiError(
-            422, f"horizon must be between 1 and {MAX_HORIZON[freq]} for freq={freq}; got {horizon}"
-        )
+def _check_horizon(horizon: int | None, freq: Frequency) -> None:
+    limit = cadence(freq).max_horizon
+    if horizon is not None and not 1 <= horizon <= limit:
+        raise ApiError(422, f"horizon must be between 1 and {limit} for freq={freq}; got {horizon}")
 
 
-def _served(server: Any, freq: str) -> Issue:
+def _served(server: IssueServer, freq: Frequency) -> Issue:
     issue: Issue | None = server.issue(freq)
     if issue is None:
         raise ApiError(404, f"no {freq} forecasts are published: {server.status(freq)}")
@@ -98,7 +84,7 @@ def _served(server: Any, freq: str) -> Issue:
 
 
 def _cached_json(
-    request: Request, server: ChampionServer, etag: str, render: Callable[[], BaseModel]
+    request: Request, server: IssueServer, etag: str, render: Callable[[], BaseModel]
 ) -> Response:
     """304 when the client holds this ETag; otherwise the body, serialized once per ETag."""
     cached = not_modified(request, etag)
@@ -125,7 +111,7 @@ def _public(
         events_interval=_interval(row),
         p_severe=row["p_severe"],
         risk_level=risk_level(row["p_event"], settings),
-        drivers=_drivers(row["drivers"]),
+        drivers=[DriverPublic.model_validate(driver) for driver in row["drivers"]],
         model_version=issue.version,
         data_cutoff=issue.origin,
     )
@@ -162,16 +148,19 @@ _LATEST_PARAMETERS = [
         "in": "query",
         "required": False,
         "description": "Monthly or weekly forecasts.",
-        "schema": {"type": "string", "enum": ["month", "week"], "default": "month"},
+        "schema": {"type": "string", "enum": list(FREQUENCIES), "default": Frequency.MONTH},
     },
 ]
 
 
-def _latest_query(request: Request) -> tuple[str | None, int | None, str]:
+def _latest_query(request: Request) -> tuple[str | None, int | None, Frequency]:
     query = request.query_params
-    freq = query.get("freq", "month")
-    if freq not in MAX_HORIZON:
-        raise ApiError(422, f"freq must be month or week, not {freq!r}")
+    try:
+        freq = Frequency(query.get("freq", Frequency.MONTH))
+    except ValueError:
+        raise ApiError(
+            422, f"freq must be {' or '.join(FREQUENCIES)}, not {query.get('freq')!r}"
+        ) from None
     raw = query.get("horizon")
     try:
         horizon = int(raw) if raw is not None else None
@@ -191,7 +180,7 @@ async def latest_forecasts(request: Request) -> Any:
     reader_check(request)
     region, horizon, freq = _latest_query(request)
     state = request.app.state
-    server: ChampionServer = state.server
+    server: IssueServer = state.server
     settings: Settings = state.settings
     names = _names(state.resolver)
     if region is not None:
@@ -219,7 +208,7 @@ def forecast_archive(
     _: ReaderDep,
     region: Annotated[str, Query(description="ISO 3166-2 code.")],
     period: Annotated[str, Query(description="Target period, YYYY-MM (or YYYY-Www for weeks).")],
-    freq: FreqQuery = "month",
+    freq: FreqQuery = Frequency.MONTH,
 ) -> ArchivePublic:
     """Everything forecast for one region and period, at each origin and by each version, and
     the observed outcome once the period's data is in: a track record to check."""
@@ -281,7 +270,7 @@ def region_forecasts(
     settings: SettingsDep,
     _: ReaderDep,
     horizon: Annotated[int | None, Query(description="Periods ahead.")] = None,
-    freq: FreqQuery = "month",
+    freq: FreqQuery = Frequency.MONTH,
 ) -> Any:
     """One region's latest forecasts, with its observed history beside them."""
     names = _names(resolver)

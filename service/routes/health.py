@@ -6,10 +6,11 @@ from fastapi import APIRouter, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
-from features.store.db import schema_is_current
+from events.periods import Frequency
 from service.dependencies import EngineDep, ServerDep
 from service.observability import HttpMetrics
 from service.schemas import HealthPublic, ReadinessPublic
+from store.db import schema_is_current
 
 router = APIRouter(tags=["health"])
 
@@ -33,8 +34,8 @@ def readyz(engine: EngineDep, server: ServerDep, response: Response) -> Readines
         )
     except SQLAlchemyError as exc:
         database = f"unreachable: {type(exc).__name__}"
-    champion = server.status("month")
-    ready = database == "ok" and server.issue("month") is not None
+    champion = server.status(Frequency.MONTH)
+    ready = database == "ok" and server.issue(Frequency.MONTH) is not None
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return ReadinessPublic(

@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Form, Request, UploadFile, status
 from fastapi import Path as PathParam
 
-from features.ingest import IngestError, ingest_file
-from features.sources import SourceFormatError
+from events.ingest import IngestError, ingest_file
+from events.periods import Frequency
+from events.sources import SourceFormatError
 from service.dependencies import AdminDep, EngineDep, ReaderDep, SettingsDep
 from service.errors import ApiError, ErrorPublic
 from service.schemas import JobPublic
@@ -81,7 +82,7 @@ def create_job(
     ] = None,
     source: Annotated[Literal["auto", "ucdp", "gtd", "acled"], Form()] = "auto",
     promote: Annotated[Literal["never", "gate", "always"], Form()] = "gate",
-    freq: Annotated[Literal["month", "week"], Form()] = "month",
+    freq: Annotated[Frequency, Form()] = Frequency.MONTH,
 ) -> JobPublic:
     """Queue a retraining job (admin). With an event file, it is validated now, ingested by the
     job; a malformed file is refused with the ingestion error and nothing is stored."""

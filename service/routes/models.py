@@ -6,7 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from service.dependencies import AdminDep, EngineDep, ReaderDep, ServerDep, SettingsDep
+from events.periods import Frequency
+from service.dependencies import (
+    AdminDep,
+    EngineDep,
+    InstallationDep,
+    ReaderDep,
+    ServerDep,
+    SettingsDep,
+)
 from service.errors import ApiError, ErrorPublic
 from service.schemas import (
     ModelDetailPublic,
@@ -16,7 +24,7 @@ from service.schemas import (
     StatusChangePublic,
     StatusChangeRequest,
 )
-from training import registry
+from training import issuing, registry
 from training.artifacts import ArtifactError, read_manifest
 from training.train import main_scores
 
@@ -54,7 +62,7 @@ def _get(engine: Any, version: str) -> registry.ModelVersion:
 def list_models(
     engine: EngineDep,
     _: ReaderDep,
-    freq: Annotated[str | None, Query(pattern="^(month|week)$")] = None,
+    freq: Annotated[Frequency | None, Query()] = None,
 ) -> ModelsPublic:
     """Every registered version, newest first."""
     data = [_public(mv) for mv in registry.list_versions(engine, freq)]
@@ -97,12 +105,16 @@ def show_model(
 
 @router.post("/rollback", response_model=ModelPublic, responses=_ERRORS)
 def rollback(
-    body: RollbackRequest, engine: EngineDep, server: ServerDep, admin: AdminDep
+    body: RollbackRequest,
+    engine: EngineDep,
+    server: ServerDep,
+    installation: InstallationDep,
+    admin: AdminDep,
 ) -> ModelPublic:
-    """Return to the previous champion of a frequency (admin)."""
+    """Return to the previous champion of a frequency and issue its forecasts (admin)."""
     try:
-        mv = registry.rollback(engine, body.freq, admin.name, body.reason)
-    except registry.RegistryError as exc:
+        mv = issuing.rollback(engine, installation, body.freq, admin.name, body.reason)
+    except (registry.RegistryError, ArtifactError, ValueError) as exc:
         raise ApiError(409, str(exc)) from None
     server.refresh()
     return _public(mv)
@@ -114,13 +126,15 @@ def promote(
     body: StatusChangeRequest,
     engine: EngineDep,
     server: ServerDep,
+    installation: InstallationDep,
     admin: AdminDep,
 ) -> ModelPublic:
-    """Make a version its frequency's champion (admin); the previous champion is retired."""
+    """Make a version its frequency's champion and issue its forecasts, once, in this request
+    (admin); the previous champion is retired. A version that does not verify is refused."""
     _get(engine, version)
     try:
-        mv = registry.promote(engine, version, admin.name, body.reason)
-    except registry.RegistryError as exc:
+        mv = issuing.promote(engine, installation, version, admin.name, body.reason)
+    except (registry.RegistryError, ArtifactError, ValueError) as exc:
         raise ApiError(409, str(exc)) from None
     server.refresh()
     return _public(mv)

@@ -1,0 +1,1 @@
+"""Event data: sources, the region gazetteer, ingestion, panels, periods and the calendar."""

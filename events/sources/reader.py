@@ -1,0 +1,146 @@
+"""Reads an event file (CSV, optionally gzip) through the adapter for its source."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from events.sources.acled import AcledAdapter
+from events.sources.base import (
+    ParsedFile,
+    RowError,
+    SourceAdapter,
+    SourceFormatError,
+    missing_columns,
+)
+from events.sources.gtd import GtdAdapter
+from events.sources.ucdp import UcdpAdapter
+
+log = logging.getLogger(__name__)
+
+SOURCES: dict[str, SourceAdapter] = {
+    a.name: a for a in (UcdpAdapter(), GtdAdapter(), AcledAdapter())
+}
+ProgressCallback = Callable[[str, int, int | None], None]
+
+
+class ProgressLog:
+    """A ProgressCallback that logs long work about every tenth of the way (each call when the
+    total is unknown)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._last: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        step = done * 10 // total if total else done
+        if self._last.get(stage) != step:
+            self._last[stage] = step
+            self._logger.info("%s: %d%s rows", stage, done, f"/{total}" if total else "")
+
+
+_PROGRESS_EVERY_ROWS = 20_000
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _open_text(path: Path) -> TextIO:
+    with path.open("rb") as probe:
+        compressed = probe.read(2) == _GZIP_MAGIC
+    raw = gzip.open(path, "rb") if compressed else path.open("rb")  # noqa: SIM115 (wrapped, closed by caller)
+    # utf-8-sig drops the byte-order mark spreadsheet exports put in front of the header.
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def _is_hxl_row(row: Sequence[str]) -> bool:
+    """HDX extracts put a row of HXL hashtags (#date+year, ...) under the header."""
+    cells = [cell.strip() for cell in row if cell.strip()]
+    return bool(cells) and all(cell.startswith("#") for cell in cells)
+
+
+def detect_source(header: Sequence[str]) -> SourceAdapter:
+    """The adapter whose required columns the header has."""
+    for adapter in SOURCES.values():
+        if not missing_columns(adapter, header):
+            return adapter
+    preview = ", ".join(header[:8]) + (", ..." if len(header) > 8 else "")
+    raise SourceFormatError(
+        f"unknown column layout ({preview}); expected a UCDP GED, GTD or ACLED export"
+    )
+
+
+def _rows(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """Rows of a csv.reader with the line each starts on (a quoted field may span lines)."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise SourceFormatError(f"not a readable CSV row: {exc}", start) from exc
+        yield start, row
+
+
+def read_events(
+    path: Path,
+    source: str = "auto",
+    progress: ProgressCallback | None = None,
+) -> ParsedFile:
+    """Parse every row of the file; bad rows become RowErrors, never exceptions.
+
+    Raises SourceFormatError when the file as a whole cannot be read.
+    """
+    if source != "auto" and source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; use auto, {', '.join(SOURCES)}")
+    try:
+        with _open_text(path) as handle:
+            return _parse(handle, source, progress)
+    except UnicodeDecodeError as exc:
+        raise SourceFormatError(f"not UTF-8 text ({exc.reason})") from exc
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise SourceFormatError(f"damaged gzip file ({exc})") from exc
+
+
+def _parse(handle: TextIO, source: str, progress: ProgressCallback | None) -> ParsedFile:
+    reader = csv.reader(handle)
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        raise SourceFormatError("the file is empty") from None
+    except csv.Error as exc:
+        raise SourceFormatError(f"not a readable CSV header: {exc}") from exc
+    if source == "auto":
+        adapter = detect_source(header)
+    else:
+        adapter = SOURCES[source]
+        missing = missing_columns(adapter, header)
+        if missing:
+            raise SourceFormatError(f"not a {source} file: missing columns {', '.join(missing)}")
+    parsed = ParsedFile(source=adapter.name)
+    width = len(header)
+    for line, row in _rows(reader):
+        if line == 2 and _is_hxl_row(row):
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        parsed.rows_read += 1
+        if progress is not None and parsed.rows_read % _PROGRESS_EVERY_ROWS == 0:
+            progress("parsing", parsed.rows_read, None)
+        if len(row) > width and not any(cell.strip() for cell in row[width:]):
+            row = row[:width]  # the UCDP web export ends every row with a comma
+        if len(row) != width:
+            parsed.errors.append(RowError(line, f"row has {len(row)} fields, header has {width}"))
+            continue
+        try:
+            parsed.events.append((line, adapter.parse_row(dict(zip(header, row, strict=True)))))
+        except ValueError as exc:
+            parsed.errors.append(RowError(line, str(exc)))
+    if parsed.rows_read == 0:
+        raise SourceFormatError("the file has a header but no event rows")
+    log.debug("read %d rows of %s, %d invalid", parsed.rows_read, adapter.name, len(parsed.errors))
+    return parsed

@@ -1,1 +1,0 @@
-"""The event store: schema, connections and migrations."""

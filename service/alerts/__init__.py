@@ -1,0 +1,2 @@
+"""Alerts on forecasts: rules operators write, their evaluation on each champion issue, and the
+delivery of alerts to receivers."""

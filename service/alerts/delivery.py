@@ -1,0 +1,212 @@
+"""Webhook delivery of alerts: stored first, signed, retried with exponential backoff.
+
+Deliveries live in the database, so a receiver that is down blocks nothing and a restart loses
+nothing: whichever process runs next picks up what is due. A claim is a short lease, so two
+processes never send the same delivery at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from service.alerts.rules import Rule
+from service.alerts.tables import alert_deliveries
+from store.db import as_utc, write_transaction
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-ThreatCast-Signature"
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF_S = 3600.0
+TIMEOUT_S = 5.0
+
+
+def signature(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# Alertmanager's webhook payload (version 4), so existing receivers work unchanged.
+def alertmanager_payload(
+    rule: Rule, alert: dict[str, Any], status: str, base_url: str
+) -> dict[str, Any]:
+    labels = {
+        "alertname": rule.name, "rule_id": str(rule.id), "region": alert["region"],
+        "horizon": str(alert["horizon"]), "freq": rule.freq, "target": rule.target,
+        "severity": rule.severity, "service": "threatcast",
+    }  # fmt: skip
+    ends = as_utc(alert.get("resolved_at"))
+    fingerprint = hashlib.sha256(
+        f"{rule.id}|{alert['region']}|{alert['horizon']}".encode()
+    ).hexdigest()[:16]
+    return {
+        "version": "4",
+        "groupKey": f"threatcast:{rule.id}:{alert['region']}:{alert['horizon']}",
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "threatcast",
+        "groupLabels": {"alertname": rule.name},
+        "commonLabels": labels,
+        "commonAnnotations": {},
+        "externalURL": base_url,
+        "alerts": [
+            {
+                "status": status,
+                "labels": labels,
+                "annotations": {
+                    "summary": f"{rule.target} for {alert['region']} in {alert['period']} (h={alert['horizon']}) "
+                    f"is {alert['value']:.3f}: {rule.condition} {rule.threshold}",
+                    "value": f"{alert['value']:.6f}",
+                    "model_version": alert["version"],
+                    "alert_id": str(alert["id"]),
+                },
+                "startsAt": as_utc(alert["started_at"]).isoformat(),  # type: ignore[union-attr]
+                "endsAt": ends.isoformat() if ends else "0001-01-01T00:00:00Z",
+                "generatorURL": f"{base_url}/v1/alerts/{alert['id']}",
+                "fingerprint": fingerprint,
+            }
+        ],
+    }
+
+
+def enqueue(
+    conn: Connection, rule: Rule, alert: dict[str, Any], status: str, urls: list[str], base_url: str
+) -> None:
+    """Store one delivery per receiver (the rule's own webhook and the global ones)."""
+    targets = [u for u in dict.fromkeys([rule.webhook_url, *urls]) if u]
+    now = _now()
+    for url in targets:
+        conn.execute(
+            insert(alert_deliveries).values(
+                alert_id=alert["id"],
+                url=url,
+                payload=alertmanager_payload(rule, alert, status, base_url),
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+
+
+def _claim(engine: Engine, limit: int) -> list[tuple[int, str, object, int]]:
+    now = _now()
+    with write_transaction(engine) as conn:
+        due = conn.execute(
+            select(
+                alert_deliveries.c.id,
+                alert_deliveries.c.url,
+                alert_deliveries.c.payload,
+                alert_deliveries.c.attempts,
+            )
+            .where(
+                alert_deliveries.c.status == "pending", alert_deliveries.c.next_attempt_at <= now
+            )
+            .order_by(alert_deliveries.c.id)
+            .limit(limit)
+        ).all()
+        if due:
+            conn.execute(
+                update(alert_deliveries)
+                .where(alert_deliveries.c.id.in_([d.id for d in due]))
+                .values(next_attempt_at=now + LEASE)
+            )
+    return [(d.id, d.url, d.payload, d.attempts) for d in due]
+
+
+def _post(url: str, body: bytes, secret: str) -> str | None:
+    """None when the receiver took it (2xx), else why not."""
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: signature(body, secret),
+            "User-Agent": "ThreatCast",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            return None if 200 <= response.status < 300 else f"HTTP {response.status}"
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def deliver_due(
+    engine: Engine, secret: str, backoff_s: float, max_attempts: int, limit: int = 50
+) -> int:
+    """Send what is due; returns how many were delivered."""
+    delivered = 0
+    for delivery_id, url, payload, attempts in _claim(engine, limit):
+        body = json.dumps(payload, sort_keys=True).encode()
+        problem = _post(url, body, secret)
+        attempts += 1
+        values: dict[str, object] = {"attempts": attempts, "last_error": problem}
+        if problem is None:
+            values.update(status="delivered", delivered_at=_now())
+            delivered += 1
+        elif attempts >= max_attempts:
+            values["status"] = "failed"
+            log.error(
+                "alert delivery %d to %s failed for good after %d attempts: %s",
+                delivery_id,
+                url,
+                attempts,
+                problem,
+            )
+        else:
+            wait = min(backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
+            values["next_attempt_at"] = _now() + timedelta(seconds=wait)
+            log.warning(
+                "alert delivery %d to %s: %s; retry %d in %.1f s",
+                delivery_id,
+                url,
+                problem,
+                attempts,
+                wait,
+            )
+        with write_transaction(engine) as conn:
+            conn.execute(
+                update(alert_deliveries)
+                .where(alert_deliveries.c.id == delivery_id)
+                .values(**values)
+            )
+    return delivered
+
+
+def list_deliveries(engine: Engine, limit: int = 100) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(alert_deliveries).order_by(alert_deliveries.c.id.desc()).limit(limit)
+        ).mappings()
+        return [dict(row) for row in rows]
+
+
+def run_forever(
+    engine: Engine,
+    secret: str,
+    backoff_s: float,
+    max_attempts: int,
+    interval_s: float,
+    stop: threading.Event,
+) -> None:
+    while not stop.wait(interval_s):
+        try:
+            deliver_due(engine, secret, backoff_s, max_attempts)
+        except Exception:  # the loop must outlive a bad moment of the database
+            log.exception("alert delivery loop")

@@ -1,0 +1,209 @@
+"""Evaluating rules against each champion issue, and the alerts' lifecycle.
+
+Evaluation runs inside the transaction that stores the issue (see training.issuing), under the
+database write lock: an issue is served with its alerts evaluated or not at all, and each alert
+opens once; a unique index backs that up.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+
+from events.panel import region_outcomes
+from events.periods import shift_period
+from service.alerts.delivery import enqueue
+from service.alerts.rules import Rule, UnknownRule
+from service.alerts.tables import alert_rules, alerts
+from store.db import as_utc, write_transaction
+from training.issuing import Issue, issued_forecasts
+
+log = logging.getLogger(__name__)
+TRAILING_PERIODS = 12
+# Below this trailing average a region counts as quiet: one period in twelve.
+_QUIET_AVERAGE = 1 / 12
+Judgement = tuple[bool, bool, float]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _rules(conn: Connection, freq: str) -> list[Rule]:
+    rows = conn.execute(
+        select(alert_rules).where(alert_rules.c.freq == freq).order_by(alert_rules.c.id)
+    ).mappings()
+    return [Rule(**{**row, "created_at": as_utc(row["created_at"])}) for row in rows]
+
+
+def _previous_value(
+    conn: Connection, issue: Issue, row: dict[str, Any], target: str
+) -> float | None:
+    earlier = conn.execute(
+        select(issued_forecasts.c[target])
+        .where(
+            issued_forecasts.c.freq == issue.freq,
+            issued_forecasts.c.region == row["region"],
+            issued_forecasts.c.horizon == row["horizon"],
+            issued_forecasts.c.origin < issue.origin,
+        )
+        .order_by(issued_forecasts.c.origin.desc(), issued_forecasts.c.issued_at.desc())
+        .limit(1)
+    ).first()
+    return float(earlier[0]) if earlier is not None else None
+
+
+def _trailing_average(conn: Connection, issue: Issue, region: str, target: str) -> float:
+    periods = [shift_period(issue.origin, -k, issue.freq) for k in range(TRAILING_PERIODS)]  # type: ignore[arg-type]
+    outcomes = region_outcomes(conn, region, issue.freq, periods)  # type: ignore[arg-type]
+    if target == "expected_events":
+        return float(outcomes["events"].mean())
+    if target == "p_event":
+        return float((outcomes["events"] > 0).mean())
+    if issue.severe_threshold is None:
+        raise ValueError(
+            f"issue {issue.version}@{issue.origin} does not carry its severe threshold"
+        )
+    return float((outcomes["fatalities"] >= issue.severe_threshold).mean())
+
+
+def _judge(conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any]) -> Judgement | None:
+    """(condition holds, condition cleared beyond the hysteresis band, value) or None to skip."""
+    value = float(row[rule.target])
+    if rule.condition == "above":
+        level, limit = value, rule.threshold
+    elif rule.condition == "rise":
+        previous = _previous_value(conn, issue, row, rule.target)
+        if previous is None:
+            return None
+        level, limit = value - previous, rule.threshold
+    else:
+        average = max(_trailing_average(conn, issue, row["region"], rule.target), _QUIET_AVERAGE)
+        level, limit = value, rule.threshold * average
+    holds = level >= limit if rule.condition == "rise" else level > limit
+    return holds, level < limit - rule.hysteresis, value
+
+
+def evaluate(conn: Connection, issue: Issue, webhook_urls: list[str], base_url: str = "") -> int:
+    """Open and resolve alerts for one issue; returns how many alerts changed state."""
+    changed = 0
+    for rule in _rules(conn, issue.freq):
+        for row in issue.rows:
+            if (rule.region and row["region"] != rule.region) or (
+                rule.horizon and row["horizon"] != rule.horizon
+            ):
+                continue
+            judged = _judge(conn, rule, issue, row)
+            if judged is not None:
+                changed += _transition(conn, rule, issue, row, judged, webhook_urls, base_url)
+    if changed:
+        log.info(
+            "alerts: %d state changes for %s at origin %s", changed, issue.version, issue.origin
+        )
+    return changed
+
+
+def _transition(
+    conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any],
+    judged: Judgement, urls: list[str], base_url: str,
+) -> int:  # fmt: skip
+    holds, cleared, value = judged
+    key = and_(
+        alerts.c.rule_id == rule.id,
+        alerts.c.region == row["region"],
+        alerts.c.horizon == row["horizon"],
+    )
+    firing = conn.execute(select(alerts).where(key, alerts.c.state == "firing")).mappings().first()
+    facts = {
+        "value": value,
+        "version": issue.version,
+        "origin": issue.origin,
+        "period": row["period"],
+    }
+    if firing is not None:
+        if not cleared:
+            conn.execute(update(alerts).where(alerts.c.id == firing["id"]).values(**facts))
+            return 0
+        now = _now()
+        conn.execute(
+            update(alerts)
+            .where(alerts.c.id == firing["id"])
+            .values(**facts, state="resolved", resolved_at=now)
+        )
+        enqueue(conn, rule, {**firing, **facts, "resolved_at": now}, "resolved", urls, base_url)
+        return 1
+    if not holds:
+        return 0
+    last_resolved = as_utc(
+        conn.execute(select(func.max(alerts.c.resolved_at)).where(key)).scalar_one()
+    )
+    if last_resolved is not None and _now() - last_resolved < timedelta(seconds=rule.cooldown_s):
+        return 0
+    now = _now()
+    alert_id = conn.execute(
+        insert(alerts).values(
+            rule_id=rule.id,
+            region=row["region"],
+            horizon=row["horizon"],
+            state="firing",
+            started_at=now,
+            **facts,
+        )
+    ).inserted_primary_key[0]  # type: ignore[index]
+    alert = {
+        "id": alert_id,
+        "region": row["region"],
+        "horizon": row["horizon"],
+        "started_at": now,
+        **facts,
+    }
+    enqueue(conn, rule, alert, "firing", urls, base_url)
+    return 1
+
+
+def list_alerts(
+    engine: Engine, state: str | None = None, region: str | None = None, severity: str | None = None
+) -> list[dict[str, Any]]:
+    query = (
+        select(
+            alerts,
+            alert_rules.c.name.label("rule_name"),
+            alert_rules.c.severity,
+            alert_rules.c.target,
+            alert_rules.c.freq,
+        )
+        .join(alert_rules, alert_rules.c.id == alerts.c.rule_id)
+        .order_by(alerts.c.started_at.desc(), alerts.c.id.desc())
+    )
+    if state is not None:
+        query = query.where(alerts.c.state == state)
+    if region is not None:
+        query = query.where(alerts.c.region == region)
+    if severity is not None:
+        query = query.where(alert_rules.c.severity == severity)
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def acknowledge(engine: Engine, alert_id: int, actor: str, comment: str) -> None:
+    with write_transaction(engine) as conn:
+        done = conn.execute(
+            update(alerts)
+            .where(alerts.c.id == alert_id)
+            .values(acknowledged_at=_now(), acknowledged_by=actor, ack_comment=comment)
+        ).rowcount
+    if not done:
+        raise UnknownRule(f"no alert {alert_id}")
+
+
+def firing_counts(engine: Engine) -> list[dict[str, Any]]:
+    query = (
+        select(alert_rules.c.name, alert_rules.c.severity, alerts.c.region, alerts.c.horizon)
+        .join(alert_rules, alert_rules.c.id == alerts.c.rule_id)
+        .where(alerts.c.state == "firing")
+    )
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]

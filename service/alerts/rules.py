@@ -1,0 +1,127 @@
+"""Alert rules as operators write them, and their storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, HttpUrl, model_validator
+from sqlalchemy import Engine, delete, insert, select, update
+
+from events.periods import Frequency, cadence
+from service.alerts.tables import alert_deliveries, alert_rules, alerts
+from store.db import as_utc, write_transaction
+
+Target = Literal["p_event", "p_severe", "expected_events"]
+Condition = Literal["above", "rise", "above_average"]
+Severity = Literal["info", "warning", "critical"]
+PROBABILITIES = ("p_event", "p_severe")
+
+
+class AlertRuleIn(BaseModel):
+    """A rule as operators write it."""
+
+    name: str = Field(min_length=1, max_length=120, examples=["KP attack risk"])
+    region: str | None = Field(default=None, description="ISO 3166-2 code; null for every region.")
+    freq: Frequency = Frequency.MONTH
+    horizon: int | None = Field(default=None, description="Periods ahead; null for any.")
+    target: Target = "p_event"
+    condition: Condition = "above"
+    threshold: float = Field(
+        description="above: the level; rise: the increase since the previous issue; "
+        "above_average: the factor over the region's trailing-12-period average."
+    )
+    hysteresis: float = Field(default=0.0, ge=0, description="Resolve only below threshold - this.")
+    cooldown_s: int = Field(
+        default=0, ge=0, le=30 * 86400, description="Quiet time after resolving."
+    )
+    severity: Severity = "warning"
+    webhook_url: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def _sensible(self) -> AlertRuleIn:
+        limit = cadence(self.freq).max_horizon
+        if self.horizon is not None and not 1 <= self.horizon <= limit:
+            raise ValueError(f"horizon must be between 1 and {limit} for {self.freq}")
+        probability = self.target in PROBABILITIES
+        if self.condition == "above" and probability and not 0 <= self.threshold <= 1:
+            raise ValueError(f"a {self.target} threshold is a probability in [0, 1]")
+        if self.condition == "rise" and (
+            self.threshold <= 0 or (probability and self.threshold > 1)
+        ):
+            raise ValueError("a rise threshold must be positive (and at most 1 for probabilities)")
+        if self.condition == "above_average" and self.threshold <= 0:
+            raise ValueError("an above_average factor must be positive")
+        if self.condition == "above" and self.threshold < 0:
+            raise ValueError("an expected_events threshold cannot be negative")
+        if probability and self.hysteresis > 1:
+            raise ValueError("hysteresis on a probability must be at most 1")
+        return self
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: int
+    name: str
+    region: str | None
+    freq: str
+    horizon: int | None
+    target: str
+    condition: str
+    threshold: float
+    hysteresis: float
+    cooldown_s: int
+    severity: str
+    webhook_url: str | None
+    created_by: str
+    created_at: datetime
+
+
+class UnknownRule(LookupError):
+    """No rule (or alert) with the id asked for."""
+
+
+def create_rule(engine: Engine, rule: AlertRuleIn, actor: str) -> Rule:
+    values = rule.model_dump(mode="json")
+    with write_transaction(engine) as conn:
+        rule_id = conn.execute(
+            insert(alert_rules).values(**values, created_by=actor, created_at=datetime.now(UTC))
+        ).inserted_primary_key[0]  # type: ignore[index]
+    return get_rule(engine, int(rule_id))
+
+
+def update_rule(engine: Engine, rule_id: int, rule: AlertRuleIn) -> Rule:
+    get_rule(engine, rule_id)
+    with write_transaction(engine) as conn:
+        conn.execute(
+            update(alert_rules)
+            .where(alert_rules.c.id == rule_id)
+            .values(**rule.model_dump(mode="json"))
+        )
+    return get_rule(engine, rule_id)
+
+
+def delete_rule(engine: Engine, rule_id: int) -> None:
+    get_rule(engine, rule_id)
+    with write_transaction(engine) as conn:
+        ids = select(alerts.c.id).where(alerts.c.rule_id == rule_id)
+        conn.execute(delete(alert_deliveries).where(alert_deliveries.c.alert_id.in_(ids)))
+        conn.execute(delete(alerts).where(alerts.c.rule_id == rule_id))
+        conn.execute(delete(alert_rules).where(alert_rules.c.id == rule_id))
+
+
+def get_rule(engine: Engine, rule_id: int) -> Rule:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(select(alert_rules).where(alert_rules.c.id == rule_id)).mappings().first()
+        )
+    if row is None:
+        raise UnknownRule(f"no alert rule {rule_id}")
+    return Rule(**{**row, "created_at": as_utc(row["created_at"])})
+
+
+def list_rules(engine: Engine) -> list[Rule]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(alert_rules).order_by(alert_rules.c.id)).mappings().all()
+    return [Rule(**{**row, "created_at": as_utc(row["created_at"])}) for row in rows]

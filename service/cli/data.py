@@ -1,0 +1,249 @@
+"""`threatcast` commands for event data: ingest, events summary, panel, backtest."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import tempfile
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from events.gazetteer import default_resolver
+from events.ingest import IngestError, IngestReport, ingest_file
+from events.panel import build_panel
+from events.periods import Frequency
+from events.sources import ProgressLog, SourceFormatError
+from events.summary import summarize
+from features.specs import default_spec
+from service.cli.support import (
+    BackendChoice,
+    SourceChoice,
+    fail,
+    open_engine,
+    parse_horizons,
+    settings_of,
+)
+from store.db import make_engine, migrate
+from training.backtest import BacktestRequest, default_models, run_backtest
+from training.parallel import compute_backend
+from training.report import write_outputs
+
+log = logging.getLogger("threatcast")
+events_app = typer.Typer(help="Inspect the event store.", no_args_is_help=True)
+
+
+class SummaryChoice(StrEnum):
+    year = "year"
+    region = "region"
+    actor = "actor"
+    type = "type"
+    source = "source"
+
+
+def print_report(report: IngestReport) -> None:
+    verb = "would be" if report.dry_run else "were"
+    typer.echo(
+        f"{report.file} ({report.source}): {report.rows_read} rows read, {report.valid} valid\n"
+        f"  added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"missing now {report.missing_now} ({verb} applied)\n"
+        f"  regions: {report.valid - report.unresolved} resolved "
+        f"({report.placed_by_point} placed by coordinates), {report.unresolved} unresolved"
+    )
+    for name, count in report.unknown_admin1.items():
+        typer.echo(f"  unknown admin-1 name {name!r}: {count} events (add it to a gazetteer)")
+    if report.skipped:
+        typer.echo(f"  skipped {len(report.skipped)} invalid rows:")
+        for error in report.skipped:
+            typer.echo(f"    {error}")
+
+
+def ingest(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    source: Annotated[SourceChoice, typer.Option(help="Event file format.")] = SourceChoice.auto,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Load the valid rows, report the rest.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Validate and report without writing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Load an event file (UCDP GED, GTD or ACLED CSV, optionally gzip) into the event store."""
+    engine = open_engine(ctx)
+    try:
+        report = ingest_file(
+            engine,
+            path,
+            source=source.value,
+            skip_invalid=skip_invalid,
+            dry_run=dry_run,
+            progress=ProgressLog(log),
+        )
+    except (IngestError, SourceFormatError) as exc:
+        raise fail(
+            f"{path.name}: {exc}" if isinstance(exc, SourceFormatError) else str(exc)
+        ) from None
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        print_report(report)
+
+
+def events_summary(
+    ctx: typer.Context,
+    by: Annotated[SummaryChoice, typer.Option(help="Group events by this.")] = SummaryChoice.year,
+) -> None:
+    """Counts and fatalities of the stored events."""
+    rows = summarize(open_engine(ctx), by.value)
+    if not rows:
+        typer.echo("the event store is empty; load events with `threatcast ingest PATH`")
+        return
+    width = max(len(by.value), *(len(row.key) for row in rows))
+    typer.echo(f"{by.value:<{width}}  {'events':>8}  {'fatalities':>10}")
+    for row in rows:
+        typer.echo(f"{row.key:<{width}}  {row.events:>8}  {row.fatalities:>10}")
+    typer.echo(
+        f"{'total':<{width}}  {sum(r.events for r in rows):>8}  {sum(r.fatalities for r in rows):>10}"
+    )
+
+
+def panel(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.", dir_okay=False)],
+    freq: Annotated[Frequency, typer.Option(help="Period length.")] = Frequency.MONTH,
+    start: Annotated[str | None, typer.Option(help="First period (YYYY-MM or YYYY-Www).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last period (YYYY-MM or YYYY-Www).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Use only events that started on or before YYYY-MM-DD.")
+    ] = None,
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-3 country code.")] = "PAK",
+) -> None:
+    """Export the region x period panel (region, period, events, fatalities, breakdowns, calendar)."""
+    try:
+        cutoff = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)", 2) from None
+    engine = open_engine(ctx)
+    try:
+        frame = build_panel(engine, freq, start=start, end=end, as_of=cutoff, country=country)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    typer.echo(
+        f"wrote {len(frame)} rows ({frame['region'].nunique()} regions x "
+        f"{frame['period'].nunique()} periods, {int(frame['events'].sum())} events) to {out}"
+    )
+
+
+def backtest_command(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option(help="First origin (YYYY-MM, or YYYY-Www for weeks).")],
+    end: Annotated[str, typer.Option(help="Last origin.")],
+    output: Annotated[
+        Path, typer.Option(help="Forecast table to write (.csv or .parquet).", dir_okay=False)
+    ],
+    events_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            exists=True,
+            dir_okay=False,
+            help="Backtest this event file alone, in a temporary store.",
+        ),
+    ] = None,
+    source: Annotated[SourceChoice, typer.Option(help="Format of --events.")] = SourceChoice.auto,
+    horizons: Annotated[str, typer.Option(help="Horizons, e.g. 1,3,6 or 1-6.")] = "1,3,6",
+    freq: Annotated[Frequency, typer.Option(help="Period length.")] = Frequency.MONTH,
+    report: Annotated[
+        Path | None, typer.Option(help="Directory for metrics and plots.", file_okay=False)
+    ] = None,
+    models: Annotated[
+        str, typer.Option(help="Comma-separated model families; the first is the main one.")
+    ] = ",".join(default_models()),
+    n_jobs: Annotated[int, typer.Option(help="Parallel worker processes.")] = 2,
+    backend: Annotated[
+        BackendChoice, typer.Option(help="Run on local processes or a Dask cluster.")
+    ] = BackendChoice.loky,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address (default THREATCAST_DASK_SCHEDULER, else a local cluster)."
+        ),
+    ] = None,
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-3 country code.")] = "PAK",
+) -> None:
+    """Rolling-origin backtest: at every origin, fit on data up to it and forecast each horizon."""
+    if output.suffix not in {".csv", ".parquet"}:
+        raise fail(f"--output {output.name}: use a .csv or .parquet file name", 2)
+    if output.suffix == ".parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise fail("--output .parquet needs pyarrow (pip install pyarrow); or write .csv", 2)
+    try:
+        request = BacktestRequest(
+            freq=freq,
+            start=start,
+            end=end,
+            horizons=parse_horizons(horizons),
+            models=tuple(m.strip() for m in models.split(",") if m.strip()),
+            n_jobs=n_jobs,
+            backend=backend.value,
+        )
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    gazetteer = default_resolver().gazetteers.get(country)
+    if gazetteer is None:
+        raise fail(f"no gazetteer for country {country!r}", 2)
+    with tempfile.TemporaryDirectory(prefix="threatcast-backtest-") as scratch:
+        if events_file is not None:
+            engine = make_engine(f"sqlite:///{Path(scratch) / 'events.db'}")
+            migrate(engine)
+            try:
+                ingest_file(engine, events_file, source=source.value, progress=ProgressLog(log))
+            except (IngestError, SourceFormatError) as exc:
+                raise fail(f"{events_file.name}: {exc}") from None
+        else:
+            engine = open_engine(ctx)
+        try:
+            panel = build_panel(engine, request.freq, country=country)
+            address = (
+                scheduler or settings_of(ctx).dask_scheduler if backend == "dask" else scheduler
+            )
+            with compute_backend(request.backend, address):
+                results = run_backtest(
+                    panel,
+                    request,
+                    default_spec(gazetteer, request.freq),
+                    progress=lambda done, total: log.info("backtest: %d/%d origins", done, total),
+                )
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
+        engine.dispose()
+    metrics = write_outputs(results, output, report, request.models[0])
+    typer.echo(
+        f"wrote {len(results)} forecasts ({results['origin'].nunique()} origins) to {output}"
+    )
+    if metrics is not None:
+        columns = [
+            "model",
+            "horizon",
+            "brier",
+            "brier_skill",
+            "calibration_error",
+            "severe_brier",
+            "pinball",
+            "coverage_p10_p90",
+        ]
+        typer.echo(metrics[[c for c in columns if c in metrics]].round(4).to_string(index=False))
+        typer.echo(f"report written to {report}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ingest)
+    events_app.command("summary")(events_summary)
+    app.add_typer(events_app, name="events")
+    app.command()(panel)
+    app.command("backtest")(backtest_command)

@@ -1,0 +1,41 @@
+"""The root `threatcast` command: settings and logging for every command, and its subcommands."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+from pydantic import ValidationError
+
+from service.cli import alerts, data, keys, models, setup
+from service.cli.support import fail
+from service.settings import get_settings
+
+app = typer.Typer(help="ThreatCast: province-level early-warning forecasts.", no_args_is_help=True)
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """Read the settings once and configure logging for every command."""
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            (f"THREATCAST_{e['loc'][0]}".upper() + ": " if e["loc"] else "") + e["msg"]
+            for e in exc.errors()
+        )
+        raise fail(f"invalid settings: {problems}", 2) from None
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for handler in logging.getLogger().handlers:
+        # The console shows the configured level even while a job records more for its log tail.
+        handler.setLevel(settings.log_level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    ctx.obj = settings
+
+
+for module in (data, setup, models):
+    module.register(app)
+app.add_typer(keys.keys_app, name="keys")
+app.add_typer(alerts.alerts_app, name="alerts")

@@ -1,0 +1,373 @@
+"""`threatcast` commands for models and jobs: train, forecast, models, retrain, jobs, worker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import Engine
+
+from events.periods import Frequency
+from service.cli.support import (
+    CLI_ACTOR,
+    BackendChoice,
+    SourceChoice,
+    fail,
+    installation_of,
+    open_engine,
+    parse_horizons,
+    settings_of,
+)
+from training import issuing, jobs, registry
+from training.artifacts import ArtifactError
+from training.config import TrainingConfig, load_config
+from training.parallel import compute_backend
+from training.report import write_forecast_table
+from training.runner import run_job
+from training.train import main_scores
+
+log = logging.getLogger("threatcast")
+models_app = typer.Typer(
+    help="The model registry: list, inspect, promote, roll back.", no_args_is_help=True
+)
+jobs_app = typer.Typer(help="Training and retraining jobs.", no_args_is_help=True)
+
+
+class PromoteChoice(StrEnum):
+    never = "never"
+    gate = "gate"
+    always = "always"
+
+
+def _config(path: Path | None, freq: Frequency | None) -> TrainingConfig:
+    try:
+        return load_config(path, freq=freq)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def _reap(ctx: typer.Context, engine: Engine) -> None:
+    settings = settings_of(ctx)
+    jobs.reap_dead(engine, settings.job_stale_after_s, settings.artifact_root)
+
+
+def _run_inline(
+    ctx: typer.Context,
+    kind: str,
+    params: dict[str, Any],
+    backend: BackendChoice,
+    scheduler: str | None,
+) -> jobs.Job:
+    engine = open_engine(ctx)
+    _reap(ctx, engine)
+    job_id = jobs.start_inline(engine, kind, params, CLI_ACTOR)
+    typer.echo(f"job {job_id}: {kind} running")
+    address = (
+        scheduler or settings_of(ctx).dask_scheduler if backend == BackendChoice.dask else scheduler
+    )
+    try:
+        with compute_backend(backend.value, address):
+            return run_job(engine, installation_of(ctx), job_id)
+    except ValueError as exc:
+        jobs.finish(engine, job_id, "failed", result=str(exc))
+        raise fail(str(exc), 2) from None
+
+
+def _report_job(job: jobs.Job) -> None:
+    for finding in job.findings or []:
+        if finding["severity"] != "info":
+            typer.echo(
+                f"  input check {finding['check']} ({finding['severity']}): {finding['message']}"
+            )
+    typer.echo(f"job {job.id} {job.status}: {job.result}")
+    if job.status != "succeeded":
+        raise typer.Exit(1)
+
+
+_BACKEND_OPTION = typer.Option(help="Run the backtest on local processes or a Dask cluster.")
+_SCHEDULER_OPTION = typer.Option(help="Dask scheduler address (default THREATCAST_DASK_SCHEDULER).")
+_CONFIG_OPTION = typer.Option(exists=True, dir_okay=False, help="Training config (JSON or TOML).")
+
+
+def train(
+    ctx: typer.Context,
+    as_of: Annotated[
+        str | None, typer.Option(help="Data cutoff period (default: newest data).")
+    ] = None,
+    freq: Annotated[Frequency | None, typer.Option(help="Period length.")] = None,
+    config: Annotated[Path | None, _CONFIG_OPTION] = None,
+    force: Annotated[bool, typer.Option(help="Train despite severe input-check findings.")] = False,
+    backend: Annotated[BackendChoice, _BACKEND_OPTION] = BackendChoice.loky,
+    scheduler: Annotated[str | None, _SCHEDULER_OPTION] = None,
+) -> None:
+    """Fit the default ensemble on the stored events, backtest it, register a candidate version."""
+    settings = _config(config, freq)
+    params = {"config": settings.model_dump(mode="json"), "as_of": as_of, "force": force}
+    _report_job(_run_inline(ctx, "train", params, backend, scheduler))
+
+
+def retrain(
+    ctx: typer.Context,
+    events_file: Annotated[
+        Path,
+        typer.Option("--events", exists=True, dir_okay=False, help="New event file to ingest."),
+    ],
+    source: Annotated[SourceChoice, typer.Option(help="Format of --events.")] = SourceChoice.auto,
+    config: Annotated[Path | None, _CONFIG_OPTION] = None,
+    freq: Annotated[Frequency | None, typer.Option(help="Period length.")] = None,
+    promote: Annotated[
+        PromoteChoice, typer.Option(help="Promote never, by the gate, or always.")
+    ] = PromoteChoice.gate,
+    force: Annotated[bool, typer.Option(help="Train despite severe input-check findings.")] = False,
+    enqueue: Annotated[
+        bool, typer.Option(help="Queue the job for `threatcast worker` instead.")
+    ] = False,
+    backend: Annotated[BackendChoice, _BACKEND_OPTION] = BackendChoice.loky,
+    scheduler: Annotated[str | None, _SCHEDULER_OPTION] = None,
+) -> None:
+    """Ingest new events, train, backtest, and promote if the gate allows."""
+    settings = _config(config, freq)
+    params = {
+        "events": str(events_file.resolve()),
+        "source": source.value,
+        "config": settings.model_dump(mode="json"),
+        "promote": promote.value,
+        "force": force,
+    }
+    if enqueue:
+        job_id = jobs.enqueue(open_engine(ctx), "retrain", params, CLI_ACTOR)
+        typer.echo(f"job {job_id} queued; `threatcast worker` will run it")
+        return
+    _report_job(_run_inline(ctx, "retrain", params, backend, scheduler))
+
+
+def forecast(
+    ctx: typer.Context,
+    output: Annotated[
+        Path, typer.Option(dir_okay=False, help="Forecast table (.csv or .parquet).")
+    ],
+    version: Annotated[
+        str | None, typer.Option(help="Model version (default: the champion).")
+    ] = None,
+    freq: Annotated[Frequency, typer.Option(help="Which champion.")] = Frequency.MONTH,
+    horizons: Annotated[
+        str | None, typer.Option(help="Horizons, e.g. 1-6 (default: all fitted).")
+    ] = None,
+    origin: Annotated[
+        str | None, typer.Option(help="Forecast from this period (default: newest).")
+    ] = None,
+    allow_version_mismatch: Annotated[
+        bool, typer.Option(help="Load a model saved by other scikit-learn/statsmodels versions.")
+    ] = False,
+) -> None:
+    """Issue forecasts from the champion (or --version) on the stored events, and store them."""
+    if output.suffix not in {".csv", ".parquet"}:
+        raise fail(f"--output {output.name}: use a .csv or .parquet file name", 2)
+    engine = open_engine(ctx)
+    try:
+        serving, table = issuing.issue(
+            engine,
+            installation_of(ctx),
+            version=version,
+            freq=freq,
+            horizons=parse_horizons(horizons) if horizons else None,
+            origin=origin,
+            allow_version_mismatch=allow_version_mismatch,
+        )
+    except (registry.RegistryError, ArtifactError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    write_forecast_table(table, output)
+    typer.echo(
+        f"issued {len(table)} forecasts from {serving.record.version} at origin "
+        f"{table['origin'].iloc[0]} to {output}"
+    )
+
+
+@models_app.command("list")
+def models_list(
+    ctx: typer.Context,
+    freq: Annotated[Frequency | None, typer.Option(help="Only this frequency.")] = None,
+) -> None:
+    """Every registered version, newest first."""
+    versions = registry.list_versions(open_engine(ctx), freq)
+    if not versions:
+        typer.echo("no model versions yet; run `threatcast train`")
+        return
+    typer.echo(
+        f"{'version':<24} {'freq':<5} {'status':<9} {'as_of':<8} {'brier':>7} {'ece':>7}  created"
+    )
+    for mv in versions:
+        scores = main_scores(mv.metrics)
+        typer.echo(
+            f"{mv.version:<24} {mv.freq:<5} {mv.status:<9} {mv.as_of:<8} "
+            f"{scores['brier']:>7.4f} {scores['calibration_error']:>7.4f}  {mv.created_at:%Y-%m-%d %H:%M}"
+        )
+
+
+@models_app.command("show")
+def models_show(ctx: typer.Context, version: str) -> None:
+    """A version's manifest facts, backtest metrics and status history."""
+    engine = open_engine(ctx)
+    try:
+        mv = registry.get(engine, version)
+    except registry.RegistryError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"version     {mv.version}\nfrequency   {mv.freq}\nstatus      {mv.status}")
+    typer.echo(f"data as of  {mv.as_of}\ncreated     {mv.created_at:%Y-%m-%d %H:%M:%S}")
+    typer.echo(
+        f"artifact    {settings_of(ctx).artifact_root / mv.artifact_dir}\nsha256      {mv.sha256}"
+    )
+    window = mv.metrics["window"]
+    typer.echo(
+        f"backtest    origins {window['start']}..{window['end']}, horizons {window['horizons']}"
+    )
+    for model, by_horizon in mv.metrics["models"].items():
+        for horizon, scores in by_horizon.items():
+            typer.echo(
+                f"  {model:<12} h={horizon:<4} brier {scores['brier']:.4f}  "
+                f"ece {scores['calibration_error']:.4f}  severe {scores['severe_brier']:.4f}  "
+                f"pinball {scores['pinball']:.4f}  coverage {scores['coverage_p10_p90']:.3f}"
+            )
+    typer.echo("history")
+    for change in registry.history(engine, version):
+        typer.echo(
+            f"  {change.changed_at:%Y-%m-%d %H:%M:%S}  {change.from_status or '-'} -> "
+            f"{change.to_status}  by {change.actor}: {change.reason}"
+        )
+
+
+_REASON = typer.Option(help="Why; recorded in the audit trail.")
+
+
+@models_app.command("promote")
+def models_promote(
+    ctx: typer.Context, version: str, reason: Annotated[str, _REASON] = "promoted by hand"
+) -> None:
+    """Make VERSION the champion of its frequency (the current one is retired) and issue its
+    forecasts."""
+    try:
+        mv = issuing.promote(open_engine(ctx), installation_of(ctx), version, CLI_ACTOR, reason)
+    except (registry.RegistryError, ArtifactError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"{mv.version} is now the {mv.freq} champion")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    ctx: typer.Context,
+    freq: Annotated[Frequency, typer.Option(help="Which champion.")] = Frequency.MONTH,
+    reason: Annotated[str, _REASON] = "rolled back by hand",
+) -> None:
+    """Return to the previous champion in one step, and issue its forecasts."""
+    try:
+        mv = issuing.rollback(open_engine(ctx), installation_of(ctx), freq, CLI_ACTOR, reason)
+    except (registry.RegistryError, ArtifactError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"rolled back: {mv.version} is the {mv.freq} champion again")
+
+
+def _set_status(ctx: typer.Context, version: str, status: str, reason: str) -> None:
+    try:
+        mv = registry.set_status(open_engine(ctx), version, status, CLI_ACTOR, reason)
+    except registry.RegistryError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"{mv.version} is now {mv.status}")
+
+
+@models_app.command("retire")
+def models_retire(
+    ctx: typer.Context, version: str, reason: Annotated[str, _REASON] = "retired by hand"
+) -> None:
+    """Retire a version that is not the champion."""
+    _set_status(ctx, version, "retired", reason)
+
+
+@models_app.command("shadow")
+def models_shadow(
+    ctx: typer.Context, version: str, reason: Annotated[str, _REASON] = "shadowing the champion"
+) -> None:
+    """Mark a version as a shadow: scored beside the champion, not served."""
+    _set_status(ctx, version, "shadow", reason)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=1000)] = 20
+) -> None:
+    """Recent jobs, newest first (jobs whose process died are marked failed first)."""
+    engine = open_engine(ctx)
+    _reap(ctx, engine)
+    listed = jobs.list_jobs(engine, limit)
+    if not listed:
+        typer.echo("no jobs yet")
+        return
+    for job in listed:
+        started = f"{job.started_at:%Y-%m-%d %H:%M:%S}" if job.started_at else "-"
+        typer.echo(
+            f"{job.id:>5}  {job.kind:<8} {job.status:<10} {started}  {job.version or '-':<24} {job.requested_by}"
+        )
+
+
+@jobs_app.command("show")
+def jobs_show(
+    ctx: typer.Context, job_id: int, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """One job: parameters, times, findings, result and log tail."""
+    engine = open_engine(ctx)
+    _reap(ctx, engine)
+    try:
+        job = jobs.get(engine, job_id)
+    except jobs.JobError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in job.__dict__.items()}, default=str, indent=2))
+        return
+    typer.echo(f"job {job.id} ({job.kind}) {job.status}, requested by {job.requested_by}")
+    typer.echo(f"  created {job.created_at}, started {job.started_at}, finished {job.finished_at}")
+    typer.echo(f"  worker {job.worker}, version {job.version}")
+    typer.echo(f"  params {json.dumps(job.params)}")
+    for finding in job.findings or []:
+        typer.echo(f"  check {finding['check']} ({finding['severity']}): {finding['message']}")
+    typer.echo(f"  result {job.result}")
+    if job.log_tail:
+        typer.echo("  log:\n    " + job.log_tail.replace("\n", "\n    "))
+
+
+def worker(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option(help="Run queued jobs, then exit when none is left.")
+    ] = False,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between queue polls.")
+    ] = 5.0,
+) -> None:
+    """Take queued jobs and run them, one at a time."""
+    engine = open_engine(ctx)
+    env = installation_of(ctx)
+    typer.echo(f"worker {jobs.worker_id()} polling every {poll_interval:g} s")
+    while True:
+        _reap(ctx, engine)
+        job = jobs.claim_next(engine)
+        if job is None:
+            if once:
+                return
+            time.sleep(poll_interval)
+            continue
+        log.info("worker: running job %d (%s)", job.id, job.kind)
+        finished = run_job(engine, env, job.id)
+        typer.echo(f"job {finished.id} {finished.status}: {finished.result}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command()(retrain)
+    app.command()(forecast)
+    app.command()(worker)
+    app.add_typer(models_app, name="models")
+    app.add_typer(jobs_app, name="jobs")

@@ -1,0 +1,58 @@
+"""Helpers every `threatcast` command shares: errors, the engine, option parsing, progress."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import typer
+from sqlalchemy import Engine
+
+from service.installation import installation
+from service.settings import Settings
+from store.db import make_engine, migrate
+from training.issuing import Installation
+
+CLI_ACTOR = "cli"
+
+
+class SourceChoice(StrEnum):
+    auto = "auto"
+    ucdp = "ucdp"
+    gtd = "gtd"
+    acled = "acled"
+
+
+class BackendChoice(StrEnum):
+    loky = "loky"
+    dask = "dask"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+def open_engine(ctx: typer.Context) -> Engine:
+    engine = make_engine(settings_of(ctx).database_url)
+    migrate(engine)
+    return engine
+
+
+def installation_of(ctx: typer.Context) -> Installation:
+    return installation(settings_of(ctx))
+
+
+def parse_horizons(text: str) -> tuple[int, ...]:
+    """'1,3,6' or '1-6'."""
+    try:
+        if "-" in text:
+            first, last = (int(part) for part in text.split("-", 1))
+            return tuple(range(first, last + 1))
+        return tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise fail(f"--horizons {text!r}: use a list like 1,3,6 or a range like 1-6", 2) from None

@@ -1,0 +1,19 @@
+"""The installation as issuing and jobs see it: artifacts, the signing key, and alert
+evaluation on every champion issue."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from service.alerts.evaluation import evaluate
+from service.settings import Settings
+from training.issuing import Installation, Issue
+
+
+def installation(settings: Settings) -> Installation:
+    def evaluate_alerts(conn: Connection, issue: Issue) -> None:
+        evaluate(conn, issue, settings.alert_webhook_urls, settings.public_url)
+
+    return Installation(
+        settings.artifact_root, settings.secret_key.get_secret_value(), evaluate_alerts
+    )
