@@ -112,25 +112,46 @@ def ged_home(tmp_path: Path, ged_store_file: Path) -> Path:
 
 # Where a test needs a trained model but not its skill: the real events from 2010 on. Twelve
 # years train in a fraction of the time, and are too short for the ensemble's held-out stacking.
-RECENT_SINCE = "2010-01-01"
+RECENT_SINCE_YEAR = 2010
+
+
+def _cut_to_recent(source: Path, target: Path) -> Path:
+    """A UCDP GED file as shipped, keeping only the rows of events that started in or after
+    RECENT_SINCE_YEAR (ISO dates, or the web export's MM/DD/YYYY), and any HXL row."""
+    import csv
+    import gzip
+
+    with gzip.open(source, "rt", newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    column = rows[0].index("date_start")
+
+    def year(row: list[str]) -> int:
+        day = row[column]
+        return int(day[:4] if day[4:5] == "-" else day[6:10])
+
+    hxl = [row for row in rows[1:2] if row[column].startswith("#")]
+    kept = [row for row in rows[1 + len(hxl) :] if year(row) >= RECENT_SINCE_YEAR]
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([rows[0], *hxl, *kept])
+    return target
 
 
 @pytest.fixture(scope="session")
 def recent_ged_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled GED 22.1 file cut to the events that started in 2010 or later, unchanged."""
-    import csv
-    import gzip
-
+    """The bundled GED 22.1 file cut to the events that started in 2010 or later."""
     from events import bundled
 
-    path = tmp_path_factory.mktemp("recent") / "ucdp_ged_22.1_pakistan_since_2010.csv"
-    with gzip.open(bundled.UCDP_GED_22_1_PAKISTAN, "rt", newline="", encoding="utf-8") as source:
-        rows = list(csv.reader(source))
-    start = rows[0].index("date_start")
-    kept = [r for r in rows[2:] if r[start][:10] >= RECENT_SINCE]
-    with path.open("w", newline="", encoding="utf-8") as target:
-        csv.writer(target).writerows([rows[0], rows[1], *kept])
-    return path
+    target = tmp_path_factory.mktemp("recent") / "ucdp_ged_22.1_pakistan_since_2010.csv"
+    return _cut_to_recent(bundled.UCDP_GED_22_1_PAKISTAN, target)
+
+
+@pytest.fixture(scope="session")
+def recent_ged_20_1_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled GED 20.1 web export cut the same way (its quirks kept)."""
+    from events import bundled
+
+    target = tmp_path_factory.mktemp("recent") / "ucdp_ged_20.1_pakistan_since_2010.csv"
+    return _cut_to_recent(bundled.UCDP_GED_20_1_PAKISTAN, target)
 
 
 @pytest.fixture(scope="session")

@@ -128,10 +128,12 @@ def test_origins_need_history_and_data(run: object, tmp_path: Path) -> None:
     assert code == 2 and "origins must lie within the data" in err
 
 
-def test_backtest_on_real_data_writes_table_and_report(run: object, tmp_path: Path) -> None:
+def test_backtest_on_real_data_writes_table_and_report(
+    run: object, tmp_path: Path, recent_ged_file: Path
+) -> None:
     output, report = tmp_path / "forecasts.csv", tmp_path / "report"
     code, out, err = run(  # type: ignore[operator]
-        "backtest", "--events", GED, "--start", "2021-01", "--end", "2021-03", "--horizons", "1,3",
+        "backtest", "--events", str(recent_ged_file), "--start", "2021-01", "--end", "2021-03", "--horizons", "1,3",
         "--output", str(output), "--report", str(report), "--n-jobs", "1",
     )  # fmt: skip
     assert code == 0, err

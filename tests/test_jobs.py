@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
-from events import bundled
 from service.cli import app
 from service.settings import get_settings
 from store.db import make_engine, write_transaction
@@ -132,16 +131,18 @@ def test_two_trainings_at_once_both_succeed_with_distinct_versions(home: Path) -
     assert {j.status for j in jobs.list_jobs(store)} == {"succeeded"}
 
 
-def test_retrain_from_release_20_1_to_22_1_through_the_worker(tmp_path: Path) -> None:
+def test_retrain_from_release_20_1_to_22_1_through_the_worker(
+    tmp_path: Path, recent_ged_20_1_file: Path, recent_ged_file: Path
+) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "small.json").write_text(json.dumps(SMALL_TRAINING))
     strict = {**SMALL_TRAINING, "gate_max_calibration_error": 0.0001}
     (home / "strict.json").write_text(json.dumps(strict))
-    assert _cli(home, "ingest", str(bundled.UCDP_GED_20_1_PAKISTAN))[0] == 0
+    assert _cli(home, "ingest", str(recent_ged_20_1_file))[0] == 0
 
     code, out = _cli(
-        home, "retrain", "--events", str(bundled.UCDP_GED_22_1_PAKISTAN),
+        home, "retrain", "--events", str(recent_ged_file),
         "--config", str(home / "small.json"), "--enqueue",
     )  # fmt: skip
     assert code == 0 and "queued" in out
@@ -153,7 +154,7 @@ def test_retrain_from_release_20_1_to_22_1_through_the_worker(tmp_path: Path) ->
 
     # The same data again, under a gate it cannot pass: the version stays a candidate, and says why.
     code, out = _cli(
-        home, "retrain", "--events", str(bundled.UCDP_GED_22_1_PAKISTAN),
+        home, "retrain", "--events", str(recent_ged_file),
         "--config", str(home / "strict.json"),
     )  # fmt: skip
     assert code == 0, out
