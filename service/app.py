@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from events.gazetteer import default_resolver
 from service import errors, observability
 from service.alerts import delivery
+from service.guard import RequestGuard
 from service.installation import installation
+from service.keys import USAGE_FLUSH_S, KeyUsage
 from service.routes import alerts as alert_routes
 from service.routes import calendar, dashboard, forecasts, health, jobs, models, regions
 from service.serving import IssueServer
@@ -32,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
         server = IssueServer(engine)
         app.state.engine, app.state.server = engine, server
         app.state.installation = installation(settings)
+        app.state.key_usage = KeyUsage()
         app.state.resolver, app.state.settings = default_resolver(), settings
         app.state.metrics = observability.install_collectors(server)
         server.refresh()
@@ -55,12 +58,20 @@ def create_app(settings: Settings) -> FastAPI:
             name="alert-delivery",
             daemon=True,
         )
-        poller.start()
-        deliverer.start()
+        usage = threading.Thread(
+            target=app.state.key_usage.run_forever,
+            args=(engine, USAGE_FLUSH_S, stop),
+            name="key-usage",
+            daemon=True,
+        )
+        threads = (poller, deliverer, usage)
+        for thread in threads:
+            thread.start()
         yield
         stop.set()
-        poller.join(timeout=10)
-        deliverer.join(timeout=10)
+        for thread in threads:
+            thread.join(timeout=10)
+        app.state.key_usage.flush(engine)
         engine.dispose()
 
     app = FastAPI(
@@ -70,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(RequestGuard, upload_limit=settings.max_upload_bytes)
     observability.install_middleware(app)
     # Routes match in order: the endpoint dashboards poll comes first.
     for module in (forecasts, health, regions, calendar, models, jobs, alert_routes, dashboard):

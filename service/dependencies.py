@@ -1,7 +1,7 @@
 """Request dependencies: what the app was created with, and who is calling.
 
-They are async so FastAPI runs them on the event loop rather than a worker thread: each is
-in-memory work, except a key lookup, which is one indexed query.
+Those reading app state are async (in-memory work on the event loop); those that look up a key
+are sync, so FastAPI runs them in its threadpool.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from events.gazetteer import RegionResolver
 from service.errors import ApiError
+from service.guard import CHALLENGE, bearer_token
 from service.keys import ApiKey, authenticate
 from service.serving import IssueServer
 from service.settings import Settings
@@ -50,44 +51,42 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 ServerDep = Annotated[IssueServer, Depends(_server)]
 InstallationDep = Annotated[Installation, Depends(_installation)]
 
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
-
 
 def _authenticate(request: Request) -> ApiKey | None:
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "use `Authorization: Bearer <API key>`", headers=_CHALLENGE)
-    key = authenticate(request.app.state.engine, token.strip())
+    """The caller's key, or None when no Authorization header was sent. Queries the database,
+    so it runs in the threadpool, never on the event loop."""
+    key: ApiKey | None = request.scope.get("state", {}).get("api_key")  # the guard's lookup
     if key is None:
-        raise ApiError(401, "unknown or revoked API key", headers=_CHALLENGE)
+        token = bearer_token(dict(request.headers))
+        if token is None:
+            return None
+        if not token:
+            raise ApiError(401, "use `Authorization: Bearer <API key>`", headers=CHALLENGE)
+        key = authenticate(request.app.state.engine, token)
+        if key is None:
+            raise ApiError(401, "unknown or revoked API key", headers=CHALLENGE)
+    request.app.state.key_usage.mark(key)
     request.state.key_name = key.name  # for the access log; never the key itself
     return key
 
 
-# One dependency each, reading app state directly: polled routes pay for no dependency chain.
 def reader_check(request: Request) -> ApiKey | None:
     """The caller, if reading needs one (public_forecasts off) or one was sent."""
     caller = _authenticate(request)
     if caller is None and not request.app.state.settings.public_forecasts:
-        raise ApiError(401, "this server requires an API key to read forecasts", headers=_CHALLENGE)
+        raise ApiError(401, "this server requires an API key to read forecasts", headers=CHALLENGE)
     return caller
 
 
-async def _reader(request: Request) -> ApiKey | None:
-    return reader_check(request)
-
-
-async def _admin(request: Request) -> ApiKey:
+def _admin(request: Request) -> ApiKey:
     caller = _authenticate(request)
     if caller is None:
-        raise ApiError(401, "this action needs an admin API key", headers=_CHALLENGE)
+        raise ApiError(401, "this action needs an admin API key", headers=CHALLENGE)
     if caller.role != "admin":
         raise ApiError(403, f"key {caller.name!r} is a {caller.role} key; this action needs admin")
     return caller
 
 
-ReaderDep = Annotated[ApiKey | None, Depends(_reader)]
+# Sync dependencies: FastAPI runs them in its threadpool, so a key lookup never blocks the loop.
+ReaderDep = Annotated[ApiKey | None, Depends(reader_check)]
 AdminDep = Annotated[ApiKey, Depends(_admin)]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import Column, DateTime, Engine, Integer, String, Table, insert, select, update
@@ -28,11 +30,12 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
+log = logging.getLogger(__name__)
 Role = Literal["reader", "admin"]
 ROLES = ("reader", "admin")
 KEY_PREFIX = "tc_"
-# Writing last-used on every request would make reads write; once a minute is enough to audit.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Key use is written this often, off the request path; enough to audit.
+USAGE_FLUSH_S = 30.0
 
 
 class ApiKeyError(Exception):
@@ -97,7 +100,8 @@ def revoke_key(engine: Engine, name: str) -> None:
 
 
 def authenticate(engine: Engine, token: str) -> ApiKey | None:
-    """The active key behind a token, recording its use; None when unknown or revoked."""
+    """The active key behind a token, or None when unknown or revoked. A read only: use is
+    recorded off the request path (KeyUsage)."""
     columns = [api_keys.c[f] for f in ApiKey.__dataclass_fields__]
     with engine.connect() as conn:
         row = (
@@ -107,12 +111,37 @@ def authenticate(engine: Engine, token: str) -> ApiKey | None:
         )
     if row is None or row["revoked_at"] is not None:
         return None
-    key = ApiKey(**dict(row))
-    now = datetime.now(UTC)
-    last = key.last_used_at
-    if last is not None and last.tzinfo is None:
-        last = last.replace(tzinfo=UTC)
-    if last is None or now - last > LAST_USED_RESOLUTION:
+    return ApiKey(**dict(row))
+
+
+class KeyUsage:
+    """When each key was last used, kept in memory by the request path and written to the
+    database by a background thread, so no request waits for the write lock."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, datetime] = {}
+        self._lock = threading.Lock()
+
+    def mark(self, key: ApiKey) -> None:
+        with self._lock:
+            self._seen[key.id] = datetime.now(UTC)
+
+    def flush(self, engine: Engine) -> int:
+        """Write what was seen since the last flush; returns how many keys were written."""
+        with self._lock:
+            seen, self._seen = self._seen, {}
+        if not seen:
+            return 0
         with write_transaction(engine) as conn:
-            conn.execute(update(api_keys).where(api_keys.c.id == key.id).values(last_used_at=now))
-    return key
+            for key_id, moment in seen.items():
+                conn.execute(
+                    update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=moment)
+                )
+        return len(seen)
+
+    def run_forever(self, engine: Engine, interval_s: float, stop: threading.Event) -> None:
+        while not stop.wait(interval_s):
+            try:
+                self.flush(engine)
+            except Exception:  # the loop must outlive a bad moment of the database
+                log.exception("recording API key use failed")

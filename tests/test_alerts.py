@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +23,8 @@ from sqlalchemy import Engine
 from events.panel import region_outcomes
 from events.periods import shift_period
 from service.alerts import evaluation, rules
-from service.alerts.delivery import SIGNATURE_HEADER, deliver_due, list_deliveries
+from service.alerts.delivery import deliver_due, list_deliveries
+from service.alerts.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from service.app import create_app
 from service.installation import installation
 from service.keys import create_key
@@ -154,14 +157,19 @@ def test_rise_and_above_average_conditions(served_home: Path) -> None:
 class _Receiver(BaseHTTPRequestHandler):
     failures_left = 0
     received: ClassVar[list[tuple[dict[str, Any], str, bytes]]] = []
+    timestamps: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        if _Receiver.failures_left > 0:
+        if self.path == "/moved":
+            self.send_response(307)
+            self.send_header("Location", "/hook")
+        elif _Receiver.failures_left > 0:
             _Receiver.failures_left -= 1
             self.send_response(503)
         else:
             _Receiver.received.append((json.loads(body), self.headers[SIGNATURE_HEADER], body))
+            _Receiver.timestamps.append(self.headers[TIMESTAMP_HEADER])
             self.send_response(200)
         self.end_headers()
 
@@ -172,7 +180,7 @@ class _Receiver(BaseHTTPRequestHandler):
 @pytest.fixture
 def receiver() -> Iterator[tuple[HTTPServer, str]]:
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    _Receiver.failures_left, _Receiver.received = 0, []
+    _Receiver.failures_left, _Receiver.received, _Receiver.timestamps = 0, [], []
     yield server, f"http://127.0.0.1:{server.server_address[1]}/hook"
     server.server_close()
 
@@ -204,7 +212,10 @@ def test_webhooks_retry_with_backoff_and_are_signed(
         time.sleep(0.05)
     server.shutdown()
     payload, signature, body = _Receiver.received[0]
-    assert signature == "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+    timestamp = _Receiver.timestamps[0]
+    assert abs(int(timestamp) - time.time()) < 60  # receivers refuse stale ones: no replays
+    signed = timestamp.encode() + b"." + body
+    assert signature == "sha256=" + hmac.new(key.encode(), signed, hashlib.sha256).hexdigest()
     assert payload["version"] == "4" and payload["status"] == "firing"
     alert = payload["alerts"][0]
     assert alert["labels"]["region"] == "PK-KP" and alert["labels"]["severity"] == "critical"
@@ -314,3 +325,105 @@ def test_p_severe_rules_count_severe_periods_with_the_models_threshold(recent_ho
     )
     issuing.issue(engine, setup)  # the same forecasts again: now the rule is evaluated
     assert [a["rule_name"] for a in evaluation.list_alerts(engine, state="firing")] == ["severe"]
+
+
+def _not_http_listener() -> tuple[socket.socket, str]:
+    """A loopback listener that answers every connection with a line that is not HTTP."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HELLO THIS IS NOT HTTP\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+
+
+def test_one_bad_receiver_never_stops_another(
+    served_home: Path, receiver: tuple[HTTPServer, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, healthy = receiver
+    _serve(server)
+    listener, garbage = _not_http_listener()
+    engine = _engine(served_home)
+    rules.create_rule(engine, _rule(webhook_url=garbage), "cli")
+    bad = ["http://user:secret-pw@127.0.0.1:1/x", healthy.replace("/hook", "/moved"), healthy]
+    _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.95), bad)
+    with caplog.at_level(logging.WARNING):
+        assert deliver_due(engine, "k", backoff_s=0.05, max_attempts=10) == 1  # one step
+    listener.close()
+    server.shutdown()
+    assert len(_Receiver.received) == 1  # the healthy receiver got the alert, once
+    log = {d["url"]: d for d in list_deliveries(engine)}
+    assert len(log) == 4 and log[healthy]["status"] == "delivered"
+    for url in (garbage, *bad[:2]):
+        assert log[url]["status"] == "pending" and log[url]["attempts"] == 1, url
+        assert log[url]["last_error"], url
+    assert "redirects are not followed" in log[bad[1]]["last_error"]
+    assert "secret-pw" not in caplog.text and "/hook" not in caplog.text  # hosts only
+
+
+def test_an_alerts_firing_is_delivered_before_its_resolving(
+    served_home: Path, receiver: tuple[HTTPServer, str]
+) -> None:
+    server, url = receiver
+    _serve(server)
+    _Receiver.failures_left = 1
+    engine = _engine(served_home)
+    rules.create_rule(engine, _rule(webhook_url=url), "cli")
+    issue = _issue(engine)
+    assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.95), []) == 1
+    assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.05), []) == 1  # resolved
+    assert deliver_due(engine, "k", backoff_s=0.01, max_attempts=10) == 0  # firing refused
+    pending = [d for d in list_deliveries(engine) if d["status"] == "pending"]
+    assert sorted(d["attempts"] for d in pending) == [0, 1]  # resolved waits behind firing
+
+    def both_sent() -> bool:
+        deliver_due(engine, "k", backoff_s=0.01, max_attempts=10)
+        return len(_Receiver.received) == 2
+
+    _wait_until(both_sent)
+    server.shutdown()
+    assert [p["status"] for p, _, _ in _Receiver.received] == ["firing", "resolved"]
+
+
+def test_only_admins_see_webhook_urls(served_home: Path) -> None:
+    settings = Settings(
+        home=served_home, database_url=(served_home / "database_url.txt").read_text(),
+        secret_key=SECRET,
+    )  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        admin = {"Authorization": f"Bearer {create_key(engine, 'ops', 'admin')[1]}"}
+        reader = {"Authorization": f"Bearer {create_key(engine, 'analyst', 'reader')[1]}"}
+        url = "https://hooks.example.org/services/T000/B000/very-secret-token"
+        body = {"name": "KP", "threshold": 0.8, "webhook_url": url}
+        rule_id = client.post("/v1/alert-rules", json=body, headers=admin).json()["id"]
+        for headers in ({}, reader):
+            for listed in (
+                client.get("/v1/alert-rules", headers=headers).json()["data"][0],
+                client.get(f"/v1/alert-rules/{rule_id}", headers=headers).json(),
+            ):
+                assert (
+                    listed["webhook_url"] is None and listed["webhook_host"] == "hooks.example.org"
+                )
+                assert "very-secret-token" not in json.dumps(listed)
+        assert client.get("/v1/alert-rules", headers=admin).json()["data"][0]["webhook_url"] == url
+        too_long = {**body, "webhook_url": "https://hooks.example.org/" + "x" * 500}
+        assert client.post("/v1/alert-rules", json=too_long, headers=admin).status_code == 422
+        for number in ("NaN", "Infinity"):
+            raw = json.dumps({**body, "webhook_url": None}).replace(
+                '"threshold": 0.8', f'"threshold": {number}'
+            )
+            response = client.post(
+                "/v1/alert-rules",
+                content=raw,
+                headers={**admin, "Content-Type": "application/json"},
+            )
+            assert response.status_code == 422, number

@@ -1,37 +1,33 @@
 """Webhook delivery of alerts: stored first, signed, retried with exponential backoff.
 
 Deliveries live in the database, so a receiver that is down blocks nothing and a restart loses
-nothing: whichever process runs next picks up what is due. A claim is a short lease, so two
-processes never send the same delivery at once.
+nothing: whichever process runs next picks up what is due. A claim is a lease longer than a
+batch can take, so two processes never send the same delivery at once; one alert's deliveries
+to one receiver go in order (its firing before its resolved).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import threading
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, and_, exists, insert, select, update
+from sqlalchemy.orm import aliased
 
 from service.alerts.rules import Rule
 from service.alerts.tables import alert_deliveries
+from service.alerts.webhooks import STEP_TIMEOUT_S, host_of, post
 from store.db import as_utc, write_transaction
 
 log = logging.getLogger(__name__)
-SIGNATURE_HEADER = "X-ThreatCast-Signature"
-LEASE = timedelta(seconds=60)
+BATCH = 10
+# DNS, connect and read per delivery, for a whole batch, with room to spare.
+LEASE = timedelta(seconds=BATCH * 3 * STEP_TIMEOUT_S * 2)
 MAX_BACKOFF_S = 3600.0
-TIMEOUT_S = 5.0
-
-
-def signature(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def _now() -> datetime:
@@ -102,7 +98,17 @@ def enqueue(
 
 
 def _claim(engine: Engine, limit: int) -> list[tuple[int, str, object, int]]:
+    """Lease the due deliveries that are each the oldest pending one of their alert and URL."""
     now = _now()
+    earlier = aliased(alert_deliveries)
+    waiting_behind = exists().where(
+        and_(
+            earlier.c.alert_id == alert_deliveries.c.alert_id,
+            earlier.c.url == alert_deliveries.c.url,
+            earlier.c.status == "pending",
+            earlier.c.id < alert_deliveries.c.id,
+        )
+    )
     with write_transaction(engine) as conn:
         due = conn.execute(
             select(
@@ -112,7 +118,9 @@ def _claim(engine: Engine, limit: int) -> list[tuple[int, str, object, int]]:
                 alert_deliveries.c.attempts,
             )
             .where(
-                alert_deliveries.c.status == "pending", alert_deliveries.c.next_attempt_at <= now
+                alert_deliveries.c.status == "pending",
+                alert_deliveries.c.next_attempt_at <= now,
+                ~waiting_behind,
             )
             .order_by(alert_deliveries.c.id)
             .limit(limit)
@@ -126,60 +134,42 @@ def _claim(engine: Engine, limit: int) -> list[tuple[int, str, object, int]]:
     return [(d.id, d.url, d.payload, d.attempts) for d in due]
 
 
-def _post(url: str, body: bytes, secret: str) -> str | None:
-    """None when the receiver took it (2xx), else why not."""
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature(body, secret),
-            "User-Agent": "ThreatCast",
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            return None if 200 <= response.status < 300 else f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        return f"{type(exc).__name__}: {exc}"
+def _outcome(
+    delivery_id: int, url: str, problem: str | None, attempts: int, backoff_s: float,
+    max_attempts: int,
+) -> dict[str, object]:  # fmt: skip
+    values: dict[str, object] = {"attempts": attempts, "last_error": problem}
+    if problem is None:
+        values.update(status="delivered", delivered_at=_now())
+    elif attempts >= max_attempts:
+        values["status"] = "failed"
+        log.error(
+            "alert delivery %d to %s failed for good after %d attempts: %s",
+            delivery_id, host_of(url), attempts, problem,
+        )  # fmt: skip
+    else:
+        wait = min(backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
+        values["next_attempt_at"] = _now() + timedelta(seconds=wait)
+        log.warning(
+            "alert delivery %d to %s: %s; retry %d in %.1f s",
+            delivery_id, host_of(url), problem, attempts, wait,
+        )  # fmt: skip
+    return values
 
 
 def deliver_due(
-    engine: Engine, secret: str, backoff_s: float, max_attempts: int, limit: int = 50
+    engine: Engine, secret: str, backoff_s: float, max_attempts: int, limit: int = BATCH
 ) -> int:
-    """Send what is due; returns how many were delivered."""
+    """Send what is due; returns how many were delivered. Whatever goes wrong with one delivery
+    is recorded on it (attempt, reason, backoff) and never touches another."""
     delivered = 0
     for delivery_id, url, payload, attempts in _claim(engine, limit):
-        body = json.dumps(payload, sort_keys=True).encode()
-        problem = _post(url, body, secret)
-        attempts += 1
-        values: dict[str, object] = {"attempts": attempts, "last_error": problem}
-        if problem is None:
-            values.update(status="delivered", delivered_at=_now())
-            delivered += 1
-        elif attempts >= max_attempts:
-            values["status"] = "failed"
-            log.error(
-                "alert delivery %d to %s failed for good after %d attempts: %s",
-                delivery_id,
-                url,
-                attempts,
-                problem,
-            )
-        else:
-            wait = min(backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
-            values["next_attempt_at"] = _now() + timedelta(seconds=wait)
-            log.warning(
-                "alert delivery %d to %s: %s; retry %d in %.1f s",
-                delivery_id,
-                url,
-                problem,
-                attempts,
-                wait,
-            )
+        try:
+            problem = post(url, json.dumps(payload, sort_keys=True).encode(), secret)
+        except Exception as exc:  # post returns reasons; this is the last line of defence
+            problem = f"{type(exc).__name__}"
+        values = _outcome(delivery_id, url, problem, attempts + 1, backoff_s, max_attempts)
+        delivered += problem is None
         with write_transaction(engine) as conn:
             conn.execute(
                 update(alert_deliveries)

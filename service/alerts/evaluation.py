@@ -11,7 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, update
 
 from events.panel import region_outcomes
 from events.periods import shift_period
@@ -164,10 +164,8 @@ def _transition(
     return 1
 
 
-def list_alerts(
-    engine: Engine, state: str | None = None, region: str | None = None, severity: str | None = None
-) -> list[dict[str, Any]]:
-    query = (
+def _alerts_query() -> Select[Any]:
+    return (
         select(
             alerts,
             alert_rules.c.name.label("rule_name"),
@@ -178,6 +176,18 @@ def list_alerts(
         .join(alert_rules, alert_rules.c.id == alerts.c.rule_id)
         .order_by(alerts.c.started_at.desc(), alerts.c.id.desc())
     )
+
+
+def get_alert(engine: Engine, alert_id: int) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(_alerts_query().where(alerts.c.id == alert_id)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def list_alerts(
+    engine: Engine, state: str | None = None, region: str | None = None, severity: str | None = None
+) -> list[dict[str, Any]]:
+    query = _alerts_query()
     if state is not None:
         query = query.where(alerts.c.state == state)
     if region is not None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, HttpUrl, model_validator
+from pydantic import AnyUrl, BaseModel, Field, UrlConstraints, model_validator
 from sqlalchemy import Engine, delete, insert, select, update
 
 from events.periods import Frequency, cadence
@@ -17,6 +17,10 @@ Target = Literal["p_event", "p_severe", "expected_events"]
 Condition = Literal["above", "rise", "above_average"]
 Severity = Literal["info", "warning", "critical"]
 PROBABILITIES = ("p_event", "p_severe")
+# The alert_rules and alert_deliveries columns hold 500 characters.
+WebhookUrl = Annotated[
+    AnyUrl, UrlConstraints(max_length=500, allowed_schemes=["http", "https"], host_required=True)
+]
 
 
 class AlertRuleIn(BaseModel):
@@ -29,15 +33,18 @@ class AlertRuleIn(BaseModel):
     target: Target = "p_event"
     condition: Condition = "above"
     threshold: float = Field(
+        allow_inf_nan=False,
         description="above: the level; rise: the increase since the previous issue; "
         "above_average: the factor over the region's trailing-12-period average."
     )
-    hysteresis: float = Field(default=0.0, ge=0, description="Resolve only below threshold - this.")
+    hysteresis: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="Resolve only below threshold - this."
+    )
     cooldown_s: int = Field(
         default=0, ge=0, le=30 * 86400, description="Quiet time after resolving."
     )
     severity: Severity = "warning"
-    webhook_url: HttpUrl | None = None
+    webhook_url: WebhookUrl | None = None
 
     @model_validator(mode="after")
     def _sensible(self) -> AlertRuleIn:

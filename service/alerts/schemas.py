@@ -6,11 +6,24 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from service.alerts.rules import AlertRuleIn
+from events.periods import Frequency
+from service.alerts.rules import Condition, Severity, Target
 
 
-class AlertRulePublic(AlertRuleIn):
+class AlertRulePublic(BaseModel):
     id: int
+    name: str
+    region: str | None
+    freq: Frequency
+    horizon: int | None
+    target: Target
+    condition: Condition
+    threshold: float
+    hysteresis: float
+    cooldown_s: int
+    severity: Severity
+    webhook_url: str | None = Field(description="Shown to admins only: a webhook URL is a secret.")
+    webhook_host: str | None = Field(description="The webhook's host, for everyone.")
     created_by: str
     created_at: str
 

@@ -17,9 +17,11 @@ from service.alerts.schemas import (
     AlertsPublic,
     DeliveryPublic,
 )
+from service.alerts.webhooks import host_of
 from service.dependencies import AdminDep, EngineDep, ReaderDep, ResolverDep
 from service.errors import ApiError, ErrorPublic
 from service.etags import model_response
+from service.keys import ApiKey
 from store.db import as_utc
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
@@ -35,8 +37,15 @@ def _iso(moment: Any) -> str | None:
     return stored.isoformat() if stored is not None else None
 
 
-def _rule_public(rule: rules.Rule) -> AlertRulePublic:
-    values = {**rule.__dict__, "created_at": rule.created_at.isoformat()}
+def _rule_public(rule: rules.Rule, caller: ApiKey | None) -> AlertRulePublic:
+    """A rule as `caller` may see it: only admins see webhook URLs, which are credentials."""
+    admin = caller is not None and caller.role == "admin"
+    values = {
+        **rule.__dict__,
+        "created_at": rule.created_at.isoformat(),
+        "webhook_url": rule.webhook_url if admin else None,
+        "webhook_host": host_of(rule.webhook_url) if rule.webhook_url else None,
+    }
     return AlertRulePublic.model_validate(values)
 
 
@@ -54,9 +63,9 @@ def _rule(engine: Any, rule_id: int) -> rules.Rule:
 
 
 @router.get("/alert-rules", response_model=AlertRulesPublic, responses=_ERRORS)
-def list_rules(engine: EngineDep, _: ReaderDep) -> AlertRulesPublic:
+def list_rules(engine: EngineDep, caller: ReaderDep) -> AlertRulesPublic:
     """Every alert rule."""
-    data = [_rule_public(r) for r in rules.list_rules(engine)]
+    data = [_rule_public(r, caller) for r in rules.list_rules(engine)]
     return AlertRulesPublic(data=data, count=len(data))
 
 
@@ -71,22 +80,22 @@ def create_rule(
 ) -> AlertRulePublic:
     """Create a rule (admin). It is evaluated whenever forecasts are issued."""
     _check_region(rule, resolver)
-    return _rule_public(rules.create_rule(engine, rule, admin.name))
+    return _rule_public(rules.create_rule(engine, rule, admin.name), admin)
 
 
 @router.get("/alert-rules/{rule_id}", response_model=AlertRulePublic, responses=_ERRORS)
-def show_rule(rule_id: RuleId, engine: EngineDep, _: ReaderDep) -> AlertRulePublic:
-    return _rule_public(_rule(engine, rule_id))
+def show_rule(rule_id: RuleId, engine: EngineDep, caller: ReaderDep) -> AlertRulePublic:
+    return _rule_public(_rule(engine, rule_id), caller)
 
 
 @router.put("/alert-rules/{rule_id}", response_model=AlertRulePublic, responses=_ERRORS)
 def replace_rule(
-    rule_id: RuleId, rule: AlertRuleIn, engine: EngineDep, resolver: ResolverDep, _: AdminDep
+    rule_id: RuleId, rule: AlertRuleIn, engine: EngineDep, resolver: ResolverDep, admin: AdminDep
 ) -> AlertRulePublic:
     """Replace a rule (admin)."""
     _rule(engine, rule_id)
     _check_region(rule, resolver)
-    return _rule_public(rules.update_rule(engine, rule_id, rule))
+    return _rule_public(rules.update_rule(engine, rule_id, rule), admin)
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
@@ -148,7 +157,10 @@ def acknowledge(
         evaluation.acknowledge(engine, alert_id, admin.name, body.comment)
     except rules.UnknownRule as exc:
         raise ApiError(404, str(exc)) from None
-    return next(_alert_public(r) for r in evaluation.list_alerts(engine) if r["id"] == alert_id)
+    found = evaluation.get_alert(engine, alert_id)
+    if found is None:  # deleted with its rule meanwhile
+        raise ApiError(404, f"no alert {alert_id}")
+    return _alert_public(found)
 
 
 @router.get("/alert-deliveries", response_model=list[DeliveryPublic], responses=_ERRORS)
