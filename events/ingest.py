@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, String, bindparam, select, update
 
 from events.actors import ActorClassifier, default_classifier
 from events.canonical import Event
@@ -34,6 +34,20 @@ _CONTENT_FIELDS = (
 
 
 _EVENT_FIELDS = tuple(f.name for f in fields(Event))
+# Text the store would refuse (PostgreSQL enforces VARCHAR lengths) is refused here, on its line.
+_TEXT_LIMITS = {
+    c.name: c.type.length
+    for c in event_rows.columns
+    if isinstance(c.type, String) and c.type.length and c.name in _EVENT_FIELDS
+}
+
+
+def _too_long(event: Event) -> str | None:
+    for name, limit in _TEXT_LIMITS.items():
+        value = getattr(event, name)
+        if isinstance(value, str) and len(value) > limit:
+            return f"{name} is longer than {limit} characters"
+    return None
 
 
 class IngestError(Exception):
@@ -94,7 +108,8 @@ def _canonical_rows(
     resolver: RegionResolver,
     classifier: ActorClassifier,
 ) -> tuple[dict[str, dict[str, Any]], list[RowError]]:
-    """Rows for the events table keyed by source id; a repeated id is an error."""
+    """Rows for the events table keyed by source id; a repeated id, or text longer than its
+    column, is an error."""
     rows: dict[str, dict[str, Any]] = {}
     first_line: dict[str, int] = {}
     duplicates: list[RowError] = []
@@ -106,6 +121,10 @@ def _canonical_rows(
                     f"id {event.source_id} already appears on line {first_line[event.source_id]}",
                 )
             )
+            continue
+        too_long = _too_long(event)
+        if too_long is not None:
+            duplicates.append(RowError(line, too_long))
             continue
         placement = resolver.place(event)
         # A shallow copy: dataclasses.asdict deep-copies and is the slowest step here.
@@ -211,10 +230,11 @@ def ingest_file(
     resolver: RegionResolver | None = None,
     classifier: ActorClassifier | None = None,
     progress: ProgressCallback | None = None,
+    max_text_bytes: int | None = None,
 ) -> IngestReport:
     """Validate the whole file, then apply it in one transaction (or, dry, only report)."""
     started = datetime.now(UTC)
-    parsed = read_events(path, source, progress)
+    parsed = read_events(path, source, progress, max_text_bytes)
     rows, duplicates = _canonical_rows(
         parsed.events, resolver or default_resolver(), classifier or default_classifier()
     )

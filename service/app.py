@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from pydantic import ValidationError
 
 from events.gazetteer import default_resolver
 from service import errors, observability
@@ -18,7 +20,7 @@ from service.keys import USAGE_FLUSH_S, KeyUsage
 from service.routes import alerts as alert_routes
 from service.routes import calendar, dashboard, forecasts, health, jobs, models, regions
 from service.serving import IssueServer
-from service.settings import Settings, get_settings
+from service.settings import Settings, get_settings, settings_problems
 from store.db import make_engine
 
 API_VERSION = "0.3.0"
@@ -74,7 +76,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.key_usage.flush(engine)
         engine.dispose()
 
-    app = FastAPI(
+    # The API docs' assets are served from the fastapi-offline package: nothing loads from a CDN.
+    app = FastAPIOffline(
         title="ThreatCast",
         version=API_VERSION,
         summary="Province-level early-warning forecasts of organized violence.",
@@ -91,7 +94,11 @@ def create_app(settings: Settings) -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """The factory uvicorn calls in each worker process (which has its own logging to set up)."""
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        logging.getLogger(__name__).critical("invalid settings: %s", settings_problems(exc))
+        raise SystemExit(2) from None
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -23,6 +23,12 @@ UPLOAD_PATH = "/v1/training-jobs"
 # Multipart framing and the small form fields beside the uploaded file.
 MULTIPART_OVERHEAD = 64 * 1024
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# On every response: no content sniffing, no framing, no referrer to other sites.
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
 
 
 class _BodyTooLarge(HTTPException):
@@ -99,7 +105,9 @@ class RequestGuard:
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
             await send(message)
 
         try:

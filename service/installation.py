@@ -15,5 +15,8 @@ def installation(settings: Settings) -> Installation:
         evaluate(conn, issue, settings.alert_webhook_urls, settings.public_url)
 
     return Installation(
-        settings.artifact_root, settings.secret_key.get_secret_value(), evaluate_alerts
+        settings.artifact_root,
+        settings.signing_key,
+        evaluate_alerts,
+        previous_secrets=settings.verifying_keys[1:],
     )

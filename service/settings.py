@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 SUPPORTED_DRIVERS = ("sqlite", "postgresql")
-# Good enough for a laptop; refused in production, where artifacts must be signed with a real secret.
-DEV_SECRET_KEY = "threatcast-dev-secret-not-for-production"
 MIN_SECRET_KEY_LENGTH = 32
+# Without THREATCAST_SECRET_KEY (outside production) a random key is made on first use and kept
+# here, under home, readable by its owner only; the same for the webhook signing key.
+SECRET_KEY_FILE = "secret_key"
+WEBHOOK_SECRET_FILE = "webhook_secret"
+
+
+def _secret_in(path: Path) -> str:
+    """The secret kept in `path`, made (random, mode 0600) if there is none yet."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text(encoding="ascii").strip()
 
 
 class Settings(BaseSettings):
@@ -35,9 +53,15 @@ class Settings(BaseSettings):
     environment: Literal["dev", "production"] = Field(
         default="dev", description="`production` refuses the development secret key."
     )
-    secret_key: SecretStr = Field(
-        default=SecretStr(DEV_SECRET_KEY),
-        description="Signs model manifests (HMAC-SHA256); required in production.",
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs model manifests (HMAC-SHA256); required in production, else a "
+        "random key kept in home/secret_key.",
+    )
+    previous_secret_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Older keys that still verify (JSON list), while `threatcast models resign` "
+        "re-signs with the new one.",
     )
     artifacts_dir: Path | None = Field(
         default=None, description="Model artifact directories; defaults to home/artifacts."
@@ -48,6 +72,11 @@ class Settings(BaseSettings):
     public_forecasts: bool = Field(
         default=True, description="Serve forecasts without a key; false requires a reader key."
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="A bearer token Prometheus may scrape /metrics with when forecasts are "
+        "not public (else a reader key is needed).",
+    )
     refresh_s: float = Field(
         default=2.0, gt=0, le=300, description="How often each worker checks for a new champion."
     )
@@ -57,6 +86,11 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(
         default=50 * 2**20, ge=1024, description="Largest event file a training job may upload."
+    )
+    max_inflated_bytes: int = Field(
+        default=512 * 2**20,
+        ge=1024,
+        description="Largest text an uploaded (possibly gzipped) event file may inflate to.",
     )
     bootstrap_config: Path | None = Field(
         default=None, description="Training config for the first champion `--bootstrap` trains."
@@ -69,7 +103,7 @@ class Settings(BaseSettings):
     )
     webhook_secret: SecretStr | None = Field(
         default=None,
-        description="Signs webhook bodies; defaults to a key derived from the secret key.",
+        description="Signs webhook bodies; defaults to a random key kept in home/webhook_secret.",
     )
     webhook_backoff_s: float = Field(default=2.0, gt=0, description="First retry delay; doubles.")
     webhook_max_attempts: int = Field(default=10, ge=1, le=50)
@@ -92,8 +126,11 @@ class Settings(BaseSettings):
             return value
         try:
             url = make_url(value)
-        except ArgumentError as exc:
-            raise ValueError(f"not a database URL: {exc}") from exc
+        except ArgumentError:
+            # The parser's message repeats the URL, password and all: say only what is wrong.
+            raise ValueError(
+                "not a database URL (expected sqlite:///PATH or postgresql://USER@HOST/DB)"
+            ) from None
         backend = url.get_backend_name()
         if backend not in SUPPORTED_DRIVERS:
             raise ValueError(f"unsupported database {backend!r}; use sqlite or postgresql")
@@ -121,10 +158,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _real_secret_in_production(self) -> Settings:
-        secret = self.secret_key.get_secret_value()
-        if self.environment == "production" and (
-            secret == DEV_SECRET_KEY or len(secret) < MIN_SECRET_KEY_LENGTH
-        ):
+        if self.environment != "production":
+            return self
+        secret = self.secret_key.get_secret_value() if self.secret_key is not None else ""
+        if len(secret) < MIN_SECRET_KEY_LENGTH:
             raise ValueError(
                 f"THREATCAST_SECRET_KEY must be set to a random value of at least "
                 f"{MIN_SECRET_KEY_LENGTH} characters in production"
@@ -132,16 +169,37 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def signing_key(self) -> str:
+        """The key that signs new artifacts."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return _secret_in(self.home / SECRET_KEY_FILE)
+
+    @property
+    def verifying_keys(self) -> tuple[str, ...]:
+        """Every key an artifact may verify with: the signing key first, then older ones."""
+        older = (key.get_secret_value() for key in self.previous_secret_keys)
+        return (self.signing_key, *older)
+
+    @property
     def webhook_signing_key(self) -> str:
-        """The webhook key: set explicitly, or derived so receivers never hold the artifact key."""
+        """Signs webhook bodies; separate from the artifact key, so rotating one keeps the other."""
         if self.webhook_secret is not None:
             return self.webhook_secret.get_secret_value()
-        secret = self.secret_key.get_secret_value().encode()
-        return hmac.new(secret, b"threatcast-webhooks", hashlib.sha256).hexdigest()
+        return _secret_in(self.home / WEBHOOK_SECRET_FILE)
 
     @property
     def artifact_root(self) -> Path:
         return self.artifacts_dir or self.home / "artifacts"
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """What is wrong with the settings, by variable, never repeating the values given (a
+    database URL may hold a password)."""
+    return "; ".join(
+        (f"THREATCAST_{error['loc'][0]}".upper() + ": " if error["loc"] else "") + error["msg"]
+        for error in exc.errors(include_input=False, include_url=False)
+    )
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -94,7 +94,26 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(_alembic_config(conn), revision)
 
 
+SchemaState = Literal["empty", "behind", "current", "ahead"]
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Where the database's schema stands against this code's migrations. "ahead" is a revision
+    this code does not know: a newer release migrated it (migrations only add), so servers of
+    this release keep serving through a rolling upgrade."""
+    current, head = _revisions(engine)
+    if current is None:
+        return "empty"
+    if current == head:
+        return "current"
+    with engine.connect() as conn:
+        known = {
+            rev.revision
+            for rev in ScriptDirectory.from_config(_alembic_config(conn)).walk_revisions()
+        }
+    return "behind" if current in known else "ahead"
+
+
 def schema_is_current(engine: Engine) -> bool:
     """Whether the database has every migration applied."""
-    current, head = _revisions(engine)
-    return current == head
+    return schema_state(engine) == "current"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import sys
@@ -16,6 +17,7 @@ from training.artifacts import (
     ArtifactError,
     library_versions,
     load_artifact,
+    resign,
     sign,
     write_artifact,
 )
@@ -133,3 +135,50 @@ def test_an_artifact_of_older_code_is_refused_clearly(
     monkeypatch.delattr(sys.modules[__name__], "Renamed")  # the code moved on
     with pytest.raises(ArtifactError, match=r"cannot be loaded by this ThreatCast.*retrain it"):
         load_artifact(directory, sha, mac, SECRET)
+
+
+def test_a_keyring_verifies_old_signatures_and_resign_moves_them_to_the_new_key(
+    tmp_path: Path,
+) -> None:
+    directory, sha, old_mac = _artifact(tmp_path)
+    new = "a-new-secret-after-rotation-0123456789"
+    with pytest.raises(ArtifactError, match="does not verify"):
+        load_artifact(directory, sha, old_mac, (new,))
+    model, _ = load_artifact(directory, sha, old_mac, (new, SECRET))  # the old key still verifies
+    new_mac = resign(directory, old_mac, (new, SECRET), new)
+    assert new_mac != old_mac
+    assert load_artifact(directory, sha, new_mac, (new,))[0] == model
+    with pytest.raises(ArtifactError, match="none of the keys"):
+        resign(directory, old_mac, ("yet-another-key-that-never-signed-it",), new)
+
+
+def test_symbolic_links_are_refused(tmp_path: Path) -> None:
+    directory, sha, mac = _artifact(tmp_path)
+    real = tmp_path / "elsewhere.joblib"
+    (directory / MODEL_FILE).rename(real)
+    (directory / MODEL_FILE).symlink_to(real)
+    with pytest.raises(ArtifactError, match="symbolic link"):
+        load_artifact(directory, sha, mac, SECRET)
+
+
+def test_the_verified_bytes_are_the_bytes_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A swap of model.joblib between the hash check and the unpickling changes nothing: the
+    file is read once."""
+    directory, sha, mac = _artifact(tmp_path)
+    marker = tmp_path / "planted-ran"
+    planted = tmp_path / "planted.joblib"
+    joblib.dump(Planted(marker), planted)
+    real_compare = hmac.compare_digest
+    calls = []
+
+    def swap_after_the_hash_check(a: str, b: str) -> bool:
+        calls.append(a)
+        if len(calls) == 2:  # the manifest's HMAC, then the model's sha256: the race, won
+            (directory / MODEL_FILE).write_bytes(planted.read_bytes())
+        return real_compare(a, b)
+
+    monkeypatch.setattr("training.artifacts.hmac.compare_digest", swap_after_the_hash_check)
+    model, _ = load_artifact(directory, sha, mac, SECRET)
+    assert model == {"weights": [1.0, 2.0]} and not marker.exists()

@@ -22,12 +22,14 @@ def home(sqlite_served_home: Path) -> Iterator[Path]:
     get_settings.cache_clear()
 
 
-def _run(home: Path, *args: str) -> tuple[int, str]:
+def _run(home: Path, *args: str, **settings: str) -> tuple[int, str]:
     get_settings.cache_clear()
     env = {
         "THREATCAST_HOME": str(home),
         "THREATCAST_DATABASE_URL": "",
         "THREATCAST_SECRET_KEY": SECRET,
+        "THREATCAST_PREVIOUS_SECRET_KEYS": "[]",
+        **{f"THREATCAST_{name.upper()}": value for name, value in settings.items()},
     }
     result = CliRunner().invoke(app, list(args), env=env)
     return result.exit_code, result.stdout + result.stderr
@@ -88,3 +90,17 @@ def test_shadow_and_retire_a_candidate(home: Path) -> None:
     code, out = _run(home, "models", "retire", champion)
     assert code == 1 and "promote another version" in out
     assert _run(home, "models", "show", "nope")[0] == 1
+
+
+def test_rotating_the_secret_key_with_a_keyring_and_resign(home: Path) -> None:
+    new = "a-rotated-secret-key-of-enough-length-42"
+    out_file = str(home / "issued.csv")
+    code, out = _run(home, "forecast", "--output", out_file, secret_key=new)
+    assert code == 1 and "does not verify" in out  # the new key alone cannot read old artifacts
+    keyring = {"secret_key": new, "previous_secret_keys": f'["{SECRET}"]'}
+    assert _run(home, "forecast", "--output", out_file, **keyring)[0] == 0
+    code, out = _run(home, "models", "resign", **keyring)
+    assert code == 0 and "re-signed 2 versions" in out
+    assert _run(home, "forecast", "--output", out_file, secret_key=new)[0] == 0
+    champion = (home / "versions.txt").read_text().split()[0]
+    assert "manifest re-signed" in _run(home, "models", "show", champion, secret_key=new)[1]

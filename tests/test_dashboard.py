@@ -30,12 +30,21 @@ def _chromium() -> str:
 
 @pytest.fixture
 def server(sqlite_served_home: Path) -> Iterator[tuple[str, dict[str, str], str]]:
-    home = sqlite_served_home
+    yield from _server(sqlite_served_home, "admin")
+
+
+@pytest.fixture
+def private_server(sqlite_served_home: Path) -> Iterator[tuple[str, dict[str, str], str]]:
+    yield from _server(sqlite_served_home, "reader", THREATCAST_PUBLIC_FORECASTS="false")
+
+
+def _server(home: Path, role: str, **extra: str) -> Iterator[tuple[str, dict[str, str], str]]:
     engine = make_engine(f"sqlite:///{home / 'threatcast.db'}")
-    admin = create_key(engine, "dashboard-test", "admin")[1]
+    key = create_key(engine, f"dashboard-{role}", role)[1]
     engine.dispose()
     env = {**os.environ, "THREATCAST_HOME": str(home), "THREATCAST_DATABASE_URL": "",
-           "THREATCAST_SECRET_KEY": SECRET, "THREATCAST_REFRESH_S": "0.3", "OMP_NUM_THREADS": "1"}  # fmt: skip
+           "THREATCAST_SECRET_KEY": SECRET, "THREATCAST_REFRESH_S": "0.3", "OMP_NUM_THREADS": "1",
+           **extra}  # fmt: skip
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--port", str(port)],
@@ -50,7 +59,7 @@ def server(sqlite_served_home: Path) -> Iterator[tuple[str, dict[str, str], str]
         except OSError:
             assert process.poll() is None and time.monotonic() < deadline, "server did not start"
             time.sleep(0.3)
-    yield url, env, admin
+    yield url, env, key
     process.terminate()
     process.wait(timeout=30)
 
@@ -76,7 +85,9 @@ def test_dashboard_map_chart_alerts_offline(server: tuple[str, dict[str, str], s
     requested: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # Playwright's string predicates need eval, which the page's CSP forbids; the page itself
+        # is checked against its CSP below.
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
         page.on("request", lambda request: requested.append(request.url))
         page.goto(f"{url}/?refresh=1")
         page.wait_for_function("document.querySelectorAll('#map path').length === 7")
@@ -117,7 +128,33 @@ def test_dashboard_map_chart_alerts_offline(server: tuple[str, dict[str, str], s
 
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+        strict = browser.new_page()  # the page under its own Content-Security-Policy
+        messages: list[str] = []
+        strict.on("console", lambda message: messages.append(message.text))
+        strict.goto(url)
+        strict.locator("#legend .bar").wait_for(state="attached")
+        strict.locator("#map path").nth(6).wait_for(state="attached")
+        assert not [m for m in messages if "Content Security Policy" in m], messages
         browser.close()
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
     outside = [u for u in requested if not u.startswith(url)]
     assert outside == [], outside
+
+
+def test_the_dashboard_reads_a_private_server_with_a_reader_key(
+    private_server: tuple[str, dict[str, str], str],
+) -> None:
+    url, _, reader = private_server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        page = browser.new_page(bypass_csp=True)
+        page.goto(f"{url}/?refresh=1")
+        page.wait_for_function(
+            "document.getElementById('model-line').textContent.includes('HTTP 401')"
+        )
+        page.fill("#api-key", reader)
+        page.dispatch_event("#api-key", "change")
+        page.wait_for_function("document.querySelectorAll('#map path').length === 7")
+        assert "Model " in page.inner_text("#model-line")
+        browser.close()

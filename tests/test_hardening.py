@@ -5,21 +5,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from typer.testing import CliRunner
 
+from service.app import create_app
+from service.cli import app
 from service.keys import create_key
+from service.settings import Settings, get_settings
 from store.db import make_engine, write_transaction
-from tests.conftest import SECRET, free_port
+from tests.conftest import DATA, SECRET, free_port
 
 
 @dataclass(frozen=True)
@@ -158,3 +167,145 @@ def test_the_event_loop_never_waits_for_the_write_lock(live: LiveServer) -> None
         release.set()
         holder.join()
         engine.dispose()
+
+
+def _gzip_bomb(header: bytes, inflated_bytes: int) -> bytes:
+    """A gzip of a CSV header and `inflated_bytes` of blank-ish lines, built without holding them."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    parts = [compressor.compress(header + b"\n")]
+    block = (b" " * 1023 + b"\n") * 1024  # a MiB
+    parts += [compressor.compress(block) for _ in range(inflated_bytes >> 20)]
+    return b"".join([*parts, compressor.flush()])
+
+
+def _upload(client: TestClient, admin: dict[str, str], name: str, data: bytes) -> Any:
+    return client.post(
+        "/v1/training-jobs", headers=admin, files={"events": (name, data, "application/gzip")}
+    )
+
+
+def test_uploads_are_bounded_validated_as_stored_and_cleaned_up(served_home: Path) -> None:
+    settings = Settings(
+        home=served_home, database_url=(served_home / "database_url.txt").read_text(),
+        secret_key=SECRET, max_upload_bytes=2 * 2**20, max_inflated_bytes=16 * 2**20,
+    )  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        admin = {"Authorization": f"Bearer {create_key(engine, 'ops', 'admin')[1]}"}
+        header = (DATA / "gtd_pakistan_sample.csv").read_bytes().split(b"\n")[0]
+        bomb = _gzip_bomb(header, 2**28)  # 256 MiB of text in a quarter of a megabyte
+        assert len(bomb) < settings.max_upload_bytes
+        started = time.monotonic()
+        refused = _upload(client, admin, "events.csv.gz", bomb)
+        assert refused.status_code == 413, refused.text
+        assert time.monotonic() - started < 10  # read up to the bound, not the whole bomb
+        assert "larger than 16777216 bytes" in refused.json()["error"]["message"]
+
+        corrupt = _upload(client, admin, "events.csv.gz", b"\x1f\x8b\x08\x00" + b"\xff" * 200)
+        assert corrupt.status_code == 400 and "damaged gzip" in corrupt.json()["error"]["message"]
+        long_name = _upload(client, admin, "x" * 300 + ".csv", b"a,b\n1,2\n")
+        assert long_name.status_code == 400 and len(long_name.json()["error"]["message"]) < 300
+
+        sample = (DATA / "gtd_pakistan_sample.csv").read_text().splitlines()
+        header, first = sample[0].split(","), sample[1].split(",")
+        for column, value, reason in (("nkill", "1e30", "too large to store"),
+                                      ("gname", "x" * 300, "longer than 200 characters")):  # fmt: skip
+            row = [*first]
+            row[header.index(column)] = value
+            body = "\n".join([sample[0], ",".join(row), *sample[2:]]).encode()
+            refused = _upload(client, admin, "gtd.csv", body)
+            assert refused.status_code == 400 and "line 2" in refused.text, refused.text
+            assert reason in refused.json()["error"]["message"]
+        assert list((served_home / "uploads").iterdir()) == []  # nothing refused is kept
+
+
+def test_server_errors_found_by_reading_are_client_errors(sqlite_served_home: Path) -> None:
+    home = sqlite_served_home
+    settings = Settings(home=home, secret_key=SECRET)
+    with TestClient(create_app(settings)) as client:
+        for params in (
+            {"region": "PK-KP", "period": "9999-12"},
+            {"region": "PK-KP", "period": "9999-W52", "freq": "week"},
+            {"region": "PK-KP", "period": "2021-1\n"},
+            {"region": "PK-KP", "period": "٢٠٢١-١٢"},  # non-ASCII digits
+        ):
+            started = time.monotonic()
+            response = client.get("/v1/forecasts/archive", params=params)
+            assert response.status_code == 422, (params, response.text)
+            assert time.monotonic() - started < 0.1
+        for start, end in (("2021-W01", "2021-W02\n"), ("0001-01", "9999-12")):
+            started = time.monotonic()
+            response = client.get("/v1/calendar", params={"start": start, "end": end,
+                                                          "freq": "week" if "W" in start else "month"})  # fmt: skip
+            assert response.status_code == 422 and time.monotonic() - started < 0.1, response.text
+
+
+def test_security_headers_and_docs_without_a_cdn(sqlite_served_home: Path) -> None:
+    with TestClient(create_app(Settings(home=sqlite_served_home, secret_key=SECRET))) as client:
+        page = client.get("/")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        for response in (page, client.get("/v1/forecasts"), client.get("/healthz")):
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert response.headers["x-frame-options"] == "DENY"
+        docs = client.get("/docs").text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', docs)
+        assert assets and all(a.startswith("/") for a in assets), assets
+        assert all(client.get(a).status_code == 200 for a in assets)
+
+
+def test_bad_settings_never_repeat_the_secret_they_were_given(tmp_path: Path) -> None:
+    env = {**os.environ, "THREATCAST_HOME": str(tmp_path),
+           "THREATCAST_DATABASE_URL": "postgresql://ops:hunter2-secret@db:notaport/x"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "serve"], env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "THREATCAST_DATABASE_URL" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
+
+
+def test_only_db_upgrade_migrates_and_newer_schemas_keep_serving(
+    sqlite_served_home: Path,
+) -> None:
+    home = sqlite_served_home
+    engine = make_engine(f"sqlite:///{home / 'threatcast.db'}")
+    with engine.begin() as conn:  # a newer release migrated the database
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    with TestClient(create_app(Settings(home=home, secret_key=SECRET))) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+    cli = CliRunner()
+    env = {
+        "THREATCAST_HOME": str(home),
+        "THREATCAST_DATABASE_URL": "",
+        "THREATCAST_SECRET_KEY": SECRET,
+    }
+    with engine.begin() as conn:  # an older schema: commands refuse instead of migrating
+        conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+    get_settings.cache_clear()
+    refused = cli.invoke(app, ["events", "summary"], env=env)
+    assert refused.exit_code == 1 and "threatcast db upgrade" in refused.stderr
+    get_settings.cache_clear()
+    assert cli.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    get_settings.cache_clear()
+    assert cli.invoke(app, ["events", "summary"], env=env).exit_code == 0
+    get_settings.cache_clear()
+    engine.dispose()
+
+
+def test_metrics_follow_the_read_policy(sqlite_served_home: Path) -> None:
+    settings = Settings(
+        home=sqlite_served_home, secret_key=SECRET, public_forecasts=False,
+        metrics_token="a-scrape-token-for-prometheus-only",
+    )  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        reader = create_key(engine, "grafana", "reader")[1]
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        for token in ("a-scrape-token-for-prometheus-only", reader):
+            response = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 200 and "threatcast_risk_probability" in response.text
+    with TestClient(create_app(Settings(home=sqlite_served_home, secret_key=SECRET))) as client:
+        assert client.get("/metrics").status_code == 200  # public forecasts, public metrics

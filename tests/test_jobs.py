@@ -204,3 +204,21 @@ def test_two_workers_never_take_the_same_job(engine: Engine) -> None:
         jobs.enqueue(engine, "dance", {}, "cli")
     with pytest.raises(jobs.JobError, match="no job 999"):
         jobs.get(engine, 999)
+
+
+def test_the_worker_outlives_a_crashing_job_and_removes_uploaded_files(home: Path) -> None:
+    store = _store(home)
+    uploads = home / "uploads"
+    uploads.mkdir()
+    refused = uploads / "refused.csv"
+    refused.write_text("id,when\n1,2\n")
+    config = {"config": SMALL_TRAINING}
+    first = jobs.enqueue(
+        store, "retrain", {**config, "events": str(refused), "uploaded": True}, "api"
+    )
+    second = jobs.enqueue(store, "retrain", config, "api")  # no events: the job itself is broken
+    code, out = _cli(home, "worker", "--once")
+    assert code == 0, out
+    assert jobs.get(store, first).status == "failed" and not refused.exists()
+    crashed = jobs.get(store, second)
+    assert crashed.status == "failed" and (crashed.result or "").startswith("crashed: KeyError")

@@ -49,6 +49,20 @@ def test_production_needs_a_real_secret_key(tmp_path: Path) -> None:
         Settings(home=tmp_path, environment="production", secret_key="short")
     secret = "s3cret-" + "x" * 40
     settings = Settings(home=tmp_path, environment="production", secret_key=secret)
-    assert settings.secret_key.get_secret_value() == secret
+    assert settings.signing_key == secret
     assert secret not in repr(settings) and secret not in str(settings.model_dump())
     assert settings.artifact_root == tmp_path / "artifacts"
+
+
+def test_without_a_secret_key_a_random_one_is_kept_under_home_for_its_owner(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(home=tmp_path)
+    assert not (tmp_path / "secret_key").exists()  # made on first use, not by reading settings
+    key = settings.signing_key
+    assert len(key) >= 48 and (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert Settings(home=tmp_path).signing_key == key  # the same key on every start
+    assert Settings(home=tmp_path / "another").signing_key != key
+    webhook = settings.webhook_signing_key
+    assert webhook != key and (tmp_path / "webhook_secret").stat().st_mode & 0o777 == 0o600
+    assert settings.verifying_keys == (key,)

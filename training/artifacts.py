@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -110,19 +111,40 @@ def _read_regular(path: Path) -> bytes:
         return handle.read()
 
 
-def read_manifest(directory: Path, manifest_hmac: str, secret: str) -> dict[str, Any]:
-    """The manifest, only if its HMAC verifies."""
+def _manifest_body(directory: Path) -> bytes:
     try:
-        body = _read_regular(directory / MANIFEST_FILE)
+        return _read_regular(directory / MANIFEST_FILE)
     except OSError as exc:
-        raise ArtifactError(f"cannot read the manifest of {directory.name}: {exc}") from None
-    if not hmac.compare_digest(sign(body, secret), manifest_hmac):
+        raise ArtifactError(
+            f"cannot read the manifest of {directory.name}: {exc.strerror or exc}"
+        ) from None
+
+
+def _verifies(body: bytes, manifest_hmac: str, keys: Sequence[str]) -> bool:
+    if isinstance(keys, str):  # one key, not a keyring of its characters
+        keys = (keys,)
+    return any(hmac.compare_digest(sign(body, key), manifest_hmac) for key in keys)
+
+
+def read_manifest(directory: Path, manifest_hmac: str, keys: Sequence[str]) -> dict[str, Any]:
+    """The manifest, only if its HMAC verifies with one of `keys` (the keyring)."""
+    body = _manifest_body(directory)
+    if not _verifies(body, manifest_hmac, keys):
         raise ArtifactError(
             f"the manifest of {directory.name} does not verify against the registry's signature "
-            "(tampered with, or signed with another THREATCAST_SECRET_KEY); refusing to load it"
+            "(tampered with, or signed with a key that is not THREATCAST_SECRET_KEY or one of "
+            "THREATCAST_PREVIOUS_SECRET_KEYS); refusing to load it"
         )
     manifest: dict[str, Any] = json.loads(body)
     return manifest
+
+
+def resign(directory: Path, manifest_hmac: str, keys: Sequence[str], secret: str) -> str:
+    """The manifest's signature under `secret`, once it verifies with one of `keys`."""
+    body = _manifest_body(directory)
+    if not _verifies(body, manifest_hmac, keys):
+        raise ArtifactError(f"the manifest of {directory.name} verifies with none of the keys")
+    return sign(body, secret)
 
 
 def _minor(version: str) -> str:
@@ -143,12 +165,12 @@ def load_artifact(
     directory: Path,
     sha256: str,
     manifest_hmac: str,
-    secret: str,
+    keys: Sequence[str],
     *,
     allow_version_mismatch: bool = False,
 ) -> tuple[object, dict[str, Any]]:
     """Verify, then load. Raises ArtifactError before unpickling anything unverified."""
-    manifest = read_manifest(directory, manifest_hmac, secret)
+    manifest = read_manifest(directory, manifest_hmac, keys)
     if manifest.get("sha256") != sha256:
         raise ArtifactError(f"the manifest of {directory.name} names another model file")
     try:

@@ -99,11 +99,16 @@ class IssueListener(Protocol):
 @dataclass(frozen=True)
 class Installation:
     """What issuing and jobs need from the installation: where artifacts live, the key that
-    signs and verifies them, and who hears of each champion issue."""
+    signs them (and older keys that still verify), and who hears of each champion issue."""
 
     artifact_root: Path
     secret: str
     on_champion_issue: IssueListener | None = None
+    previous_secrets: tuple[str, ...] = ()
+
+    @property
+    def verifying_keys(self) -> tuple[str, ...]:
+        return (self.secret, *self.previous_secrets)
 
 
 @dataclass(frozen=True)
@@ -141,7 +146,7 @@ def load_version(
         installation.artifact_root / record.artifact_dir,
         record.sha256,
         record.manifest_hmac,
-        installation.secret,
+        installation.verifying_keys,
         allow_version_mismatch=allow_version_mismatch,
     )
     if manifest.get("version") != record.version:

@@ -279,6 +279,18 @@ def set_status(engine: Engine, version: str, status: str, actor: str, reason: st
     return get(engine, version)
 
 
+def set_manifest_hmac(engine: Engine, version: str, manifest_hmac: str, actor: str) -> None:
+    """Record a version's manifest signature under a new key (the manifest itself is unchanged)."""
+    with write_transaction(engine) as conn:
+        record = _get(conn, version)
+        conn.execute(
+            update(model_versions)
+            .where(model_versions.c.version == version)
+            .values(manifest_hmac=manifest_hmac)
+        )
+        _record(conn, version, record.status, record.status, actor, "manifest re-signed")
+
+
 def registered_versions(engine: Engine) -> set[str]:
     with engine.connect() as conn:
         return set(conn.execute(select(model_versions.c.version)).scalars())

@@ -111,9 +111,16 @@ def run_job(engine: Engine, env: Installation, job_id: int) -> jobs.Job:
         try:
             if job.kind == "retrain":
                 path = Path(job.params["events"])
-                report = ingest_file(
-                    engine, path, source=job.params.get("source", "auto"), progress=ProgressLog(log)
-                )
+                try:
+                    report = ingest_file(
+                        engine,
+                        path,
+                        source=job.params.get("source", "auto"),
+                        progress=ProgressLog(log),
+                    )
+                finally:
+                    if job.params.get("uploaded"):  # the job's own copy: stored or refused now
+                        path.unlink(missing_ok=True)
                 log.info(
                     "ingested %s: %d added, %d updated, %d missing now",
                     path.name,
@@ -142,9 +149,12 @@ def run_job(engine: Engine, env: Installation, job_id: int) -> jobs.Job:
         ) as exc:
             log.error("job %d failed: %s", job.id, exc)
             jobs.finish(engine, job.id, "failed", result=str(exc), log_tail=tail.text())
-        except BaseException as exc:
+        except Exception as exc:  # one job's crash is recorded; the worker takes the next
             log.exception("job %d crashed", job.id)
-            jobs.finish(engine, job.id, "failed", result=f"crashed: {exc!r}", log_tail=tail.text())
+            result = f"crashed: {type(exc).__name__}: {exc}"[:2000]
+            jobs.finish(engine, job.id, "failed", result=result, log_tail=tail.text())
+        except BaseException:  # interrupted (^C, SystemExit): recorded, then passed on
+            jobs.finish(engine, job.id, "failed", result="interrupted", log_tail=tail.text())
             raise
         else:
             log.info("job %d: %s", job.id, summary)

@@ -3,6 +3,7 @@
 from events.sources.base import ParsedFile, RowError, SourceFormatError
 from events.sources.reader import (
     SOURCES,
+    FileTooLarge,
     ProgressCallback,
     ProgressLog,
     detect_source,
@@ -11,6 +12,7 @@ from events.sources.reader import (
 
 __all__ = [
     "SOURCES",
+    "FileTooLarge",
     "ParsedFile",
     "ProgressCallback",
     "ProgressLog",

@@ -80,10 +80,15 @@ def text_or_none(value: str) -> str | None:
     return value or None
 
 
+# The store's integer columns are 32-bit (PostgreSQL INTEGER).
+MAX_STORED_INT = 2**31 - 1
+
+
 def parse_int(
     value: str, name: str, *, required: bool = True, minimum: int | None = 0
 ) -> int | None:
-    """An integer field; '3.0' is accepted, '3.5', text and values below `minimum` are not."""
+    """An integer field; '3.0' is accepted, '3.5', text, values below `minimum` and values the
+    store cannot hold are not."""
     value = value.strip()
     if not value:
         if required:
@@ -97,6 +102,8 @@ def parse_int(
         raise ValueError(f"{name} is not a whole number: {value!r}")
     if minimum is not None and number < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    if abs(number) > MAX_STORED_INT:
+        raise ValueError(f"{name} is too large to store: {value}")
     return int(number)
 
 

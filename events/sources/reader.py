@@ -6,9 +6,10 @@ import csv
 import gzip
 import io
 import logging
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO, cast
 
 from events.sources.acled import AcledAdapter
 from events.sources.base import (
@@ -48,12 +49,40 @@ _PROGRESS_EVERY_ROWS = 20_000
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _open_text(path: Path) -> TextIO:
+class FileTooLarge(SourceFormatError):
+    """The file's text (after decompression) is larger than the reader was allowed to read."""
+
+
+class _Bounded(io.RawIOBase):
+    """A binary stream that refuses to yield more than `limit` bytes: a small gzip that inflates
+    to gigabytes costs at most `limit` of reading, never the whole bomb."""
+
+    def __init__(self, raw: BinaryIO, limit: int) -> None:
+        self.raw, self.limit, self.read_so_far = raw, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(min(len(buffer), self.limit - self.read_so_far + 1))
+        self.read_so_far += len(data)
+        if self.read_so_far > self.limit:
+            raise FileTooLarge(f"the file's text is larger than {self.limit} bytes")
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def _open_text(path: Path, limit: int | None) -> TextIO:
     with path.open("rb") as probe:
         compressed = probe.read(2) == _GZIP_MAGIC
-    raw = gzip.open(path, "rb") if compressed else path.open("rb")  # noqa: SIM115 (wrapped, closed by caller)
+    raw = cast(BinaryIO, gzip.open(path, "rb") if compressed else path.open("rb"))  # noqa: SIM115 (wrapped, closed by caller)
+    stream = cast(BinaryIO, io.BufferedReader(_Bounded(raw, limit))) if limit is not None else raw
     # utf-8-sig drops the byte-order mark spreadsheet exports put in front of the header.
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
 
 
 def _is_hxl_row(row: Sequence[str]) -> bool:
@@ -90,20 +119,22 @@ def read_events(
     path: Path,
     source: str = "auto",
     progress: ProgressCallback | None = None,
+    max_text_bytes: int | None = None,
 ) -> ParsedFile:
     """Parse every row of the file; bad rows become RowErrors, never exceptions.
 
-    Raises SourceFormatError when the file as a whole cannot be read.
+    Raises SourceFormatError when the file as a whole cannot be read, FileTooLarge when its
+    (decompressed) text is longer than `max_text_bytes`.
     """
     if source != "auto" and source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; use auto, {', '.join(SOURCES)}")
     try:
-        with _open_text(path) as handle:
+        with _open_text(path, max_text_bytes) as handle:
             return _parse(handle, source, progress)
     except UnicodeDecodeError as exc:
         raise SourceFormatError(f"not UTF-8 text ({exc.reason})") from exc
-    except (gzip.BadGzipFile, EOFError) as exc:
-        raise SourceFormatError(f"damaged gzip file ({exc})") from exc
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise SourceFormatError(f"damaged gzip file ({type(exc).__name__})") from exc
 
 
 def _parse(handle: TextIO, source: str, progress: ProgressCallback | None) -> ParsedFile:

@@ -35,7 +35,7 @@ class AlertRuleIn(BaseModel):
     threshold: float = Field(
         allow_inf_nan=False,
         description="above: the level; rise: the increase since the previous issue; "
-        "above_average: the factor over the region's trailing-12-period average."
+        "above_average: the factor over the region's trailing-12-period average.",
     )
     hysteresis: float = Field(
         default=0.0, ge=0, allow_inf_nan=False, description="Resolve only below threshold - this."

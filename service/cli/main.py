@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from service.cli import alerts, data, keys, models, setup
 from service.cli.support import fail
-from service.settings import get_settings
+from service.settings import get_settings, settings_problems
 
 app = typer.Typer(help="ThreatCast: province-level early-warning forecasts.", no_args_is_help=True)
 
@@ -20,11 +20,7 @@ def main(ctx: typer.Context) -> None:
     try:
         settings = get_settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            (f"THREATCAST_{e['loc'][0]}".upper() + ": " if e["loc"] else "") + e["msg"]
-            for e in exc.errors()
-        )
-        raise fail(f"invalid settings: {problems}", 2) from None
+        raise fail(f"invalid settings: {settings_problems(exc)}", 2) from None
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -24,7 +24,7 @@ from service.cli.support import (
     settings_of,
 )
 from training import issuing, jobs, registry
-from training.artifacts import ArtifactError
+from training.artifacts import ArtifactError, resign
 from training.config import TrainingConfig, load_config
 from training.parallel import compute_backend
 from training.report import write_forecast_table
@@ -295,6 +295,34 @@ def models_shadow(
     _set_status(ctx, version, "shadow", reason)
 
 
+@models_app.command("resign")
+def models_resign(ctx: typer.Context) -> None:
+    """Re-sign every version's manifest with THREATCAST_SECRET_KEY (after a rotation; the old key
+    must be among THREATCAST_PREVIOUS_SECRET_KEYS until this has run)."""
+    engine = open_engine(ctx)
+    settings = settings_of(ctx)
+    resigned, unverifiable = 0, []
+    for mv in registry.list_versions(engine):
+        try:
+            new = resign(
+                settings.artifact_root / mv.artifact_dir,
+                mv.manifest_hmac,
+                settings.verifying_keys,
+                settings.signing_key,
+            )
+        except ArtifactError as exc:
+            unverifiable.append(f"{mv.version}: {exc}")
+            continue
+        if new != mv.manifest_hmac:
+            registry.set_manifest_hmac(engine, mv.version, new, CLI_ACTOR)
+            resigned += 1
+    typer.echo(f"re-signed {resigned} versions with the current key")
+    for problem in unverifiable:
+        typer.echo(f"  not re-signed: {problem}")
+    if unverifiable:
+        raise typer.Exit(1)
+
+
 @jobs_app.command("list")
 def jobs_list(
     ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=1000)] = 20
@@ -360,7 +388,11 @@ def worker(
             time.sleep(poll_interval)
             continue
         log.info("worker: running job %d (%s)", job.id, job.kind)
-        finished = run_job(engine, env, job.id)
+        try:
+            finished = run_job(engine, env, job.id)
+        except Exception:  # the worker outlives any one job; the job's row says what happened
+            log.exception("worker: job %d could not be run to its end", job.id)
+            continue
         typer.echo(f"job {finished.id} {finished.status}: {finished.result}")
 
 

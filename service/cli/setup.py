@@ -25,7 +25,7 @@ db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply any pending schema migrations."""
-    open_engine(ctx)
+    open_engine(ctx, upgrade=True)
     typer.echo("database schema is up to date")
 
 
@@ -62,7 +62,7 @@ def _bootstrap(ctx: typer.Context, engine: Engine) -> None:
 
 def bootstrap(ctx: typer.Context) -> None:
     """Prepare a fresh installation: migrate, and ingest the bundled UCDP data if the store is empty."""
-    _bootstrap(ctx, open_engine(ctx))
+    _bootstrap(ctx, open_engine(ctx, upgrade=True))
 
 
 def serve(
@@ -79,7 +79,7 @@ def serve(
     import uvicorn  # only this command needs the server
 
     if with_bootstrap:
-        _bootstrap(ctx, open_engine(ctx))
+        _bootstrap(ctx, open_engine(ctx, upgrade=True))
     # ThreatCast writes its own structured access log (threatcast.access), with the key's name.
     uvicorn.run(
         "service.app:app_from_environment",

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from service.installation import installation
 from service.settings import Settings
-from store.db import make_engine, migrate
+from store.db import make_engine, migrate, schema_state
 from training.issuing import Installation
 
 CLI_ACTOR = "cli"
@@ -37,9 +37,16 @@ def settings_of(ctx: typer.Context) -> Settings:
     return settings
 
 
-def open_engine(ctx: typer.Context) -> Engine:
+def open_engine(ctx: typer.Context, *, upgrade: bool = False) -> Engine:
+    """The store's engine. A new, empty store gets the schema; a store at an older schema is
+    upgraded only when asked (`db upgrade`, bootstrap): servers of the previous release may still
+    be reading it."""
     engine = make_engine(settings_of(ctx).database_url)
-    migrate(engine)
+    state = schema_state(engine)
+    if state == "empty" or (upgrade and state == "behind"):
+        migrate(engine)
+    elif state == "behind":
+        raise fail("the database schema is older than this ThreatCast: run `threatcast db upgrade`")
     return engine
 
 

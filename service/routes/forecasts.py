@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from events.gazetteer import RegionResolver
 from events.inventory import newest_event_date
 from events.panel import region_outcomes
-from events.periods import FREQUENCIES, Frequency, cadence, period_end, period_start, shift_period
+from events.periods import FREQUENCIES, Frequency, cadence, period_end, shift_period
 from service.dependencies import (
     EngineDep,
     ReaderDep,
@@ -218,7 +218,7 @@ def forecast_archive(
     the observed outcome once the period's data is in: a track record to check."""
     _check_region(region, _names(resolver))
     try:
-        period_start(period, freq)
+        last_day = period_end(period, freq)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
     with engine.connect() as conn:
@@ -250,7 +250,7 @@ def forecast_archive(
     ]
     newest = newest_event_date(engine)
     observed = None
-    if newest is not None and period_end(period, freq) <= newest:
+    if newest is not None and last_day <= newest:
         outcome = region_outcomes(engine, region, freq, [period]).iloc[0]
         observed = ObservedPublic(
             period=period, events=int(outcome["events"]), fatalities=int(outcome["fatalities"])

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from events.periods import Frequency
-from service.dependencies import EngineDep, ServerDep
+from service.dependencies import EngineDep, ServerDep, reader_check
+from service.guard import bearer_token
 from service.observability import HttpMetrics
 from service.schemas import HealthPublic, ReadinessPublic
-from store.db import schema_is_current
+from service.settings import Settings
+from store.db import schema_state
 
 router = APIRouter(tags=["health"])
 
@@ -29,8 +33,11 @@ async def healthz() -> HealthPublic:
 def readyz(engine: EngineDep, server: ServerDep, response: Response) -> ReadinessPublic:
     """The database answers, its schema is current, and a verified monthly champion is served."""
     try:
+        state = schema_state(engine)
         database = (
-            "ok" if schema_is_current(engine) else "schema out of date: run `threatcast db upgrade`"
+            "ok"
+            if state in {"current", "ahead"}
+            else "schema out of date: run `threatcast db upgrade`"
         )
     except SQLAlchemyError as exc:
         database = f"unreachable: {type(exc).__name__}"
@@ -52,6 +59,16 @@ def readyz(engine: EngineDep, server: ServerDep, response: Response) -> Readines
     },
 )
 def metrics(request: Request) -> Response:
-    """Request counts and latencies, the champion's version and the current risk probabilities."""
+    """Request counts and latencies, the champion's version and the current risk probabilities.
+    Readable by whoever may read forecasts: with THREATCAST_PUBLIC_FORECASTS=false, a reader key
+    or the scrape token (THREATCAST_METRICS_TOKEN) is needed."""
+    settings: Settings = request.app.state.settings
+    token = bearer_token(dict(request.headers))
+    scrape = settings.metrics_token
+    if not (
+        settings.public_forecasts
+        or (scrape is not None and token and hmac.compare_digest(token, scrape.get_secret_value()))
+    ):
+        reader_check(request)
     metrics: HttpMetrics = request.app.state.metrics
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -11,7 +11,7 @@ from fastapi import Path as PathParam
 
 from events.ingest import IngestError, ingest_file
 from events.periods import Frequency
-from events.sources import SourceFormatError
+from events.sources import FileTooLarge, SourceFormatError
 from service.dependencies import AdminDep, EngineDep, ReaderDep, SettingsDep
 from service.errors import ApiError, ErrorPublic
 from service.schemas import JobPublic
@@ -27,7 +27,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorPublic, "description": "The upload is larger than the server accepts."},
 }
 _CHUNK = 1 << 20
-_SUFFIXES = (".csv", ".gz")
+# The stored file is named by a random id and one of these suffixes, never by the client.
+_SUFFIXES = (".csv.gz", ".csv")
 
 
 def _public(job: jobs.Job) -> JobPublic:
@@ -52,11 +53,17 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, f"the upload is larger than {limit} bytes (THREATCAST_MAX_UPLOAD_BYTES)")
 
 
+def _shown(name: str) -> str:
+    """An uploaded file's name as errors repeat it: short, whatever the client sent."""
+    return name if len(name) <= 80 else f"{name[:60]}...{name[-12:]}"
+
+
 def _save(upload: UploadFile, directory: Path, limit: int) -> Path:
     name = upload.filename or "events.csv"
-    suffix = "".join(Path(name).suffixes[-2:]) if name.endswith(".gz") else Path(name).suffix
-    if not suffix or Path(name).suffix not in _SUFFIXES:
-        raise ApiError(400, f"upload a .csv or .csv.gz event file, not {name!r}")
+    lowered = name.lower()
+    suffix = next((s for s in _SUFFIXES if lowered.endswith(s)), None)
+    if suffix is None:
+        raise ApiError(400, f"upload a .csv or .csv.gz event file, not {_shown(name)!r}")
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{uuid.uuid4().hex}{suffix}"
     written = 0
@@ -94,12 +101,24 @@ def create_job(
         job_id = jobs.enqueue(engine, "train", {"config": config}, admin.name)
         return _public(jobs.get(engine, job_id))
     path = _save(events, settings.home / "uploads", settings.max_upload_bytes)
+    shown = _shown(events.filename or path.name)
     try:
-        ingest_file(engine, path, source=source, dry_run=True)
-    except (IngestError, SourceFormatError, ValueError, OSError) as exc:
+        ingest_file(
+            engine, path, source=source, dry_run=True, max_text_bytes=settings.max_inflated_bytes
+        )
+    except FileTooLarge as exc:
         path.unlink(missing_ok=True)
-        raise ApiError(400, f"{events.filename}: {exc}") from None
-    params = {"events": str(path.resolve()), "source": source, "config": config, "promote": promote}
+        raise ApiError(413, f"{shown}: {exc}") from None
+    except (IngestError, SourceFormatError, ValueError) as exc:
+        path.unlink(missing_ok=True)
+        raise ApiError(400, f"{shown}: {exc}") from None
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise ApiError(400, f"{shown}: the file could not be read") from None
+    params = {
+        "events": str(path.resolve()), "source": source, "config": config, "promote": promote,
+        "uploaded": True,
+    }  # fmt: skip
     job_id = jobs.enqueue(engine, "retrain", params, admin.name)
     return _public(jobs.get(engine, job_id))
 

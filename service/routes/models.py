@@ -80,7 +80,7 @@ def show_model(
         manifest = read_manifest(
             settings.artifact_root / mv.artifact_dir,
             mv.manifest_hmac,
-            settings.secret_key.get_secret_value(),
+            settings.verifying_keys,
         )
     except ArtifactError as exc:
         problem = str(exc)

@@ -2,14 +2,22 @@
 // conditional requests (the browser sends If-None-Match; unchanged data costs a 304).
 "use strict";
 
-const REFRESH_MS = Number(new URLSearchParams(location.search).get("refresh") || 30) * 1000;
+// ?refresh=N polls every N seconds, kept between 1 s and an hour (anything else: 30 s).
+const REFRESH_S = Number(new URLSearchParams(location.search).get("refresh"));
+const REFRESH_MS = (Number.isFinite(REFRESH_S) && REFRESH_S >= 1 ? Math.min(REFRESH_S, 3600) : 30) * 1000;
+const KEY_ITEM = "threatcast-api-key";
 // Viridis stops: ordered in lightness, readable with the common colour-vision deficiencies.
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
 const LABELS = { p_event: "probability of an event", p_severe: "probability of a severe month", expected_events: "expected events" };
 const state = { target: "p_event", horizon: 1, selected: null, forecasts: null, shapes: null, model: null };
 
+function authorization() {
+  const key = sessionStorage.getItem(KEY_ITEM);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
 async function getJSON(url, options = {}) {
-  const response = await fetch(url, { cache: "no-cache", ...options });
+  const response = await fetch(url, { cache: "no-cache", ...options, headers: { ...authorization(), ...(options.headers || {}) } });
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return response.json();
 }
@@ -63,8 +71,11 @@ function drawMap() {
     path.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(feature.id); } });
     map.appendChild(path);
   }
-  document.getElementById("legend").innerHTML =
-    `<span>${state.target === "expected_events" ? "0" : "0%"}</span><span class="bar" style="background: linear-gradient(to right, ${VIRIDIS.join(",")})"></span><span>${state.target === "expected_events" ? max.toFixed(0) : "100%"}</span><span>${LABELS[state.target]}, ${state.horizon} month(s) ahead</span>`;
+  const span = (text) => Object.assign(document.createElement("span"), { textContent: text });
+  const bar = Object.assign(document.createElement("span"), { className: "bar" });
+  bar.style.background = `linear-gradient(to right, ${VIRIDIS.join(",")})`;  // CSSOM: allowed by the CSP
+  document.getElementById("legend").replaceChildren(span(state.target === "expected_events" ? "0" : "0%"), bar,
+    span(state.target === "expected_events" ? max.toFixed(0) : "100%"), span(`${LABELS[state.target]}, ${state.horizon} month(s) ahead`));
   const body = document.querySelector("#map-table tbody");
   body.replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
@@ -122,11 +133,11 @@ function select(region) {
 async function drawAlerts() {
   const list = document.getElementById("alerts");
   const alerts = await getJSON("/v1/alerts?state=firing");
-  if (!alerts.count) { list.innerHTML = "<li>No firing alerts.</li>"; return; }
-  const key = sessionStorage.getItem("threatcast-admin-key");
+  if (!alerts.count) { list.replaceChildren(Object.assign(document.createElement("li"), { textContent: "No firing alerts." })); return; }
+  const key = sessionStorage.getItem(KEY_ITEM);
   list.replaceChildren(...alerts.data.map((a) => {
     const item = document.createElement("li");
-    item.innerHTML = `<span class="sev-${a.severity}">${a.severity}</span> `;
+    item.append(Object.assign(document.createElement("span"), { className: `sev-${a.severity}`, textContent: a.severity }), " ");
     item.append(`${a.rule_name}: ${a.region} ${a.period} (h=${a.horizon}) ${a.target} ${a.value.toFixed(2)}, since ${a.started_at.slice(0, 16).replace("T", " ")}`);
     if (a.acknowledged_at) item.append(` — acknowledged by ${a.acknowledged_by}${a.ack_comment ? ": " + a.ack_comment : ""}`);
     else if (key) {
@@ -151,7 +162,8 @@ async function drawModel() {
   const facts = { Version: version, "Data cutoff": state.forecasts.data_cutoff, "Backtest origins": `${state.model.metrics.window.start} to ${state.model.metrics.window.end}`,
     "Brier (pooled)": pooled.brier.toFixed(4), "Brier skill vs climatology": (pooled.brier_skill ?? 0).toFixed(3), "Calibration error": pooled.calibration_error.toFixed(3),
     "Severe-month Brier": pooled.severe_brier.toFixed(4), "80% interval coverage": pooled.coverage_p10_p90.toFixed(2) };
-  document.getElementById("model-facts").innerHTML = Object.entries(facts).map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
+  document.getElementById("model-facts").replaceChildren(...Object.entries(facts).flatMap(([k, v]) =>
+    [Object.assign(document.createElement("dt"), { textContent: k }), Object.assign(document.createElement("dd"), { textContent: v })]));
   const plot = document.getElementById("reliability");
   plot.replaceChildren(svg("rect", { x: 30, y: 10, width: 220, height: 220, fill: "none", stroke: "#999" }), svg("line", { x1: 30, y1: 230, x2: 250, y2: 10, stroke: "#999", "stroke-dasharray": "4,3" }));
   for (const bin of state.model.metrics.reliability || []) {
@@ -182,9 +194,9 @@ async function start() {
   for (let h = 1; h <= 6; h++) horizon.add(new Option(`${h} month${h > 1 ? "s" : ""} ahead`, String(h)));
   document.getElementById("target").addEventListener("change", (e) => { state.target = e.target.value; drawMap(); });
   horizon.addEventListener("change", (e) => { state.horizon = Number(e.target.value); drawMap(); });
-  const keyInput = document.getElementById("admin-key");
-  keyInput.value = sessionStorage.getItem("threatcast-admin-key") || "";
-  keyInput.addEventListener("change", () => { sessionStorage.setItem("threatcast-admin-key", keyInput.value); drawAlerts().catch(report); });
+  const keyInput = document.getElementById("api-key");
+  keyInput.value = sessionStorage.getItem(KEY_ITEM) || "";
+  keyInput.addEventListener("change", () => { sessionStorage.setItem(KEY_ITEM, keyInput.value); refresh(); });
   state.shapes = await getJSON("/v1/regions.geojson");
   await refresh();
   setInterval(refresh, REFRESH_MS);
