@@ -6,9 +6,10 @@ are sync, so FastAPI runs them in its threadpool.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 
 from events.gazetteer import RegionResolver
@@ -90,3 +91,28 @@ def _admin(request: Request) -> ApiKey:
 # Sync dependencies: FastAPI runs them in its threadpool, so a key lookup never blocks the loop.
 ReaderDep = Annotated[ApiKey | None, Depends(reader_check)]
 AdminDep = Annotated[ApiKey, Depends(_admin)]
+
+
+DEFAULT_PAGE, MAX_PAGE = 100, 500
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+    def of(self, total: int, count: int) -> dict[str, int]:
+        """The page fields of a response."""
+        return {"count": count, "total": total, "limit": self.limit, "offset": self.offset}
+
+
+async def _page(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="At most this many items.")] = (
+        DEFAULT_PAGE
+    ),
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Skip this many.")] = 0,
+) -> Page:
+    return Page(limit, offset)
+
+
+PageDep = Annotated[Page, Depends(_page)]

@@ -9,6 +9,15 @@ from pydantic import BaseModel, Field
 from events.periods import Frequency
 
 
+class PagePublic(BaseModel):
+    """A page of a longer list: `count` items here, `total` in all, from `offset` on."""
+
+    count: int
+    total: int
+    limit: int
+    offset: int
+
+
 class RegionPublic(BaseModel):
     code: str = Field(examples=["PK-KP"], description="ISO 3166-2 code.")
     name: str = Field(examples=["Khyber Pakhtunkhwa"])
@@ -95,12 +104,11 @@ class ArchivedForecastPublic(BaseModel):
     issued_at: str
 
 
-class ArchivePublic(BaseModel):
+class ArchivePublic(PagePublic):
     region: str
     period: str
     observed: ObservedPublic | None = Field(description="Null until the period's data is in.")
     data: list[ArchivedForecastPublic]
-    count: int
 
 
 class StatusChangePublic(BaseModel):
@@ -121,9 +129,8 @@ class ModelPublic(BaseModel):
     calibration_error: float | None
 
 
-class ModelsPublic(BaseModel):
+class ModelsPublic(PagePublic):
     data: list[ModelPublic]
-    count: int
 
 
 class ModelDetailPublic(ModelPublic):

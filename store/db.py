@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Select, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,18 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK_KEY})
         yield conn
+
+
+def fetch_page(
+    engine: Engine, query: Select[Any], limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of a query's rows, and how many rows the whole query has."""
+    with engine.connect() as conn:
+        total = conn.execute(
+            select(func.count()).select_from(query.order_by(None).subquery())
+        ).scalar_one()
+        rows = conn.execute(query.limit(limit).offset(offset)).mappings()
+        return [dict(row) for row in rows], int(total)
 
 
 def _alembic_config(conn: Connection) -> Config:

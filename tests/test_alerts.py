@@ -117,13 +117,13 @@ def test_hysteresis_cooldown_and_no_duplicate_alerts(served_home: Path) -> None:
     assert (
         _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.45), []) == 0
     )  # inside the band
-    assert [a["state"] for a in evaluation.list_alerts(engine)] == ["firing"]
+    assert [a["state"] for a in evaluation.list_alerts(engine)[0]] == ["firing"]
     assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.35), []) == 1  # resolved
     assert _evaluate(engine, high, []) == 0  # cooling down
-    assert [a["state"] for a in evaluation.list_alerts(engine)] == ["resolved"]
+    assert [a["state"] for a in evaluation.list_alerts(engine)[0]] == ["resolved"]
     rules.update_rule(engine, rule.id, _rule(hysteresis=0.1, cooldown_s=0))
     assert _evaluate(engine, high, []) == 1
-    assert [a["state"] for a in evaluation.list_alerts(engine)] == ["firing", "resolved"]
+    assert [a["state"] for a in evaluation.list_alerts(engine)[0]] == ["firing", "resolved"]
 
 
 def test_rise_and_above_average_conditions(served_home: Path) -> None:
@@ -148,7 +148,7 @@ def test_rise_and_above_average_conditions(served_home: Path) -> None:
     )
     assert _evaluate(engine, _with_value(rising, "PK-BA", 1, expected_events=0.1), []) == 0
     assert _evaluate(engine, _with_value(rising, "PK-BA", 1, expected_events=500.0), []) == 1
-    assert {a["rule_name"] for a in evaluation.list_alerts(engine, state="firing")} == {
+    assert {a["rule_name"] for a in evaluation.list_alerts(engine, state="firing")[0]} == {
         "rise",
         "avg",
     }
@@ -222,7 +222,7 @@ def test_webhooks_retry_with_backoff_and_are_signed(
     assert (
         alert["endsAt"] == "0001-01-01T00:00:00Z" and float(alert["annotations"]["value"]) == 0.95
     )
-    log = list_deliveries(engine)
+    log = list_deliveries(engine)[0]
     assert (
         log[0]["status"] == "delivered" and log[0]["attempts"] == 3 and log[0]["last_error"] is None
     )
@@ -242,9 +242,9 @@ def test_no_alert_is_lost_while_the_receiver_is_down_across_a_restart(served_hom
     with TestClient(create_app(settings)) as client:
         firing = client.get("/v1/alerts", params={"state": "firing"}).json()["count"]
         assert firing == 7
-        _wait_until(lambda: all(d["attempts"] >= 1 for d in list_deliveries(engine)))
+        _wait_until(lambda: all(d["attempts"] >= 1 for d in list_deliveries(engine)[0]))
         assert 'threatcast_alerts_firing{horizon="1"' in client.get("/metrics").text
-    log = list_deliveries(engine)
+    log = list_deliveries(engine)[0]
     assert len(log) == 7 and {d["status"] for d in log} == {"pending"}  # stored, not lost
     assert all(d["attempts"] >= 1 and "refused" in (d["last_error"] or "").lower() for d in log)
 
@@ -259,7 +259,7 @@ def test_no_alert_is_lost_while_the_receiver_is_down_across_a_restart(served_hom
     assert sorted(p["alerts"][0]["labels"]["region"] for p, _, _ in _Receiver.received) == [
         "PK-BA", "PK-GB", "PK-IS", "PK-JK", "PK-KP", "PK-PB", "PK-SD",
     ]  # fmt: skip
-    assert {d["status"] for d in list_deliveries(engine)} == {"delivered"}
+    assert {d["status"] for d in list_deliveries(engine)[0]} == {"delivered"}
 
 
 def test_acknowledge_and_filter(served_home: Path) -> None:
@@ -324,7 +324,7 @@ def test_p_severe_rules_count_severe_periods_with_the_models_threshold(recent_ho
         "cli",
     )
     issuing.issue(engine, setup)  # the same forecasts again: now the rule is evaluated
-    assert [a["rule_name"] for a in evaluation.list_alerts(engine, state="firing")] == ["severe"]
+    assert [a["rule_name"] for a in evaluation.list_alerts(engine, state="firing")[0]] == ["severe"]
 
 
 def _not_http_listener() -> tuple[socket.socket, str]:
@@ -360,7 +360,7 @@ def test_one_bad_receiver_never_stops_another(
     listener.close()
     server.shutdown()
     assert len(_Receiver.received) == 1  # the healthy receiver got the alert, once
-    log = {d["url"]: d for d in list_deliveries(engine)}
+    log = {d["url"]: d for d in list_deliveries(engine)[0]}
     assert len(log) == 4 and log[healthy]["status"] == "delivered"
     for url in (garbage, *bad[:2]):
         assert log[url]["status"] == "pending" and log[url]["attempts"] == 1, url
@@ -381,7 +381,7 @@ def test_an_alerts_firing_is_delivered_before_its_resolving(
     assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.95), []) == 1
     assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.05), []) == 1  # resolved
     assert deliver_due(engine, "k", backoff_s=0.01, max_attempts=10) == 0  # firing refused
-    pending = [d for d in list_deliveries(engine) if d["status"] == "pending"]
+    pending = [d for d in list_deliveries(engine)[0] if d["status"] == "pending"]
     assert sorted(d["attempts"] for d in pending) == [0, 1]  # resolved waits behind firing
 
     def both_sent() -> bool:

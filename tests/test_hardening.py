@@ -27,7 +27,7 @@ from service.app import create_app
 from service.cli import app
 from service.keys import create_key
 from service.settings import Settings, get_settings
-from store.db import make_engine, write_transaction
+from store.db import make_engine, migrate, write_transaction
 from tests.conftest import DATA, SECRET, free_port
 
 
@@ -266,23 +266,24 @@ def test_bad_settings_never_repeat_the_secret_they_were_given(tmp_path: Path) ->
 
 
 def test_only_db_upgrade_migrates_and_newer_schemas_keep_serving(
-    sqlite_served_home: Path,
+    sqlite_served_home: Path, tmp_path: Path
 ) -> None:
     home = sqlite_served_home
     engine = make_engine(f"sqlite:///{home / 'threatcast.db'}")
     with engine.begin() as conn:  # a newer release migrated the database
         conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    engine.dispose()
     with TestClient(create_app(Settings(home=home, secret_key=SECRET))) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+    older = tmp_path / "older"  # a store an older release made: commands refuse to migrate it
+    migrate(make_engine(f"sqlite:///{older / 'threatcast.db'}"), "0004")
     cli = CliRunner()
     env = {
-        "THREATCAST_HOME": str(home),
+        "THREATCAST_HOME": str(older),
         "THREATCAST_DATABASE_URL": "",
         "THREATCAST_SECRET_KEY": SECRET,
     }
-    with engine.begin() as conn:  # an older schema: commands refuse instead of migrating
-        conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
     get_settings.cache_clear()
     refused = cli.invoke(app, ["events", "summary"], env=env)
     assert refused.exit_code == 1 and "threatcast db upgrade" in refused.stderr
@@ -291,7 +292,6 @@ def test_only_db_upgrade_migrates_and_newer_schemas_keep_serving(
     get_settings.cache_clear()
     assert cli.invoke(app, ["events", "summary"], env=env).exit_code == 0
     get_settings.cache_clear()
-    engine.dispose()
 
 
 def test_metrics_follow_the_read_policy(sqlite_served_home: Path) -> None:
@@ -309,3 +309,38 @@ def test_metrics_follow_the_read_policy(sqlite_served_home: Path) -> None:
             assert response.status_code == 200 and "threatcast_risk_probability" in response.text
     with TestClient(create_app(Settings(home=sqlite_served_home, secret_key=SECRET))) as client:
         assert client.get("/metrics").status_code == 200  # public forecasts, public metrics
+
+
+def test_lists_come_in_bounded_pages_with_totals(sqlite_served_home: Path) -> None:
+    with TestClient(create_app(Settings(home=sqlite_served_home, secret_key=SECRET))) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        admin = {"Authorization": f"Bearer {create_key(engine, 'ops', 'admin')[1]}"}
+        for n in range(3):
+            body = {"name": f"rule {n}", "threshold": 0.01, "region": "PK-KP", "horizon": 1}
+            assert client.post("/v1/alert-rules", json=body, headers=admin).status_code == 201
+        page = client.get("/v1/alert-rules", params={"limit": 2, "offset": 1}).json()
+        assert (page["count"], page["total"], page["limit"], page["offset"]) == (2, 3, 2, 1)
+        assert [r["name"] for r in page["data"]] == ["rule 1", "rule 2"]
+        for path in ("/v1/alert-rules", "/v1/models", "/v1/alerts", "/v1/alert-deliveries"):
+            too_many = client.get(path, params={"limit": 501}, headers=admin)
+            assert too_many.status_code == 422, path
+            assert client.get(path, params={"limit": 1}, headers=admin).json()["count"] <= 1
+        models = client.get("/v1/models", params={"limit": 1}).json()
+        assert models["count"] == 1 and models["total"] == 2
+        archive = client.get(
+            "/v1/forecasts/archive", params={"region": "PK-KP", "period": "2022-01", "limit": 1}
+        ).json()
+        assert archive["count"] == 1 and archive["total"] >= 1
+
+        # The alert list's ETag is known from one aggregate query; a change makes a new one.
+        first = client.get("/v1/alerts")
+        etag = first.headers["ETag"]
+        assert client.get("/v1/alerts", headers={"If-None-Match": etag}).status_code == 304
+        subprocess.run(  # issuing evaluates the three rules: alerts open
+            [sys.executable, "-m", "service", "forecast", "--output", str(sqlite_served_home / "f.csv")],
+            env={**os.environ, "THREATCAST_HOME": str(sqlite_served_home),
+                 "THREATCAST_DATABASE_URL": "", "THREATCAST_SECRET_KEY": SECRET},
+            check=True, capture_output=True,
+        )  # fmt: skip
+        changed = client.get("/v1/alerts", headers={"If-None-Match": etag})
+        assert changed.status_code == 200 and changed.json()["total"] == 3

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     RowMapping,
+    Select,
     String,
     Table,
     Text,
@@ -31,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 
-from store.db import write_transaction
+from store.db import fetch_page, write_transaction
 from store.metadata import metadata
 
 # Model versions and their audit trail; the artifact directory holds the model itself.
@@ -180,12 +181,23 @@ def get(engine: Engine, version: str) -> ModelVersion:
         return _get(conn, version)
 
 
-def list_versions(engine: Engine, freq: str | None = None) -> list[ModelVersion]:
+def _versions_query(freq: str | None) -> Select[Any]:
     query = select(model_versions).order_by(model_versions.c.created_at.desc())
-    if freq is not None:
-        query = query.where(model_versions.c.freq == freq)
+    return query.where(model_versions.c.freq == freq) if freq is not None else query
+
+
+def list_versions(engine: Engine, freq: str | None = None) -> list[ModelVersion]:
+    """Every version, newest first."""
     with engine.connect() as conn:
-        return [_version(row) for row in conn.execute(query).mappings()]
+        return [_version(row) for row in conn.execute(_versions_query(freq)).mappings()]
+
+
+def page_versions(
+    engine: Engine, freq: str | None, limit: int, offset: int
+) -> tuple[list[ModelVersion], int]:
+    """A page of versions, newest first, and how many there are."""
+    rows, total = fetch_page(engine, _versions_query(freq), limit, offset)
+    return [ModelVersion(**row) for row in rows], total
 
 
 def history(engine: Engine, version: str) -> list[StatusChange]:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased
 from service.alerts.rules import Rule
 from service.alerts.tables import alert_deliveries
 from service.alerts.webhooks import STEP_TIMEOUT_S, host_of, post
-from store.db import as_utc, write_transaction
+from store.db import as_utc, fetch_page, write_transaction
 
 log = logging.getLogger(__name__)
 BATCH = 10
@@ -179,12 +179,12 @@ def deliver_due(
     return delivered
 
 
-def list_deliveries(engine: Engine, limit: int = 100) -> list[dict[str, object]]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(alert_deliveries).order_by(alert_deliveries.c.id.desc()).limit(limit)
-        ).mappings()
-        return [dict(row) for row in rows]
+def list_deliveries(
+    engine: Engine, *, limit: int = 100, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the delivery log, newest first, and how long the log is."""
+    query = select(alert_deliveries).order_by(alert_deliveries.c.id.desc())
+    return fetch_page(engine, query, limit, offset)
 
 
 def run_forever(

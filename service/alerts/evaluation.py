@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, update
 
@@ -18,7 +18,7 @@ from events.periods import shift_period
 from service.alerts.delivery import enqueue
 from service.alerts.rules import Rule, UnknownRule
 from service.alerts.tables import alert_rules, alerts
-from store.db import as_utc, write_transaction
+from store.db import as_utc, fetch_page, write_transaction
 from training.issuing import Issue, issued_forecasts
 
 log = logging.getLogger(__name__)
@@ -124,14 +124,20 @@ def _transition(
         "period": row["period"],
     }
     if firing is not None:
-        if not cleared:
-            conn.execute(update(alerts).where(alerts.c.id == firing["id"]).values(**facts))
-            return 0
         now = _now()
+        if not cleared:
+            changed = {k: v for k, v in facts.items() if firing[k] != v}
+            if changed:
+                conn.execute(
+                    update(alerts)
+                    .where(alerts.c.id == firing["id"])
+                    .values(**changed, updated_at=now)
+                )
+            return 0
         conn.execute(
             update(alerts)
             .where(alerts.c.id == firing["id"])
-            .values(**facts, state="resolved", resolved_at=now)
+            .values(**facts, state="resolved", resolved_at=now, updated_at=now)
         )
         enqueue(conn, rule, {**firing, **facts, "resolved_at": now}, "resolved", urls, base_url)
         return 1
@@ -150,6 +156,7 @@ def _transition(
             horizon=row["horizon"],
             state="firing",
             started_at=now,
+            updated_at=now,
             **facts,
         )
     ).inserted_primary_key[0]  # type: ignore[index]
@@ -184,18 +191,50 @@ def get_alert(engine: Engine, alert_id: int) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
-def list_alerts(
-    engine: Engine, state: str | None = None, region: str | None = None, severity: str | None = None
-) -> list[dict[str, Any]]:
-    query = _alerts_query()
+def _filtered(
+    query: Select[Any], state: str | None, region: str | None, severity: str | None
+) -> Select[Any]:  # also for the aggregate fingerprint query
     if state is not None:
         query = query.where(alerts.c.state == state)
     if region is not None:
         query = query.where(alerts.c.region == region)
     if severity is not None:
         query = query.where(alert_rules.c.severity == severity)
+    return query
+
+
+def list_alerts(
+    engine: Engine,
+    state: str | None = None,
+    region: str | None = None,
+    severity: str | None = None,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of alerts, newest first, and how many match."""
+    return fetch_page(engine, _filtered(_alerts_query(), state, region, severity), limit, offset)
+
+
+def alerts_fingerprint(
+    engine: Engine, state: str | None = None, region: str | None = None, severity: str | None = None
+) -> str:
+    """Changes whenever the matching alerts do: one aggregate query, before any list is built."""
+    aggregate = cast(
+        "Select[Any]",
+        select(func.count(), func.max(alerts.c.id), func.max(alerts.c.updated_at)).join(
+            alert_rules, alert_rules.c.id == alerts.c.rule_id
+        ),
+    )
+    query = _filtered(
+        aggregate,
+        state,
+        region,
+        severity,
+    )
     with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
+        count, newest, changed = conn.execute(query).one()
+    return f"{count}|{newest}|{changed}"
 
 
 def acknowledge(engine: Engine, alert_id: int, actor: str, comment: str) -> None:
@@ -203,7 +242,12 @@ def acknowledge(engine: Engine, alert_id: int, actor: str, comment: str) -> None
         done = conn.execute(
             update(alerts)
             .where(alerts.c.id == alert_id)
-            .values(acknowledged_at=_now(), acknowledged_by=actor, ack_comment=comment)
+            .values(
+                acknowledged_at=_now(),
+                acknowledged_by=actor,
+                ack_comment=comment,
+                updated_at=_now(),
+            )
         ).rowcount
     if not done:
         raise UnknownRule(f"no alert {alert_id}")

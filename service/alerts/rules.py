@@ -11,7 +11,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from events.periods import Frequency, cadence
 from service.alerts.tables import alert_deliveries, alert_rules, alerts
-from store.db import as_utc, write_transaction
+from store.db import as_utc, fetch_page, write_transaction
 
 Target = Literal["p_event", "p_severe", "expected_events"]
 Condition = Literal["above", "rise", "above_average"]
@@ -128,7 +128,7 @@ def get_rule(engine: Engine, rule_id: int) -> Rule:
     return Rule(**{**row, "created_at": as_utc(row["created_at"])})
 
 
-def list_rules(engine: Engine) -> list[Rule]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(alert_rules).order_by(alert_rules.c.id)).mappings().all()
-    return [Rule(**{**row, "created_at": as_utc(row["created_at"])}) for row in rows]
+def list_rules(engine: Engine, *, limit: int = 1000, offset: int = 0) -> tuple[list[Rule], int]:
+    """A page of rules in id order, and how many there are."""
+    rows, total = fetch_page(engine, select(alert_rules).order_by(alert_rules.c.id), limit, offset)
+    return [Rule(**{**row, "created_at": as_utc(row["created_at"])}) for row in rows], total

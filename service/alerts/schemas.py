@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from events.periods import Frequency
 from service.alerts.rules import Condition, Severity, Target
+from service.schemas import PagePublic
 
 
 class AlertRulePublic(BaseModel):
@@ -28,9 +29,8 @@ class AlertRulePublic(BaseModel):
     created_at: str
 
 
-class AlertRulesPublic(BaseModel):
+class AlertRulesPublic(PagePublic):
     data: list[AlertRulePublic]
-    count: int
 
 
 class AlertPublic(BaseModel):
@@ -54,9 +54,8 @@ class AlertPublic(BaseModel):
     ack_comment: str | None
 
 
-class AlertsPublic(BaseModel):
+class AlertsPublic(PagePublic):
     data: list[AlertPublic]
-    count: int
 
 
 class AcknowledgeRequest(BaseModel):
@@ -72,3 +71,7 @@ class DeliveryPublic(BaseModel):
     next_attempt_at: str
     last_error: str | None
     delivered_at: str | None
+
+
+class DeliveriesPublic(PagePublic):
+    data: list[DeliveryPublic]

@@ -54,6 +54,8 @@ alerts = Table(
     Column("acknowledged_at", DateTime(timezone=True), nullable=True),
     Column("acknowledged_by", String(120), nullable=True),
     Column("ack_comment", Text, nullable=True),
+    # Every change of the row sets this: the alert list's ETag is read from it.
+    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
     # The same condition never opens two alerts at once.
     Index(
         "uq_alerts_one_firing",

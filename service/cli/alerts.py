@@ -21,7 +21,8 @@ alerts_app.add_typer(rules_app, name="rules")
 @rules_app.command("list")
 def rules_list(ctx: typer.Context) -> None:
     """Every rule."""
-    for rule in rules.list_rules(open_engine(ctx)):
+    listed, _ = rules.list_rules(open_engine(ctx), limit=100_000)
+    for rule in listed:
         where = f"{rule.region or 'all regions'}, {'h=' + str(rule.horizon) if rule.horizon else 'any horizon'}"
         typer.echo(
             f"{rule.id:>4}  {rule.name}: {rule.target} {rule.condition} {rule.threshold} ({where}, "
@@ -93,9 +94,13 @@ def rules_remove(ctx: typer.Context, rule_id: int) -> None:
 def alerts_list(
     ctx: typer.Context,
     state: Annotated[str | None, typer.Option(help="firing or resolved.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 100,
 ) -> None:
     """Alerts, newest first."""
-    for a in evaluation.list_alerts(open_engine(ctx), state):
+    listed, total = evaluation.list_alerts(open_engine(ctx), state, limit=limit)
+    if total > len(listed):
+        typer.echo(f"the newest {len(listed)} of {total} alerts (--limit to see more)")
+    for a in listed:
         ack = f", acknowledged by {a['acknowledged_by']}" if a["acknowledged_at"] else ""
         typer.echo(
             f"{a['id']:>4}  {a['state']:<8} {a['severity']:<8} {a['rule_name']}: {a['region']} {a['period']} "

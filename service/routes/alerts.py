@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
@@ -15,12 +16,13 @@ from service.alerts.schemas import (
     AlertRulePublic,
     AlertRulesPublic,
     AlertsPublic,
+    DeliveriesPublic,
     DeliveryPublic,
 )
 from service.alerts.webhooks import host_of
-from service.dependencies import AdminDep, EngineDep, ReaderDep, ResolverDep
+from service.dependencies import AdminDep, EngineDep, PageDep, ReaderDep, ResolverDep
 from service.errors import ApiError, ErrorPublic
-from service.etags import model_response
+from service.etags import json_response, not_modified
 from service.keys import ApiKey
 from store.db import as_utc
 
@@ -63,10 +65,11 @@ def _rule(engine: Any, rule_id: int) -> rules.Rule:
 
 
 @router.get("/alert-rules", response_model=AlertRulesPublic, responses=_ERRORS)
-def list_rules(engine: EngineDep, caller: ReaderDep) -> AlertRulesPublic:
-    """Every alert rule."""
-    data = [_rule_public(r, caller) for r in rules.list_rules(engine)]
-    return AlertRulesPublic(data=data, count=len(data))
+def list_rules(engine: EngineDep, caller: ReaderDep, page: PageDep) -> AlertRulesPublic:
+    """Alert rules, a page at a time."""
+    listed, total = rules.list_rules(engine, limit=page.limit, offset=page.offset)
+    data = [_rule_public(r, caller) for r in listed]
+    return AlertRulesPublic(data=data, **page.of(total, len(data)))
 
 
 @router.post(
@@ -139,13 +142,25 @@ def list_alerts(
     request: Request,
     engine: EngineDep,
     _: ReaderDep,
+    page: PageDep,
     state: Annotated[Literal["firing", "resolved"] | None, Query()] = None,
     region: Annotated[str | None, Query(max_length=10)] = None,
     severity: Annotated[Severity | None, Query()] = None,
 ) -> Response:
-    """Alerts, newest first (with an ETag: polling an unchanged list costs a 304)."""
-    data = [_alert_public(row) for row in evaluation.list_alerts(engine, state, region, severity)]
-    return model_response(request, AlertsPublic(data=data, count=len(data)))
+    """Alerts, newest first, a page at a time (with an ETag, known before the list is built:
+    polling an unchanged list costs one aggregate query and a 304)."""
+    changed = evaluation.alerts_fingerprint(engine, state, region, severity)
+    key = f"{changed}|{state}|{region}|{severity}|{page.limit}|{page.offset}"
+    etag = hashlib.sha256(key.encode()).hexdigest()[:32]
+    cached = not_modified(request, etag)
+    if cached is not None:
+        return cached
+    listed, total = evaluation.list_alerts(
+        engine, state, region, severity, limit=page.limit, offset=page.offset
+    )
+    data = [_alert_public(row) for row in listed]
+    body = AlertsPublic(data=data, **page.of(total, len(data)))
+    return json_response(request, body.model_dump_json().encode(), etag)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertPublic, responses=_ERRORS)
@@ -163,10 +178,11 @@ def acknowledge(
     return _alert_public(found)
 
 
-@router.get("/alert-deliveries", response_model=list[DeliveryPublic], responses=_ERRORS)
-def deliveries(engine: EngineDep, _: AdminDep) -> list[DeliveryPublic]:
-    """The webhook delivery log, newest first (admin)."""
-    return [
+@router.get("/alert-deliveries", response_model=DeliveriesPublic, responses=_ERRORS)
+def deliveries(engine: EngineDep, _: AdminDep, page: PageDep) -> DeliveriesPublic:
+    """The webhook delivery log, newest first, a page at a time (admin)."""
+    listed, total = list_deliveries(engine, limit=page.limit, offset=page.offset)
+    data = [
         DeliveryPublic(
             id=d["id"],
             alert_id=d["alert_id"],
@@ -177,5 +193,6 @@ def deliveries(engine: EngineDep, _: AdminDep) -> list[DeliveryPublic]:
             last_error=d["last_error"],
             delivered_at=_iso(d["delivered_at"]),
         )
-        for d in list_deliveries(engine)
+        for d in listed
     ]
+    return DeliveriesPublic(data=data, **page.of(total, len(data)))

@@ -17,6 +17,7 @@ from events.panel import region_outcomes
 from events.periods import FREQUENCIES, Frequency, cadence, period_end, shift_period
 from service.dependencies import (
     EngineDep,
+    PageDep,
     ReaderDep,
     ResolverDep,
     ServerDep,
@@ -37,7 +38,7 @@ from service.schemas import (
 )
 from service.serving import IssueServer
 from service.settings import Settings
-from store.db import as_utc
+from store.db import as_utc, fetch_page
 from training.issuing import Issue, issued_forecasts
 
 router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
@@ -210,6 +211,7 @@ def forecast_archive(
     engine: EngineDep,
     resolver: ResolverDep,
     _: ReaderDep,
+    page: PageDep,
     region: Annotated[str, Query(description="ISO 3166-2 code.")],
     period: Annotated[str, Query(description="Target period, YYYY-MM (or YYYY-Www for weeks).")],
     freq: FreqQuery = Frequency.MONTH,
@@ -221,20 +223,16 @@ def forecast_archive(
         last_day = period_end(period, freq)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
-    with engine.connect() as conn:
-        rows = (
-            conn.execute(
-                select(issued_forecasts)
-                .where(
-                    issued_forecasts.c.region == region,
-                    issued_forecasts.c.period == period,
-                    issued_forecasts.c.freq == freq,
-                )
-                .order_by(issued_forecasts.c.origin, issued_forecasts.c.version)
-            )
-            .mappings()
-            .all()
+    query = (
+        select(issued_forecasts)
+        .where(
+            issued_forecasts.c.region == region,
+            issued_forecasts.c.period == period,
+            issued_forecasts.c.freq == freq,
         )
+        .order_by(issued_forecasts.c.origin, issued_forecasts.c.version, issued_forecasts.c.id)
+    )
+    rows, total = fetch_page(engine, query, page.limit, page.offset)
     data = [
         ArchivedForecastPublic(
             model_version=r["version"],
@@ -256,7 +254,7 @@ def forecast_archive(
             period=period, events=int(outcome["events"]), fatalities=int(outcome["fatalities"])
         )
     return ArchivePublic(
-        region=region, period=period, observed=observed, data=data, count=len(data)
+        region=region, period=period, observed=observed, data=data, **page.of(total, len(data))
     )
 
 

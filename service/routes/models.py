@@ -11,6 +11,7 @@ from service.dependencies import (
     AdminDep,
     EngineDep,
     InstallationDep,
+    PageDep,
     ReaderDep,
     ServerDep,
     SettingsDep,
@@ -62,11 +63,13 @@ def _get(engine: Any, version: str) -> registry.ModelVersion:
 def list_models(
     engine: EngineDep,
     _: ReaderDep,
+    page: PageDep,
     freq: Annotated[Frequency | None, Query()] = None,
 ) -> ModelsPublic:
-    """Every registered version, newest first."""
-    data = [_public(mv) for mv in registry.list_versions(engine, freq)]
-    return ModelsPublic(data=data, count=len(data))
+    """Registered versions, newest first, a page at a time."""
+    listed, total = registry.page_versions(engine, freq, page.limit, page.offset)
+    data = [_public(mv) for mv in listed]
+    return ModelsPublic(data=data, **page.of(total, len(data)))
 
 
 @router.get("/{version}", response_model=ModelDetailPublic, responses=_ERRORS)
