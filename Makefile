@@ -5,19 +5,28 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: serve test lint typecheck pytest test-postgres clean browser
+.PHONY: serve test lint typecheck pytest test-postgres fuzz lock clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Dependencies come from the lock files (pip-compile, from pyproject.toml): what is tested is
+# what is shipped. `make lock` regenerates them.
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(DEV_STAMP): pyproject.toml requirements-dev.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@ $(STAMP)
+
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links --extra dev -o requirements-dev.lock pyproject.toml
 
 serve: $(STAMP)
 	$(BIN)/threatcast serve --bootstrap
@@ -38,11 +47,15 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest -m "not postgres" --cov --cov-report=term --durations=15
+	$(BIN)/pytest -m "not postgres and not fuzz" --cov --cov-report=term --durations=15
 
 # Needs the PostgreSQL server at THREATCAST_TEST_POSTGRES_URL (default: local, trust auth, database test).
 test-postgres: $(DEV_STAMP)
-	$(BIN)/pytest -m postgres --durations=10
+	$(BIN)/pytest -m "postgres and not fuzz" --durations=10
+
+# Schemathesis at length: every operation with 200 examples, and stateful workflows.
+fuzz: $(DEV_STAMP)
+	$(BIN)/pytest -m fuzz --durations=5
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Iterator
@@ -29,6 +30,10 @@ from service.keys import create_key
 from service.settings import Settings, get_settings
 from store.db import make_engine, migrate, write_transaction
 from tests.conftest import DATA, SECRET, free_port
+from training import issuing, registry
+from training.artifacts import ArtifactError
+from training.issuing import Installation
+from training.registry import model_versions
 
 
 @dataclass(frozen=True)
@@ -344,3 +349,68 @@ def test_lists_come_in_bounded_pages_with_totals(sqlite_served_home: Path) -> No
         )  # fmt: skip
         changed = client.get("/v1/alerts", headers={"If-None-Match": etag})
         assert changed.status_code == 200 and changed.json()["total"] == 3
+
+
+def test_after_a_key_rotation_readiness_says_the_champion_needs_resigning(
+    sqlite_served_home: Path,
+) -> None:
+    rotated = Settings(home=sqlite_served_home, secret_key="a-rotated-key-that-signed-nothing-123")
+    with TestClient(create_app(rotated)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200  # the issued forecasts are still served
+        assert "threatcast models resign" in ready.json()["checks"]["artifact"]
+    with TestClient(create_app(Settings(home=sqlite_served_home, secret_key=SECRET))) as client:
+        assert client.get("/readyz").json()["checks"]["artifact"] == "ok"
+
+
+def test_an_issue_whose_alert_evaluation_fails_is_not_served(sqlite_served_home: Path) -> None:
+    home = sqlite_served_home
+    champion, candidate = (home / "versions.txt").read_text().split()
+    engine = make_engine(f"sqlite:///{home / 'threatcast.db'}")
+
+    def failing(conn: object, issue: object) -> None:
+        raise RuntimeError("alert evaluation failed")
+
+    broken = Installation(home / "artifacts", SECRET, failing)
+    with pytest.raises(RuntimeError, match="alert evaluation failed"):
+        issuing.promote(engine, broken, candidate, "cli", "newer")
+    # One transaction: neither the promotion nor the issued rows happened.
+    assert registry.champion(engine, "month").version == champion  # type: ignore[union-attr]
+    assert issuing.latest_issue_key(engine, candidate) is None
+    engine.dispose()
+
+
+def test_an_artifact_moved_under_another_version_is_refused(sqlite_served_home: Path) -> None:
+    home = sqlite_served_home
+    champion, candidate = (home / "versions.txt").read_text().split()
+    engine = make_engine(f"sqlite:///{home / 'threatcast.db'}")
+    theirs = registry.get(engine, champion)
+    with engine.begin() as conn:  # the candidate's row now names the champion's signed files
+        conn.execute(
+            model_versions.update()
+            .where(model_versions.c.version == candidate)
+            .values(
+                artifact_dir=theirs.artifact_dir,
+                sha256=theirs.sha256,
+                manifest_hmac=theirs.manifest_hmac,
+            )
+        )
+    with pytest.raises(ArtifactError, match="written for version"):
+        issuing.load_version(engine, Installation(home / "artifacts", SECRET), version=candidate)
+    engine.dispose()
+
+
+def test_bad_periods_answer_fast_on_a_live_server(live: LiveServer) -> None:
+    for path in (
+        "/v1/calendar?freq=week&start=2021-W01&end=2021-W02%0A",
+        "/v1/calendar?start=0001-01&end=9999-12",
+        "/v1/forecasts/archive?region=PK-KP&period=9999-12",
+        "/v1/forecasts/archive?region=PK-KP&period=9999-W52&freq=week",
+    ):
+        started = time.monotonic()
+        try:
+            urllib.request.urlopen(f"{live.url}{path}", timeout=5)
+            status = 200
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        assert status == 422 and time.monotonic() - started < 0.1, path

@@ -6,15 +6,18 @@ import hmac
 
 from fastapi import APIRouter, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from events.periods import Frequency
-from service.dependencies import EngineDep, ServerDep, reader_check
+from service.dependencies import EngineDep, ServerDep, SettingsDep, reader_check
 from service.guard import bearer_token
 from service.observability import HttpMetrics
 from service.schemas import HealthPublic, ReadinessPublic
 from service.settings import Settings
 from store.db import schema_state
+from training import registry
+from training.artifacts import ArtifactError, read_manifest
 
 router = APIRouter(tags=["health"])
 
@@ -30,8 +33,12 @@ async def healthz() -> HealthPublic:
     response_model=ReadinessPublic,
     responses={503: {"model": ReadinessPublic, "description": "A check failed."}},
 )
-def readyz(engine: EngineDep, server: ServerDep, response: Response) -> ReadinessPublic:
-    """The database answers, its schema is current, and a verified monthly champion is served."""
+def readyz(
+    engine: EngineDep, server: ServerDep, settings: SettingsDep, response: Response
+) -> ReadinessPublic:
+    """The database answers, its schema is current, and a monthly champion's forecasts are
+    served. `artifact` says whether the champion still verifies with the current keys: serving
+    does not need it, issuing its next forecasts does."""
     try:
         state = schema_state(engine)
         database = (
@@ -45,10 +52,28 @@ def readyz(engine: EngineDep, server: ServerDep, response: Response) -> Readines
     ready = database == "ok" and server.issue(Frequency.MONTH) is not None
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return ReadinessPublic(
-        status="ready" if ready else "not ready",
-        checks={"database": database, "champion": champion},
-    )
+    checks = {"database": database, "champion": champion}
+    issue = server.issue(Frequency.MONTH)
+    if issue is not None:
+        checks["artifact"] = _artifact_check(engine, settings, issue.version)
+    return ReadinessPublic(status="ready" if ready else "not ready", checks=checks)
+
+
+def _artifact_check(engine: Engine, settings: Settings, version: str) -> str:
+    try:
+        record = registry.get(engine, version)
+        read_manifest(
+            settings.artifact_root / record.artifact_dir,
+            record.manifest_hmac,
+            settings.verifying_keys,
+        )
+    except (ArtifactError, registry.RegistryError, SQLAlchemyError):
+        return (
+            f"{version} does not verify with the current keys: its issued forecasts are served, "
+            "but new ones need its old key in THREATCAST_PREVIOUS_SECRET_KEYS and "
+            "`threatcast models resign`"
+        )
+    return "ok"
 
 
 @router.get(

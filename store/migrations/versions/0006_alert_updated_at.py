@@ -19,9 +19,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("alerts") as batch:
         batch.add_column(sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))
-    op.execute(
-        "UPDATE alerts SET updated_at = COALESCE(acknowledged_at, resolved_at, started_at)"
-    )
+    op.execute("UPDATE alerts SET updated_at = COALESCE(acknowledged_at, resolved_at, started_at)")
     with op.batch_alter_table("alerts") as batch:
         batch.alter_column("updated_at", existing_type=sa.DateTime(timezone=True), nullable=False)
     op.create_index("ix_alerts_updated_at", "alerts", ["updated_at"])
