@@ -7,9 +7,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from events import bundled
 from events.canonical import ViolenceType
+from events.gazetteer import default_resolver
+from events.ingest import ingest_file
+from events.panel import build_panel
 from events.sources import SourceFormatError, read_events
 from events.sources.acled import AcledAdapter
 from tests.conftest import DATA
@@ -166,3 +170,32 @@ def test_gzip_and_plain_files_read_alike(tmp_path: Path) -> None:
 def test_unknown_source_name_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown source 'cast'"):
         read_events(DATA / "gtd_pakistan_sample.csv", "cast")
+
+
+def test_a_real_ucdp_candidate_excel_file_reads_like_its_csv(engine: Engine) -> None:
+    """UCDP's February 2026 candidate file as shipped (Excel dates, integer cells)."""
+    from openpyxl import load_workbook
+
+    workbook = DATA / "ucdp_candidate_v26_0_2_pakistan.xlsx"
+    report = ingest_file(engine, workbook)
+    assert (report.source, report.valid, report.unresolved) == ("ucdp", 82, 0)
+    sheet = load_workbook(workbook, read_only=True).worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    header = next(rows)
+    cells = [dict(zip(header, row, strict=True)) for row in rows]
+    gazetteer = default_resolver().gazetteers["PAK"]
+    expected: dict[str, int] = {}
+    for cell in cells:
+        if cell["date_start"].strftime("%Y-%m") == "2026-02":
+            code = gazetteer.code_for_name(cell["adm_1"])
+            expected[code] = expected.get(code, 0) + 1  # type: ignore[index]
+    panel = build_panel(engine, "month", start="2026-02", end="2026-02")
+    counted = {r.region: r.events for r in panel.itertuples() if r.events}
+    assert counted == expected and sum(counted.values()) == 79
+
+
+def test_a_damaged_workbook_is_refused_clearly(tmp_path: Path) -> None:
+    broken = tmp_path / "candidates.xlsx"
+    broken.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    with pytest.raises(SourceFormatError, match="not a readable Excel workbook"):
+        read_events(broken)

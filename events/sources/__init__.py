@@ -1,9 +1,8 @@
 """Adapters that turn event files (UCDP GED, GTD, ACLED) into canonical events."""
 
-from events.sources.base import ParsedFile, RowError, SourceFormatError
+from events.sources.base import FileTooLarge, ParsedFile, RowError, SourceFormatError
 from events.sources.reader import (
     SOURCES,
-    FileTooLarge,
     ProgressCallback,
     ProgressLog,
     detect_source,

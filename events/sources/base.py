@@ -26,6 +26,10 @@ class SourceFormatError(ValueError):
         self.reason = reason
 
 
+class FileTooLarge(SourceFormatError):
+    """The file's text (after decompression) is larger than the reader was allowed to read."""
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
     """A row that could not be turned into an event, with its line in the file."""

@@ -1,4 +1,5 @@
-"""Reads an event file (CSV, optionally gzip) through the adapter for its source."""
+"""Reads an event file (CSV, optionally gzip, or an Excel workbook) through the adapter for its
+source."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from typing import Any, BinaryIO, TextIO, cast
 
 from events.sources.acled import AcledAdapter
 from events.sources.base import (
+    FileTooLarge,
     ParsedFile,
     RowError,
     SourceAdapter,
     SourceFormatError,
     missing_columns,
 )
+from events.sources.excel import excel_rows, is_xlsx
 from events.sources.gtd import GtdAdapter
 from events.sources.ucdp import UcdpAdapter
 
@@ -47,10 +50,6 @@ class ProgressLog:
 
 _PROGRESS_EVERY_ROWS = 20_000
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-class FileTooLarge(SourceFormatError):
-    """The file's text (after decompression) is larger than the reader was allowed to read."""
 
 
 class _Bounded(io.RawIOBase):
@@ -102,8 +101,9 @@ def detect_source(header: Sequence[str]) -> SourceAdapter:
     )
 
 
-def _rows(reader: Any) -> Iterator[tuple[int, list[str]]]:
-    """Rows of a csv.reader with the line each starts on (a quoted field may span lines)."""
+def _csv_rows(handle: TextIO) -> Iterator[tuple[int, list[str]]]:
+    """Rows of a CSV file with the line each starts on (a quoted field may span lines)."""
+    reader: Any = csv.reader(handle)
     while True:
         start = reader.line_num + 1
         try:
@@ -128,23 +128,25 @@ def read_events(
     """
     if source != "auto" and source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; use auto, {', '.join(SOURCES)}")
+    if is_xlsx(path):
+        return _parse(excel_rows(path, max_text_bytes), source, progress)
     try:
         with _open_text(path, max_text_bytes) as handle:
-            return _parse(handle, source, progress)
+            return _parse(_csv_rows(handle), source, progress)
     except UnicodeDecodeError as exc:
         raise SourceFormatError(f"not UTF-8 text ({exc.reason})") from exc
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise SourceFormatError(f"damaged gzip file ({type(exc).__name__})") from exc
 
 
-def _parse(handle: TextIO, source: str, progress: ProgressCallback | None) -> ParsedFile:
-    reader = csv.reader(handle)
+def _parse(
+    rows: Iterator[tuple[int, list[str]]], source: str, progress: ProgressCallback | None
+) -> ParsedFile:
     try:
-        header = [name.strip() for name in next(reader)]
+        _, first = next(rows)
     except StopIteration:
         raise SourceFormatError("the file is empty") from None
-    except csv.Error as exc:
-        raise SourceFormatError(f"not a readable CSV header: {exc}") from exc
+    header = [name.strip() for name in first]
     if source == "auto":
         adapter = detect_source(header)
     else:
@@ -154,7 +156,7 @@ def _parse(handle: TextIO, source: str, progress: ProgressCallback | None) -> Pa
             raise SourceFormatError(f"not a {source} file: missing columns {', '.join(missing)}")
     parsed = ParsedFile(source=adapter.name)
     width = len(header)
-    for line, row in _rows(reader):
+    for line, row in rows:
         if line == 2 and _is_hxl_row(row):
             continue
         if not any(cell.strip() for cell in row):

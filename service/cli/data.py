@@ -72,7 +72,7 @@ def ingest(
     dry_run: Annotated[bool, typer.Option(help="Validate and report without writing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Load an event file (UCDP GED, GTD or ACLED CSV, optionally gzip) into the event store."""
+    """Load an event file (UCDP GED or candidate events, GTD, ACLED: CSV, CSV.gz or Excel .xlsx)."""
     engine = open_engine(ctx)
     try:
         report = ingest_file(

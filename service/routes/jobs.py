@@ -28,7 +28,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _CHUNK = 1 << 20
 # The stored file is named by a random id and one of these suffixes, never by the client.
-_SUFFIXES = (".csv.gz", ".csv")
+_SUFFIXES = (".csv.gz", ".csv", ".xlsx")
 
 
 def _public(job: jobs.Job) -> JobPublic:
@@ -63,7 +63,7 @@ def _save(upload: UploadFile, directory: Path, limit: int) -> Path:
     lowered = name.lower()
     suffix = next((s for s in _SUFFIXES if lowered.endswith(s)), None)
     if suffix is None:
-        raise ApiError(400, f"upload a .csv or .csv.gz event file, not {_shown(name)!r}")
+        raise ApiError(400, f"upload a .csv, .csv.gz or .xlsx event file, not {_shown(name)!r}")
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{uuid.uuid4().hex}{suffix}"
     written = 0
