@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from events.panel import region_outcomes
 from events.periods import shift_period
-from service.alerts import evaluation, rules
+from service.alerts import evaluation, rules, webhooks
 from service.alerts.delivery import deliver_due, list_deliveries
 from service.alerts.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from service.app import create_app
@@ -427,3 +427,14 @@ def test_only_admins_see_webhook_urls(served_home: Path) -> None:
                 headers={**admin, "Content-Type": "application/json"},
             )
             assert response.status_code == 422, number
+
+
+def test_a_name_lookup_that_hangs_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo ignores socket timeouts; the lookup runs under its own bound. (A resolver
+    that hangs cannot be run on this machine, so the lookup itself is made to hang.)"""
+    monkeypatch.setattr(webhooks, "STEP_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", lambda *_, **__: time.sleep(2))
+    started = time.monotonic()
+    problem = webhooks.post("http://receiver.invalid/hook", b"{}", "k")
+    assert problem is not None and "DNS lookup of receiver.invalid took over" in problem
+    assert time.monotonic() - started < 1.0

@@ -1,16 +1,20 @@
 """Posting one signed webhook: every network step bounded, no redirects followed, and every
-failure returned as a reason (never raised), so one bad receiver cannot stop the others."""
+failure returned as a reason (never raised), so one bad receiver cannot stop the others.
+
+The host is resolved once, within a timeout, and the connection made to that address (TLS still
+checks the certificate against the host name): socket timeouts bound connect and read, but not
+a name lookup, and a second lookup inside the HTTP client would not be bounded.
+"""
 
 from __future__ import annotations
 
 import concurrent.futures
 import hashlib
 import hmac
+import http.client
 import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
-from typing import Any
 from urllib.parse import urlsplit
 
 SIGNATURE_HEADER = "X-ThreatCast-Signature"
@@ -36,53 +40,63 @@ def host_of(url: str) -> str:
         return "?"
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *_: Any, **__: Any) -> None:
-        return None  # the 3xx is returned as an HTTPError: a POST never becomes a GET elsewhere
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """TLS to an address resolved beforehand, verified against the URL's host name."""
+
+    def __init__(self, address: str, port: int, server_name: str) -> None:
+        super().__init__(
+            address, port, timeout=STEP_TIMEOUT_S, context=ssl.create_default_context()
+        )
+        self._server_name = server_name
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self._server_name)  # type: ignore[attr-defined]
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
-def _resolve(url: str) -> str | None:
-    """Resolve the host within the step timeout (socket timeouts do not bound DNS)."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        return "not an http(s) URL"
-    lookup = _RESOLVER.submit(socket.getaddrinfo, parts.hostname, parts.port or 443)
+def _address(host: str, port: int) -> str:
+    """One address of `host`, looked up within the step timeout."""
+    lookup = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        lookup.result(timeout=STEP_TIMEOUT_S)
+        found = lookup.result(timeout=STEP_TIMEOUT_S)
     except concurrent.futures.TimeoutError:
-        return f"DNS lookup of {parts.hostname} took over {STEP_TIMEOUT_S:g} s"
-    except OSError as exc:
-        return f"DNS lookup of {parts.hostname} failed: {exc.strerror or exc}"
-    return None
+        raise OSError(f"DNS lookup of {host} took over {STEP_TIMEOUT_S:g} s") from None
+    return str(found[0][4][0])
 
 
 def post(url: str, body: bytes, secret: str) -> str | None:
     """None when the receiver took it (2xx), else why not, naming only the host."""
     try:
-        problem = _resolve(url)
-        if problem is not None:
-            return problem
-        timestamp = str(int(time.time()))
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                TIMESTAMP_HEADER: timestamp,
-                SIGNATURE_HEADER: signature(timestamp, body, secret),
-                "User-Agent": "ThreatCast",
-            },
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            return "not an http(s) URL"
+        secure = parts.scheme == "https"
+        port = parts.port or (443 if secure else 80)
+        address = _address(parts.hostname, port)
+        connection: http.client.HTTPConnection = (
+            _PinnedHTTPS(address, port, parts.hostname)
+            if secure
+            else http.client.HTTPConnection(address, port, timeout=STEP_TIMEOUT_S)
         )
-        with _OPENER.open(request, timeout=STEP_TIMEOUT_S) as response:
-            return None if 200 <= response.status < 300 else f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        moved = " (redirects are not followed)" if 300 <= exc.code < 400 else ""
-        return f"HTTP {exc.code}{moved}"
-    except urllib.error.URLError as exc:
-        return f"{host_of(url)}: {type(exc.reason).__name__}: {exc.reason}"
+        timestamp = str(int(time.time()))
+        headers = {
+            "Host": parts.netloc.rpartition("@")[2],
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: signature(timestamp, body, secret),
+            "User-Agent": "ThreatCast",
+        }
+        try:
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            connection.request("POST", path, body=body, headers=headers)
+            status = connection.getresponse().status
+        finally:
+            connection.close()
+    except OSError as exc:  # refused, unreachable, timed out, DNS, TLS
+        return f"{host_of(url)}: {type(exc).__name__}: {exc.strerror or exc}"
     except Exception as exc:  # InvalidURL, BadStatusLine, LineTooLong, ValueError, ...
         return f"{host_of(url)}: {type(exc).__name__}"
+    if 200 <= status < 300:
+        return None
+    moved = " (redirects are not followed)" if 300 <= status < 400 else ""
+    return f"HTTP {status}{moved}"
