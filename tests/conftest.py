@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +23,36 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "THREATCAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@contextlib.contextmanager
+def serving(home: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`threatcast serve` on a free loopback port over `home`, until it answers; stopped after."""
+    port = free_port()
+    env = {
+        **os.environ, "THREATCAST_HOME": str(home), "THREATCAST_DATABASE_URL": "",
+        "THREATCAST_SECRET_KEY": SECRET, "OMP_NUM_THREADS": "1",
+        **{f"THREATCAST_{name.upper()}": value for name, value in settings.items()},
+    }  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None, "the server exited"
+                assert time.monotonic() < deadline, "the server did not answer within 60 s"
+                time.sleep(0.1)
+        yield process, url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from service.keys import create_key
 from store.db import make_engine
-from tests.conftest import SECRET, free_port
+from tests.conftest import SECRET, serving
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -35,33 +34,18 @@ def server(sqlite_served_home: Path) -> Iterator[tuple[str, dict[str, str], str]
 
 @pytest.fixture
 def private_server(sqlite_served_home: Path) -> Iterator[tuple[str, dict[str, str], str]]:
-    yield from _server(sqlite_served_home, "reader", THREATCAST_PUBLIC_FORECASTS="false")
+    yield from _server(sqlite_served_home, "reader", public_forecasts="false")
 
 
 def _server(home: Path, role: str, **extra: str) -> Iterator[tuple[str, dict[str, str], str]]:
     engine = make_engine(f"sqlite:///{home / 'threatcast.db'}")
     key = create_key(engine, f"dashboard-{role}", role)[1]
     engine.dispose()
+    settings = {"refresh_s": "0.3", **extra}
     env = {**os.environ, "THREATCAST_HOME": str(home), "THREATCAST_DATABASE_URL": "",
-           "THREATCAST_SECRET_KEY": SECRET, "THREATCAST_REFRESH_S": "0.3", "OMP_NUM_THREADS": "1",
-           **extra}  # fmt: skip
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2):
-                break
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
-    yield url, env, key
-    process.terminate()
-    process.wait(timeout=30)
+           "THREATCAST_SECRET_KEY": SECRET}  # fmt: skip
+    with serving(home, **settings) as (_, url):
+        yield url, env, key
 
 
 def _post(url: str, body: dict[str, object], key: str) -> None:

@@ -29,7 +29,7 @@ from service.cli import app
 from service.keys import create_key
 from service.settings import Settings, get_settings
 from store.db import make_engine, migrate, write_transaction
-from tests.conftest import DATA, SECRET, free_port
+from tests.conftest import DATA, SECRET, serving
 from training import issuing, registry
 from training.artifacts import ArtifactError
 from training.issuing import Installation
@@ -72,32 +72,8 @@ def _children(pid: int) -> list[int]:
 
 @pytest.fixture
 def live(sqlite_served_home: Path) -> Iterator[LiveServer]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "THREATCAST_HOME": str(sqlite_served_home),
-        "THREATCAST_DATABASE_URL": "",
-        "THREATCAST_SECRET_KEY": SECRET,
-        "THREATCAST_LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = LiveServer(sqlite_served_home, port, process)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{server.url}/healthz", timeout=1):
-                break
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
-    yield server
-    process.terminate()
-    process.wait(timeout=30)
+    with serving(sqlite_served_home, log_level="WARNING") as (process, url):
+        yield LiveServer(sqlite_served_home, int(url.rsplit(":", 1)[1]), process)
 
 
 def _raw(port: int, head: str, body: bytes = b"", read_timeout: float = 5.0) -> tuple[int, float]:
