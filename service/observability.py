@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -16,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from events.periods import FREQUENCIES
 from service.alerts.evaluation import firing_counts
+from service.freshness import freshness
 from service.serving import IssueServer
 
 access_log = logging.getLogger("threatcast.access")
@@ -39,11 +41,25 @@ class ForecastCollector(Collector):
             "Latest forecast probability per region, horizon and target (event or severe).",
             labels=["freq", "region", "horizon", "target"],
         )
+        age = GaugeMetricFamily(
+            "threatcast_data_age_days",
+            "Days from the end of the last period the served forecasts used to today.",
+            labels=["freq"],
+        )
+        covered = GaugeMetricFamily(
+            "threatcast_data_covered_until",
+            "The end of the last period the served forecasts used (Unix time, end of day UTC).",
+            labels=["freq"],
+        )
         for freq in FREQUENCIES:
             issue = self.server.issue(freq)
             if issue is None:
                 continue
             champion.add_metric([freq, issue.version], 1.0)
+            fresh = freshness(issue, limit_days=0)
+            age.add_metric([freq], float(fresh.age_days))
+            end_of_day = datetime.combine(fresh.covered_until, datetime.max.time(), tzinfo=UTC)
+            covered.add_metric([freq], end_of_day.timestamp())
             for row in issue.rows:
                 labels = [freq, row["region"], str(row["horizon"])]
                 risk.add_metric([*labels, "event"], row["p_event"])
@@ -58,6 +74,8 @@ class ForecastCollector(Collector):
                 [alert["name"], alert["severity"], alert["region"], str(alert["horizon"])], 1.0
             )
         yield champion
+        yield age
+        yield covered
         yield risk
         yield firing
 

@@ -78,7 +78,12 @@ class ForecastsPublic(BaseModel):
     data: list[ForecastPublic]
     count: int
     model_version: str
-    data_cutoff: str
+    data_cutoff: str = Field(description="The last period whose data the forecasts used.")
+    data_age_days: int = Field(description="Days from the end of that period to today.")
+    stale: bool = Field(
+        description="True when the data end more than THREATCAST_STALE_AFTER_DAYS ago: "
+        "these are not forecasts of the present."
+    )
     issued_at: str
 
 

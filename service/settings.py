@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         description="A bearer token Prometheus may scrape /metrics with when forecasts are "
         "not public (else a reader key is needed).",
     )
+    stale_after_days: int = Field(
+        default=45,
+        ge=1,
+        description="Forecasts are stale when their data end this many days before today.",
+    )
     refresh_s: float = Field(
         default=2.0, gt=0, le=300, description="How often each worker checks for a new champion."
     )

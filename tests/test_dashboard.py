@@ -80,6 +80,9 @@ def test_dashboard_map_chart_alerts_offline(server: tuple[str, dict[str, str], s
         assert all(colour.startswith("#") and colour != "#ccc" for colour in fills.values())
         assert len(set(fills.values())) >= 3  # a scale, not one colour
         assert page.locator("#map-table tbody tr").count() == 7  # the text alternative
+        banner = page.locator("#stale-banner")  # the bundled data end in 2021: say so
+        assert banner.is_visible() and "Data end 2021-12" in banner.inner_text()
+        assert "months old" in banner.inner_text()
 
         page.locator('#map path[data-region="PK-KP"]').click()
         page.wait_for_function("document.querySelectorAll('#chart rect').length > 20")

@@ -16,6 +16,7 @@ import urllib.request
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -390,3 +391,24 @@ def test_bad_periods_answer_fast_on_a_live_server(live: LiveServer) -> None:
         except urllib.error.HTTPError as exc:
             status = exc.code
         assert status == 422 and time.monotonic() - started < 0.1, path
+
+
+def test_every_surface_says_how_old_the_data_is(sqlite_served_home: Path) -> None:
+    """The served issue's data end in 2021-12: stale on /v1/forecasts, /readyz and /metrics."""
+    with TestClient(create_app(Settings(home=sqlite_served_home, secret_key=SECRET))) as client:
+        body = client.get("/v1/forecasts").json()
+        expected_age = (datetime.now(UTC).date() - date(2021, 12, 31)).days
+        assert (body["data_cutoff"], body["data_age_days"], body["stale"]) == (
+            "2021-12", expected_age, True,
+        )  # fmt: skip
+        assert client.get("/v1/forecasts/PK-KP").json()["stale"] is True
+        ready = client.get("/readyz")
+        assert ready.status_code == 200  # stale is not down
+        assert ready.json()["checks"]["data"].startswith("stale: data end 2021-12")
+        metrics = client.get("/metrics").text
+        assert f'threatcast_data_age_days{{freq="month"}} {float(expected_age)}' in metrics
+        assert 'threatcast_data_covered_until{freq="month"} 1.6409951' in metrics  # 2021-12-31
+    lenient = Settings(home=sqlite_served_home, secret_key=SECRET, stale_after_days=10**5)
+    with TestClient(create_app(lenient)) as client:
+        assert client.get("/v1/forecasts").json()["stale"] is False
+        assert client.get("/readyz").json()["checks"]["data"].startswith("fresh")

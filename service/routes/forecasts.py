@@ -26,6 +26,7 @@ from service.dependencies import (
 )
 from service.errors import ApiError, ErrorPublic
 from service.etags import json_response, not_modified
+from service.freshness import freshness, today
 from service.schemas import (
     ArchivedForecastPublic,
     ArchivePublic,
@@ -119,6 +120,15 @@ def _public(
     )
 
 
+def _fresh(issue: Issue, settings: Settings) -> dict[str, Any]:
+    fresh = freshness(issue, settings.stale_after_days)
+    return {
+        "data_cutoff": fresh.data_cutoff,
+        "data_age_days": fresh.age_days,
+        "stale": fresh.stale,
+    }
+
+
 def _select(issue: Issue, region: str | None, horizon: int | None) -> list[dict[str, Any]]:
     return [
         row
@@ -199,11 +209,13 @@ async def latest_forecasts(request: Request) -> Any:
             data=data,
             count=len(data),
             model_version=issue.version,
-            data_cutoff=issue.origin,
+            **_fresh(issue, settings),
             issued_at=issue.issued_at.isoformat(),
         )
 
-    return _cached_json(request, server, f"{issue.etag}-{region}-{horizon}", render)
+    # The age changes with the day: today is part of the cached body's key.
+    key = f"{issue.etag}-{region}-{horizon}-{today().isoformat()}"
+    return _cached_json(request, server, key, render)
 
 
 @router.get("/archive", response_model=ArchivePublic, responses=_ERRORS)
@@ -289,7 +301,7 @@ def region_forecasts(
             data=data,
             count=len(data),
             model_version=issue.version,
-            data_cutoff=issue.origin,
+            **_fresh(issue, settings),
             issued_at=issue.issued_at.isoformat(),
             history=[
                 ObservedPublic(period=r.period, events=r.events, fatalities=r.fatalities)
@@ -297,4 +309,5 @@ def region_forecasts(
             ],
         )
 
-    return _cached_json(request, server, f"{issue.etag}-{region}-{horizon}-history", render)
+    key = f"{issue.etag}-{region}-{horizon}-history-{today().isoformat()}"
+    return _cached_json(request, server, key, render)

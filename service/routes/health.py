@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from events.periods import Frequency
 from service.dependencies import EngineDep, ServerDep, SettingsDep, reader_check
+from service.freshness import freshness
 from service.guard import bearer_token
 from service.observability import HttpMetrics
 from service.schemas import HealthPublic, ReadinessPublic
@@ -56,6 +57,9 @@ def readyz(
     issue = server.issue(Frequency.MONTH)
     if issue is not None:
         checks["artifact"] = _artifact_check(engine, settings, issue.version)
+        # Stale data is not down: the check says so, the status stays ready.
+        limit = settings.stale_after_days
+        checks["data"] = freshness(issue, limit).describe(limit)
     return ReadinessPublic(status="ready" if ready else "not ready", checks=checks)
 
 

@@ -173,6 +173,16 @@ async function drawModel() {
   plot.appendChild(svg("text", { x: 12, y: 120, "text-anchor": "middle", "font-size": 11, transform: "rotate(-90 12 120)" }, "observed frequency"));
 }
 
+// Old data must not pass for the present: a banner nobody can miss while it is stale.
+function drawStaleness(forecasts) {
+  const banner = document.getElementById("stale-banner");
+  banner.hidden = !forecasts.stale;
+  if (!forecasts.stale) return;
+  const months = Math.floor(forecasts.data_age_days / 30.4);
+  banner.textContent = `Data end ${forecasts.data_cutoff}: these forecasts are ${months} months old, not forecasts of the present. ` +
+    "Bring newer data: threatcast ingest FILE, then threatcast retrain.";
+}
+
 function report(error) {
   document.getElementById("model-line").textContent = `Could not refresh: ${error.message}`;
 }
@@ -182,6 +192,7 @@ async function refresh() {
     state.forecasts = await getJSON("/v1/forecasts");
     document.getElementById("model-line").textContent =
       `Model ${state.forecasts.model_version}, data to ${state.forecasts.data_cutoff}, issued ${state.forecasts.issued_at.slice(0, 16).replace("T", " ")} UTC`;
+    drawStaleness(state.forecasts);
     drawMap();
     await Promise.all([drawAlerts(), drawModel(), state.selected ? drawChart() : null]);
   } catch (error) {
