@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -80,6 +81,11 @@ class ForecastCollector(Collector):
         yield firing
 
 
+# Set (by `threatcast serve --workers N`) before the workers start, so prometheus_client keeps
+# every worker's counters in files there and a scrape of any worker sums them all.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
 @dataclass(frozen=True)
 class HttpMetrics:
     """The app's own registry (not the global one), so every app and test starts from zero."""
@@ -87,6 +93,16 @@ class HttpMetrics:
     registry: CollectorRegistry
     requests: Counter
     latency: Histogram
+    forecasts: ForecastCollector
+
+    def exposition(self) -> bytes:
+        """The text Prometheus scrapes: with several workers, their counters summed."""
+        if os.environ.get(MULTIPROCESS_DIR):
+            summed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(summed)  # type: ignore[no-untyped-call]
+            summed.register(self.forecasts)
+            return generate_latest(summed)
+        return generate_latest(self.registry)
 
 
 def install_collectors(server: IssueServer) -> HttpMetrics:
@@ -104,8 +120,9 @@ def install_collectors(server: IssueServer) -> HttpMetrics:
         buckets=_BUCKETS,
         registry=registry,
     )
-    registry.register(ForecastCollector(server))
-    return HttpMetrics(registry, requests, latency)
+    forecasts = ForecastCollector(server)
+    registry.register(forecasts)
+    return HttpMetrics(registry, requests, latency, forecasts)
 
 
 class ObservabilityMiddleware:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +18,7 @@ from events.sources import ProgressLog
 from events.tables import event_rows
 from service.cli.data import print_report
 from service.cli.support import CLI_ACTOR, fail, installation_of, open_engine, settings_of
+from service.observability import MULTIPROCESS_DIR
 from training import issuing, jobs, registry
 from training.config import load_config
 from training.runner import run_job
@@ -80,15 +84,24 @@ def serve(
 
     if with_bootstrap:
         _bootstrap(ctx, open_engine(ctx, upgrade=True))
-    # ThreatCast writes its own structured access log (threatcast.access), with the key's name.
-    uvicorn.run(
-        "service.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-    )
+    with tempfile.TemporaryDirectory(prefix="metrics-", dir=_home(ctx)) as counters:
+        if workers > 1:  # every worker's request counters, summed at each scrape
+            os.environ[MULTIPROCESS_DIR] = counters
+        # ThreatCast writes its own structured access log (threatcast.access), with the key's name.
+        uvicorn.run(
+            "service.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+        )
+
+
+def _home(ctx: typer.Context) -> Path:
+    home = settings_of(ctx).home
+    home.mkdir(parents=True, exist_ok=True)
+    return home
 
 
 def register(app: typer.Typer) -> None:
