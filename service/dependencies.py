@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from events.gazetteer import RegionResolver
 from service.errors import ApiError
-from service.guard import CHALLENGE, bearer_token
+from service.guard import CHALLENGE, UNKNOWN_KEY, admin_refusal, bearer_token
 from service.keys import ApiKey, authenticate
 from service.serving import IssueServer
 from service.settings import Settings
@@ -65,7 +65,7 @@ def _authenticate(request: Request) -> ApiKey | None:
             raise ApiError(401, "use `Authorization: Bearer <API key>`", headers=CHALLENGE)
         key = authenticate(request.app.state.engine, token)
         if key is None:
-            raise ApiError(401, "unknown or revoked API key", headers=CHALLENGE)
+            raise ApiError(401, UNKNOWN_KEY, headers=CHALLENGE)
     request.app.state.key_usage.mark(key)
     request.state.key_name = key.name  # for the access log; never the key itself
     return key
@@ -81,10 +81,11 @@ def reader_check(request: Request) -> ApiKey | None:
 
 def _admin(request: Request) -> ApiKey:
     caller = _authenticate(request)
-    if caller is None:
-        raise ApiError(401, "this action needs an admin API key", headers=CHALLENGE)
-    if caller.role != "admin":
-        raise ApiError(403, f"key {caller.name!r} is a {caller.role} key; this action needs admin")
+    refusal = admin_refusal(caller, caller is not None)
+    if refusal is not None:
+        status, message, headers = refusal
+        raise ApiError(status, message, headers=headers or None)
+    assert caller is not None  # admin_refusal refused every other case
     return caller
 
 

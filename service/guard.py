@@ -31,6 +31,21 @@ SECURITY_HEADERS = (
 )
 
 
+UNKNOWN_KEY = "unknown or revoked API key"
+Refusal = tuple[int, str, dict[str, str]]
+
+
+def admin_refusal(key: ApiKey | None, token_sent: bool) -> Refusal | None:
+    """Why a caller may not change state (status, message, headers), or None for an admin."""
+    if not token_sent:
+        return 401, "this action needs an admin API key", CHALLENGE
+    if key is None:
+        return 401, UNKNOWN_KEY, CHALLENGE
+    if key.role != "admin":
+        return 403, f"key {key.name!r} is a {key.role} key; this action needs admin", {}
+    return None
+
+
 class _BodyTooLarge(HTTPException):
     """Raised from `receive` while a route reads the body; rendered as 413 like any HTTP error."""
 
@@ -74,21 +89,15 @@ class RequestGuard:
                 return
         await self._pass_bounded(scope, receive, send, limit)
 
-    async def _admin_refusal(
-        self, scope: Scope, headers: dict[str, str]
-    ) -> tuple[int, str, dict[str, str]] | None:
+    async def _admin_refusal(self, scope: Scope, headers: dict[str, str]) -> Refusal | None:
         token = bearer_token(headers)
-        if not token:
-            return 401, "this action needs an admin API key", CHALLENGE
-        engine = scope["app"].state.engine
-        key: ApiKey | None = await run_in_threadpool(authenticate, engine, token)
-        if key is None:
-            return 401, "unknown or revoked API key", CHALLENGE
-        if key.role != "admin":
-            return 403, f"key {key.name!r} is a {key.role} key; this action needs admin", {}
-        # The route's own check reuses this lookup instead of querying again.
-        scope.setdefault("state", {})["api_key"] = key
-        return None
+        key: ApiKey | None = None
+        if token:
+            key = await run_in_threadpool(authenticate, scope["app"].state.engine, token)
+        refusal = admin_refusal(key, bool(token))
+        if refusal is None:  # the route's own check reuses this lookup instead of querying again
+            scope.setdefault("state", {})["api_key"] = key
+        return refusal
 
     async def _pass_bounded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         received = 0
