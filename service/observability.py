@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from events.periods import FREQUENCIES
+from service.alerts.delivery import backlog
 from service.alerts.evaluation import firing_counts
 from service.freshness import freshness
 from service.serving import IssueServer
@@ -74,11 +75,23 @@ class ForecastCollector(Collector):
             firing.add_metric(
                 [alert["name"], alert["severity"], alert["region"], str(alert["horizon"])], 1.0
             )
+        waiting, oldest = backlog(self.server.engine)
+        pending = GaugeMetricFamily(
+            "threatcast_alert_deliveries_pending", "Alert deliveries waiting to be sent."
+        )
+        pending.add_metric([], float(waiting))
+        oldest_age = GaugeMetricFamily(
+            "threatcast_alert_delivery_oldest_pending_seconds",
+            "Age of the oldest delivery waiting to be sent (0 when none waits).",
+        )
+        oldest_age.add_metric([], oldest or 0.0)
         yield champion
         yield age
         yield covered
         yield risk
         yield firing
+        yield pending
+        yield oldest_age
 
 
 # Set (by `threatcast serve --workers N`) before the workers start, so prometheus_client keeps

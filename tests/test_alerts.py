@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -244,6 +245,11 @@ def test_no_alert_is_lost_while_the_receiver_is_down_across_a_restart(served_hom
         assert firing == 7
         _wait_until(lambda: all(d["attempts"] >= 1 for d in list_deliveries(engine)[0]))
         assert 'threatcast_alerts_firing{horizon="1"' in client.get("/metrics").text
+        metrics = client.get("/metrics").text
+        assert "threatcast_alert_deliveries_pending 7.0" in metrics  # the backlog, for a pager
+        pattern = r"^threatcast_alert_delivery_oldest_pending_seconds (\S+)$"
+        oldest = re.search(pattern, metrics, re.M)
+        assert oldest is not None and float(oldest[1]) > 0
     log = list_deliveries(engine)[0]
     assert len(log) == 7 and {d["status"] for d in log} == {"pending"}  # stored, not lost
     assert all(d["attempts"] >= 1 and "refused" in (d["last_error"] or "").lower() for d in log)

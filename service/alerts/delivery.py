@@ -15,7 +15,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, insert, select, update
+from sqlalchemy import Connection, Engine, and_, exists, func, insert, select, update
 from sqlalchemy.orm import aliased
 
 from service.alerts.rules import Rule
@@ -177,6 +177,18 @@ def deliver_due(
                 .values(**values)
             )
     return delivered
+
+
+def backlog(engine: Engine) -> tuple[int, float | None]:
+    """How many deliveries wait to be sent, and the age in seconds of the oldest."""
+    with engine.connect() as conn:
+        waiting, oldest = conn.execute(
+            select(func.count(), func.min(alert_deliveries.c.created_at)).where(
+                alert_deliveries.c.status == "pending"
+            )
+        ).one()
+    started = as_utc(oldest)
+    return int(waiting), (_now() - started).total_seconds() if started is not None else None
 
 
 def list_deliveries(
