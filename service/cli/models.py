@@ -300,15 +300,15 @@ def models_resign(ctx: typer.Context) -> None:
     """Re-sign every version's manifest with THREATCAST_SECRET_KEY (after a rotation; the old key
     must be among THREATCAST_PREVIOUS_SECRET_KEYS until this has run)."""
     engine = open_engine(ctx)
-    settings = settings_of(ctx)
+    installation = installation_of(ctx)
     resigned, unverifiable = 0, []
     for mv in registry.list_versions(engine):
         try:
             new = resign(
-                settings.artifact_root / mv.artifact_dir,
+                installation.artifact_root / mv.artifact_dir,
                 mv.manifest_hmac,
-                settings.verifying_keys,
-                settings.signing_key,
+                installation.verifying_keys,
+                installation.secret,
             )
         except ArtifactError as exc:
             unverifiable.append(f"{mv.version}: {exc}")

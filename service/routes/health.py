@@ -10,7 +10,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from events.periods import Frequency
-from service.dependencies import EngineDep, ServerDep, SettingsDep, reader_check
+from service.dependencies import (
+    EngineDep,
+    InstallationDep,
+    ServerDep,
+    SettingsDep,
+    reader_check,
+)
 from service.freshness import freshness
 from service.guard import bearer_token
 from service.observability import HttpMetrics
@@ -19,6 +25,7 @@ from service.settings import Settings
 from store.db import schema_state
 from training import registry
 from training.artifacts import ArtifactError, read_manifest
+from training.issuing import Installation
 
 router = APIRouter(tags=["health"])
 
@@ -35,7 +42,11 @@ async def healthz() -> HealthPublic:
     responses={503: {"model": ReadinessPublic, "description": "A check failed."}},
 )
 def readyz(
-    engine: EngineDep, server: ServerDep, settings: SettingsDep, response: Response
+    engine: EngineDep,
+    server: ServerDep,
+    settings: SettingsDep,
+    installation: InstallationDep,
+    response: Response,
 ) -> ReadinessPublic:
     """The database answers, its schema is current, and a monthly champion's forecasts are
     served. `artifact` says whether the champion still verifies with the current keys: serving
@@ -56,20 +67,20 @@ def readyz(
     checks = {"database": database, "champion": champion}
     issue = server.issue(Frequency.MONTH)
     if issue is not None:
-        checks["artifact"] = _artifact_check(engine, settings, issue.version)
+        checks["artifact"] = _artifact_check(engine, installation, issue.version)
         # Stale data is not down: the check says so, the status stays ready.
         limit = settings.stale_after_days
         checks["data"] = freshness(issue, limit).describe(limit)
     return ReadinessPublic(status="ready" if ready else "not ready", checks=checks)
 
 
-def _artifact_check(engine: Engine, settings: Settings, version: str) -> str:
+def _artifact_check(engine: Engine, installation: Installation, version: str) -> str:
     try:
         record = registry.get(engine, version)
         read_manifest(
-            settings.artifact_root / record.artifact_dir,
+            installation.artifact_root / record.artifact_dir,
             record.manifest_hmac,
-            settings.verifying_keys,
+            installation.verifying_keys,
         )
     except (ArtifactError, registry.RegistryError, SQLAlchemyError):
         return (

@@ -14,7 +14,6 @@ from service.dependencies import (
     PageDep,
     ReaderDep,
     ServerDep,
-    SettingsDep,
 )
 from service.errors import ApiError, ErrorPublic
 from service.schemas import (
@@ -74,16 +73,16 @@ def list_models(
 
 @router.get("/{version}", response_model=ModelDetailPublic, responses=_ERRORS)
 def show_model(
-    version: VersionPath, engine: EngineDep, settings: SettingsDep, _: ReaderDep
+    version: VersionPath, engine: EngineDep, installation: InstallationDep, _: ReaderDep
 ) -> ModelDetailPublic:
     """A version's verified manifest, backtest metrics and status history."""
     mv = _get(engine, version)
     manifest, problem = None, None
     try:
         manifest = read_manifest(
-            settings.artifact_root / mv.artifact_dir,
+            installation.artifact_root / mv.artifact_dir,
             mv.manifest_hmac,
-            settings.verifying_keys,
+            installation.verifying_keys,
         )
     except ArtifactError as exc:
         problem = str(exc)
