@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,9 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @contextlib.contextmanager
-def serving(home: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def serving(
+    home: Path, workers: int = 1, **settings: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`threatcast serve` on a free loopback port over `home`, until it answers; stopped after."""
     port = free_port()
     env = {
@@ -35,7 +37,7 @@ def serving(home: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[byte
         **{f"THREATCAST_{name.upper()}": value for name, value in settings.items()},
     }  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port)],
+        [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", str(workers)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -53,6 +55,14 @@ def serving(home: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[byte
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float = 20.0) -> None:
+    """Poll `condition` until it holds; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
 
 
 def free_port() -> int:

@@ -31,7 +31,7 @@ from service.installation import installation
 from service.keys import create_key
 from service.settings import Settings
 from store.db import make_engine, write_transaction
-from tests.conftest import SECRET, SMALL_TRAINING, free_port
+from tests.conftest import SECRET, SMALL_TRAINING, free_port, wait_until
 from training import issuing, registry
 from training.config import TrainingConfig
 from training.issuing import Issue
@@ -48,13 +48,6 @@ def _issue(engine: Engine) -> Issue:
     issue = issuing.latest_issue(engine, champion)
     assert issue is not None
     return replace(issue, severe_threshold=25)
-
-
-def _wait_until(condition: Any, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def _evaluate(engine: Engine, issue: Issue, urls: list[str], base_url: str = "") -> int:
@@ -243,7 +236,7 @@ def test_no_alert_is_lost_while_the_receiver_is_down_across_a_restart(served_hom
     with TestClient(create_app(settings)) as client:
         firing = client.get("/v1/alerts", params={"state": "firing"}).json()["count"]
         assert firing == 7
-        _wait_until(lambda: all(d["attempts"] >= 1 for d in list_deliveries(engine)[0]))
+        wait_until(lambda: all(d["attempts"] >= 1 for d in list_deliveries(engine)[0]))
         assert 'threatcast_alerts_firing{horizon="1"' in client.get("/metrics").text
         metrics = client.get("/metrics").text
         assert "threatcast_alert_deliveries_pending 7.0" in metrics  # the backlog, for a pager
@@ -394,7 +387,7 @@ def test_an_alerts_firing_is_delivered_before_its_resolving(
         deliver_due(engine, "k", backoff_s=0.01, max_attempts=10)
         return len(_Receiver.received) == 2
 
-    _wait_until(both_sent)
+    wait_until(both_sent)
     server.shutdown()
     assert [p["status"] for p, _, _ in _Receiver.received] == ["firing", "resolved"]
 

@@ -7,7 +7,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from service.app import create_app
 from service.keys import create_key, revoke_key
 from service.settings import Settings
 from store.db import make_engine
-from tests.conftest import DATA, SECRET
+from tests.conftest import DATA, SECRET, wait_until
 from training import issuing, jobs
 from training.artifacts import MODEL_FILE
 from training.issuing import Installation, issued_forecasts
@@ -238,7 +238,7 @@ def test_serving_reads_only_issued_forecasts_and_a_promotion_issues_once(
             assert client.get("/v1/forecasts").json()["model_version"] == champion
         engine = first.app.state.engine  # type: ignore[attr-defined]
         issuing.promote(engine, Installation(elsewhere, SECRET), candidate, "cli", "newer")
-        _wait_for(lambda: all(
+        wait_until(lambda: all(
             c.get("/v1/forecasts").json()["model_version"] == candidate for c in (first, second)
         ))  # fmt: skip
         with engine.connect() as conn:
@@ -248,13 +248,6 @@ def test_serving_reads_only_issued_forecasts_and_a_promotion_issues_once(
                 )
             ).scalar_one()
         assert issues == 1
-
-
-def _wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_training_jobs_upload_validate_and_queue(served_home: Path) -> None:
@@ -336,7 +329,7 @@ def test_readiness_needs_a_verified_champion(client: TestClient, served_home: Pa
     engine = client.app.state.engine  # type: ignore[attr-defined]
     with engine.begin() as conn:
         conn.execute(model_versions.update().values(status="retired"))
-    _wait_for(lambda: client.get("/readyz").status_code == 503)
+    wait_until(lambda: client.get("/readyz").status_code == 503)
     ready = client.get("/readyz")
     assert ready.status_code == 503 and "no month champion" in ready.json()["checks"]["champion"]
 

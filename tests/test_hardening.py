@@ -30,7 +30,7 @@ from service.cli import app
 from service.keys import create_key
 from service.settings import Settings, get_settings
 from store.db import make_engine, migrate, write_transaction
-from tests.conftest import DATA, SECRET, free_port, serving
+from tests.conftest import DATA, SECRET, serving
 from training import issuing, registry
 from training.artifacts import ArtifactError
 from training.issuing import Installation
@@ -417,25 +417,9 @@ def test_every_surface_says_how_old_the_data_is(sqlite_served_home: Path) -> Non
 def test_with_two_workers_a_scrape_counts_every_workers_requests(
     sqlite_served_home: Path,
 ) -> None:
-    port = free_port()
-    env = {**os.environ, "THREATCAST_HOME": str(sqlite_served_home), "THREATCAST_DATABASE_URL": "",
-           "THREATCAST_SECRET_KEY": SECRET, "THREATCAST_LOG_LEVEL": "WARNING"}  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/v1/regions", timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
-        sent = 1  # the request that found the server up
-        for _ in range(59):
+    with serving(sqlite_served_home, workers=2, log_level="WARNING") as (_, url):
+        sent = 0
+        for _ in range(60):
             with urllib.request.urlopen(f"{url}/v1/regions", timeout=5):
                 sent += 1
         for _ in range(5):  # whichever worker answers the scrape, it reports both
@@ -446,7 +430,4 @@ def test_with_two_workers_a_scrape_counts_every_workers_requests(
                 if line.startswith("threatcast_http_requests_total{")
                 and 'route="/v1/regions"' in line
             )
-            assert counted == sent
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+            assert counted == sent == 60
