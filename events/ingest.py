@@ -12,13 +12,17 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, bindparam, select, update
+from sqlalchemy import Connection, Engine, String, bindparam, func, select, update
 
 from events.actors import ActorClassifier, default_classifier
 from events.canonical import Event
+from events.coverage import Span
 from events.gazetteer import RegionResolver, default_resolver
+from events.ingest_counts import native_span, replace_counts, resolve_counts
 from events.sources import ProgressCallback, RowError, read_events
-from events.tables import event_rows, ingest_runs
+from events.sources.aggregated import CountRow, aggregated_layout, read_counts
+from events.sources.reader import read_header
+from events.tables import coverage_spans, event_rows, ingest_runs
 from store.db import write_transaction
 
 log = logging.getLogger(__name__)
@@ -53,10 +57,15 @@ def _too_long(event: Event) -> str | None:
 class IngestError(Exception):
     """The file was rejected as a whole; the store is unchanged."""
 
-    def __init__(self, path: Path, errors: Sequence[RowError], rows_read: int) -> None:
+    def __init__(
+        self, path: Path, errors: Sequence[RowError], rows_read: int, reason: str | None = None
+    ) -> None:
         self.path = path
         self.errors = list(errors)
         self.rows_read = rows_read
+        if reason is not None:
+            super().__init__(f"{path.name}: {reason}; nothing was stored")
+            return
         shown = "\n".join(f"  {error}" for error in self.errors[:20])
         more = f"\n  ... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
         super().__init__(
@@ -83,6 +92,13 @@ class IngestReport:
     unknown_admin1: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
     run_id: int | None = None
+    # "events" or "counts" (aggregated), how the source counts time, the span covered per
+    # country, and (for counts) the periods whose stored cells changed.
+    kind: str = "events"
+    unit: str = "day"
+    covers: dict[str, str] = field(default_factory=dict)
+    periods_changed: tuple[str, ...] = ()
+    ignored_countries: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -147,11 +163,13 @@ class _Diff:
     missing_ids: list[int]
 
 
-def _diff(conn: Connection, source: str, rows: dict[str, dict[str, Any]]) -> _Diff:
+def _diff(
+    conn: Connection, source: str, rows: dict[str, dict[str, Any]], span: Span | None
+) -> _Diff:
     """Compare the file with the stored events of the same source.
 
     "Missing now" counts stored events the file no longer has, among those whose start date
-    lies within the file's date span: a monthly candidate file says nothing of other months.
+    lies within the span the file covers: a monthly candidate file says nothing of other months.
     """
     existing = {
         r.source_id: r
@@ -169,8 +187,7 @@ def _diff(conn: Connection, source: str, rows: dict[str, dict[str, Any]]) -> _Di
             changed.append({**row, "event_pk": stored.id})
         else:
             unchanged += 1
-    first: date = min(row["date_start"] for row in rows.values())
-    last: date = max(row["date_start"] for row in rows.values())
+    first, last = span or _event_span(rows.values())
     missing = [
         stored.id
         for source_id, stored in existing.items()
@@ -220,6 +237,69 @@ def _write(
         )
 
 
+# UCDP GED and GTD are released a year at a time: a file of theirs that spans more than a year
+# is a release and covers whole calendar years (GED 22.1's first event is on 1989-01-25, but
+# January 1989 is covered). Monthly candidate files and other sources cover first to last day.
+_ANNUAL_SOURCES = frozenset({"ucdp", "gtd"})
+_RELEASE_MIN_DAYS = 366
+
+
+def _event_span(rows: Iterable[dict[str, Any]], source: str | None = None) -> Span:
+    days = [row["date_start"] for row in rows]
+    first, last = min(days), max(days)
+    if source in _ANNUAL_SOURCES and (last - first).days > _RELEASE_MIN_DAYS:
+        return date(first.year, 1, 1), date(last.year, 12, 31)
+    return first, last
+
+
+def parse_covers(text: str) -> Span:
+    """'2023-10-01..2023-10-31' as a span of days."""
+    first, sep, last = text.partition("..")
+    try:
+        if not sep:
+            raise ValueError
+        span = date.fromisoformat(first.strip()), date.fromisoformat(last.strip())
+    except ValueError:
+        raise ValueError(
+            f"--covers {text[:40]!r}: use FIRST..LAST, e.g. 2023-10-01..2023-10-31"
+        ) from None
+    if span[0] > span[1]:
+        raise ValueError(f"--covers {text[:40]!r} starts after it ends")
+    return span
+
+
+def _unit_conflict(
+    conn: Connection, source: str, country: str, unit: str, span: Span
+) -> str | None:
+    """A source's data for one country must count time one way over any span: events and
+    aggregated counts (or weekly and monthly counts) of the same days would be counted twice."""
+    other = conn.execute(
+        select(coverage_spans.c.unit, func.min(coverage_spans.c.first_day),
+               func.max(coverage_spans.c.last_day))
+        .where(coverage_spans.c.source == source, coverage_spans.c.country == country,
+               coverage_spans.c.unit != unit, coverage_spans.c.first_day <= span[1],
+               coverage_spans.c.last_day >= span[0])
+        .group_by(coverage_spans.c.unit)
+    ).first()  # fmt: skip
+    if other is None:
+        return None
+    names = {"day": "event-level data", "week": "weekly counts", "month": "monthly counts"}
+    return (
+        f"the store holds {source} {names[other[0]]} for {country} from {other[1]} to {other[2]}; "
+        f"{names[unit]} of the same days would count them again"
+    )
+
+
+def _record_coverage(conn: Connection, source: str, spans: dict[str, Span], run_id: int) -> None:
+    for country, (first, last) in spans.items():
+        conn.execute(
+            coverage_spans.insert().values(
+                source=source, country=country, unit="day", first_day=first, last_day=last,
+                ingest_run_id=run_id,
+            )
+        )  # fmt: skip
+
+
 def ingest_file(
     engine: Engine,
     path: Path,
@@ -231,8 +311,19 @@ def ingest_file(
     classifier: ActorClassifier | None = None,
     progress: ProgressCallback | None = None,
     max_text_bytes: int | None = None,
+    covers: Span | None = None,
 ) -> IngestReport:
-    """Validate the whole file, then apply it in one transaction (or, dry, only report)."""
+    """Validate the whole file, then apply it in one transaction (or, dry, only report).
+
+    Event files record the span they cover (`covers`, or their first to last event day);
+    aggregated count files replace the cells of the periods they cover.
+    """
+    if aggregated_layout(read_header(path, max_text_bytes)) is not None:
+        if source not in {"auto", "acled"}:
+            raise IngestError(path, [], 0, f"this is aggregated ACLED data, not a {source} file")
+        return _ingest_counts(
+            engine, path, resolver or default_resolver(), skip_invalid, dry_run, max_text_bytes
+        )
     started = datetime.now(UTC)
     parsed = read_events(path, source, progress, max_text_bytes)
     rows, duplicates = _canonical_rows(
@@ -246,6 +337,12 @@ def ingest_file(
     unknown_admin1 = Counter(
         row["admin1"] for row in rows.values() if row["region"] is None and row["admin1"]
     )
+    countries = sorted({row["country"] for row in rows.values()})
+    spans = {
+        country: covers
+        or _event_span((row for row in rows.values() if row["country"] == country), parsed.source)
+        for country in countries
+    }
 
     def report(diff: _Diff, run_id: int | None) -> IngestReport:
         return IngestReport(
@@ -263,35 +360,125 @@ def ingest_file(
             unknown_admin1=dict(unknown_admin1.most_common()),
             dry_run=dry_run,
             run_id=run_id,
+            covers={c: f"{a.isoformat()}..{b.isoformat()}" for c, (a, b) in spans.items()},
         )
+
+    def refuse_conflicts(conn: Connection) -> None:
+        for country, span in spans.items():
+            conflict = _unit_conflict(conn, parsed.source, country, "day", span)
+            if conflict is not None:
+                raise IngestError(path, [], parsed.rows_read, conflict)
 
     if dry_run:
         with engine.connect() as conn:
-            return report(_diff(conn, parsed.source, rows), None)
+            refuse_conflicts(conn)
+            return report(_diff(conn, parsed.source, rows, covers), None)
 
     digest = file_sha256(path)
     with write_transaction(engine) as conn:
         # The diff is taken under the write lock, so concurrent ingests cannot both insert.
-        diff = _diff(conn, parsed.source, rows)
-        run_id: int = conn.execute(
-            ingest_runs.insert().returning(ingest_runs.c.id).values(
-                source=parsed.source, file_name=path.name, file_sha256=digest,
-                started_at=started, finished_at=started, rows_read=parsed.rows_read,
-                added=0, updated=0, unchanged=0, missing_now=0, skipped=0, unresolved=0,
-            )
-        ).scalar_one()  # fmt: skip
+        refuse_conflicts(conn)
+        diff = _diff(conn, parsed.source, rows, covers)
+        run_id = _start_run(conn, parsed.source, path, digest, started, parsed.rows_read)
         _write(conn, diff, run_id, progress)
+        _record_coverage(conn, parsed.source, spans, run_id)
         result = report(diff, run_id)
-        conn.execute(
-            update(ingest_runs).where(ingest_runs.c.id == run_id).values(
-                finished_at=datetime.now(UTC), added=result.added, updated=result.updated,
-                unchanged=result.unchanged, missing_now=result.missing_now,
-                skipped=len(result.skipped), unresolved=result.unresolved,
-            )
-        )  # fmt: skip
+        _finish_run(conn, run_id, result)
     log.info(
         "ingested %s: %d added, %d updated, %d unchanged, %d missing now, %d unresolved",
         path.name, result.added, result.updated, result.unchanged, result.missing_now,
         result.unresolved,
     )  # fmt: skip
     return result
+
+
+def _start_run(
+    conn: Connection, source: str, path: Path, digest: str, started: datetime, rows_read: int
+) -> int:
+    run_id: int = conn.execute(
+        ingest_runs.insert().returning(ingest_runs.c.id).values(
+            source=source, file_name=path.name, file_sha256=digest,
+            started_at=started, finished_at=started, rows_read=rows_read,
+            added=0, updated=0, unchanged=0, missing_now=0, skipped=0, unresolved=0,
+        )
+    ).scalar_one()  # fmt: skip
+    return run_id
+
+
+def _finish_run(conn: Connection, run_id: int, result: IngestReport) -> None:
+    conn.execute(
+        update(ingest_runs).where(ingest_runs.c.id == run_id).values(
+            finished_at=datetime.now(UTC), added=result.added, updated=result.updated,
+            unchanged=result.unchanged, missing_now=result.missing_now,
+            skipped=len(result.skipped), unresolved=result.unresolved,
+        )
+    )  # fmt: skip
+
+
+def _ingest_counts(
+    engine: Engine,
+    path: Path,
+    resolver: RegionResolver,
+    skip_invalid: bool,
+    dry_run: bool,
+    max_text_bytes: int | None,
+) -> IngestReport:
+    started = datetime.now(UTC)
+    parsed = read_counts(path, max_text_bytes)
+    by_country, resolve_errors, ignored = resolve_counts(parsed, resolver)
+    errors = sorted([*parsed.errors, *resolve_errors], key=lambda e: e.line)
+    if errors and not skip_invalid:
+        raise IngestError(path, errors, parsed.rows_read)
+    if not by_country:
+        raise IngestError(
+            path, errors or [RowError(1, "no rows of a known country")], parsed.rows_read
+        )
+    spans = {
+        country: native_span([_as_count(r) for r in rows], parsed.unit)
+        for country, rows in by_country.items()
+    }
+    digest = file_sha256(path)
+    totals = Counter[str]()
+    periods: set[str] = set()
+    with write_transaction(engine) as conn:
+        for country, span in spans.items():
+            conflict = _unit_conflict(conn, parsed.source, country, parsed.unit, span)
+            if conflict is not None:
+                raise IngestError(path, [], parsed.rows_read, conflict)
+        run_id = (
+            None
+            if dry_run
+            else _start_run(conn, parsed.source, path, digest, started, parsed.rows_read)
+        )
+        for country, rows in by_country.items():
+            changes = replace_counts(
+                conn, parsed.source, country, parsed.unit, spans[country], rows, run_id
+            )
+            totals.update(added=changes.added, changed=changes.changed,
+                          unchanged=changes.unchanged, removed=changes.removed)  # fmt: skip
+            periods.update(changes.periods_changed)
+        result = IngestReport(
+            file=path.name, source=parsed.source, rows_read=parsed.rows_read,
+            valid=sum(len(rows) for rows in by_country.values()), added=totals["added"],
+            updated=totals["changed"], unchanged=totals["unchanged"],
+            missing_now=totals["removed"], unresolved=0, placed_by_point=0,
+            skipped=tuple(errors), dry_run=dry_run, run_id=run_id,
+            kind="counts", unit=parsed.unit,
+            covers={c: f"{a.isoformat()}..{b.isoformat()}" for c, (a, b) in spans.items()},
+            periods_changed=tuple(sorted(periods)), ignored_countries=dict(ignored),
+        )  # fmt: skip
+        if run_id is not None:
+            _finish_run(conn, run_id, result)
+    log.info(
+        "ingested %s (%s counts): %d cells added, %d changed, %d removed, %d unchanged",
+        path.name, parsed.layout, result.added, result.updated, result.missing_now,
+        result.unchanged,
+    )  # fmt: skip
+    return result
+
+
+def _as_count(row: dict[str, Any]) -> CountRow:
+    return CountRow(
+        row["country"], row["period_start"], row["admin1"], row["event_type"],
+        row["sub_event_type"], row["events"], row["fatalities"],
+    )  # fmt: skip

@@ -1,16 +1,21 @@
-"""The region x period panel models learn from, built from the events table."""
+"""The region x period panel of one series, built from its source's stored events and counts.
+
+Periods the source does not cover are rows whose counts are missing (NaN), never zeros.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Collection, Sequence
+from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
 from events.actors import default_classifier
 from events.calendar import calendar_features
 from events.canonical import ViolenceType
+from events.coverage import series_coverage
 from events.gazetteer import Gazetteer, default_resolver
 from events.periods import (
     Frequency,
@@ -20,19 +25,36 @@ from events.periods import (
     period_range,
     period_start,
 )
-from events.tables import event_rows
+from events.series import Series
+from events.tables import event_counts, event_rows
 
 PANEL_KEY = ("region", "period")
+COUNT_COLUMNS = ("events", "fatalities")
 _VIOLENCE_COLUMNS = {
     ViolenceType.STATE_BASED: "events_state_based",
     ViolenceType.NON_STATE: "events_non_state",
     ViolenceType.ONE_SIDED: "events_one_sided",
 }
 EVENT_COLUMNS = ("region", "date_start", "fatalities_best", "violence_type", "actor_group")
+# ACLED's week starts on Saturday; the ISO week holding five of its days starts two days later.
+_ACLED_WEEK_TO_ISO = timedelta(days=2)
 
 
-def load_events(engine: Engine, country: str, as_of: date | None = None) -> pd.DataFrame:
-    """Region-resolved, current events of organized violence in one country.
+def _rows(bind: Engine | Connection, query: object) -> list[tuple[object, ...]]:
+    if isinstance(bind, Connection):
+        return list(bind.execute(query).all())  # type: ignore[call-overload]
+    with bind.connect() as conn:
+        return list(conn.execute(query).all())  # type: ignore[call-overload]
+
+
+def load_events(
+    bind: Engine | Connection,
+    country: str,
+    as_of: date | None = None,
+    source: str | None = None,
+    since: date | None = None,
+) -> pd.DataFrame:
+    """Region-resolved, current events of organized violence in one country (of one source).
 
     Withdrawn events (gone from a newer release) and events with no violence type
     (e.g. ACLED demonstrations) are left out.
@@ -43,12 +65,100 @@ def load_events(engine: Engine, country: str, as_of: date | None = None) -> pd.D
         event_rows.c.withdrawn_at.is_(None),
         event_rows.c.violence_type.is_not(None),
     )
+    if source is not None:
+        query = query.where(event_rows.c.source == source)
     if as_of is not None:
         query = query.where(event_rows.c.date_start <= as_of)
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(query).all(), columns=list(EVENT_COLUMNS))
+    if since is not None:
+        query = query.where(event_rows.c.date_start >= since)
+    frame = pd.DataFrame(_rows(bind, query), columns=list(EVENT_COLUMNS))
     frame["date_start"] = pd.to_datetime(frame["date_start"]).dt.date
     return frame
+
+
+def load_counts(
+    bind: Engine | Connection,
+    series: Series,
+    as_of: date | None = None,
+    since: date | None = None,
+) -> pd.DataFrame:
+    """The series' counted (organized violence) aggregated cells, each in its panel period:
+    columns region, period, events, fatalities. Cells whose native period ends after `as_of`,
+    or that cannot be placed in one period of the series (months on a weekly series), are left
+    out."""
+    c = event_counts.c
+    query = select(c.unit, c.period_start, c.region, c.events, c.fatalities).where(
+        c.source == series.source, c.country == series.country, c.violent.is_(True)
+    )
+    if since is not None:
+        query = query.where(c.period_start >= since - timedelta(days=31))
+    rows = _rows(bind, query)
+    labels, kept = [], []
+    for unit, start, region, events, fatalities in rows:
+        assert isinstance(start, date)
+        if unit == "week":
+            ends, label_day = start + timedelta(days=6), start
+            if series.freq == Frequency.WEEK:
+                label_day = start + _ACLED_WEEK_TO_ISO
+        elif series.freq == Frequency.MONTH:
+            label_day = start
+            ends = period_end(period_of(start, Frequency.MONTH), Frequency.MONTH)
+        else:
+            continue
+        if as_of is not None and ends > as_of:
+            continue
+        labels.append(period_of(label_day, series.freq))
+        kept.append((region, events, fatalities))
+    frame = pd.DataFrame(kept, columns=["region", "events", "fatalities"])
+    frame.insert(1, "period", labels)
+    return frame
+
+
+def has_counts(bind: Engine | Connection, series: Series) -> bool:
+    """Whether the series' source holds aggregated counts for its country (they name no actors
+    or violence types, so panels of such series carry events and fatalities only)."""
+    c = event_counts.c
+    found = _rows(
+        bind, select(c.id).where(c.source == series.source, c.country == series.country).limit(1)
+    )
+    return bool(found)
+
+
+def _mark_missing(panel: pd.DataFrame, covered: Collection[str] | None) -> pd.DataFrame:
+    if covered is None:
+        return panel
+    missing = ~panel["period"].isin(covered)
+    if not missing.any():
+        return panel
+    counts = [c for c in panel.columns if c not in PANEL_KEY]
+    panel[counts] = panel[counts].astype("float64")
+    panel.loc[missing, counts] = np.nan
+    return panel
+
+
+def _periods(
+    seen: Sequence[str],
+    freq: Frequency,
+    start: str | None,
+    end: str | None,
+    as_of: date | None,
+    covered: Sequence[str] | None,
+) -> list[str]:
+    if as_of is not None:
+        last_allowed = period_of(as_of, freq)
+        if end is not None and period_end(end, freq) > period_end(last_allowed, freq):
+            raise ValueError(
+                f"end {end} is after the as-of date {as_of}: its counts are not known yet"
+            )
+        if covered is None:
+            end = end or last_allowed
+    known = list(covered) if covered is not None else list(seen)
+    if start is None or end is None:
+        if not known:
+            raise ValueError("no covered periods to build a panel from; ingest data first")
+        start = start or min(known)
+        end = end or max(known)
+    return period_range(start, end, freq)
 
 
 def panel_from_events(
@@ -61,28 +171,18 @@ def panel_from_events(
     as_of: date | None = None,
     elections: Sequence[date] = (),
     actor_groups: Sequence[str] | None = None,
+    covered: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Every region x period from start to end, zero-filled, counting each event once
-    in the period in which it started; nothing that started after `as_of` is used.
+    """Every region x period from start to end, counting each event once in the period in
+    which it started; nothing that started after `as_of` is used. Periods outside `covered`
+    (when given) are missing; the others are zero-filled.
     """
     freq = check_frequency(freq)
     if as_of is not None:
         frame = frame[frame["date_start"] <= as_of]
-        last_allowed = period_of(as_of, freq)
-        end = end or last_allowed
-        if period_end(end, freq) > period_end(last_allowed, freq):
-            raise ValueError(
-                f"end {end} is after the as-of date {as_of}: its counts are not known yet"
-            )
-    if start is None or end is None:
-        if frame.empty:
-            raise ValueError("no events to build a panel from; give --start and --end")
-        start = start or period_of(min(frame["date_start"]), freq)
-        end = end or period_of(max(frame["date_start"]), freq)
-    periods = period_range(start, end, freq)
-    groups = list(actor_groups or default_classifier().names)
-
     frame = frame.assign(period=[period_of(d, freq) for d in frame["date_start"]])
+    periods = _periods(list(frame["period"]), freq, start, end, as_of, covered)
+    groups = list(actor_groups or default_classifier().names)
     frame = frame[frame["period"].isin(periods) & frame["region"].isin(regions)]
     counts = pd.DataFrame(
         {
@@ -96,65 +196,122 @@ def panel_from_events(
         },
         index=pd.MultiIndex.from_arrays([frame["region"], frame["period"]], names=PANEL_KEY),
     )
-    full_index = pd.MultiIndex.from_product([list(regions), periods], names=PANEL_KEY)
-    panel = counts.groupby(level=list(PANEL_KEY)).sum().reindex(full_index, fill_value=0)
-    panel = panel.astype("int64").reset_index()
-    calendar = calendar_features(periods, freq, elections)
-    return panel.merge(calendar, on="period", how="left", validate="many_to_one")
+    return _finish(counts, regions, periods, freq, elections, covered)
 
 
-def build_panel(
-    engine: Engine,
-    freq: Frequency = Frequency.MONTH,
+def panel_from_counts(
+    frame: pd.DataFrame,
+    regions: Sequence[str],
+    freq: Frequency,
     *,
     start: str | None = None,
     end: str | None = None,
     as_of: date | None = None,
-    country: str = "PAK",
+    elections: Sequence[date] = (),
+    covered: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """The panel of one country's regions from the event store."""
+    """The panel of aggregated cells (region, period, events, fatalities): events and
+    fatalities per region and period, missing outside `covered`."""
+    periods = _periods(list(frame["period"]), freq, start, end, as_of, covered)
+    frame = frame[frame["period"].isin(periods) & frame["region"].isin(regions)]
+    counts = frame.set_index(list(PANEL_KEY))[list(COUNT_COLUMNS)].astype("int64")
+    return _finish(counts, regions, periods, freq, elections, covered)
+
+
+def _finish(
+    counts: pd.DataFrame,
+    regions: Sequence[str],
+    periods: list[str],
+    freq: Frequency,
+    elections: Sequence[date],
+    covered: Sequence[str] | None,
+) -> pd.DataFrame:
+    full_index = pd.MultiIndex.from_product([list(regions), periods], names=PANEL_KEY)
+    panel = counts.groupby(level=list(PANEL_KEY)).sum().reindex(full_index, fill_value=0)
+    panel = _mark_missing(panel.astype("int64").reset_index(), covered)
+    calendar = calendar_features(periods, freq, elections)
+    return panel.merge(calendar, on="period", how="left", validate="many_to_one")
+
+
+def gazetteer_of(country: str) -> Gazetteer:
     gazetteer: Gazetteer | None = default_resolver().gazetteers.get(country)
     if gazetteer is None:
         known = ", ".join(sorted(default_resolver().gazetteers))
         raise ValueError(f"no gazetteer for country {country!r}; known: {known}")
-    return panel_from_events(
-        load_events(engine, country, as_of),
-        gazetteer.codes,
-        freq,
-        start=start,
-        end=end,
-        as_of=as_of,
-        elections=gazetteer.elections,
-    )
+    return gazetteer
+
+
+def build_panel(
+    engine: Engine,
+    series: Series,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    as_of: date | None = None,
+) -> pd.DataFrame:
+    """The panel of one series from the store: its source's records alone, its uncovered
+    periods missing."""
+    gazetteer = gazetteer_of(series.country)
+    coverage = series_coverage(engine, series, as_of)
+    if not coverage.periods:
+        raise ValueError(
+            f"the store covers no period of series {series.key}; ingest {series.source} data "
+            "first (`threatcast ingest FILE`)"
+        )
+    events = load_events(engine, series.country, as_of, series.source)
+    options = {
+        "start": start,
+        "end": end,
+        "as_of": as_of,
+        "elections": gazetteer.elections,
+        "covered": coverage.periods,
+    }
+    if has_counts(engine, series):
+        counts = load_counts(engine, series, as_of)
+        from_events = pd.DataFrame(
+            {
+                "region": events["region"],
+                "period": [period_of(d, series.freq) for d in events["date_start"]],
+                "events": 1,
+                "fatalities": events["fatalities_best"],
+            }
+        )
+        frame = pd.concat([counts, from_events], ignore_index=True)
+        return panel_from_counts(frame, gazetteer.codes, series.freq, **options)  # type: ignore[arg-type]
+    return panel_from_events(events, gazetteer.codes, series.freq, **options)  # type: ignore[arg-type]
 
 
 def region_outcomes(
-    bind: Engine | Connection, region: str, freq: Frequency, periods: Sequence[str]
+    bind: Engine | Connection, series: Series, region: str, periods: Sequence[str]
 ) -> pd.DataFrame:
-    """Observed events and fatalities of one region in the given periods (zero-filled)."""
+    """Observed events and fatalities of one region in the given periods: zero where the
+    source covers a period and has nothing, NaN where it does not cover it."""
+    columns = ["period", "events", "fatalities"]
     if not periods:
-        return pd.DataFrame(columns=["period", "events", "fatalities"])
+        return pd.DataFrame(columns=columns)
+    freq = series.freq
     first, last = min(periods), max(periods)
-    query = select(event_rows.c.date_start, event_rows.c.fatalities_best).where(
-        event_rows.c.region == region,
-        event_rows.c.withdrawn_at.is_(None),
-        event_rows.c.violence_type.is_not(None),
-        event_rows.c.date_start >= period_start(first, freq),
-        event_rows.c.date_start <= period_end(last, freq),
+    since, until = period_start(first, freq), period_end(last, freq)
+    events = load_events(bind, series.country, until, series.source, since)
+    counts = load_counts(bind, series, until, since)
+    cells = pd.concat(
+        [
+            counts[counts["region"] == region][columns],
+            pd.DataFrame(
+                {
+                    "period": [
+                        period_of(d, freq)
+                        for d in events.loc[events["region"] == region, "date_start"]
+                    ],
+                    "events": 1,
+                    "fatalities": events.loc[events["region"] == region, "fatalities_best"],
+                }
+            ),
+        ],
+        ignore_index=True,
     )
-    if isinstance(bind, Connection):
-        rows = bind.execute(query).all()
-    else:
-        with bind.connect() as conn:
-            rows = conn.execute(query).all()
-    frame = pd.DataFrame(
-        {
-            "period": [period_of(day, freq) for day, _ in rows],
-            "fatalities": [int(f) for _, f in rows],
-        }
-    )
-    grouped = frame.groupby("period").agg(
-        events=("fatalities", "size"), fatalities=("fatalities", "sum")
-    )
-    filled = grouped.reindex(list(periods), fill_value=0).astype("int64")
+    grouped = cells.groupby("period")[["events", "fatalities"]].sum()
+    filled = grouped.reindex(list(periods), fill_value=0).astype("float64")
+    coverage = series_coverage(bind, series)
+    filled.loc[[p for p in periods if not coverage.covers(p)]] = np.nan
     return filled.rename_axis("period").reset_index()

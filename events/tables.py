@@ -1,13 +1,16 @@
-"""The tables the event data owns: stored events and the ingest runs that wrote them."""
+"""The tables the event data owns: stored events, aggregated counts, the spans each source
+covers, and the ingest runs that wrote them."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -66,3 +69,45 @@ event_rows = Table(
     Column("withdrawn_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("source", "source_id", name="uq_events_source_id"),
 )
+
+# The spans of time each ingest says its source covers, per country. A period no span covers is
+# missing from the source's series, never quiet. `unit` is how the source counts: single
+# events ("day"), ACLED's weeks from Saturday ("week") or months ("month").
+coverage_spans = Table(
+    "coverage_spans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),
+    Column("country", String(3), nullable=False),
+    Column("unit", String(8), nullable=False),
+    Column("first_day", Date, nullable=False),
+    Column("last_day", Date, nullable=False),
+    Column("ingest_run_id", Integer, ForeignKey("ingest_runs.id"), nullable=False),
+    Index("ix_coverage_spans_source_country", "source", "country"),
+)
+
+# Aggregated sources store counts as counts: one row per region, native period, event type and
+# sub-event type, never invented event rows.
+event_counts = Table(
+    "event_counts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),
+    Column("country", String(3), nullable=False),
+    Column("unit", String(8), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("region", String(10), nullable=False),
+    Column("admin1", String(120), nullable=False),
+    Column("event_type", String(80), nullable=False),
+    Column("sub_event_type", String(80), nullable=False),
+    # Whether the row is organized violence (counted in panels) or stored only.
+    Column("violent", Boolean, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("fatalities", Integer, nullable=False),
+    Column("ingest_run_id", Integer, ForeignKey("ingest_runs.id"), nullable=False),
+    UniqueConstraint(
+        "source", "country", "unit", "period_start", "admin1", "event_type", "sub_event_type",
+        name="uq_event_counts_cell",
+    ),
+    Index("ix_event_counts_source_country_period", "source", "country", "period_start"),
+)  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, cast
 
@@ -67,14 +67,21 @@ class FeatureSpec:
         return cadence(self.freq).recent_window
 
 
-def default_spec(gazetteer: Gazetteer, freq: Frequency, severe_threshold: int = 25) -> FeatureSpec:
-    """The default spec for one country: its elections and its regions' neighbours."""
-    return FeatureSpec.default(
+def default_spec(
+    gazetteer: Gazetteer,
+    freq: Frequency,
+    severe_threshold: int = 25,
+    groups: Sequence[str] | None = None,
+) -> FeatureSpec:
+    """The default spec for one country: its elections and its regions' neighbours (and, with
+    `groups`, other actor groups than the default; none for sources that name no actors)."""
+    spec = FeatureSpec.default(
         freq,
         elections=gazetteer.elections,
         neighbours=gazetteer.neighbours(),
         severe_threshold=severe_threshold,
     )
+    return spec if groups is None else replace(spec, groups=tuple(groups))
 
 
 def _wide(panel: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -82,19 +89,48 @@ def _wide(panel: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def _periods_since(occurred: pd.DataFrame, cap: int) -> pd.DataFrame:
-    """Periods since the last True at or before each period (cap when never)."""
+    """Periods since the last True at or before each period (cap when never). Across a missing
+    period (NaN) nothing is known: the count restarts after it, as far as the data can see."""
+    values = occurred.to_numpy(dtype=float)
     position = np.arange(len(occurred), dtype=float)[:, None]
-    last = pd.DataFrame(np.where(occurred.to_numpy(), position, np.nan)).ffill().to_numpy()
+    last = pd.DataFrame(np.where(values == 1.0, position, np.nan)).ffill().to_numpy()
+    gap = pd.DataFrame(np.where(np.isnan(values), position, np.nan)).ffill().to_numpy()
+    last = np.where(np.isnan(gap) | (last >= gap), last, np.nan)
     since = np.where(np.isnan(last), cap, np.minimum(position - last, cap))
+    since = np.where(np.isnan(last) & ~np.isnan(gap), np.minimum(position - gap, cap), since)
     return pd.DataFrame(since, index=occurred.index, columns=occurred.columns)
 
 
+def _trailing_sum(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+    """The trailing sum; where periods in the window are missing, the covered periods' mean
+    scaled to the window (a missing period is never read as a quiet one)."""
+    rolling = frame.rolling(window, min_periods=1)
+    total = rolling.sum()
+    seen = frame.notna().astype(float).rolling(window, min_periods=1).sum()
+    span = pd.DataFrame(
+        np.minimum(np.arange(1, len(frame) + 1), window)[:, None].repeat(frame.shape[1], axis=1),
+        index=frame.index,
+        columns=frame.columns,
+    )
+    scaled = (total / seen * span).where(seen > 0)
+    return total.where(seen == span, scaled)
+
+
+def _flag(values: pd.DataFrame, condition: pd.DataFrame) -> pd.DataFrame:
+    """1.0 / 0.0 where the value is known, NaN where the period is missing."""
+    return condition.astype(float).where(values.notna())
+
+
 def build_features(panel: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    """Features for every (region, period), each using only that period and earlier ones."""
+    """Features for every (region, period), each using only that period and earlier ones.
+
+    Trailing means are over the covered periods of each window: a missing period (NaN in the
+    panel) is left out, never read as a quiet one.
+    """
     events = _wide(panel, "events")
     fatalities = _wide(panel, "fatalities")
-    occurred = events > 0
-    severe = fatalities >= spec.severe_threshold
+    occurred = _flag(events, events > 0)
+    severe = _flag(fatalities, fatalities >= spec.severe_threshold)
     columns: dict[str, Any] = {}
     for w in spec.count_windows:
         columns[f"log_events_mean_{w}"] = np.log1p(events.rolling(w, min_periods=1).mean())
@@ -109,9 +145,7 @@ def build_features(panel: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     for w in spec.group_windows:
         for group in spec.groups:
             group_events = _wide(panel, f"events_{group}")
-            columns[f"log_{group}_events_{w}"] = np.log1p(
-                group_events.rolling(w, min_periods=1).sum()
-            )
+            columns[f"log_{group}_events_{w}"] = np.log1p(_trailing_sum(group_events, w))
     for w in spec.spatial_windows:
         recent = np.log1p(events.rolling(w, min_periods=1).mean())
         columns[f"neighbours_log_events_mean_{w}"] = pd.DataFrame(

@@ -26,7 +26,8 @@ def _fit_horizon(
     regions: list[str],
 ) -> HorizonModel:
     data = horizon_data(panel, spec, horizon, regions, features)
-    known = data.subset(~data.events.isna().to_numpy())
+    # Rows whose target period or whose every input was missing are not examples to learn from.
+    known = data.subset(data.events.notna().to_numpy() & data.X.notna().all(axis=1).to_numpy())
     if known.X.empty:
         raise ValueError(f"the panel is too short to learn horizon {horizon}")
     return factory(spec).fit(known)

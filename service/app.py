@@ -18,12 +18,21 @@ from service.guard import RequestGuard
 from service.installation import installation
 from service.keys import USAGE_FLUSH_S, KeyUsage
 from service.routes import alerts as alert_routes
-from service.routes import calendar, dashboard, forecasts, health, jobs, models, regions
+from service.routes import (
+    calendar,
+    dashboard,
+    forecasts,
+    health,
+    jobs,
+    models,
+    regions,
+    series,
+)
 from service.serving import IssueServer
 from service.settings import Settings, get_settings, settings_problems
 from store.db import make_engine
 
-API_VERSION = "0.3.0"
+API_VERSION = "0.4.0"
 DELIVERY_POLL_S = 0.5
 
 
@@ -33,7 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        server = IssueServer(engine)
+        server = IssueServer(engine, settings.default_series)
         app.state.engine, app.state.server = engine, server
         app.state.installation = installation(settings)
         app.state.key_usage = KeyUsage()
@@ -87,7 +96,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestGuard, upload_limit=settings.max_upload_bytes)
     observability.install_middleware(app)
     # Routes match in order: the endpoint dashboards poll comes first.
-    for module in (forecasts, health, regions, calendar, models, jobs, alert_routes, dashboard):
+    for module in (
+        forecasts, health, regions, series, calendar, models, jobs, alert_routes, dashboard,
+    ):  # fmt: skip
         app.include_router(module.router)
     return app
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from events.coverage import Coverage
 from events.periods import Frequency, period_end
 from training.issuing import Issue
 
@@ -38,3 +39,11 @@ def freshness(issue: Issue, limit_days: int, on: date | None = None) -> Freshnes
     until = period_end(issue.origin, Frequency(issue.freq))
     age = ((on or today()) - until).days
     return Freshness(issue.origin, until, age, age > limit_days)
+
+
+def coverage_freshness(coverage: Coverage, limit_days: int, on: date | None = None) -> Freshness:
+    """How old a series' data is: the end of its newest covered period, against the limit."""
+    assert coverage.last is not None  # only series with covered periods are listed
+    until = period_end(coverage.last, coverage.series.freq)
+    age = ((on or today()) - until).days
+    return Freshness(coverage.last, until, age, age > limit_days)

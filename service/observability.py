@@ -16,10 +16,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from events.periods import FREQUENCIES
 from service.alerts.delivery import backlog
 from service.alerts.evaluation import firing_counts
-from service.freshness import freshness
+from service.freshness import coverage_freshness
 from service.serving import IssueServer
 
 access_log = logging.getLogger("threatcast.access")
@@ -35,35 +34,33 @@ class ForecastCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         champion = GaugeMetricFamily(
             "threatcast_champion_info",
-            "The model version each frequency serves.",
-            labels=["freq", "version"],
+            "The model version each series serves.",
+            labels=["series", "version"],
         )
         risk = GaugeMetricFamily(
             "threatcast_risk_probability",
-            "Latest forecast probability per region, horizon and target (event or severe).",
-            labels=["freq", "region", "horizon", "target"],
+            "Latest forecast probability per series, region, horizon and target (event or severe).",
+            labels=["series", "region", "horizon", "target"],
         )
         age = GaugeMetricFamily(
             "threatcast_data_age_days",
-            "Days from the end of the last period the served forecasts used to today.",
-            labels=["freq"],
+            "Days from the end of the series' newest covered period to today.",
+            labels=["series"],
         )
         covered = GaugeMetricFamily(
             "threatcast_data_covered_until",
-            "The end of the last period the served forecasts used (Unix time, end of day UTC).",
-            labels=["freq"],
+            "The end of the series' newest covered period (Unix time, end of day UTC).",
+            labels=["series"],
         )
-        for freq in FREQUENCIES:
-            issue = self.server.issue(freq)
-            if issue is None:
-                continue
-            champion.add_metric([freq, issue.version], 1.0)
-            fresh = freshness(issue, limit_days=0)
-            age.add_metric([freq], float(fresh.age_days))
+        for key, coverage in sorted(self.server.coverage().items()):
+            fresh = coverage_freshness(coverage, limit_days=0)
+            age.add_metric([key], float(fresh.age_days))
             end_of_day = datetime.combine(fresh.covered_until, datetime.max.time(), tzinfo=UTC)
-            covered.add_metric([freq], end_of_day.timestamp())
+            covered.add_metric([key], end_of_day.timestamp())
+        for key, issue in sorted(self.server.served().items()):
+            champion.add_metric([key, issue.version], 1.0)
             for row in issue.rows:
-                labels = [freq, row["region"], str(row["horizon"])]
+                labels = [key, row["region"], str(row["horizon"])]
                 risk.add_metric([*labels, "event"], row["p_event"])
                 risk.add_metric([*labels, "severe"], row["p_severe"])
         firing = GaugeMetricFamily(

@@ -6,8 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from events.periods import Frequency
-
 
 class PagePublic(BaseModel):
     """A page of a longer list: `count` items here, `total` in all, from `offset` on."""
@@ -77,6 +75,7 @@ class ForecastPublic(BaseModel):
 class ForecastsPublic(BaseModel):
     data: list[ForecastPublic]
     count: int
+    series: str = Field(description="The series: country, source family and frequency.")
     model_version: str
     data_cutoff: str = Field(description="The last period whose data the forecasts used.")
     data_age_days: int = Field(description="Days from the end of that period to today.")
@@ -89,8 +88,37 @@ class ForecastsPublic(BaseModel):
 
 class ObservedPublic(BaseModel):
     period: str
-    events: int
-    fatalities: int
+    events: int | None = Field(description="None where the source does not cover the period.")
+    fatalities: int | None
+
+
+class SpanPublic(BaseModel):
+    first: str
+    last: str
+
+
+class SeriesPublic(BaseModel):
+    series: str
+    country: str
+    source: str
+    freq: str
+    first_period: str
+    last_period: str = Field(description="The newest covered period.")
+    covered_until: str = Field(description="The last day of the newest covered period.")
+    data_age_days: int
+    stale: bool
+    spans: dict[str, list[SpanPublic]] = Field(
+        description="The days each kind of record covers (day: events; week, month: counts)."
+    )
+    gaps: list[SpanPublic] = Field(description="Missing periods between the first and the last.")
+    champion: str | None
+    served_origin: str | None
+
+
+class SeriesListPublic(BaseModel):
+    data: list[SeriesPublic]
+    count: int
+    default_series: str
 
 
 class RegionForecastsPublic(ForecastsPublic):
@@ -126,6 +154,7 @@ class StatusChangePublic(BaseModel):
 
 class ModelPublic(BaseModel):
     version: str
+    series: str
     freq: str
     status: str
     created_at: str
@@ -152,7 +181,9 @@ class StatusChangeRequest(BaseModel):
 
 
 class RollbackRequest(StatusChangeRequest):
-    freq: Frequency = Frequency.MONTH
+    series: str | None = Field(
+        default=None, max_length=40, description="Whose champion; default: the configured series."
+    )
 
 
 class JobPublic(BaseModel):

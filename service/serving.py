@@ -1,7 +1,8 @@
-"""What this server process serves: each frequency's champion's newest issued forecasts.
+"""What this server process serves: each series' champion's newest issued forecasts, and how far
+each series' data reaches.
 
 Issuing (training.issuing) writes forecasts once, whichever process promotes; every web worker
-only reads them. The registry decides the champion and each worker polls it, so a promotion or
+only reads them. The registry decides the champions and each worker polls it, so a promotion or
 rollback reaches all workers within `refresh_s` without a restart, and no worker unpickles a model.
 """
 
@@ -14,7 +15,8 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from events.periods import FREQUENCIES, Frequency
+from events.coverage import Coverage
+from service.coverage import all_coverage
 from training import registry
 from training.issuing import Issue, latest_issue_key, load_issue
 
@@ -23,10 +25,12 @@ MAX_CACHED_BODIES = 512
 
 
 class IssueServer:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, default_series: str) -> None:
         self.engine = engine
-        self._issues: dict[Frequency, Issue | None] = dict.fromkeys(FREQUENCIES)
-        self._problems: dict[Frequency, str] = {}
+        self.default_series = default_series
+        self._issues: dict[str, Issue | None] = {default_series: None}
+        self._problems: dict[str, str] = {}
+        self._coverage: dict[str, Coverage] = {}
         self._lock = threading.Lock()
         # Serialized responses by ETag: an issue's body is computed once per query, not per poll.
         self._bodies: dict[str, bytes] = {}
@@ -39,45 +43,61 @@ class IssueServer:
             cached = self._bodies[etag] = render()
         return cached
 
-    def issue(self, freq: Frequency) -> Issue | None:
-        return self._issues[freq]
+    def issue(self, series: str) -> Issue | None:
+        return self._issues.get(series)
 
-    def status(self, freq: Frequency) -> str:
-        issue = self._issues[freq]
+    def served(self) -> dict[str, Issue]:
+        """Every series with published forecasts."""
+        return {key: issue for key, issue in self._issues.items() if issue is not None}
+
+    def coverage(self) -> dict[str, Coverage]:
+        """Every series the store has data for, with its covered periods."""
+        return dict(self._coverage)
+
+    def status(self, series: str) -> str:
+        issue = self._issues.get(series)
         if issue is not None:
             return f"serving {issue.version} (origin {issue.origin})"
-        return self._problems.get(freq, "not loaded yet")
+        return self._problems.get(series, f"no {series} champion: train one and promote it")
 
     def refresh(self) -> None:
-        """Catch up with the registry; never raises, so a bad moment cannot stop serving."""
+        """Catch up with the registry and the coverage; never raises, so a bad moment cannot
+        stop serving."""
         with self._lock:
-            for freq in FREQUENCIES:
+            try:
+                keys = {self.default_series, *(c.series for c in registry.champions(self.engine))}
+                self._coverage = all_coverage(self.engine)
+            except SQLAlchemyError as exc:
+                self._problems[self.default_series] = f"refresh failed: {type(exc).__name__}"
+                log.error("serving: refresh failed: %s", exc)
+                return
+            for key in sorted(keys):
                 try:
-                    self._refresh(freq)
+                    self._refresh(key)
                 except SQLAlchemyError as exc:
-                    self._problems[freq] = f"refresh failed: {type(exc).__name__}"
-                    log.error("serving %s: refresh failed: %s", freq, exc)
+                    self._problems[key] = f"refresh failed: {type(exc).__name__}"
+                    log.error("serving %s: refresh failed: %s", key, exc)
 
-    def _refresh(self, freq: Frequency) -> None:
-        champion = registry.champion(self.engine, freq)
+    def _refresh(self, key: str) -> None:
+        champion = registry.champion(self.engine, key)
         if champion is None:
-            self._issues[freq] = None
-            self._problems[freq] = f"no {freq} champion: train one and promote it"
+            self._issues[key] = None
+            self._problems[key] = f"no {key} champion: train one and promote it"
             return
-        key = latest_issue_key(self.engine, champion.version)
-        if key is None:
-            self._issues[freq] = None
-            self._problems[freq] = (
+        issue_key = latest_issue_key(self.engine, champion.version)
+        if issue_key is None:
+            self._issues[key] = None
+            self._problems[key] = (
                 f"champion {champion.version} has issued no forecasts: run `threatcast forecast`"
             )
             return
-        current = self._issues[freq]
+        current = self._issues.get(key)
         if current is None or (current.version, current.origin, current.issued_at) != (
             champion.version,
-            *key,
+            *issue_key,
         ):
-            self._issues[freq] = load_issue(self.engine, champion, *key)
-            log.info("serving %s: %s at origin %s", freq, champion.version, key[0])
+            self._issues[key] = load_issue(self.engine, champion, *issue_key)
+            log.info("serving %s: %s at origin %s", key, champion.version, issue_key[0])
 
     def run_forever(self, interval_s: float, stop: threading.Event) -> None:
         while not stop.wait(interval_s):

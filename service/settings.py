@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from events.series import DEFAULT_SERIES, Series
+
 SUPPORTED_DRIVERS = ("sqlite", "postgresql")
 MIN_SECRET_KEY_LENGTH = 32
 # Without THREATCAST_SECRET_KEY (outside production) a random key is made on first use and kept
@@ -81,6 +83,10 @@ class Settings(BaseSettings):
         default=45,
         ge=1,
         description="Forecasts are stale when their data end this many days before today.",
+    )
+    default_series: str = Field(
+        default=DEFAULT_SERIES,
+        description="The series (COUNTRY-SOURCE-FREQ) the API and dashboard show when none is asked.",
     )
     refresh_s: float = Field(
         default=2.0, gt=0, le=300, description="How often each worker checks for a new champion."
@@ -151,6 +157,16 @@ class Settings(BaseSettings):
         if self.artifacts_dir is None:
             self.artifacts_dir = self.home / "artifacts"
         return self
+
+    @field_validator("default_series")
+    @classmethod
+    def _known_series(cls, value: str) -> str:
+        return Series.parse(value).key
+
+    @property
+    def inbox(self) -> Path:
+        """Where `threatcast refresh` picks up new data files."""
+        return self.home / "inbox"
 
     @field_validator("risk_cut_points")
     @classmethod

@@ -24,7 +24,7 @@ FORBIDDEN = {
 FORBIDDEN["models"] |= {"sqlalchemy"}
 # Which package owns (declares) each table.
 TABLE_OWNERS = {
-    "events": {"events", "ingest_runs"},
+    "events": {"events", "ingest_runs", "coverage_spans", "event_counts"},
     "training": {"model_versions", "model_status_changes", "jobs", "issued_forecasts"},
     "service": {"api_keys", "alert_rules", "alerts", "alert_deliveries"},
 }

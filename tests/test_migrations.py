@@ -24,7 +24,7 @@ OWNERS = (events.tables, training.registry, training.jobs, training.issuing, ser
 
 
 def test_migrated_schema_matches_the_declared_tables(engine: Engine) -> None:
-    assert len(OWNERS) == 6 and len(metadata.tables) == 10
+    assert len(OWNERS) == 6 and len(metadata.tables) == 12
     with engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
     assert differences == []

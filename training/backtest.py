@@ -15,6 +15,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
+from events.gaps import check_origins
 from events.periods import Frequency, cadence, period_range, period_start
 from features.specs import FeatureSpec
 from models.base import Forecaster
@@ -124,9 +125,10 @@ def run_backtest(
             f"--start {request.start} leaves too little history: the first origin needs "
             f"{needed} periods before it (data start {periods[0]})"
         )
+    origins = period_range(request.start, request.end, request.freq)
+    check_origins(panel, origins, request.freq)
     models = list(dict.fromkeys([*request.models]))
     factories = {m: partial(make_forecaster, m, spec, request.horizons) for m in models}
-    origins = period_range(request.start, request.end, request.freq)
     log.info(
         "backtest: %d origins x %d horizons x %d models",
         len(origins),

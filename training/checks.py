@@ -53,14 +53,18 @@ def freshness(inv: Inventory, freq: Frequency, as_of: str) -> Finding:
     )
 
 
-def empty_periods(inv: Inventory, freq: Frequency, as_of: str) -> Finding:
+def empty_periods(
+    inv: Inventory, freq: Frequency, as_of: str, missing: frozenset[str] = frozenset()
+) -> Finding:
+    """Covered periods with no events at all (missing periods are another matter: training
+    refuses gaps in its recent window before these checks run)."""
     recent, before = _windows(freq, as_of)
-    window = before + recent
+    window = [p for p in before + recent if p not in missing]
     with_data = set(inv.by_period.loc[inv.by_period["events"] > 0, "period"])
     empty = [p for p in window if p not in with_data]
     if not empty:
         return Finding("empty_periods", "info", f"every period since {window[0]} has events")
-    severity: Severity = "severe" if recent[-1] in empty and recent[-2] in empty else "warning"
+    severity: Severity = "severe" if set(recent[-2:]) <= set(empty) else "warning"
     shown = ", ".join(empty[:6]) + (" ..." if len(empty) > 6 else "")
     return Finding(
         "empty_periods",
@@ -71,7 +75,8 @@ def empty_periods(inv: Inventory, freq: Frequency, as_of: str) -> Finding:
 
 def zero_cell_share(panel: pd.DataFrame, freq: Frequency, as_of: str) -> Finding:
     recent, before = _windows(freq, as_of)
-    zero = panel.assign(zero=panel["events"] == 0).groupby("period")["zero"].mean()
+    covered = panel.dropna(subset=["events"])
+    zero = covered.assign(zero=covered["events"] == 0).groupby("period")["zero"].mean()
     now, then = zero.reindex(recent).mean(), zero.reindex(before).mean()
     if pd.isna(now) or pd.isna(then):
         return Finding("zero_cell_share", "info", "too little history to compare zero-cell shares")
@@ -104,7 +109,7 @@ def unresolved_share(inv: Inventory, freq: Frequency, as_of: str) -> Finding:
 def input_checks(inv: Inventory, panel: pd.DataFrame, freq: Frequency, as_of: str) -> list[Finding]:
     return [
         freshness(inv, freq, as_of),
-        empty_periods(inv, freq, as_of),
+        empty_periods(inv, freq, as_of, frozenset(panel.loc[panel["events"].isna(), "period"])),
         zero_cell_share(panel, freq, as_of),
         unresolved_share(inv, freq, as_of),
     ]

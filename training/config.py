@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from events.periods import CADENCES, Frequency
+from events.series import Series
 from models.catalog import DEFAULT_MODEL, FAMILIES
 
 
@@ -20,6 +21,7 @@ class TrainingConfig(BaseModel):
 
     freq: Frequency = Frequency.MONTH
     country: str = "PAK"
+    source: str = Field(default="ucdp", description="The source family the series is built from.")
     model: str = DEFAULT_MODEL
     horizons: tuple[int, ...] = Field(default=(), description="Default: 1 to the maximum.")
     seed: int = 0
@@ -49,8 +51,13 @@ class TrainingConfig(BaseModel):
                 values["backtest_horizons"] = values.get("backtest_horizons") or known.gate_horizons
         return values
 
+    @property
+    def series(self) -> Series:
+        return Series(self.country, self.source, self.freq)
+
     @model_validator(mode="after")
     def _known_choices(self) -> TrainingConfig:
+        self.series  # noqa: B018 (validates the source and country)
         if self.model not in FAMILIES:
             raise ValueError(f"unknown model {self.model!r}; known: {', '.join(FAMILIES)}")
         limit = CADENCES[self.freq].max_horizon

@@ -35,8 +35,9 @@ from sqlalchemy import (
     select,
 )
 
+from events.gaps import check_origins, last_complete_origin
 from events.panel import build_panel
-from events.periods import Frequency
+from events.series import DEFAULT_SERIES, Series
 from models.base import FORECAST_COLUMNS
 from models.direct import DirectForecaster
 from store.db import as_utc, write_transaction
@@ -51,6 +52,7 @@ issued_forecasts = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("version", String(64), ForeignKey("model_versions.version"), nullable=False),
+    Column("series", String(40), nullable=False),
     Column("freq", String(8), nullable=False),
     Column("region", String(10), nullable=False),
     Column("origin", String(10), nullable=False),
@@ -75,6 +77,7 @@ class Issue:
     """One version's forecasts issued at one origin."""
 
     version: str
+    series: str
     freq: str
     model_as_of: str
     origin: str
@@ -129,17 +132,17 @@ def load_version(
     installation: Installation,
     *,
     version: str | None = None,
-    freq: Frequency = Frequency.MONTH,
+    series: str = DEFAULT_SERIES,
     allow_version_mismatch: bool = False,
 ) -> ServingModel:
-    """The named version, or the frequency's champion, verified before it is unpickled."""
+    """The named version, or the series' champion, verified before it is unpickled."""
     if version is not None:
         record = registry.get(engine, version)
     else:
-        champion = registry.champion(engine, freq)
+        champion = registry.champion(engine, series)
         if champion is None:
             raise registry.RegistryError(
-                f"there is no {freq} champion yet; train one and `threatcast models promote` it"
+                f"there is no {series} champion yet; train one and `threatcast models promote` it"
             )
         record = champion
     model, manifest = load_artifact(
@@ -165,11 +168,13 @@ def _prepare(
     horizons: Sequence[int] | None,
     origin: str | None,
 ) -> _Prepared:
-    """Forecast from the newest period of the stored events (or `origin`)."""
+    """Forecast from the newest period whose recent window the data covers (or `origin`)."""
     record, forecaster = model.record, model.forecaster
-    country = model.manifest.get("config", {}).get("country", "PAK")
-    panel = build_panel(engine, forecaster.spec.freq, country=country)
-    origin = origin or str(panel["period"].max())
+    panel = build_panel(engine, Series.parse(record.series))
+    if origin is None:
+        origin = last_complete_origin(panel, forecaster.spec.freq)
+    else:
+        check_origins(panel, [origin], forecaster.spec.freq)
     if origin < record.as_of:
         raise ValueError(
             f"origin {origin} is before {record.version}'s data cutoff {record.as_of}: "
@@ -199,12 +204,19 @@ def _store(conn: Connection, installation: Installation, prepared: _Prepared) ->
     conn.execute(
         insert(issued_forecasts),
         [
-            {**row, "version": record.version, "freq": record.freq, "issued_at": issued_at}
+            {
+                **row,
+                "version": record.version,
+                "series": record.series,
+                "freq": record.freq,
+                "issued_at": issued_at,
+            }
             for row in rows
         ],
     )
     issue = Issue(
         record.version,
+        record.series,
         record.freq,
         record.as_of,
         origin,
@@ -212,7 +224,7 @@ def _store(conn: Connection, installation: Installation, prepared: _Prepared) ->
         rows,
         prepared.model.forecaster.spec.severe_threshold,
     )
-    champion = registry.champion_in(conn, record.freq)
+    champion = registry.champion_in(conn, record.series)
     listener = installation.on_champion_issue
     if listener is not None and champion is not None and champion.version == record.version:
         listener(conn, issue)
@@ -230,17 +242,17 @@ def issue(
     installation: Installation,
     *,
     version: str | None = None,
-    freq: Frequency = Frequency.MONTH,
+    series: str = DEFAULT_SERIES,
     horizons: Sequence[int] | None = None,
     origin: str | None = None,
     allow_version_mismatch: bool = False,
 ) -> tuple[ServingModel, pd.DataFrame]:
-    """Issue forecasts of `version` (default: the frequency's champion) and store them."""
+    """Issue forecasts of `version` (default: the series' champion) and store them."""
     model = load_version(
         engine,
         installation,
         version=version,
-        freq=freq,
+        series=series,
         allow_version_mismatch=allow_version_mismatch,
     )
     prepared = _prepare(engine, model, horizons, origin)
@@ -252,11 +264,11 @@ def issue(
 def promote(
     engine: Engine, installation: Installation, version: str, actor: str, reason: str
 ) -> registry.ModelVersion:
-    """Make `version` its frequency's champion and issue its forecasts, in one transaction: a
+    """Make `version` its series' champion and issue its forecasts, in one transaction: a
     version whose artifact does not verify or cannot forecast is not promoted."""
     record = registry.get(engine, version)
     if record.status == "champion":
-        raise registry.RegistryError(f"{version} is already the {record.freq} champion")
+        raise registry.RegistryError(f"{version} is already the {record.series} champion")
     prepared = _prepare(engine, load_version(engine, installation, version=version), None, None)
     with write_transaction(engine) as conn:
         promoted = registry.promote(conn, version, actor, reason)
@@ -265,15 +277,15 @@ def promote(
 
 
 def rollback(
-    engine: Engine, installation: Installation, freq: Frequency, actor: str, reason: str
+    engine: Engine, installation: Installation, series: str, actor: str, reason: str
 ) -> registry.ModelVersion:
     """Return to the previous champion and issue its forecasts from the newest data."""
     with engine.connect() as conn:
-        _, previous = registry.rollback_target(conn, freq)
+        _, previous = registry.rollback_target(conn, series)
     model = load_version(engine, installation, version=previous.version)
     prepared = _prepare(engine, model, None, None)
     with write_transaction(engine) as conn:
-        restored = registry.rollback(conn, freq, previous.version, actor, reason)
+        restored = registry.rollback(conn, series, previous.version, actor, reason)
         _store(conn, installation, prepared)
     return restored
 
@@ -307,7 +319,9 @@ def load_issue(
             .order_by(issued_forecasts.c.region, issued_forecasts.c.horizon)
         ).mappings()
         listed = tuple(dict(r) for r in rows)
-    return Issue(record.version, record.freq, record.as_of, origin, issued_at, listed)
+    return Issue(
+        record.version, record.series, record.freq, record.as_of, origin, issued_at, listed
+    )
 
 
 def latest_issue(engine: Engine, record: registry.ModelVersion) -> Issue | None:

@@ -1,7 +1,7 @@
 """The model registry: which versions exist, their status, and who changed it, when and why.
 
 Statuses: candidate (new), shadow (scored beside the champion, not served), champion (served;
-exactly one per frequency, enforced by a unique index), retired. Every change is one
+exactly one per series, enforced by a unique index), retired. Every change is one
 transaction that also writes the audit row.
 """
 
@@ -40,6 +40,7 @@ model_versions = Table(
     "model_versions",
     metadata,
     Column("version", String(64), primary_key=True),
+    Column("series", String(40), nullable=False),
     Column("freq", String(8), nullable=False),
     Column("status", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -49,10 +50,10 @@ model_versions = Table(
     Column("manifest_hmac", String(64), nullable=False),
     Column("metrics", JSON, nullable=False),
     Column("job_id", Integer, ForeignKey("jobs.id"), nullable=True),
-    # At most one champion per frequency, enforced by the database itself.
+    # At most one champion per series, enforced by the database itself.
     Index(
-        "uq_model_versions_champion",
-        "freq",
+        "uq_model_versions_series_champion",
+        "series",
         unique=True,
         sqlite_where=text("status = 'champion'"),
         postgresql_where=text("status = 'champion'"),
@@ -81,6 +82,7 @@ class RegistryError(Exception):
 @dataclass(frozen=True)
 class ModelVersion:
     version: str
+    series: str
     freq: str
     status: str
     created_at: datetime
@@ -136,6 +138,7 @@ def register(
     engine: Engine,
     *,
     version: str,
+    series: str,
     freq: str,
     as_of: str,
     artifact_dir: str,
@@ -150,6 +153,7 @@ def register(
         conn.execute(
             insert(model_versions).values(
                 version=version,
+                series=series,
                 freq=freq,
                 status="candidate",
                 created_at=_now(),
@@ -181,22 +185,22 @@ def get(engine: Engine, version: str) -> ModelVersion:
         return _get(conn, version)
 
 
-def _versions_query(freq: str | None) -> Select[Any]:
+def _versions_query(series: str | None) -> Select[Any]:
     query = select(model_versions).order_by(model_versions.c.created_at.desc())
-    return query.where(model_versions.c.freq == freq) if freq is not None else query
+    return query.where(model_versions.c.series == series) if series is not None else query
 
 
-def list_versions(engine: Engine, freq: str | None = None) -> list[ModelVersion]:
-    """Every version, newest first."""
+def list_versions(engine: Engine, series: str | None = None) -> list[ModelVersion]:
+    """Every version (of one series), newest first."""
     with engine.connect() as conn:
-        return [_version(row) for row in conn.execute(_versions_query(freq)).mappings()]
+        return [_version(row) for row in conn.execute(_versions_query(series)).mappings()]
 
 
 def page_versions(
-    engine: Engine, freq: str | None, limit: int, offset: int
+    engine: Engine, series: str | None, limit: int, offset: int
 ) -> tuple[list[ModelVersion], int]:
     """A page of versions, newest first, and how many there are."""
-    rows, total = fetch_page(engine, _versions_query(freq), limit, offset)
+    rows, total = fetch_page(engine, _versions_query(series), limit, offset)
     return [ModelVersion(**row) for row in rows], total
 
 
@@ -210,12 +214,12 @@ def history(engine: Engine, version: str) -> list[StatusChange]:
         return [StatusChange(**dict(row)) for row in conn.execute(query).mappings()]
 
 
-def champion_in(conn: Connection, freq: str) -> ModelVersion | None:
-    """The frequency's champion as the caller's transaction sees it."""
+def champion_in(conn: Connection, series: str) -> ModelVersion | None:
+    """The series' champion as the caller's transaction sees it."""
     row = (
         conn.execute(
             select(model_versions).where(
-                model_versions.c.freq == freq, model_versions.c.status == "champion"
+                model_versions.c.series == series, model_versions.c.status == "champion"
             )
         )
         .mappings()
@@ -224,34 +228,45 @@ def champion_in(conn: Connection, freq: str) -> ModelVersion | None:
     return _version(row) if row is not None else None
 
 
-def champion(engine: Engine, freq: str) -> ModelVersion | None:
+def champion(engine: Engine, series: str) -> ModelVersion | None:
     with engine.connect() as conn:
-        return champion_in(conn, freq)
+        return champion_in(conn, series)
+
+
+def champions(engine: Engine) -> list[ModelVersion]:
+    """Every series' champion, by series."""
+    query = (
+        select(model_versions)
+        .where(model_versions.c.status == "champion")
+        .order_by(model_versions.c.series)
+    )
+    with engine.connect() as conn:
+        return [_version(row) for row in conn.execute(query).mappings()]
 
 
 def promote(conn: Connection, version: str, actor: str, reason: str) -> ModelVersion:
-    """Make `version` its frequency's champion, retiring the previous one, inside the caller's
+    """Make `version` its series' champion, retiring the previous one, inside the caller's
     write transaction (issuing runs it beside the new champion's forecasts)."""
     target = _get(conn, version)
     if target.status == "champion":
-        raise RegistryError(f"{version} is already the {target.freq} champion")
-    current = champion_in(conn, target.freq)
+        raise RegistryError(f"{version} is already the {target.series} champion")
+    current = champion_in(conn, target.series)
     if current is not None:
         _set(conn, current, "retired", actor, f"replaced by {version}: {reason}")
     _set(conn, target, "champion", actor, reason)
     return _get(conn, version)
 
 
-def rollback_target(conn: Connection, freq: str) -> tuple[ModelVersion, ModelVersion]:
+def rollback_target(conn: Connection, series: str) -> tuple[ModelVersion, ModelVersion]:
     """The current champion and the champion before it, which a rollback restores."""
-    current = champion_in(conn, freq)
+    current = champion_in(conn, series)
     if current is None:
-        raise RegistryError(f"there is no {freq} champion to roll back from")
+        raise RegistryError(f"there is no {series} champion to roll back from")
     crowned = conn.execute(
         select(model_status_changes.c.version)
         .join(model_versions, model_versions.c.version == model_status_changes.c.version)
         .where(
-            model_versions.c.freq == freq,
+            model_versions.c.series == series,
             model_status_changes.c.to_status == "champion",
             model_status_changes.c.version != current.version,
         )
@@ -259,17 +274,17 @@ def rollback_target(conn: Connection, freq: str) -> tuple[ModelVersion, ModelVer
     ).first()
     if crowned is None:
         raise RegistryError(
-            f"{current.version} is the first {freq} champion; nothing to roll back to"
+            f"{current.version} is the first {series} champion; nothing to roll back to"
         )
     return current, _get(conn, crowned.version)
 
 
-def rollback(conn: Connection, freq: str, to: str, actor: str, reason: str) -> ModelVersion:
+def rollback(conn: Connection, series: str, to: str, actor: str, reason: str) -> ModelVersion:
     """Return to the previous champion, `to`, inside the caller's write transaction; refused if
     the registry moved on since `to` was chosen."""
-    current, previous = rollback_target(conn, freq)
+    current, previous = rollback_target(conn, series)
     if previous.version != to:
-        raise RegistryError(f"the {freq} champion changed meanwhile; nothing was rolled back")
+        raise RegistryError(f"the {series} champion changed meanwhile; nothing was rolled back")
     _set(conn, current, "retired", actor, f"rolled back to {previous.version}: {reason}")
     _set(conn, previous, "champion", actor, f"rollback from {current.version}: {reason}")
     return _get(conn, previous.version)
@@ -283,7 +298,7 @@ def set_status(engine: Engine, version: str, status: str, actor: str, reason: st
         target = _get(conn, version)
         if target.status == "champion":
             raise RegistryError(
-                f"{version} is the serving {target.freq} champion; promote another version "
+                f"{version} is the serving {target.series} champion; promote another version "
                 "or roll back first"
             )
         if target.status != status:

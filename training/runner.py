@@ -64,9 +64,14 @@ def promotion_gate(
     )
 
 
-def _train(engine: Engine, env: Installation, job: jobs.Job, actor: str) -> tuple[str, str]:
+def _train(
+    engine: Engine, env: Installation, job: jobs.Job, actor: str, source: str | None
+) -> tuple[str, str]:
+    """Train the job's series (of `source`, the family of the file it ingested, when given)."""
     params = job.params
     config = TrainingConfig.model_validate(params.get("config", {}))
+    if source is not None:
+        config = TrainingConfig.model_validate({**config.model_dump(), "source": source})
     version = new_version_id(config.freq)
     jobs.set_version(engine, job.id, version)
     result = train_version(
@@ -95,7 +100,7 @@ def _train(engine: Engine, env: Installation, job: jobs.Job, actor: str) -> tupl
         issuing.promote(engine, env, version, actor, "retrain with --promote always")
         return version, summary + "; promoted to champion (--promote always)"
     decision = promotion_gate(
-        result.version.metrics, registry.champion(engine, config.freq), config
+        result.version.metrics, registry.champion(engine, config.series.key), config
     )
     if decision.passed:
         issuing.promote(engine, env, version, actor, f"promotion gate passed: {decision.reason}")
@@ -109,7 +114,8 @@ def run_job(engine: Engine, env: Installation, job_id: int) -> jobs.Job:
     actor = job.requested_by
     with jobs.heartbeat(engine, job.id) as tail:
         try:
-            if job.kind == "retrain":
+            source = None
+            if job.kind == "retrain" and "events" in job.params:
                 path = Path(job.params["events"])
                 try:
                     report = ingest_file(
@@ -128,7 +134,8 @@ def run_job(engine: Engine, env: Installation, job_id: int) -> jobs.Job:
                     report.updated,
                     report.missing_now,
                 )
-            _, summary = _train(engine, env, job, actor)
+                source = report.source
+            _, summary = _train(engine, env, job, actor, source)
         except TrainingError as exc:
             log.error("job %d failed: %s", job.id, exc)
             jobs.finish(

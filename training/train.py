@@ -15,11 +15,13 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.coverage import describe_runs, runs
+from events.gaps import last_complete_origin, window_gaps
 from events.gazetteer import Gazetteer, default_resolver
 from events.inventory import inventory
-from events.panel import build_panel
-from events.periods import period_end, period_start, shift_period
-from features.specs import default_spec
+from events.panel import build_panel, has_counts
+from events.periods import Frequency, cadence, period_end, period_start, shift_period
+from features.specs import FeatureSpec, default_spec
 from models.catalog import make_forecaster
 from training import registry
 from training.artifacts import discard, library_versions, write_artifact
@@ -85,8 +87,21 @@ def _json_number(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+def series_spec(engine: Engine, config: TrainingConfig) -> FeatureSpec:
+    """The default features of the config's series; aggregated counts name no actors, so a
+    series built from them has no actor-group features."""
+    groups = () if has_counts(engine, config.series) else None
+    return default_spec(
+        _gazetteer(config.country), config.freq, config.severe_threshold, groups=groups
+    )
+
+
 def backtest_metrics(
-    panel: pd.DataFrame, config: TrainingConfig, as_of: str, progress_log: bool = True
+    panel: pd.DataFrame,
+    config: TrainingConfig,
+    as_of: str,
+    spec: FeatureSpec,
+    progress_log: bool = True,
 ) -> dict[str, Any]:
     """The standard backtest: the last `backtest_origins` origins before the cutoff."""
     end = shift_period(as_of, -1, config.freq)
@@ -99,7 +114,6 @@ def backtest_metrics(
         models=(config.model, REFERENCE_MODEL),
         n_jobs=config.n_jobs,
     )
-    spec = default_spec(_gazetteer(config.country), config.freq, config.severe_threshold)
     results = run_backtest(
         panel,
         request,
@@ -123,6 +137,13 @@ def backtest_metrics(
     }
 
 
+def _last_usable(panel: pd.DataFrame, freq: Frequency) -> str | None:
+    try:
+        return last_complete_origin(panel, freq)
+    except ValueError:
+        return None
+
+
 def main_scores(metrics: dict[str, Any]) -> dict[str, Any]:
     """The pooled scores of the version's own model."""
     scores: dict[str, Any] = metrics["models"][metrics["main_model"]]["all"]
@@ -141,20 +162,31 @@ def train_version(
     version: str | None = None,
     force: bool = False,
 ) -> TrainingResult:
-    """Fit the configured model on the events up to `as_of` and register it as a candidate."""
-    freq = config.freq
-    gazetteer = _gazetteer(config.country)
-    full = build_panel(engine, freq, country=config.country)
-    if full.empty:
-        raise TrainingError("the event store is empty; ingest events first")
+    """Fit the configured model on its series' data up to `as_of` (default: the last covered
+    period) and register it as a candidate."""
+    freq, series = config.freq, config.series
+    _gazetteer(config.country)
+    try:
+        full = build_panel(engine, series)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
     cutoff = as_of or str(full["period"].max())
     try:
         period_start(cutoff, freq)
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
+    gaps = window_gaps(full, cutoff, freq)
+    if gaps:
+        usable = _last_usable(full[full["period"] <= cutoff], freq)
+        raise TrainingError(
+            f"series {series.key} has no data for {describe_runs(runs(gaps, freq))}, within the "
+            f"{cadence(freq).recent_window} {cadence(freq).unit}s before {cutoff}: a missing "
+            "period is not a quiet one. Ingest data that covers the gap, or train up to "
+            + (f"{usable} (--as-of {usable})" if usable else "a period before it (--as-of)")
+        )
     cutoff_day = period_end(cutoff, freq)
-    panel = build_panel(engine, freq, end=cutoff, as_of=cutoff_day, country=config.country)
-    inv = inventory(engine, config.country, freq, cutoff_day)
+    panel = build_panel(engine, series, end=cutoff, as_of=cutoff_day)
+    inv = inventory(engine, series, cutoff_day)
     findings = input_checks(inv, panel, freq, cutoff)
     for finding in findings:
         log.log(
@@ -172,10 +204,11 @@ def train_version(
             findings,
         )
     version = version or new_version_id(freq)
-    spec = default_spec(gazetteer, freq, config.severe_threshold)
+    spec = series_spec(engine, config)
     log.info(
-        "training %s: %s on %d periods to %s",
+        "training %s on %s: %s on %d periods to %s",
         version,
+        series.key,
         config.model,
         panel["period"].nunique(),
         cutoff,
@@ -185,11 +218,12 @@ def train_version(
     ).fit(panel)
     log.info("backtesting %s over the last %d origins", version, config.backtest_origins)
     try:
-        metrics = backtest_metrics(panel, config, cutoff)
+        metrics = backtest_metrics(panel, config, cutoff, spec)
     except ValueError as exc:
         raise TrainingError(f"the standard backtest cannot run: {exc}", findings) from None
     manifest = {
         "created_at": datetime.now(UTC).isoformat(),
+        "series": series.key,
         "freq": freq,
         "as_of": cutoff,
         "data": {
@@ -210,6 +244,7 @@ def train_version(
         registered = registry.register(
             engine,
             version=version,
+            series=series.key,
             freq=freq,
             as_of=cutoff,
             artifact_dir=written.directory.name,

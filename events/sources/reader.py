@@ -9,6 +9,7 @@ import io
 import logging
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO, cast
 
@@ -97,7 +98,7 @@ def detect_source(header: Sequence[str]) -> SourceAdapter:
             return adapter
     preview = ", ".join(header[:8]) + (", ..." if len(header) > 8 else "")
     raise SourceFormatError(
-        f"unknown column layout ({preview}); expected a UCDP GED, GTD or ACLED export"
+        f"unknown column layout ({preview}); expected a UCDP GED, GTD or ACLED export, ACLED aggregated data or an HDX monthly file"
     )
 
 
@@ -115,6 +116,43 @@ def _csv_rows(handle: TextIO) -> Iterator[tuple[int, list[str]]]:
         yield start, row
 
 
+@contextmanager
+def table_rows(path: Path, max_text_bytes: int | None) -> Iterator[Iterator[tuple[int, list[str]]]]:
+    """(line, cells) of a CSV (optionally gzip) or Excel file, header first; a file that cannot
+    be read as text or a workbook raises SourceFormatError."""
+    if is_xlsx(path):
+        yield excel_rows(path, max_text_bytes)
+        return
+    try:
+        with _open_text(path, max_text_bytes) as handle:
+            yield _csv_rows(handle)
+    except UnicodeDecodeError as exc:
+        raise SourceFormatError(f"not UTF-8 text ({exc.reason})") from exc
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise SourceFormatError(f"damaged gzip file ({type(exc).__name__})") from exc
+
+
+def read_header(path: Path, max_text_bytes: int | None = None) -> list[str]:
+    """The file's column names."""
+    with table_rows(path, max_text_bytes) as rows:
+        for _, first in rows:
+            return [name.strip() for name in first]
+    raise SourceFormatError("the file is empty")
+
+
+def data_rows(rows: Iterator[tuple[int, list[str]]], width: int) -> Iterator[tuple[int, list[str]]]:
+    """Rows after the header: HDX's hashtag row and blank rows skipped, and a trailing empty
+    field (the UCDP web export ends every row with a comma) dropped."""
+    for line, row in rows:
+        if line == 2 and _is_hxl_row(row):
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > width and not any(cell.strip() for cell in row[width:]):
+            row = row[:width]
+        yield line, row
+
+
 def read_events(
     path: Path,
     source: str = "auto",
@@ -128,15 +166,8 @@ def read_events(
     """
     if source != "auto" and source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; use auto, {', '.join(SOURCES)}")
-    if is_xlsx(path):
-        return _parse(excel_rows(path, max_text_bytes), source, progress)
-    try:
-        with _open_text(path, max_text_bytes) as handle:
-            return _parse(_csv_rows(handle), source, progress)
-    except UnicodeDecodeError as exc:
-        raise SourceFormatError(f"not UTF-8 text ({exc.reason})") from exc
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise SourceFormatError(f"damaged gzip file ({type(exc).__name__})") from exc
+    with table_rows(path, max_text_bytes) as rows:
+        return _parse(rows, source, progress)
 
 
 def _parse(
@@ -156,16 +187,10 @@ def _parse(
             raise SourceFormatError(f"not a {source} file: missing columns {', '.join(missing)}")
     parsed = ParsedFile(source=adapter.name)
     width = len(header)
-    for line, row in rows:
-        if line == 2 and _is_hxl_row(row):
-            continue
-        if not any(cell.strip() for cell in row):
-            continue
+    for line, row in data_rows(rows, width):
         parsed.rows_read += 1
         if progress is not None and parsed.rows_read % _PROGRESS_EVERY_ROWS == 0:
             progress("parsing", parsed.rows_read, None)
-        if len(row) > width and not any(cell.strip() for cell in row[width:]):
-            row = row[:width]  # the UCDP web export ends every row with a comma
         if len(row) != width:
             parsed.errors.append(RowError(line, f"row has {len(row)} fields, header has {width}"))
             continue

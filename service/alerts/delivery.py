@@ -40,7 +40,8 @@ def alertmanager_payload(
 ) -> dict[str, Any]:
     labels = {
         "alertname": rule.name, "rule_id": str(rule.id), "region": alert["region"],
-        "horizon": str(alert["horizon"]), "freq": rule.freq, "target": rule.target,
+        "horizon": str(alert["horizon"]), "series": rule.series, "freq": rule.freq,
+        "target": rule.target,
         "severity": rule.severity, "service": "threatcast",
     }  # fmt: skip
     ends = as_utc(alert.get("resolved_at"))

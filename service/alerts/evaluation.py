@@ -8,6 +8,7 @@ opens once; a unique index backs that up.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, u
 
 from events.panel import region_outcomes
 from events.periods import shift_period
+from events.series import Series
 from service.alerts.delivery import enqueue
 from service.alerts.rules import Rule, UnknownRule
 from service.alerts.tables import alert_rules, alerts
@@ -32,9 +34,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _rules(conn: Connection, freq: str) -> list[Rule]:
+def _rules(conn: Connection, series: str) -> list[Rule]:
     rows = conn.execute(
-        select(alert_rules).where(alert_rules.c.freq == freq).order_by(alert_rules.c.id)
+        select(alert_rules).where(alert_rules.c.series == series).order_by(alert_rules.c.id)
     ).mappings()
     return [Rule(**{**row, "created_at": as_utc(row["created_at"])}) for row in rows]
 
@@ -45,7 +47,7 @@ def _previous_value(
     earlier = conn.execute(
         select(issued_forecasts.c[target])
         .where(
-            issued_forecasts.c.freq == issue.freq,
+            issued_forecasts.c.series == issue.series,
             issued_forecasts.c.region == row["region"],
             issued_forecasts.c.horizon == row["horizon"],
             issued_forecasts.c.origin < issue.origin,
@@ -57,8 +59,13 @@ def _previous_value(
 
 
 def _trailing_average(conn: Connection, issue: Issue, region: str, target: str) -> float:
-    periods = [shift_period(issue.origin, -k, issue.freq) for k in range(TRAILING_PERIODS)]  # type: ignore[arg-type]
-    outcomes = region_outcomes(conn, region, issue.freq, periods)  # type: ignore[arg-type]
+    """The region's trailing average of the target over the covered periods (NaN when none
+    is covered: a missing period is not a quiet one)."""
+    series = Series.parse(issue.series)
+    periods = [shift_period(issue.origin, -k, series.freq) for k in range(TRAILING_PERIODS)]
+    outcomes = region_outcomes(conn, series, region, periods).dropna()
+    if outcomes.empty:
+        return math.nan
     if target == "expected_events":
         return float(outcomes["events"].mean())
     if target == "p_event":
@@ -81,7 +88,10 @@ def _judge(conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any]) -> J
             return None
         level, limit = value - previous, rule.threshold
     else:
-        average = max(_trailing_average(conn, issue, row["region"], rule.target), _QUIET_AVERAGE)
+        trailing = _trailing_average(conn, issue, row["region"], rule.target)
+        if math.isnan(trailing):
+            return None
+        average = max(trailing, _QUIET_AVERAGE)
         level, limit = value, rule.threshold * average
     holds = level >= limit if rule.condition == "rise" else level > limit
     return holds, level < limit - rule.hysteresis, value
@@ -90,7 +100,7 @@ def _judge(conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any]) -> J
 def evaluate(conn: Connection, issue: Issue, webhook_urls: list[str], base_url: str = "") -> int:
     """Open and resolve alerts for one issue; returns how many alerts changed state."""
     changed = 0
-    for rule in _rules(conn, issue.freq):
+    for rule in _rules(conn, issue.series):
         for row in issue.rows:
             if (rule.region and row["region"] != rule.region) or (
                 rule.horizon and row["horizon"] != rule.horizon
@@ -178,6 +188,7 @@ def _alerts_query() -> Select[Any]:
             alert_rules.c.name.label("rule_name"),
             alert_rules.c.severity,
             alert_rules.c.target,
+            alert_rules.c.series,
             alert_rules.c.freq,
         )
         .join(alert_rules, alert_rules.c.id == alerts.c.rule_id)

@@ -10,6 +10,7 @@ from pydantic import AnyUrl, BaseModel, Field, UrlConstraints, model_validator
 from sqlalchemy import Engine, delete, insert, select, update
 
 from events.periods import Frequency, cadence
+from events.series import Series, choose_series
 from service.alerts.tables import alert_deliveries, alert_rules, alerts
 from store.db import as_utc, fetch_page, write_transaction
 
@@ -28,6 +29,11 @@ class AlertRuleIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=120, examples=["KP attack risk"])
     region: str | None = Field(default=None, description="ISO 3166-2 code; null for every region.")
+    series: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Whose forecasts, COUNTRY-SOURCE-FREQ; null: the default series at freq.",
+    )
     freq: Frequency = Frequency.MONTH
     horizon: int | None = Field(default=None, description="Periods ahead; null for any.")
     target: Target = "p_event"
@@ -48,6 +54,9 @@ class AlertRuleIn(BaseModel):
 
     @model_validator(mode="after")
     def _sensible(self) -> AlertRuleIn:
+        if self.series is not None:
+            parsed = Series.parse(self.series)
+            self.series, self.freq = parsed.key, parsed.freq
         limit = cadence(self.freq).max_horizon
         if self.horizon is not None and not 1 <= self.horizon <= limit:
             raise ValueError(f"horizon must be between 1 and {limit} for {self.freq}")
@@ -72,6 +81,7 @@ class Rule:
     id: int
     name: str
     region: str | None
+    series: str
     freq: str
     horizon: int | None
     target: str
@@ -89,8 +99,15 @@ class UnknownRule(LookupError):
     """No rule (or alert) with the id asked for."""
 
 
-def create_rule(engine: Engine, rule: AlertRuleIn, actor: str) -> Rule:
+def _values(rule: AlertRuleIn, default_series: str) -> dict[str, object]:
+    """The stored row: a rule that names no series watches the default one at its frequency."""
     values = rule.model_dump(mode="json")
+    values["series"] = rule.series or choose_series(default_series, freq=rule.freq).key
+    return values
+
+
+def create_rule(engine: Engine, rule: AlertRuleIn, actor: str, default_series: str) -> Rule:
+    values = _values(rule, default_series)
     with write_transaction(engine) as conn:
         rule_id = conn.execute(
             insert(alert_rules).values(**values, created_by=actor, created_at=datetime.now(UTC))
@@ -98,13 +115,13 @@ def create_rule(engine: Engine, rule: AlertRuleIn, actor: str) -> Rule:
     return get_rule(engine, int(rule_id))
 
 
-def update_rule(engine: Engine, rule_id: int, rule: AlertRuleIn) -> Rule:
+def update_rule(engine: Engine, rule_id: int, rule: AlertRuleIn, default_series: str) -> Rule:
     get_rule(engine, rule_id)
     with write_transaction(engine) as conn:
         conn.execute(
             update(alert_rules)
             .where(alert_rules.c.id == rule_id)
-            .values(**rule.model_dump(mode="json"))
+            .values(**_values(rule, default_series))
         )
     return get_rule(engine, rule_id)
 

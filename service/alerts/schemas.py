@@ -15,6 +15,7 @@ class AlertRulePublic(BaseModel):
     id: int
     name: str
     region: str | None
+    series: str
     freq: Frequency
     horizon: int | None
     target: Target
@@ -39,6 +40,7 @@ class AlertPublic(BaseModel):
     rule_name: str
     severity: str
     target: str
+    series: str
     freq: str
     region: str
     horizon: int

@@ -24,6 +24,7 @@ alert_rules = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(120), nullable=False),
     Column("region", String(10), nullable=True),
+    Column("series", String(40), nullable=False, index=True),
     Column("freq", String(8), nullable=False),
     Column("horizon", Integer, nullable=True),
     Column("target", String(16), nullable=False),

@@ -11,7 +11,7 @@ from events.gazetteer import default_resolver
 from events.periods import Frequency
 from service.alerts import evaluation, rules
 from service.alerts.delivery import deliver_due
-from service.cli.support import CLI_ACTOR, fail, open_engine, settings_of
+from service.cli.support import CLI_ACTOR, SERIES_HELP, fail, open_engine, settings_of
 
 alerts_app = typer.Typer(help="Alert rules on forecasts, and their alerts.", no_args_is_help=True)
 rules_app = typer.Typer(help="Alert rules.", no_args_is_help=True)
@@ -26,7 +26,7 @@ def rules_list(ctx: typer.Context) -> None:
         where = f"{rule.region or 'all regions'}, {'h=' + str(rule.horizon) if rule.horizon else 'any horizon'}"
         typer.echo(
             f"{rule.id:>4}  {rule.name}: {rule.target} {rule.condition} {rule.threshold} ({where}, "
-            f"{rule.freq}, {rule.severity}, hysteresis {rule.hysteresis}, cooldown {rule.cooldown_s} s)"
+            f"{rule.series}, {rule.severity}, hysteresis {rule.hysteresis}, cooldown {rule.cooldown_s} s)"
         )
 
 
@@ -42,6 +42,7 @@ def rules_add(
     ] = None,
     horizon: Annotated[int | None, typer.Option(help="Periods ahead (default: any).")] = None,
     freq: Annotated[Frequency, typer.Option()] = Frequency.MONTH,
+    series: Annotated[str | None, typer.Option(help=SERIES_HELP)] = None,
     target: Annotated[str, typer.Option(help="p_event, p_severe or expected_events.")] = "p_event",
     condition: Annotated[str, typer.Option(help="above, rise or above_average.")] = "above",
     hysteresis: Annotated[float, typer.Option()] = 0.0,
@@ -58,6 +59,7 @@ def rules_add(
                 "region": region,
                 "horizon": horizon,
                 "freq": freq,
+                "series": series,
                 "target": target,
                 "condition": condition,
                 "hysteresis": hysteresis,
@@ -76,7 +78,7 @@ def rules_add(
     codes = default_resolver().region_names()
     if region is not None and region not in codes:
         raise fail(f"unknown region {region!r}; known: {', '.join(sorted(codes))}", 2)
-    created = rules.create_rule(open_engine(ctx), rule, CLI_ACTOR)
+    created = rules.create_rule(open_engine(ctx), rule, CLI_ACTOR, settings_of(ctx).default_series)
     typer.echo(f"rule {created.id} created")
 
 

@@ -14,20 +14,25 @@ from typing import Annotated
 import typer
 
 from events.gazetteer import default_resolver
-from events.ingest import IngestError, IngestReport, ingest_file
-from events.panel import build_panel
+from events.ingest import IngestError, IngestReport, ingest_file, parse_covers
+from events.panel import build_panel, has_counts
 from events.periods import Frequency
+from events.series import Series
 from events.sources import ProgressLog, SourceFormatError
 from events.summary import summarize
 from features.specs import default_spec
 from service.cli.support import (
+    SERIES_HELP,
     BackendChoice,
+    SeriesSource,
     SourceChoice,
     fail,
     open_engine,
     parse_horizons,
+    series_of,
     settings_of,
 )
+from service.coverage import series_summaries
 from store.db import make_engine, migrate
 from training.backtest import BacktestRequest, default_models, run_backtest
 from training.parallel import compute_backend
@@ -47,10 +52,30 @@ class SummaryChoice(StrEnum):
 
 def print_report(report: IngestReport) -> None:
     verb = "would be" if report.dry_run else "were"
+    covers = ", ".join(f"{country} {span}" for country, span in report.covers.items())
+    if report.kind == "counts":
+        typer.echo(
+            f"{report.file} ({report.source} {report.unit}ly counts): {report.rows_read} rows "
+            f"read, {report.valid} cells\n  covers {covers}\n"
+            f"  cells added {report.added}, changed {report.updated}, removed {report.missing_now}, "
+            f"unchanged {report.unchanged} ({verb} applied)"
+        )
+        if report.periods_changed:
+            shown = ", ".join(report.periods_changed[:8])
+            more = (
+                f" and {len(report.periods_changed) - 8} more"
+                if len(report.periods_changed) > 8
+                else ""
+            )
+            typer.echo(f"  periods changed (by start day): {shown}{more}")
+        for country, count in report.ignored_countries.items():
+            typer.echo(f"  {count} rows of {country} left out: no gazetteer for it")
+        return
     typer.echo(
         f"{report.file} ({report.source}): {report.rows_read} rows read, {report.valid} valid\n"
         f"  added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
         f"missing now {report.missing_now} ({verb} applied)\n"
+        f"  covers {covers}\n"
         f"  regions: {report.valid - report.unresolved} resolved "
         f"({report.placed_by_point} placed by coordinates), {report.unresolved} unresolved"
     )
@@ -70,9 +95,21 @@ def ingest(
         bool, typer.Option(help="Load the valid rows, report the rest.")
     ] = False,
     dry_run: Annotated[bool, typer.Option(help="Validate and report without writing.")] = False,
+    covers: Annotated[
+        str | None,
+        typer.Option(
+            help="The days an event file covers, FIRST..LAST (default: its first to last event; "
+            "UCDP and GTD releases: whole years)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Load an event file (UCDP GED or candidate events, GTD, ACLED: CSV, CSV.gz or Excel .xlsx)."""
+    """Load a data file: events (UCDP GED or candidate events, GTD, ACLED) or aggregated counts
+    (ACLED aggregated data, HDX monthly admin-1 files), as CSV, CSV.gz or Excel .xlsx."""
+    try:
+        span = parse_covers(covers) if covers else None
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
     engine = open_engine(ctx)
     try:
         report = ingest_file(
@@ -82,6 +119,7 @@ def ingest(
             skip_invalid=skip_invalid,
             dry_run=dry_run,
             progress=ProgressLog(log),
+            covers=span,
         )
     except (IngestError, SourceFormatError) as exc:
         raise fail(
@@ -120,24 +158,58 @@ def panel(
     as_of: Annotated[
         str | None, typer.Option(help="Use only events that started on or before YYYY-MM-DD.")
     ] = None,
-    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-3 country code.")] = "PAK",
+    source: Annotated[
+        SeriesSource | None, typer.Option(help="The source family (default: the default series').")
+    ] = None,
+    series: Annotated[str | None, typer.Option(help=SERIES_HELP)] = None,
 ) -> None:
-    """Export the region x period panel (region, period, events, fatalities, breakdowns, calendar)."""
+    """Export one series' region x period panel (region, period, events, fatalities, breakdowns,
+    calendar). Periods its source does not cover have empty counts: missing, not zero."""
     try:
         cutoff = date.fromisoformat(as_of) if as_of else None
     except ValueError:
         raise fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)", 2) from None
+    chosen = series_of(ctx, series, source.value if source else None, freq)
     engine = open_engine(ctx)
     try:
-        frame = build_panel(engine, freq, start=start, end=end, as_of=cutoff, country=country)
+        frame = build_panel(engine, chosen, start=start, end=end, as_of=cutoff)
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
+    missing = frame.loc[frame["events"].isna(), "period"].nunique()
     typer.echo(
-        f"wrote {len(frame)} rows ({frame['region'].nunique()} regions x "
-        f"{frame['period'].nunique()} periods, {int(frame['events'].sum())} events) to {out}"
+        f"wrote {len(frame)} rows of {chosen.key} ({frame['region'].nunique()} regions x "
+        f"{frame['period'].nunique()} periods, {int(frame['events'].sum())} events"
+        + (f", {missing} periods missing" if missing else "")
+        + f") to {out}"
     )
+
+
+def events_coverage(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Each series' covered spans, newest covered period and gaps."""
+    settings = settings_of(ctx)
+    rows = series_summaries(open_engine(ctx), settings.stale_after_days)
+    if as_json:
+        typer.echo(json.dumps([row.to_dict() for row in rows], indent=2))
+        return
+    if not rows:
+        typer.echo("no data yet; load a file with `threatcast ingest PATH`")
+        return
+    for row in rows:
+        state = "stale" if row.stale else "fresh"
+        typer.echo(
+            f"{row.series}: {row.first_period}..{row.last_period} ({state}, "
+            f"data {row.data_age_days} days old)"
+        )
+        for unit, spans in row.spans.items():
+            typer.echo(f"  {unit} records cover " + ", ".join(f"{a}..{b}" for a, b in spans))
+        typer.echo(
+            "  gaps: " + (", ".join(f"{a}..{b}" if a != b else a for a, b in row.gaps) or "none")
+        )
 
 
 def backtest_command(
@@ -175,9 +247,13 @@ def backtest_command(
             help="Dask scheduler address (default THREATCAST_DASK_SCHEDULER, else a local cluster)."
         ),
     ] = None,
-    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-3 country code.")] = "PAK",
+    series: Annotated[
+        str | None,
+        typer.Option(help=SERIES_HELP + " With --events: the file's source family at --freq."),
+    ] = None,
 ) -> None:
-    """Rolling-origin backtest: at every origin, fit on data up to it and forecast each horizon."""
+    """Rolling-origin backtest of one series: at every origin, fit on data up to it and forecast
+    each horizon."""
     if output.suffix not in {".csv", ".parquet"}:
         raise fail(f"--output {output.name}: use a .csv or .parquet file name", 2)
     if output.suffix == ".parquet" and importlib.util.find_spec("pyarrow") is None:
@@ -194,21 +270,31 @@ def backtest_command(
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from None
-    gazetteer = default_resolver().gazetteers.get(country)
+    chosen = series_of(ctx, series, freq=request.freq)
+    if chosen.freq != request.freq:
+        raise fail(
+            f"--series {chosen.key} is not a {request.freq} series; drop --freq or --series", 2
+        )
+    gazetteer = default_resolver().gazetteers.get(chosen.country)
     if gazetteer is None:
-        raise fail(f"no gazetteer for country {country!r}", 2)
+        raise fail(f"no gazetteer for country {chosen.country!r}", 2)
     with tempfile.TemporaryDirectory(prefix="threatcast-backtest-") as scratch:
         if events_file is not None:
             engine = make_engine(f"sqlite:///{Path(scratch) / 'events.db'}")
             migrate(engine)
             try:
-                ingest_file(engine, events_file, source=source.value, progress=ProgressLog(log))
+                ingested = ingest_file(
+                    engine, events_file, source=source.value, progress=ProgressLog(log)
+                )
             except (IngestError, SourceFormatError) as exc:
                 raise fail(f"{events_file.name}: {exc}") from None
+            if series is None:
+                chosen = Series(chosen.country, ingested.source, chosen.freq)
         else:
             engine = open_engine(ctx)
         try:
-            panel = build_panel(engine, request.freq, country=country)
+            panel = build_panel(engine, chosen)
+            groups = () if has_counts(engine, chosen) else None
             address = (
                 scheduler or settings_of(ctx).dask_scheduler if backend == "dask" else scheduler
             )
@@ -216,7 +302,7 @@ def backtest_command(
                 results = run_backtest(
                     panel,
                     request,
-                    default_spec(gazetteer, request.freq),
+                    default_spec(gazetteer, request.freq, groups=groups),
                     progress=lambda done, total: log.info("backtest: %d/%d origins", done, total),
                 )
         except ValueError as exc:
@@ -244,6 +330,7 @@ def backtest_command(
 def register(app: typer.Typer) -> None:
     app.command()(ingest)
     events_app.command("summary")(events_summary)
+    events_app.command("coverage")(events_coverage)
     app.add_typer(events_app, name="events")
     app.command()(panel)
     app.command("backtest")(backtest_command)

@@ -15,12 +15,15 @@ from sqlalchemy import Engine
 from events.periods import Frequency
 from service.cli.support import (
     CLI_ACTOR,
+    SERIES_HELP,
     BackendChoice,
+    SeriesSource,
     SourceChoice,
     fail,
     installation_of,
     open_engine,
     parse_horizons,
+    series_of,
     settings_of,
 )
 from training import issuing, jobs, registry
@@ -44,9 +47,9 @@ class PromoteChoice(StrEnum):
     always = "always"
 
 
-def _config(path: Path | None, freq: Frequency | None) -> TrainingConfig:
+def _config(path: Path | None, freq: Frequency | None, source: str | None = None) -> TrainingConfig:
     try:
-        return load_config(path, freq=freq)
+        return load_config(path, freq=freq, source=source)
     except ValueError as exc:
         raise fail(str(exc), 2) from None
 
@@ -100,13 +103,18 @@ def train(
         str | None, typer.Option(help="Data cutoff period (default: newest data).")
     ] = None,
     freq: Annotated[Frequency | None, typer.Option(help="Period length.")] = None,
+    source: Annotated[
+        SeriesSource | None,
+        typer.Option(help="The source family whose series to train (default: ucdp)."),
+    ] = None,
     config: Annotated[Path | None, _CONFIG_OPTION] = None,
     force: Annotated[bool, typer.Option(help="Train despite severe input-check findings.")] = False,
     backend: Annotated[BackendChoice, _BACKEND_OPTION] = BackendChoice.loky,
     scheduler: Annotated[str | None, _SCHEDULER_OPTION] = None,
 ) -> None:
-    """Fit the default ensemble on the stored events, backtest it, register a candidate version."""
-    settings = _config(config, freq)
+    """Fit the default ensemble on one series' data (its source alone), backtest it, and register
+    a candidate version."""
+    settings = _config(config, freq, source.value if source else None)
     params = {"config": settings.model_dump(mode="json"), "as_of": as_of, "force": force}
     _report_job(_run_inline(ctx, "train", params, backend, scheduler))
 
@@ -154,7 +162,10 @@ def forecast(
     version: Annotated[
         str | None, typer.Option(help="Model version (default: the champion).")
     ] = None,
-    freq: Annotated[Frequency, typer.Option(help="Which champion.")] = Frequency.MONTH,
+    series: Annotated[str | None, typer.Option(help=SERIES_HELP)] = None,
+    freq: Annotated[
+        Frequency | None, typer.Option(help="The default series at this frequency.")
+    ] = None,
     horizons: Annotated[
         str | None, typer.Option(help="Horizons, e.g. 1-6 (default: all fitted).")
     ] = None,
@@ -174,7 +185,7 @@ def forecast(
             engine,
             installation_of(ctx),
             version=version,
-            freq=freq,
+            series=series_of(ctx, series, freq=freq).key,
             horizons=parse_horizons(horizons) if horizons else None,
             origin=origin,
             allow_version_mismatch=allow_version_mismatch,
@@ -191,20 +202,20 @@ def forecast(
 @models_app.command("list")
 def models_list(
     ctx: typer.Context,
-    freq: Annotated[Frequency | None, typer.Option(help="Only this frequency.")] = None,
+    series: Annotated[str | None, typer.Option(help="Only this series.")] = None,
 ) -> None:
     """Every registered version, newest first."""
-    versions = registry.list_versions(open_engine(ctx), freq)
+    versions = registry.list_versions(open_engine(ctx), series)
     if not versions:
         typer.echo("no model versions yet; run `threatcast train`")
         return
     typer.echo(
-        f"{'version':<24} {'freq':<5} {'status':<9} {'as_of':<8} {'brier':>7} {'ece':>7}  created"
+        f"{'version':<24} {'series':<16} {'status':<9} {'as_of':<8} {'brier':>7} {'ece':>7}  created"
     )
     for mv in versions:
         scores = main_scores(mv.metrics)
         typer.echo(
-            f"{mv.version:<24} {mv.freq:<5} {mv.status:<9} {mv.as_of:<8} "
+            f"{mv.version:<24} {mv.series:<16} {mv.status:<9} {mv.as_of:<8} "
             f"{scores['brier']:>7.4f} {scores['calibration_error']:>7.4f}  {mv.created_at:%Y-%m-%d %H:%M}"
         )
 
@@ -217,7 +228,7 @@ def models_show(ctx: typer.Context, version: str) -> None:
         mv = registry.get(engine, version)
     except registry.RegistryError as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"version     {mv.version}\nfrequency   {mv.freq}\nstatus      {mv.status}")
+    typer.echo(f"version     {mv.version}\nseries      {mv.series}\nstatus      {mv.status}")
     typer.echo(f"data as of  {mv.as_of}\ncreated     {mv.created_at:%Y-%m-%d %H:%M:%S}")
     typer.echo(
         f"artifact    {settings_of(ctx).artifact_root / mv.artifact_dir}\nsha256      {mv.sha256}"
@@ -248,27 +259,31 @@ _REASON = typer.Option(help="Why; recorded in the audit trail.")
 def models_promote(
     ctx: typer.Context, version: str, reason: Annotated[str, _REASON] = "promoted by hand"
 ) -> None:
-    """Make VERSION the champion of its frequency (the current one is retired) and issue its
+    """Make VERSION the champion of its series (the current one is retired) and issue its
     forecasts."""
     try:
         mv = issuing.promote(open_engine(ctx), installation_of(ctx), version, CLI_ACTOR, reason)
     except (registry.RegistryError, ArtifactError, ValueError) as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"{mv.version} is now the {mv.freq} champion")
+    typer.echo(f"{mv.version} is now the {mv.series} champion")
 
 
 @models_app.command("rollback")
 def models_rollback(
     ctx: typer.Context,
-    freq: Annotated[Frequency, typer.Option(help="Which champion.")] = Frequency.MONTH,
+    series: Annotated[str | None, typer.Option(help=SERIES_HELP)] = None,
+    freq: Annotated[
+        Frequency | None, typer.Option(help="The default series at this frequency.")
+    ] = None,
     reason: Annotated[str, _REASON] = "rolled back by hand",
 ) -> None:
     """Return to the previous champion in one step, and issue its forecasts."""
+    chosen = series_of(ctx, series, freq=freq).key
     try:
-        mv = issuing.rollback(open_engine(ctx), installation_of(ctx), freq, CLI_ACTOR, reason)
+        mv = issuing.rollback(open_engine(ctx), installation_of(ctx), chosen, CLI_ACTOR, reason)
     except (registry.RegistryError, ArtifactError, ValueError) as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"rolled back: {mv.version} is the {mv.freq} champion again")
+    typer.echo(f"rolled back: {mv.version} is the {mv.series} champion again")
 
 
 def _set_status(ctx: typer.Context, version: str, status: str, reason: str) -> None:

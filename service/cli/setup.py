@@ -13,7 +13,6 @@ from sqlalchemy import Engine, func, select
 
 from events import bundled
 from events.ingest import ingest_file
-from events.periods import Frequency
 from events.sources import ProgressLog
 from events.tables import event_rows
 from service.cli.data import print_report
@@ -42,17 +41,18 @@ def _bootstrap(ctx: typer.Context, engine: Engine) -> None:
     else:
         typer.echo(f"first run: ingesting the bundled {bundled.UCDP_GED_22_1_PAKISTAN.name}")
         print_report(ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=ProgressLog(log)))
-    champion = registry.champion(engine, Frequency.MONTH)
+    try:
+        config = load_config(settings_of(ctx).bootstrap_config)
+    except ValueError as exc:
+        raise fail(f"THREATCAST_BOOTSTRAP_CONFIG: {exc}") from None
+    series = config.series.key
+    champion = registry.champion(engine, series)
     if champion is not None:
         if issuing.latest_issue_key(engine, champion.version) is None:
             typer.echo(f"champion {champion.version} has issued nothing yet: issuing its forecasts")
             issuing.issue(engine, installation_of(ctx), version=champion.version)
         return
-    typer.echo("no monthly champion yet: training a first model (about a minute or two)")
-    try:
-        config = load_config(settings_of(ctx).bootstrap_config)
-    except ValueError as exc:
-        raise fail(f"THREATCAST_BOOTSTRAP_CONFIG: {exc}") from None
+    typer.echo(f"no {series} champion yet: training a first model (about a minute or two)")
     params = {"config": config.model_dump(mode="json"), "as_of": None, "force": False}
     installation = installation_of(ctx)
     job = run_job(engine, installation, jobs.start_inline(engine, "train", params, CLI_ACTOR))
@@ -61,7 +61,7 @@ def _bootstrap(ctx: typer.Context, engine: Engine) -> None:
     issuing.promote(
         engine, installation, job.version, CLI_ACTOR, "first champion, trained at bootstrap"
     )
-    typer.echo(f"{job.version} is the first monthly champion")
+    typer.echo(f"{job.version} is the first {series} champion")
 
 
 def bootstrap(ctx: typer.Context) -> None:

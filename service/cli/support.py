@@ -7,6 +7,7 @@ from enum import StrEnum
 import typer
 from sqlalchemy import Engine
 
+from events.series import Series, choose_series
 from service.installation import installation
 from service.settings import Settings
 from store.db import make_engine, migrate, schema_state
@@ -20,6 +21,12 @@ class SourceChoice(StrEnum):
     ucdp = "ucdp"
     gtd = "gtd"
     acled = "acled"
+
+
+class SeriesSource(StrEnum):
+    ucdp = "ucdp"
+    acled = "acled"
+    gtd = "gtd"
 
 
 class BackendChoice(StrEnum):
@@ -52,6 +59,24 @@ def open_engine(ctx: typer.Context, *, upgrade: bool = False) -> Engine:
 
 def installation_of(ctx: typer.Context) -> Installation:
     return installation(settings_of(ctx))
+
+
+def series_of(
+    ctx: typer.Context,
+    series: str | None,
+    source: str | None = None,
+    freq: str | None = None,
+) -> Series:
+    """The series a command names (--series, or the default one with --source / --freq)."""
+    try:
+        return choose_series(settings_of(ctx).default_series, series, source, freq)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+
+
+SERIES_HELP = (
+    "Series COUNTRY-SOURCE-FREQ, e.g. pak-acled-month (default: THREATCAST_DEFAULT_SERIES)."
+)
 
 
 def parse_horizons(text: str) -> tuple[int, ...]:

@@ -20,7 +20,14 @@ from service.alerts.schemas import (
     DeliveryPublic,
 )
 from service.alerts.webhooks import host_of
-from service.dependencies import AdminDep, EngineDep, PageDep, ReaderDep, ResolverDep
+from service.dependencies import (
+    AdminDep,
+    EngineDep,
+    PageDep,
+    ReaderDep,
+    ResolverDep,
+    SettingsDep,
+)
 from service.errors import ApiError, ErrorPublic
 from service.etags import json_response, not_modified
 from service.keys import ApiKey
@@ -79,11 +86,15 @@ def list_rules(engine: EngineDep, caller: ReaderDep, page: PageDep) -> AlertRule
     responses=_ERRORS,
 )
 def create_rule(
-    rule: AlertRuleIn, engine: EngineDep, resolver: ResolverDep, admin: AdminDep
+    rule: AlertRuleIn,
+    engine: EngineDep,
+    resolver: ResolverDep,
+    admin: AdminDep,
+    settings: SettingsDep,
 ) -> AlertRulePublic:
-    """Create a rule (admin). It is evaluated whenever forecasts are issued."""
+    """Create a rule (admin). It is evaluated whenever its series' forecasts are issued."""
     _check_region(rule, resolver)
-    return _rule_public(rules.create_rule(engine, rule, admin.name), admin)
+    return _rule_public(rules.create_rule(engine, rule, admin.name, settings.default_series), admin)
 
 
 @router.get("/alert-rules/{rule_id}", response_model=AlertRulePublic, responses=_ERRORS)
@@ -93,12 +104,17 @@ def show_rule(rule_id: RuleId, engine: EngineDep, caller: ReaderDep) -> AlertRul
 
 @router.put("/alert-rules/{rule_id}", response_model=AlertRulePublic, responses=_ERRORS)
 def replace_rule(
-    rule_id: RuleId, rule: AlertRuleIn, engine: EngineDep, resolver: ResolverDep, admin: AdminDep
+    rule_id: RuleId,
+    rule: AlertRuleIn,
+    engine: EngineDep,
+    resolver: ResolverDep,
+    admin: AdminDep,
+    settings: SettingsDep,
 ) -> AlertRulePublic:
     """Replace a rule (admin)."""
     _rule(engine, rule_id)
     _check_region(rule, resolver)
-    return _rule_public(rules.update_rule(engine, rule_id, rule), admin)
+    return _rule_public(rules.update_rule(engine, rule_id, rule, settings.default_series), admin)
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
@@ -119,6 +135,7 @@ def _alert_public(row: dict[str, Any]) -> AlertPublic:
                 "rule_name",
                 "severity",
                 "target",
+                "series",
                 "freq",
                 "region",
                 "horizon",

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from events.gazetteer import RegionResolver
-from events.inventory import newest_event_date
 from events.panel import region_outcomes
-from events.periods import FREQUENCIES, Frequency, cadence, period_end, shift_period
+from events.periods import (
+    FREQUENCIES,
+    Frequency,
+    cadence,
+    period_end,
+    shift_period,
+)
+from events.series import SOURCE_FAMILIES, Series, choose_series
 from service.dependencies import (
     EngineDep,
     PageDep,
@@ -49,7 +56,30 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorPublic},
     422: {"model": ErrorPublic},
 }
-FreqQuery = Annotated[Frequency, Query(description="Monthly or weekly forecasts.")]
+FreqQuery = Annotated[
+    Frequency | None,
+    Query(description="Monthly or weekly forecasts (of the default series' source)."),
+]
+SeriesQuery = Annotated[
+    str | None,
+    Query(
+        description="The series, COUNTRY-SOURCE-FREQ (e.g. pak-acled-month); default: the configured one."
+    ),
+]
+SourceQuery = Annotated[
+    str | None, Query(description="The source family (ucdp, acled, gtd), instead of series.")
+]
+
+
+def chosen_series(
+    settings: Settings, series: str | None, source: str | None, freq: str | None
+) -> Series:
+    """The series a request asks for: `series`, or the default series with `source` and `freq`
+    replaced; 422 names what is wrong."""
+    try:
+        return choose_series(settings.default_series, series, source, freq)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
 
 
 def risk_level(
@@ -79,10 +109,14 @@ def _check_horizon(horizon: int | None, freq: Frequency) -> None:
         raise ApiError(422, f"horizon must be between 1 and {limit} for freq={freq}; got {horizon}")
 
 
-def _served(server: IssueServer, freq: Frequency) -> Issue:
-    issue: Issue | None = server.issue(freq)
+def _served(server: IssueServer, series: Series) -> Issue:
+    issue: Issue | None = server.issue(series.key)
     if issue is None:
-        raise ApiError(404, f"no {freq} forecasts are published: {server.status(freq)}")
+        raise ApiError(
+            404,
+            f"no {series.key} forecasts are published: {server.status(series.key)}",
+            {"served_series": sorted(server.served())},
+        )
     return issue
 
 
@@ -129,6 +163,16 @@ def _fresh(issue: Issue, settings: Settings) -> dict[str, Any]:
     }
 
 
+def _observed(row: Mapping[Any, Any]) -> ObservedPublic:
+    """An observed period; events and fatalities are None where the source does not cover it."""
+    known = not pd.isna(row["events"])
+    return ObservedPublic(
+        period=row["period"],
+        events=int(row["events"]) if known else None,
+        fatalities=int(row["fatalities"]) if known else None,
+    )
+
+
 def _select(issue: Issue, region: str | None, horizon: int | None) -> list[dict[str, Any]]:
     return [
         row
@@ -156,29 +200,39 @@ _LATEST_PARAMETERS = [
         "schema": {"type": "integer"},
     },
     {
+        "name": "series",
+        "in": "query",
+        "required": False,
+        "description": "The series, COUNTRY-SOURCE-FREQ (e.g. pak-acled-month); default: the "
+        "configured one (THREATCAST_DEFAULT_SERIES).",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "source",
+        "in": "query",
+        "required": False,
+        "description": "The source family, instead of series.",
+        "schema": {"type": "string", "enum": list(SOURCE_FAMILIES)},
+    },
+    {
         "name": "freq",
         "in": "query",
         "required": False,
-        "description": "Monthly or weekly forecasts.",
-        "schema": {"type": "string", "enum": list(FREQUENCIES), "default": Frequency.MONTH},
+        "description": "Monthly or weekly forecasts, instead of series.",
+        "schema": {"type": "string", "enum": list(FREQUENCIES)},
     },
 ]
 
 
-def _latest_query(request: Request) -> tuple[str | None, int | None, Frequency]:
+def _latest_query(request: Request, settings: Settings) -> tuple[str | None, int | None, Series]:
     query = request.query_params
-    try:
-        freq = Frequency(query.get("freq", Frequency.MONTH))
-    except ValueError:
-        raise ApiError(
-            422, f"freq must be {' or '.join(FREQUENCIES)}, not {query.get('freq')!r}"
-        ) from None
+    series = chosen_series(settings, query.get("series"), query.get("source"), query.get("freq"))
     raw = query.get("horizon")
     try:
         horizon = int(raw) if raw is not None else None
     except ValueError:
-        raise ApiError(422, f"horizon must be a whole number, not {raw!r}") from None
-    return query.get("region"), horizon, freq
+        raise ApiError(422, f"horizon must be a whole number, not {str(raw)[:20]!r}") from None
+    return query.get("region"), horizon, series
 
 
 @router.get(
@@ -193,21 +247,22 @@ async def latest_forecasts(request: Request) -> Any:
         await run_in_threadpool(reader_check, request)  # a key lookup: off the event loop
     else:
         reader_check(request)
-    region, horizon, freq = _latest_query(request)
     state = request.app.state
     server: IssueServer = state.server
     settings: Settings = state.settings
+    region, horizon, series = _latest_query(request, settings)
     names = _names(state.resolver)
     if region is not None:
         _check_region(region, names)
-    _check_horizon(horizon, freq)
-    issue = _served(server, freq)
+    _check_horizon(horizon, series.freq)
+    issue = _served(server, series)
 
     def render() -> ForecastsPublic:
         data = [_public(row, issue, names, settings) for row in _select(issue, region, horizon)]
         return ForecastsPublic(
             data=data,
             count=len(data),
+            series=issue.series,
             model_version=issue.version,
             **_fresh(issue, settings),
             issued_at=issue.issued_at.isoformat(),
@@ -225,14 +280,19 @@ def forecast_archive(
     _: ReaderDep,
     page: PageDep,
     region: Annotated[str, Query(description="ISO 3166-2 code.")],
+    settings: SettingsDep,
     period: Annotated[str, Query(description="Target period, YYYY-MM (or YYYY-Www for weeks).")],
-    freq: FreqQuery = Frequency.MONTH,
+    series: SeriesQuery = None,
+    source: SourceQuery = None,
+    freq: FreqQuery = None,
 ) -> ArchivePublic:
     """Everything forecast for one region and period, at each origin and by each version, and
-    the observed outcome once the period's data is in: a track record to check."""
+    the observed outcome once the series' data covers it: a track record to check."""
+    chosen = chosen_series(settings, series, source, freq)
+    freq = chosen.freq
     _check_region(region, _names(resolver))
     try:
-        last_day = period_end(period, freq)
+        period_end(period, freq)  # validates the label
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
     query = (
@@ -240,7 +300,7 @@ def forecast_archive(
         .where(
             issued_forecasts.c.region == region,
             issued_forecasts.c.period == period,
-            issued_forecasts.c.freq == freq,
+            issued_forecasts.c.series == chosen.key,
         )
         .order_by(issued_forecasts.c.origin, issued_forecasts.c.version, issued_forecasts.c.id)
     )
@@ -258,13 +318,8 @@ def forecast_archive(
         )
         for r in rows
     ]
-    newest = newest_event_date(engine)
-    observed = None
-    if newest is not None and last_day <= newest:
-        outcome = region_outcomes(engine, region, freq, [period]).iloc[0]
-        observed = ObservedPublic(
-            period=period, events=int(outcome["events"]), fatalities=int(outcome["fatalities"])
-        )
+    outcome = _observed(region_outcomes(engine, chosen, region, [period]).iloc[0].to_dict())
+    observed = outcome if outcome.events is not None else None
     return ArchivePublic(
         region=region, period=period, observed=observed, data=data, **page.of(total, len(data))
     )
@@ -284,30 +339,37 @@ def region_forecasts(
     settings: SettingsDep,
     _: ReaderDep,
     horizon: Annotated[int | None, Query(description="Periods ahead.")] = None,
-    freq: FreqQuery = Frequency.MONTH,
+    series: SeriesQuery = None,
+    source: SourceQuery = None,
+    freq: FreqQuery = None,
 ) -> Any:
-    """One region's latest forecasts, with its observed history beside them."""
+    """One region's latest forecasts, with its observed history beside them (None where the
+    source does not cover a period)."""
     names = _names(resolver)
     _check_region(region, names)
-    _check_horizon(horizon, freq)
-    issue = _served(server, freq)
+    chosen = chosen_series(settings, series, source, freq)
+    _check_horizon(horizon, chosen.freq)
+    issue = _served(server, chosen)
 
     def render() -> RegionForecastsPublic:
-        periods = [shift_period(issue.origin, -k, freq) for k in range(HISTORY_PERIODS - 1, -1, -1)]
-        history = region_outcomes(engine, region, freq, periods)
+        periods = [
+            shift_period(issue.origin, -k, chosen.freq) for k in range(HISTORY_PERIODS - 1, -1, -1)
+        ]
+        history = region_outcomes(engine, chosen, region, periods)
         data = [_public(row, issue, names, settings) for row in _select(issue, region, horizon)]
         return RegionForecastsPublic(
             region=region,
             data=data,
             count=len(data),
+            series=issue.series,
             model_version=issue.version,
             **_fresh(issue, settings),
             issued_at=issue.issued_at.isoformat(),
-            history=[
-                ObservedPublic(period=r.period, events=r.events, fatalities=r.fatalities)
-                for r in history.itertuples()
-            ],
+            history=[_observed(r) for r in history.to_dict(orient="records")],
         )
 
     key = f"{issue.etag}-{region}-{horizon}-history-{today().isoformat()}"
+    # New data can change the history without a new issue: the coverage is part of the key.
+    covered = server.coverage().get(chosen.key)
+    key += f"-{covered.last if covered else None}"
     return _cached_json(request, server, key, render)

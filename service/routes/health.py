@@ -9,7 +9,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from events.periods import Frequency
 from service.dependencies import (
     EngineDep,
     InstallationDep,
@@ -21,6 +20,7 @@ from service.freshness import freshness
 from service.guard import bearer_token
 from service.observability import HttpMetrics
 from service.schemas import HealthPublic, ReadinessPublic
+from service.serving import IssueServer
 from service.settings import Settings
 from store.db import schema_state
 from training import registry
@@ -48,9 +48,10 @@ def readyz(
     installation: InstallationDep,
     response: Response,
 ) -> ReadinessPublic:
-    """The database answers, its schema is current, and a monthly champion's forecasts are
-    served. `artifact` says whether the champion still verifies with the current keys: serving
-    does not need it, issuing its next forecasts does."""
+    """The database answers, its schema is current, and the default series' champion's
+    forecasts are served. `artifact` says whether the champion still verifies with the current
+    keys: serving does not need it, issuing its next forecasts does. `data` names every stale
+    series: stale is not down, the status stays ready."""
     try:
         state = schema_state(engine)
         database = (
@@ -60,18 +61,28 @@ def readyz(
         )
     except SQLAlchemyError as exc:
         database = f"unreachable: {type(exc).__name__}"
-    champion = server.status(Frequency.MONTH)
-    ready = database == "ok" and server.issue(Frequency.MONTH) is not None
+    default = settings.default_series
+    issue = server.issue(default)
+    ready = database == "ok" and issue is not None
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    checks = {"database": database, "champion": champion}
-    issue = server.issue(Frequency.MONTH)
+    checks = {"database": database, "champion": f"{default}: {server.status(default)}"}
     if issue is not None:
         checks["artifact"] = _artifact_check(engine, installation, issue.version)
-        # Stale data is not down: the check says so, the status stays ready.
-        limit = settings.stale_after_days
-        checks["data"] = freshness(issue, limit).describe(limit)
+    checks["data"] = _data_check(server, settings.stale_after_days)
     return ReadinessPublic(status="ready" if ready else "not ready", checks=checks)
+
+
+def _data_check(server: IssueServer, limit_days: int) -> str:
+    """Each served series' freshness, stale ones first and named."""
+    served = server.served()
+    if not served:
+        return "no series is served yet"
+    described = {key: freshness(issue, limit_days) for key, issue in sorted(served.items())}
+    stale = [key for key, fresh in described.items() if fresh.stale]
+    lines = [f"{key} {fresh.describe(limit_days)}" for key, fresh in described.items()]
+    head = f"stale series: {', '.join(stale)}" if stale else "every served series is fresh"
+    return "; ".join([head, *lines])
 
 
 def _artifact_check(engine: Engine, installation: Installation, version: str) -> str:

@@ -85,18 +85,22 @@ def create_job(
     settings: SettingsDep,
     admin: AdminDep,
     events: Annotated[
-        UploadFile | None, File(description="New event file (CSV or CSV.gz).")
+        UploadFile | None,
+        File(description="New data file: events or aggregated counts (CSV, CSV.gz or .xlsx)."),
     ] = None,
     source: Annotated[Literal["auto", "ucdp", "gtd", "acled"], Form()] = "auto",
     promote: Annotated[Literal["never", "gate", "always"], Form()] = "gate",
     freq: Annotated[Frequency, Form()] = Frequency.MONTH,
 ) -> JobPublic:
-    """Queue a retraining job (admin). With an event file, it is validated now, ingested by the
-    job; a malformed file is refused with the ingestion error and nothing is stored."""
+    """Queue a retraining job (admin). With a data file (events or aggregated counts), it is
+    validated now and ingested by the job, which then retrains the series of the file's source
+    through the promotion gate; a malformed file is refused with the ingestion error and nothing
+    is stored. Without one, the job retrains the `source` (default ucdp) series."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:
         raise _too_large(settings.max_upload_bytes)
-    config = TrainingConfig(freq=freq).model_dump(mode="json")
+    family = {} if source == "auto" else {"source": source}
+    config = TrainingConfig(freq=freq, **family).model_dump(mode="json")
     if events is None:
         job_id = jobs.enqueue(engine, "train", {"config": config}, admin.name)
         return _public(jobs.get(engine, job_id))

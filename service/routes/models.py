@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from events.periods import Frequency
 from service.dependencies import (
     AdminDep,
     EngineDep,
@@ -14,8 +13,10 @@ from service.dependencies import (
     PageDep,
     ReaderDep,
     ServerDep,
+    SettingsDep,
 )
 from service.errors import ApiError, ErrorPublic
+from service.routes.forecasts import chosen_series
 from service.schemas import (
     ModelDetailPublic,
     ModelPublic,
@@ -42,6 +43,7 @@ def _public(mv: registry.ModelVersion) -> ModelPublic:
     scores = main_scores(mv.metrics) if "models" in mv.metrics else {}
     return ModelPublic(
         version=mv.version,
+        series=mv.series,
         freq=mv.freq,
         status=mv.status,
         created_at=mv.created_at.isoformat(),
@@ -63,10 +65,10 @@ def list_models(
     engine: EngineDep,
     _: ReaderDep,
     page: PageDep,
-    freq: Annotated[Frequency | None, Query()] = None,
+    series: Annotated[str | None, Query(max_length=40, description="Only this series.")] = None,
 ) -> ModelsPublic:
     """Registered versions, newest first, a page at a time."""
-    listed, total = registry.page_versions(engine, freq, page.limit, page.offset)
+    listed, total = registry.page_versions(engine, series, page.limit, page.offset)
     data = [_public(mv) for mv in listed]
     return ModelsPublic(data=data, **page.of(total, len(data)))
 
@@ -112,10 +114,12 @@ def rollback(
     server: ServerDep,
     installation: InstallationDep,
     admin: AdminDep,
+    settings: SettingsDep,
 ) -> ModelPublic:
-    """Return to the previous champion of a frequency and issue its forecasts (admin)."""
+    """Return to the previous champion of a series and issue its forecasts (admin)."""
+    series = chosen_series(settings, body.series, None, None).key
     try:
-        mv = issuing.rollback(engine, installation, body.freq, admin.name, body.reason)
+        mv = issuing.rollback(engine, installation, series, admin.name, body.reason)
     except (registry.RegistryError, ArtifactError, ValueError) as exc:
         raise ApiError(409, str(exc)) from None
     server.refresh()
@@ -131,7 +135,7 @@ def promote(
     installation: InstallationDep,
     admin: AdminDep,
 ) -> ModelPublic:
-    """Make a version its frequency's champion and issue its forecasts, once, in this request
+    """Make a version its series' champion and issue its forecasts, once, in this request
     (admin); the previous champion is retired. A version that does not verify is refused."""
     _get(engine, version)
     try:

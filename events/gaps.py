@@ -1,0 +1,57 @@
+"""Gaps in a series panel: periods no source covered, which forecasts must not read as quiet.
+
+Training, backtests and issuing refuse an origin whose recent window (a year) has a gap, and
+name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from events.coverage import describe_runs, runs
+from events.periods import Frequency, cadence, shift_period
+
+
+def missing_periods(panel: pd.DataFrame) -> list[str]:
+    """Periods the panel carries as missing (no source covered them)."""
+    missing = panel.loc[panel["events"].isna(), "period"]
+    return sorted(missing.unique())
+
+
+def window_gaps(panel: pd.DataFrame, origin: str, freq: Frequency) -> list[str]:
+    """Missing periods among the recent window an origin's forecast reads."""
+    first = shift_period(origin, -(cadence(freq).recent_window - 1), freq)
+    return [p for p in missing_periods(panel) if first <= p <= origin]
+
+
+def check_origins(panel: pd.DataFrame, origins: Sequence[str], freq: Frequency) -> None:
+    """Refuse origins whose recent window has missing periods, naming the gap."""
+    missing = missing_periods(panel)
+    if not missing:
+        return
+    window = cadence(freq).recent_window
+    for origin in origins:
+        gaps = window_gaps(panel, origin, freq)
+        if gaps:
+            raise ValueError(
+                f"origin {origin}: the data has a gap at {describe_runs(runs(gaps, freq))} "
+                f"within the {window} {cadence(freq).unit}s it reads; no source covers "
+                f"{describe_runs(runs(missing, freq))}. Use origins before or after the gap, "
+                "or ingest data that covers it"
+            )
+
+
+def last_complete_origin(panel: pd.DataFrame, freq: Frequency) -> str:
+    """The newest period whose recent window is fully covered: where forecasts can be made."""
+    periods = sorted(panel["period"].unique(), reverse=True)
+    for period in periods:
+        if (
+            not window_gaps(panel, period, freq)
+            and panel.loc[panel["period"] == period, "events"].notna().all()
+        ):
+            return str(period)
+    raise ValueError(
+        f"no period has {cadence(freq).recent_window} covered {cadence(freq).unit}s before it"
+    )
