@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from events.coverage import describe_runs, runs
-from events.periods import Frequency, cadence, shift_period
+from events.periods import Frequency, cadence, period_range, shift_period
 
 
 def missing_periods(panel: pd.DataFrame) -> list[str]:
@@ -21,15 +21,21 @@ def missing_periods(panel: pd.DataFrame) -> list[str]:
 
 
 def window_gaps(panel: pd.DataFrame, origin: str, freq: Frequency) -> list[str]:
-    """Missing periods among the recent window an origin's forecast reads."""
-    first = shift_period(origin, -(cadence(freq).recent_window - 1), freq)
-    return [p for p in missing_periods(panel) if first <= p <= origin]
+    """Periods of the recent window an origin's forecast reads that the data does not cover:
+    missing in the panel, or after its end. (Periods before the data start are short history,
+    which the backtest's own history check judges.)"""
+    window = cadence(freq).recent_window
+    first = max(shift_period(origin, -(window - 1), freq), str(panel["period"].min()))
+    if first > origin:
+        return []
+    covered = set(panel.loc[panel["events"].notna(), "period"])
+    return [p for p in period_range(first, origin, freq) if p not in covered]
 
 
 def check_origins(panel: pd.DataFrame, origins: Sequence[str], freq: Frequency) -> None:
     """Refuse origins whose recent window has missing periods, naming the gap."""
-    missing = missing_periods(panel)
-    if not missing:
+    last = str(panel["period"].max())
+    if not missing_periods(panel) and all(origin <= last for origin in origins):
         return
     window = cadence(freq).recent_window
     for origin in origins:
@@ -37,9 +43,8 @@ def check_origins(panel: pd.DataFrame, origins: Sequence[str], freq: Frequency) 
         if gaps:
             raise ValueError(
                 f"origin {origin}: the data has a gap at {describe_runs(runs(gaps, freq))} "
-                f"within the {window} {cadence(freq).unit}s it reads; no source covers "
-                f"{describe_runs(runs(missing, freq))}. Use origins before or after the gap, "
-                "or ingest data that covers it"
+                f"within the {window} {cadence(freq).unit}s it reads (a missing period is not "
+                "a quiet one); use origins before or after the gap, or ingest data that covers it"
             )
 
 

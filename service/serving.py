@@ -57,7 +57,7 @@ class IssueServer:
     def status(self, series: str) -> str:
         issue = self._issues.get(series)
         if issue is not None:
-            return f"serving {issue.version} (origin {issue.origin})"
+            return f"serving {issue.version} ({series}, origin {issue.origin})"
         return self._problems.get(series, f"no {series} champion: train one and promote it")
 
     def refresh(self) -> None:

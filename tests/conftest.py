@@ -247,12 +247,13 @@ def served_template(tmp_path_factory: pytest.TempPathFactory, recent_store_file:
 def _copy_rows(source: Engine, target: Engine) -> None:
     from sqlalchemy import insert, select
 
-    from events.tables import event_rows, ingest_runs
+    from events.tables import coverage_spans, event_counts, event_rows, ingest_runs
     from training.issuing import issued_forecasts
     from training.jobs import jobs
     from training.registry import model_status_changes, model_versions
 
-    tables = (ingest_runs, event_rows, jobs, model_versions, model_status_changes, issued_forecasts)
+    tables = (ingest_runs, event_rows, event_counts, coverage_spans, jobs, model_versions,
+              model_status_changes, issued_forecasts)  # fmt: skip
     with source.connect() as read, target.begin() as write:
         for table in tables:
             rows = [dict(r) for r in read.execute(select(table)).mappings()]

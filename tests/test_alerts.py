@@ -22,7 +22,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from events.panel import region_outcomes
-from events.periods import shift_period
+from events.periods import Frequency, shift_period
+from events.series import Series
 from service.alerts import evaluation, rules, webhooks
 from service.alerts.delivery import deliver_due, list_deliveries
 from service.alerts.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -37,13 +38,15 @@ from training.config import TrainingConfig
 from training.issuing import Issue
 from training.train import train_version
 
+UCDP_MONTH = Series("PAK", "ucdp", Frequency.MONTH)
+
 
 def _engine(home: Path) -> Engine:
     return make_engine((home / "database_url.txt").read_text())
 
 
 def _issue(engine: Engine) -> Issue:
-    champion = registry.champion(engine, "month")
+    champion = registry.champion(engine, "pak-ucdp-month")
     assert champion is not None
     issue = issuing.latest_issue(engine, champion)
     assert issue is not None
@@ -313,7 +316,7 @@ def test_p_severe_rules_count_severe_periods_with_the_models_threshold(recent_ho
     issue = _issue(engine)
     value = next(r for r in issue.rows if (r["region"], r["horizon"]) == ("PK-KP", 1))["p_severe"]
     months = [shift_period("2021-12", -k, "month") for k in range(12)]
-    fatalities = region_outcomes(engine, "PK-KP", "month", months)["fatalities"]
+    fatalities = region_outcomes(engine, UCDP_MONTH, "PK-KP", months)["fatalities"]
     share_50, share_25 = (max(float((fatalities >= t).mean()), 1 / 12) for t in (50, 25))
     assert share_50 < share_25  # KP had months of 25 to 49 deaths in 2021
     factor = value / ((share_50 + share_25) / 2)  # above 50's trailing share, below 25's

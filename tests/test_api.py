@@ -27,7 +27,8 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert ready.status_code == 503
     assert ready.json()["checks"] == {
         "database": "ok",
-        "champion": "no month champion: train one and promote it",
+        "champion": "no pak-ucdp-month champion: train one and promote it",
+        "data": "no series is served yet",
     }
 
 

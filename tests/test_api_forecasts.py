@@ -110,7 +110,10 @@ def test_bad_requests_share_one_error_shape(client: TestClient) -> None:
         in client.get("/v1/forecasts", params={"horizon": 7}).json()["error"]["message"]
     )
     weekly = client.get("/v1/forecasts", params={"freq": "week"})
-    assert weekly.status_code == 404 and "no week champion" in weekly.json()["error"]["message"]
+    assert (
+        weekly.status_code == 404
+        and "no pak-ucdp-week champion" in weekly.json()["error"]["message"]
+    )
 
 
 def test_region_forecasts_carry_observed_history(client: TestClient) -> None:
@@ -204,8 +207,12 @@ def test_models_list_show_promote_and_rollback(client: TestClient, served_home: 
     back = client.post("/v1/models/rollback", json={"reason": "bad"}, headers=admin)
     assert back.status_code == 200 and back.json()["version"] == champion
     assert client.get("/v1/forecasts").json()["model_version"] == champion
-    again = client.post("/v1/models/rollback", json={"reason": "x", "freq": "week"}, headers=admin)
+    again = client.post(
+        "/v1/models/rollback", json={"reason": "x", "series": "pak-ucdp-week"}, headers=admin
+    )
     assert again.status_code == 409
+    bad = client.post("/v1/models/rollback", json={"reason": "x", "series": "pak-x"}, headers=admin)
+    assert bad.status_code == 422 and "not a series" in bad.json()["error"]["message"]
 
 
 def test_a_tampered_candidate_is_not_promoted_and_the_champion_stays(
@@ -316,10 +323,10 @@ def test_metrics_expose_requests_champion_and_risk(client: TestClient, served_ho
         in text
     )
     assert 'route="/v1/forecasts/{region}",status="404"' in text
-    assert f'threatcast_champion_info{{freq="month",version="{champion}"}} 1.0' in text
+    assert f'threatcast_champion_info{{series="pak-ucdp-month",version="{champion}"}} 1.0' in text
     assert (
-        'threatcast_risk_probability{freq="month",horizon="1",region="PK-KP",target="event"}'
-        in text
+        'threatcast_risk_probability{horizon="1",region="PK-KP",series="pak-ucdp-month",'
+        'target="event"}' in text
     )
     assert "threatcast_http_request_duration_seconds_bucket" in text
 
@@ -331,7 +338,10 @@ def test_readiness_needs_a_verified_champion(client: TestClient, served_home: Pa
         conn.execute(model_versions.update().values(status="retired"))
     wait_until(lambda: client.get("/readyz").status_code == 503)
     ready = client.get("/readyz")
-    assert ready.status_code == 503 and "no month champion" in ready.json()["checks"]["champion"]
+    assert (
+        ready.status_code == 503
+        and "no pak-ucdp-month champion" in ready.json()["checks"]["champion"]
+    )
 
 
 def test_hot_swap_serves_every_request_and_changes_version_once(

@@ -196,7 +196,15 @@ def test_backtest_equals_fitting_at_each_origin_by_hand() -> None:
 def test_backtest_uses_ingested_events_without_events_option(run: object, tmp_path: Path) -> None:
     run("ingest", str(DATA / "acled_pakistan_sample.csv"))  # type: ignore[operator]
     code, _, err = run(
-        "backtest", "--start", "2017-01", "--end", "2017-02", "--output", str(tmp_path / "o.csv")
+        "backtest",
+        "--start",
+        "2017-01",
+        "--end",
+        "2017-02",
+        "--output",
+        str(tmp_path / "o.csv"),
+        "--series",
+        "pak-acled-month",
     )  # type: ignore[operator]
     assert code == 2 and "too little history" in err  # six events of 2017 are not enough history
 

@@ -143,7 +143,7 @@ def test_bootstrap_ingests_the_bundled_data_once(
     config = tmp_path / "first.json"
     config.write_text(json.dumps(SMALL_TRAINING))
     code, out, _ = _run(cli, "bootstrap", THREATCAST_BOOTSTRAP_CONFIG=str(config))
-    assert code == 0 and "added 6416" in out and "is the first monthly champion" in out
+    assert code == 0 and "added 6416" in out and "is the first pak-ucdp-month champion" in out
     code, out, _ = _run(cli, "bootstrap", THREATCAST_BOOTSTRAP_CONFIG=str(config))
     assert code == 0 and "already holds 6416 events" in out and "training" not in out
 

@@ -10,6 +10,8 @@ from dask.distributed import LocalCluster
 
 from events.gazetteer import default_resolver
 from events.panel import build_panel
+from events.periods import Frequency
+from events.series import Series
 from features.specs import default_spec
 from store.db import make_engine
 from training.backtest import BacktestRequest, run_backtest
@@ -19,7 +21,7 @@ from training.parallel import compute_backend
 def test_backtest_on_a_dask_cluster_matches_the_local_run(ged_store_file: Path) -> None:
     store = make_engine(f"sqlite:///{ged_store_file}")
     # From 2008 on: enough history for the origins, a fraction of the fitting.
-    panel = build_panel(store, "month", start="2008-01")
+    panel = build_panel(store, Series("PAK", "ucdp", Frequency.MONTH), start="2008-01")
     store.dispose()
     spec = default_spec(default_resolver().gazetteers["PAK"], "month")
 

@@ -352,7 +352,7 @@ def test_an_issue_whose_alert_evaluation_fails_is_not_served(sqlite_served_home:
     with pytest.raises(RuntimeError, match="alert evaluation failed"):
         issuing.promote(engine, broken, candidate, "cli", "newer")
     # One transaction: neither the promotion nor the issued rows happened.
-    assert registry.champion(engine, "month").version == champion  # type: ignore[union-attr]
+    assert registry.champion(engine, "pak-ucdp-month").version == champion  # type: ignore[union-attr]
     assert issuing.latest_issue_key(engine, candidate) is None
     engine.dispose()
 
@@ -404,14 +404,20 @@ def test_every_surface_says_how_old_the_data_is(sqlite_served_home: Path) -> Non
         assert client.get("/v1/forecasts/PK-KP").json()["stale"] is True
         ready = client.get("/readyz")
         assert ready.status_code == 200  # stale is not down
-        assert ready.json()["checks"]["data"].startswith("stale: data end 2021-12")
+        data = ready.json()["checks"]["data"]
+        assert data.startswith(
+            "stale series: pak-ucdp-month; pak-ucdp-month stale: data end 2021-12"
+        )
         metrics = client.get("/metrics").text
-        assert f'threatcast_data_age_days{{freq="month"}} {float(expected_age)}' in metrics
-        assert 'threatcast_data_covered_until{freq="month"} 1.6409951' in metrics  # 2021-12-31
+        assert (
+            f'threatcast_data_age_days{{series="pak-ucdp-month"}} {float(expected_age)}' in metrics
+        )
+        # 2021-12-31, end of day
+        assert 'threatcast_data_covered_until{series="pak-ucdp-month"} 1.6409951' in metrics
     lenient = Settings(home=sqlite_served_home, secret_key=SECRET, stale_after_days=10**5)
     with TestClient(create_app(lenient)) as client:
         assert client.get("/v1/forecasts").json()["stale"] is False
-        assert client.get("/readyz").json()["checks"]["data"].startswith("fresh")
+        assert client.get("/readyz").json()["checks"]["data"].startswith("every served series is fresh")
 
 
 def test_with_two_workers_a_scrape_counts_every_workers_requests(

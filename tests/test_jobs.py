@@ -80,7 +80,7 @@ def test_train_promote_train_promote_rollback_leaves_an_audit_trail(home: Path) 
     second = _version_of(out)
     assert _cli(home, "models", "promote", second, "--reason", "newer data")[0] == 0
     code, out = _cli(home, "models", "rollback", "--reason", "second looks wrong")
-    assert code == 0 and f"{first} is the month champion again" in out
+    assert code == 0 and f"{first} is the pak-ucdp-month champion again" in out
 
     code, out = _cli(home, "models", "show", second)
     assert "status      retired" in out
@@ -148,7 +148,7 @@ def test_retrain_from_release_20_1_to_22_1_through_the_worker(
     assert code == 0 and "queued" in out
     code, out = _cli(home, "worker", "--once")
     assert code == 0 and "succeeded" in out and "promoted to champion: no champion yet" in out
-    champion = registry.champion(_store(home), "month")
+    champion = registry.champion(_store(home), "pak-ucdp-month")
     assert champion is not None and champion.as_of == "2021-12"
     assert issuing.latest_issue_key(_store(home), champion.version) is not None  # the gate issued
 
@@ -159,7 +159,7 @@ def test_retrain_from_release_20_1_to_22_1_through_the_worker(
     )  # fmt: skip
     assert code == 0, out
     assert "stays a candidate: calibration error" in out and "above the bound 0.0001" in out
-    assert registry.champion(_store(home), "month").version == champion.version  # type: ignore[union-attr]
+    assert registry.champion(_store(home), "pak-ucdp-month").version == champion.version  # type: ignore[union-attr]
     job_id = jobs.list_jobs(_store(home))[0].id
     code, out = _cli(home, "jobs", "show", str(job_id))
     assert "check freshness (info)" in out and "stays a candidate" in out and "log:" in out
@@ -216,9 +216,10 @@ def test_the_worker_outlives_a_crashing_job_and_removes_uploaded_files(home: Pat
     first = jobs.enqueue(
         store, "retrain", {**config, "events": str(refused), "uploaded": True}, "api"
     )
-    second = jobs.enqueue(store, "retrain", config, "api")  # no events: the job itself is broken
+    broken = {**config, "events": None}  # the job itself is broken
+    second = jobs.enqueue(store, "retrain", broken, "api")
     code, out = _cli(home, "worker", "--once")
     assert code == 0, out
     assert jobs.get(store, first).status == "failed" and not refused.exists()
     crashed = jobs.get(store, second)
-    assert crashed.status == "failed" and (crashed.result or "").startswith("crashed: KeyError")
+    assert crashed.status == "failed" and (crashed.result or "").startswith("crashed: TypeError")

@@ -42,7 +42,8 @@ def test_text_drivers_of_older_issues_become_structured(engine: Engine) -> None:
         conn.execute(text("DELETE FROM alembic_version"))
     fresh = make_engine(engine.url.render_as_string(hide_password=False))
     for table in ("alert_deliveries", "alerts", "alert_rules", "api_keys", "issued_forecasts",
-                  "model_status_changes", "model_versions", "jobs", "events", "ingest_runs"):  # fmt: skip
+                  "model_status_changes", "model_versions", "jobs", "events", "coverage_spans",
+                  "event_counts", "ingest_runs"):  # fmt: skip
         with fresh.begin() as conn:
             conn.execute(text(f"DROP TABLE {table}"))
     migrate(fresh, "0004")

@@ -15,17 +15,19 @@ from events import bundled
 from events.calendar import CALENDAR_COLUMNS
 from events.ingest import ingest_file
 from events.panel import build_panel, panel_from_events
-from events.periods import period_of
+from events.periods import Frequency, period_of
+from events.series import Series
 from store.db import make_engine, migrate
 from tests.conftest import DATA
 
 REGIONS = ("PK-KP", "PK-BA", "PK-PB", "PK-SD", "PK-IS", "PK-GB", "PK-JK")
 GROUPS = ("ttp", "iskp", "baloch", "state", "other")
+UCDP_MONTH = Series("PAK", "ucdp", Frequency.MONTH)
 
 
 def test_monthly_panel_of_ged_22_1_covers_every_region_and_month(engine: Engine) -> None:
     ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN)
-    panel = build_panel(engine, "month", start="1989-01", end="2021-12")
+    panel = build_panel(engine, UCDP_MONTH, start="1989-01", end="2021-12")
 
     assert len(panel) == 7 * 396
     assert list(panel.columns[:4]) == ["region", "period", "events", "fatalities"]
@@ -41,19 +43,20 @@ def test_monthly_panel_of_ged_22_1_covers_every_region_and_month(engine: Engine)
 
 def test_weekly_panel_counts_the_same_events(engine: Engine) -> None:
     ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN)
-    weekly = build_panel(engine, "week")
+    weekly = build_panel(engine, Series("PAK", "ucdp", Frequency.WEEK))
     assert int(weekly["events"].sum()) == 6371
-    assert weekly["period"].iloc[0] == "1989-W04"  # first event: 25 January 1989
+    # GED releases cover whole years: the first ISO week of 1989 is covered, if quiet.
+    assert weekly["period"].iloc[0] == "1989-W01"
     assert set(weekly["region"]) == set(REGIONS)
 
 
 def test_as_of_cuts_events_that_started_later(engine: Engine) -> None:
     ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN)
-    full = build_panel(engine, "month", start="2010-01", end="2010-06")
-    cut = build_panel(engine, "month", start="2010-01", as_of=date(2010, 6, 30))
+    full = build_panel(engine, UCDP_MONTH, start="2010-01", end="2010-06")
+    cut = build_panel(engine, UCDP_MONTH, start="2010-01", as_of=date(2010, 6, 30))
     pd.testing.assert_frame_equal(full, cut)
     with pytest.raises(ValueError, match="after the as-of date"):
-        build_panel(engine, "month", start="2010-01", end="2010-07", as_of=date(2010, 6, 30))
+        build_panel(engine, UCDP_MONTH, start="2010-01", end="2010-07", as_of=date(2010, 6, 30))
 
 
 def test_older_then_newer_release_equals_the_newer_release_alone(
@@ -66,24 +69,25 @@ def test_older_then_newer_release_equals_the_newer_release_alone(
     migrate(fresh)
     ingest_file(fresh, bundled.UCDP_GED_22_1_PAKISTAN)
 
-    pd.testing.assert_frame_equal(build_panel(engine, "month"), build_panel(fresh, "month"))
+    pd.testing.assert_frame_equal(build_panel(engine, UCDP_MONTH), build_panel(fresh, UCDP_MONTH))
 
 
 @pytest.mark.parametrize("fixture", ["gtd_pakistan_sample.csv", "acled_pakistan_sample.csv"])
-def test_gtd_and_acled_events_appear_in_the_panel(engine: Engine, fixture: str) -> None:
-    ingest_file(engine, DATA / fixture)
-    panel = build_panel(engine, "month")
+def test_gtd_and_acled_events_appear_in_their_own_series(engine: Engine, fixture: str) -> None:
+    # Six scattered events: the file covers whole years, which the sample alone cannot show.
+    report = ingest_file(engine, DATA / fixture, covers=(date(2017, 1, 1), date(2018, 12, 31)))
+    panel = build_panel(engine, Series("PAK", report.source, Frequency.MONTH))
     assert int(panel["events"].sum()) == 6
     assert len(panel) == 7 * panel["period"].nunique()
 
 
 def test_unknown_country_and_empty_store_are_clear_errors(engine: Engine) -> None:
     with pytest.raises(ValueError, match="no gazetteer for country 'AFG'"):
-        build_panel(engine, "month", country="AFG")
-    with pytest.raises(ValueError, match="no events to build a panel from"):
-        build_panel(engine, "month")
-    empty = build_panel(engine, "month", start="2020-01", end="2020-03")
-    assert len(empty) == 21 and int(empty["events"].sum()) == 0
+        build_panel(engine, Series("AFG", "ucdp", Frequency.MONTH))
+    with pytest.raises(ValueError, match="covers no period of series pak-ucdp-month"):
+        build_panel(engine, UCDP_MONTH)
+    with pytest.raises(ValueError, match="covers no period"):
+        build_panel(engine, UCDP_MONTH, start="2020-01", end="2020-03")
 
 
 # Property tests on the pure panel builder, with generated event frames.

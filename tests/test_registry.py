@@ -26,6 +26,7 @@ def _register(engine: Engine, version: str, freq: str = "month") -> registry.Mod
     return registry.register(
         engine,
         version=version,
+        series=f"pak-ucdp-{freq}",
         freq=freq,
         as_of="2021-12",
         artifact_dir=version,
@@ -39,14 +40,14 @@ def _register(engine: Engine, version: str, freq: str = "month") -> registry.Mod
 def test_promote_second_then_roll_back(engine: Engine) -> None:
     first, second = _register(engine, "v1"), _register(engine, "v2")
     assert (first.status, second.status) == ("candidate", "candidate")
-    assert registry.champion(engine, "month") is None
+    assert registry.champion(engine, "pak-ucdp-month") is None
 
     _promote(engine, "v1", "cli", "first model")
     _promote(engine, "v2", "ops-key", "better Brier")
-    assert registry.champion(engine, "month").version == "v2"  # type: ignore[union-attr]
+    assert registry.champion(engine, "pak-ucdp-month").version == "v2"  # type: ignore[union-attr]
     assert registry.get(engine, "v1").status == "retired"
 
-    back = _rollback(engine, "month", "ops-key", "v2 misbehaves")
+    back = _rollback(engine, "pak-ucdp-month", "ops-key", "v2 misbehaves")
     assert back.version == "v1" and back.status == "champion"
     assert registry.get(engine, "v2").status == "retired"
 
@@ -64,9 +65,9 @@ def test_rollback_twice_goes_back_in_history(engine: Engine) -> None:
     for version in ("v1", "v2", "v3"):
         _register(engine, version)
         _promote(engine, version, "cli", "newer")
-    assert _rollback(engine, "month", "cli", "bad").version == "v2"
+    assert _rollback(engine, "pak-ucdp-month", "cli", "bad").version == "v2"
     # Rolling back again returns to the champion before the current one: v3, the one just left.
-    assert _rollback(engine, "month", "cli", "undo").version == "v3"
+    assert _rollback(engine, "pak-ucdp-month", "cli", "undo").version == "v3"
 
 
 def test_champions_are_per_frequency(engine: Engine) -> None:
@@ -74,8 +75,8 @@ def test_champions_are_per_frequency(engine: Engine) -> None:
     _register(engine, "w1", freq="week")
     _promote(engine, "m1", "cli", "monthly")
     _promote(engine, "w1", "cli", "weekly")
-    assert registry.champion(engine, "month").version == "m1"  # type: ignore[union-attr]
-    assert registry.champion(engine, "week").version == "w1"  # type: ignore[union-attr]
+    assert registry.champion(engine, "pak-ucdp-month").version == "m1"  # type: ignore[union-attr]
+    assert registry.champion(engine, "pak-ucdp-week").version == "w1"  # type: ignore[union-attr]
 
 
 def test_the_database_refuses_a_second_champion(engine: Engine) -> None:
@@ -92,13 +93,13 @@ def test_the_database_refuses_a_second_champion(engine: Engine) -> None:
 def test_refusals_say_what_to_do(engine: Engine) -> None:
     with pytest.raises(registry.RegistryError, match="no model version 'nope'"):
         _promote(engine, "nope", "cli", "x")
-    with pytest.raises(registry.RegistryError, match="no month champion"):
-        _rollback(engine, "month", "cli", "x")
+    with pytest.raises(registry.RegistryError, match="no pak-ucdp-month champion"):
+        _rollback(engine, "pak-ucdp-month", "cli", "x")
     _register(engine, "v1")
     _promote(engine, "v1", "cli", "first")
     with pytest.raises(registry.RegistryError, match="nothing to roll back to"):
-        _rollback(engine, "month", "cli", "x")
-    with pytest.raises(registry.RegistryError, match="already the month champion"):
+        _rollback(engine, "pak-ucdp-month", "cli", "x")
+    with pytest.raises(registry.RegistryError, match="already the pak-ucdp-month champion"):
         _promote(engine, "v1", "cli", "again")
     with pytest.raises(registry.RegistryError, match="promote another version"):
         registry.set_status(engine, "v1", "retired", "cli", "x")
@@ -115,5 +116,5 @@ def test_shadow_and_retire_are_recorded(engine: Engine) -> None:
         "shadow",
         "retired",
     ]
-    assert [mv.version for mv in registry.list_versions(engine, "month")] == ["v1"]
+    assert [mv.version for mv in registry.list_versions(engine, "pak-ucdp-month")] == ["v1"]
     assert registry.list_versions(engine, "week") == []

@@ -14,6 +14,8 @@ from events.canonical import ViolenceType
 from events.gazetteer import default_resolver
 from events.ingest import ingest_file
 from events.panel import build_panel
+from events.periods import Frequency
+from events.series import Series
 from events.sources import SourceFormatError, read_events
 from events.sources.acled import AcledAdapter
 from tests.conftest import DATA
@@ -189,7 +191,8 @@ def test_a_real_ucdp_candidate_excel_file_reads_like_its_csv(engine: Engine) -> 
         if cell["date_start"].strftime("%Y-%m") == "2026-02":
             code = gazetteer.code_for_name(cell["adm_1"])
             expected[code] = expected.get(code, 0) + 1  # type: ignore[index]
-    panel = build_panel(engine, "month", start="2026-02", end="2026-02")
+    panel = build_panel(engine, Series("PAK", "ucdp", Frequency.MONTH))
+    assert list(panel["period"].unique()) == ["2026-02"]  # January: 3 of its days, not covered
     counted = {r.region: r.events for r in panel.itertuples() if r.events}
     assert counted == expected and sum(counted.values()) == 79
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
+from events.ingest import ingest_file
 from store.db import make_engine
-from tests.conftest import SMALL_TRAINING
+from tests.conftest import DATA, SMALL_TRAINING
 from training import issuing, registry
 from training.artifacts import MANIFEST_FILE, MODEL_FILE, ArtifactError
 from training.config import TrainingConfig, load_config
@@ -95,7 +97,7 @@ def test_same_seed_same_data_same_predictions_and_metrics(store: Engine, tmp_pat
 def test_forecasts_are_issued_from_the_champion_and_stored(store: Engine, tmp_path: Path) -> None:
     mv = _train(store, tmp_path)
     installation = Installation(tmp_path, SECRET)
-    with pytest.raises(registry.RegistryError, match="no month champion"):
+    with pytest.raises(registry.RegistryError, match="no pak-ucdp-month champion"):
         issuing.issue(store, installation)
     issuing.promote(store, installation, mv.version, "cli", "test")
     with store.connect() as conn:
@@ -124,7 +126,19 @@ def test_a_tampered_champion_is_refused(store: Engine, tmp_path: Path) -> None:
         load_version(store, installation, version=mv.version)
 
 
+def test_training_past_the_data_is_refused_naming_the_gap(store: Engine, tmp_path: Path) -> None:
+    config = TrainingConfig.model_validate({**SMALL_TRAINING, "backtest_origins": 1})
+    root = tmp_path / "artifacts"
+    gap = r"has no data for 2022-01\.\.2022-06.*train up to 2021-12 \(--as-of 2021-12\)"
+    with pytest.raises(TrainingError, match=gap):
+        train_version(store, config, artifact_root=root, secret=SECRET, as_of="2022-06", force=True)
+    assert registry.list_versions(store) == [] and not root.exists()
+
+
 def test_severe_input_findings_stop_training_unless_forced(store: Engine, tmp_path: Path) -> None:
+    # A file that says it covers the first half of 2022 and has no event in it: covered, empty.
+    quiet = (date(2022, 1, 1), date(2022, 6, 30))
+    ingest_file(store, DATA / "ucdp_candidate_sample.csv", covers=quiet)
     config = TrainingConfig.model_validate({**SMALL_TRAINING, "backtest_origins": 1})
     root = tmp_path / "artifacts"
     with pytest.raises(TrainingError, match="input checks failed") as failure:

@@ -10,7 +10,7 @@ from pydantic import AnyUrl, BaseModel, Field, UrlConstraints, model_validator
 from sqlalchemy import Engine, delete, insert, select, update
 
 from events.periods import Frequency, cadence
-from events.series import Series, choose_series
+from events.series import DEFAULT_SERIES, Series, choose_series
 from service.alerts.tables import alert_deliveries, alert_rules, alerts
 from store.db import as_utc, fetch_page, write_transaction
 
@@ -106,7 +106,9 @@ def _values(rule: AlertRuleIn, default_series: str) -> dict[str, object]:
     return values
 
 
-def create_rule(engine: Engine, rule: AlertRuleIn, actor: str, default_series: str) -> Rule:
+def create_rule(
+    engine: Engine, rule: AlertRuleIn, actor: str, default_series: str = DEFAULT_SERIES
+) -> Rule:
     values = _values(rule, default_series)
     with write_transaction(engine) as conn:
         rule_id = conn.execute(
@@ -115,7 +117,9 @@ def create_rule(engine: Engine, rule: AlertRuleIn, actor: str, default_series: s
     return get_rule(engine, int(rule_id))
 
 
-def update_rule(engine: Engine, rule_id: int, rule: AlertRuleIn, default_series: str) -> Rule:
+def update_rule(
+    engine: Engine, rule_id: int, rule: AlertRuleIn, default_series: str = DEFAULT_SERIES
+) -> Rule:
     get_rule(engine, rule_id)
     with write_transaction(engine) as conn:
         conn.execute(

@@ -66,7 +66,7 @@ def readyz(
     ready = database == "ok" and issue is not None
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    checks = {"database": database, "champion": f"{default}: {server.status(default)}"}
+    checks = {"database": database, "champion": server.status(default)}
     if issue is not None:
         checks["artifact"] = _artifact_check(engine, installation, issue.version)
     checks["data"] = _data_check(server, settings.stale_after_days)

@@ -63,12 +63,16 @@ def upgrade() -> None:
         ["source", "country", "period_start"],
     )
     _backfill_coverage()
+    # A plain ADD COLUMN with a default: SQLite's batch mode would recreate model_versions, which
+    # issued forecasts reference, and the foreign keys would refuse the copy.
     for table in ("model_versions", "issued_forecasts", "alert_rules"):
-        with op.batch_alter_table(table) as batch:
-            batch.add_column(sa.Column("series", sa.String(40), nullable=True))
+        op.add_column(
+            table,
+            sa.Column("series", sa.String(40), nullable=False, server_default="pak-ucdp-month"),
+        )
         op.execute(f"UPDATE {table} SET series = {_SERIES_OF_FREQ}")
-        with op.batch_alter_table(table) as batch:
-            batch.alter_column("series", existing_type=sa.String(40), nullable=False)
+        if op.get_bind().dialect.name == "postgresql":
+            op.alter_column(table, "series", server_default=None)
     op.create_index("ix_alert_rules_series", "alert_rules", ["series"])
     op.drop_index("uq_model_versions_champion", table_name="model_versions")
     op.create_index(
