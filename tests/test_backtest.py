@@ -198,9 +198,9 @@ def test_backtest_uses_ingested_events_without_events_option(run: object, tmp_pa
     code, _, err = run(
         "backtest",
         "--start",
-        "2017-01",
+        "2017-03",
         "--end",
-        "2017-02",
+        "2017-04",
         "--output",
         str(tmp_path / "o.csv"),
         "--series",

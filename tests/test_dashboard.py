@@ -82,7 +82,10 @@ def test_dashboard_map_chart_alerts_offline(server: tuple[str, dict[str, str], s
         assert page.locator("#map-table tbody tr").count() == 7  # the text alternative
         banner = page.locator("#stale-banner")  # the bundled data end in 2021: say so
         assert banner.is_visible() and "Data end 2021-12" in banner.inner_text()
-        assert "months old" in banner.inner_text()
+        assert "months old" in banner.inner_text() and "pak-ucdp-month" in banner.inner_text()
+        picker = page.locator("#series")  # one series at a time: sources are never added
+        assert picker.input_value() == "pak-ucdp-month"
+        assert "UCDP, monthly (data to 2021-12)" in picker.inner_text()
 
         page.locator('#map path[data-region="PK-KP"]').click()
         page.wait_for_function("document.querySelectorAll('#chart rect').length > 20")
@@ -143,5 +146,5 @@ def test_the_dashboard_reads_a_private_server_with_a_reader_key(
         page.fill("#api-key", reader)
         page.dispatch_event("#api-key", "change")
         page.wait_for_function("document.querySelectorAll('#map path').length === 7")
-        assert "Model " in page.inner_text("#model-line")
+        assert "pak-ucdp-month: model " in page.inner_text("#model-line")
         browser.close()

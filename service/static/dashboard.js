@@ -9,7 +9,8 @@ const KEY_ITEM = "threatcast-api-key";
 // Viridis stops: ordered in lightness, readable with the common colour-vision deficiencies.
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
 const LABELS = { p_event: "probability of an event", p_severe: "probability of a severe month", expected_events: "expected events" };
-const state = { target: "p_event", horizon: 1, selected: null, forecasts: null, shapes: null, model: null };
+const state = { target: "p_event", horizon: 1, selected: null, forecasts: null, shapes: null, model: null, series: null };
+const UNITS = { month: ["month", 6], week: ["week", 8] };
 
 function authorization() {
   const key = sessionStorage.getItem(KEY_ITEM);
@@ -88,11 +89,12 @@ async function drawChart() {
   const chart = document.getElementById("chart");
   chart.replaceChildren();
   if (!state.selected) return;
-  const detail = await getJSON(`/v1/forecasts/${state.selected}`);
+  const detail = await getJSON(`/v1/forecasts/${state.selected}?series=${encodeURIComponent(state.series)}`);
   const history = detail.history;
   const ahead = detail.data.filter((f) => true).sort((a, b) => a.horizon - b.horizon);
   const periods = [...history.map((h) => h.period), ...ahead.map((f) => f.period)];
-  const calendar = await getJSON(`/v1/calendar?start=${periods[0]}&end=${periods[periods.length - 1]}`);
+  const freq = state.series.split("-").pop();
+  const calendar = await getJSON(`/v1/calendar?start=${periods[0]}&end=${periods[periods.length - 1]}&freq=${freq}`);
   const top = Math.max(1, ...history.map((h) => h.events), ...ahead.map((f) => f.events_interval.p90));
   const [left, right, topY, bottom] = [40, 630, 20, 250];
   const x = (i) => left + (i + 0.5) * (right - left) / periods.length;
@@ -102,7 +104,10 @@ async function drawChart() {
   for (const tick of [0, top / 2, top]) {
     chart.appendChild(svg("text", { x: left - 6, y: y(tick) + 4, "text-anchor": "end", "font-size": 10 }, tick.toFixed(0)));
   }
-  history.forEach((h, i) => chart.appendChild(svg("rect", { x: x(i) - width / 2, y: y(h.events), width, height: bottom - y(h.events), fill: "#6b6b6b" }, undefined)));
+  // A period the source does not cover is marked "no data", never drawn as a quiet one.
+  history.forEach((h, i) => chart.appendChild(h.events === null
+    ? svg("text", { x: x(i), y: bottom - 4, "text-anchor": "middle", "font-size": 8, fill: "#b00020" }, "?")
+    : svg("rect", { x: x(i) - width / 2, y: y(h.events), width, height: bottom - y(h.events), fill: "#6b6b6b" }, undefined)));
   ahead.forEach((f, k) => {
     const i = history.length + k;
     chart.appendChild(svg("rect", { x: x(i) - width / 2, y: y(f.events_interval.p90), width, height: Math.max(1, y(f.events_interval.p10) - y(f.events_interval.p90)), fill: "#35b779", opacity: 0.45 }));
@@ -179,19 +184,41 @@ function drawStaleness(forecasts) {
   banner.hidden = !forecasts.stale;
   if (!forecasts.stale) return;
   const months = Math.floor(forecasts.data_age_days / 30.4);
-  banner.textContent = `Data end ${forecasts.data_cutoff}: these forecasts are ${months} months old, not forecasts of the present. ` +
-    "Bring newer data: threatcast ingest FILE, then threatcast retrain.";
+  banner.textContent = `Data end ${forecasts.data_cutoff}: these ${forecasts.series} forecasts are ${months} months old, not forecasts of the present. ` +
+    "Bring newer data: drop a file in the inbox and run threatcast refresh (or threatcast ingest FILE, then threatcast retrain).";
 }
 
 function report(error) {
   document.getElementById("model-line").textContent = `Could not refresh: ${error.message}`;
 }
 
+// One series at a time (a source and a frequency): sources are never added together.
+async function loadSeries() {
+  const listed = await getJSON("/v1/series");
+  const served = listed.data.filter((s) => s.champion);
+  const picker = document.getElementById("series");
+  const keys = served.map((s) => s.series);
+  if (!state.series) state.series = keys.includes(listed.default_series) ? listed.default_series : keys[0] || listed.default_series;
+  picker.replaceChildren(...served.map((s) => new Option(`${s.source.toUpperCase()}, ${s.freq}ly (data to ${s.last_period})`, s.series)));
+  picker.value = state.series;
+}
+
+function fillHorizons() {
+  const horizon = document.getElementById("horizon");
+  const [unit, max] = UNITS[state.series.split("-").pop()] || UNITS.month;
+  horizon.replaceChildren();
+  for (let h = 1; h <= max; h++) horizon.add(new Option(`${h} ${unit}${h > 1 ? "s" : ""} ahead`, String(h)));
+  state.horizon = Math.min(state.horizon, max);
+  horizon.value = String(state.horizon);
+}
+
 async function refresh() {
   try {
-    state.forecasts = await getJSON("/v1/forecasts");
+    await loadSeries();
+    fillHorizons();
+    state.forecasts = await getJSON(`/v1/forecasts?series=${encodeURIComponent(state.series)}`);
     document.getElementById("model-line").textContent =
-      `Model ${state.forecasts.model_version}, data to ${state.forecasts.data_cutoff}, issued ${state.forecasts.issued_at.slice(0, 16).replace("T", " ")} UTC`;
+      `${state.forecasts.series}: model ${state.forecasts.model_version}, data to ${state.forecasts.data_cutoff}, issued ${state.forecasts.issued_at.slice(0, 16).replace("T", " ")} UTC`;
     drawStaleness(state.forecasts);
     drawMap();
     await Promise.all([drawAlerts(), drawModel(), state.selected ? drawChart() : null]);
@@ -202,7 +229,7 @@ async function refresh() {
 
 async function start() {
   const horizon = document.getElementById("horizon");
-  for (let h = 1; h <= 6; h++) horizon.add(new Option(`${h} month${h > 1 ? "s" : ""} ahead`, String(h)));
+  document.getElementById("series").addEventListener("change", (e) => { state.series = e.target.value; state.selected = null; refresh(); });
   document.getElementById("target").addEventListener("change", (e) => { state.target = e.target.value; drawMap(); });
   horizon.addEventListener("change", (e) => { state.horizon = Number(e.target.value); drawMap(); });
   const keyInput = document.getElementById("api-key");
