@@ -417,7 +417,11 @@ def test_every_surface_says_how_old_the_data_is(sqlite_served_home: Path) -> Non
     lenient = Settings(home=sqlite_served_home, secret_key=SECRET, stale_after_days=10**5)
     with TestClient(create_app(lenient)) as client:
         assert client.get("/v1/forecasts").json()["stale"] is False
-        assert client.get("/readyz").json()["checks"]["data"].startswith("every served series is fresh")
+        assert (
+            client.get("/readyz")
+            .json()["checks"]["data"]
+            .startswith("every served series is fresh")
+        )
 
 
 def test_with_two_workers_a_scrape_counts_every_workers_requests(

@@ -13,6 +13,7 @@ import typer
 from sqlalchemy import Engine
 
 from events.periods import Frequency
+from service.cli.refresh import parse_every, run_refresh
 from service.cli.support import (
     CLI_ACTOR,
     SERIES_HELP,
@@ -389,12 +390,27 @@ def worker(
     poll_interval: Annotated[
         float, typer.Option(min=0.1, help="Seconds between queue polls.")
     ] = 5.0,
+    refresh_every: Annotated[
+        str | None,
+        typer.Option(help="Also run `threatcast refresh` on the inbox this often, e.g. 6h."),
+    ] = None,
 ) -> None:
-    """Take queued jobs and run them, one at a time."""
+    """Take queued jobs and run them, one at a time (and refresh the inbox on a schedule)."""
+    try:
+        every = parse_every(refresh_every) if refresh_every else None
+    except ValueError as exc:
+        raise fail(f"--refresh-every: {exc}", 2) from None
     engine = open_engine(ctx)
     env = installation_of(ctx)
     typer.echo(f"worker {jobs.worker_id()} polling every {poll_interval:g} s")
+    next_refresh = time.monotonic()
     while True:
+        if every is not None and time.monotonic() >= next_refresh:
+            next_refresh = time.monotonic() + every
+            try:
+                run_refresh(ctx, engine)
+            except typer.Exit:  # a busy inbox or a bad config: said, and tried again later
+                log.warning("worker: refresh did not run; next in %g s", every)
         _reap(ctx, engine)
         job = jobs.claim_next(engine)
         if job is None:
