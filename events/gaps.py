@@ -32,6 +32,17 @@ def window_gaps(panel: pd.DataFrame, origin: str, freq: Frequency) -> list[str]:
     return [p for p in period_range(first, origin, freq) if p not in covered]
 
 
+def describe_gap(panel: pd.DataFrame, origin: str, freq: Frequency) -> str:
+    """The whole gaps (runs of uncovered periods) that reach into an origin's recent window."""
+    last = max(origin, str(panel["period"].max()))
+    covered = set(panel.loc[panel["events"].notna(), "period"])
+    every = period_range(str(panel["period"].min()), last, freq)
+    window = set(window_gaps(panel, origin, freq))
+    found = [run for run in runs([p for p in every if p not in covered], freq)
+             if any(p in window for p in period_range(run[0], run[1], freq))]  # fmt: skip
+    return describe_runs(found)
+
+
 def check_origins(panel: pd.DataFrame, origins: Sequence[str], freq: Frequency) -> None:
     """Refuse origins whose recent window has missing periods, naming the gap."""
     last = str(panel["period"].max())
@@ -42,7 +53,7 @@ def check_origins(panel: pd.DataFrame, origins: Sequence[str], freq: Frequency) 
         gaps = window_gaps(panel, origin, freq)
         if gaps:
             raise ValueError(
-                f"origin {origin}: the data has a gap at {describe_runs(runs(gaps, freq))} "
+                f"origin {origin}: the data has a gap at {describe_gap(panel, origin, freq)} "
                 f"within the {window} {cadence(freq).unit}s it reads (a missing period is not "
                 "a quiet one); use origins before or after the gap, or ingest data that covers it"
             )

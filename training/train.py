@@ -15,8 +15,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from events.coverage import describe_runs, runs
-from events.gaps import last_complete_origin, window_gaps
+from events.gaps import describe_gap, last_complete_origin, window_gaps
 from events.gazetteer import Gazetteer, default_resolver
 from events.inventory import inventory
 from events.panel import build_panel, has_counts
@@ -179,7 +178,7 @@ def train_version(
     if gaps:
         usable = _last_usable(full[full["period"] <= cutoff], freq)
         raise TrainingError(
-            f"series {series.key} has no data for {describe_runs(runs(gaps, freq))}, within the "
+            f"series {series.key} has no data for {describe_gap(full, cutoff, freq)}, within the "
             f"{cadence(freq).recent_window} {cadence(freq).unit}s before {cutoff}: a missing "
             "period is not a quiet one. Ingest data that covers the gap, or train up to "
             + (f"{usable} (--as-of {usable})" if usable else "a period before it (--as-of)")
