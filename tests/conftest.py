@@ -65,6 +65,26 @@ def wait_until(condition: Callable[[], object], timeout_s: float = 20.0) -> None
         time.sleep(0.05)
 
 
+def run_cli(home: Path, *args: str) -> tuple[int, str]:
+    """`threatcast ARGS` on the installation at `home`: exit code, and stdout with stderr."""
+    from typer.testing import CliRunner
+
+    from service.cli import app
+    from service.settings import get_settings
+
+    env = {
+        "THREATCAST_HOME": str(home),
+        "THREATCAST_DATABASE_URL": "",
+        "THREATCAST_SECRET_KEY": SECRET,
+    }
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, list(args), env=env)
+    finally:
+        get_settings.cache_clear()
+    return result.exit_code, result.stdout + result.stderr
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     import socket

@@ -4,7 +4,7 @@ its own series, counted as the layouts say, and refused whole when malformed."""
 from __future__ import annotations
 
 import csv
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -202,3 +202,16 @@ def test_event_level_and_aggregated_data_of_one_source_are_not_mixed(
         ingest_file(engine, HDX_CSV)
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(coverage_spans)).scalar_one() == 1
+
+
+def test_slashed_week_dates_are_read_in_the_order_that_gives_a_saturday(
+    engine: Engine, tmp_path: Path
+) -> None:
+    rows = [r for r in _rows(6) if r[0] == "2010-01-09"][:1]
+    month_first, day_first = list(rows[0]), list(rows[0])
+    month_first[0], day_first[0] = "1/9/2010", "9/1/2010"
+    day_first[3] = "Punjab"  # another cell of the same week
+    ingest_file(engine, _write(tmp_path / "slashed.csv", [month_first, day_first]))
+    with engine.connect() as conn:
+        weeks = set(conn.execute(select(event_counts.c.period_start)).scalars())
+    assert weeks == {date(2010, 1, 9)}

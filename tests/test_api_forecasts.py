@@ -114,6 +114,25 @@ def test_bad_requests_share_one_error_shape(client: TestClient) -> None:
         weekly.status_code == 404
         and "no pak-ucdp-week champion" in weekly.json()["error"]["message"]
     )
+    acled = client.get("/v1/forecasts", params={"source": "acled"})
+    assert acled.status_code == 404
+    assert acled.json()["error"]["details"]["served_series"] == ["pak-ucdp-month"]
+    for params in ({"series": "pak"}, {"source": "rumours"}, {"series": "pak-ucdp-day"}):
+        bad = client.get("/v1/forecasts", params=params)
+        assert bad.status_code == 422 and bad.json()["error"]["message"], params
+
+
+def test_a_series_is_named_in_full_or_by_its_parts(client: TestClient) -> None:
+    default = client.get("/v1/forecasts").json()
+    assert default["series"] == "pak-ucdp-month"
+    for params in (
+        {"series": "pak-ucdp-month"},
+        {"source": "ucdp"},
+        {"source": "ucdp", "freq": "month"},
+    ):
+        assert client.get("/v1/forecasts", params=params).json()["data"] == default["data"]
+    region = client.get("/v1/forecasts/PK-KP", params={"series": "PAK-UCDP-MONTH"}).json()
+    assert region["series"] == "pak-ucdp-month"
 
 
 def test_region_forecasts_carry_observed_history(client: TestClient) -> None:

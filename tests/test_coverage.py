@@ -4,7 +4,6 @@ quiet, and training, backtests and forecasts refuse to read a gap."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -12,45 +11,30 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
 from events.coverage import period_covered
 from events.periods import Frequency, period_range
 from events.series import Series
 from features.specs import FeatureSpec, build_features
 from service.app import create_app
-from service.cli import app
-from service.settings import Settings, get_settings
-from tests.conftest import DATA, SECRET, SMALL_TRAINING
+from service.settings import Settings
+from tests.conftest import DATA, SECRET, SMALL_TRAINING, run_cli
 
 OCTOBER_2023 = DATA / "ucdp_candidate_v23_0_10_pakistan.csv"
 GAP = period_range("2022-01", "2023-09", Frequency.MONTH)
 
 
 @pytest.fixture
-def gap_home(recent_home: Path) -> Iterator[Path]:
+def gap_home(recent_home: Path) -> Path:
     """GED 22.1 (from 2010, to 2021-12), then the real October 2023 candidate file."""
-    get_settings.cache_clear()
-    code, out = _cli(recent_home, "ingest", str(OCTOBER_2023))
+    code, out = run_cli(recent_home, "ingest", str(OCTOBER_2023))
     assert code == 0 and "covers PAK 2023-10-01..2023-10-31" in out, out
-    yield recent_home
-    get_settings.cache_clear()
-
-
-def _cli(home: Path, *args: str) -> tuple[int, str]:
-    get_settings.cache_clear()
-    env = {
-        "THREATCAST_HOME": str(home),
-        "THREATCAST_DATABASE_URL": "",
-        "THREATCAST_SECRET_KEY": SECRET,
-    }
-    result = CliRunner().invoke(app, list(args), env=env)
-    return result.exit_code, result.stdout + result.stderr
+    return recent_home
 
 
 def test_a_month_without_data_is_missing_not_quiet(gap_home: Path, tmp_path: Path) -> None:
     out_file = tmp_path / "panel.csv"
-    code, out = _cli(gap_home, "panel", "--out", str(out_file))
+    code, out = run_cli(gap_home, "panel", "--out", str(out_file))
     assert code == 0 and "21 periods missing" in out, out
     panel = pd.read_csv(out_file)
     gap = panel[panel["period"].isin(GAP)]
@@ -63,27 +47,27 @@ def test_a_month_without_data_is_missing_not_quiet(gap_home: Path, tmp_path: Pat
 def test_training_refuses_the_gap_unless_told_to_stop_before_it(gap_home: Path) -> None:
     config = gap_home / "small.json"
     config.write_text(json.dumps(SMALL_TRAINING))
-    code, out = _cli(gap_home, "train", "--config", str(config))
+    code, out = run_cli(gap_home, "train", "--config", str(config))
     assert code == 1
     assert "has no data for 2022-01..2023-09" in out and "--as-of 2021-12" in out, out
-    code, out = _cli(gap_home, "train", "--config", str(config), "--as-of", "2021-12")
+    code, out = run_cli(gap_home, "train", "--config", str(config), "--as-of", "2021-12")
     assert code == 0 and "succeeded" in out, out
 
 
 def test_a_backtest_with_origins_in_the_gap_is_refused(gap_home: Path, tmp_path: Path) -> None:
     output = str(tmp_path / "o.csv")
-    code, out = _cli(
+    code, out = run_cli(
         gap_home, "backtest", "--start", "2023-01", "--end", "2023-02", "--output", output
     )
     assert code == 2 and "origin 2023-01: the data has a gap at 2022-01..2023-09" in out, out
-    code, out = _cli(
+    code, out = run_cli(
         gap_home, "backtest", "--start", "2023-10", "--end", "2023-10", "--output", output
     )
     assert code == 2 and "gap at 2022-01..2023-09" in out, out
 
 
 def test_coverage_is_shown_by_the_cli_and_the_api(gap_home: Path) -> None:
-    code, out = _cli(gap_home, "events", "coverage")
+    code, out = run_cli(gap_home, "events", "coverage")
     assert code == 0, out
     assert "pak-ucdp-month: 2010-01..2023-10 (stale" in out
     assert "gaps: 2022-01..2023-09" in out

@@ -9,30 +9,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 from events.tables import event_counts
-from service.cli import app
 from service.cli.refresh import parse_every
-from service.settings import get_settings
 from store.db import make_engine
-from tests.conftest import DATA, SECRET, SMALL_TRAINING
+from tests.conftest import DATA, SMALL_TRAINING, run_cli
 from training import jobs, registry
 from training.issuing import latest_issue_key
 
 ACLED_CSV = DATA / "acled_aggregated_pakistan_sample.csv"
-
-
-def _cli(home: Path, *args: str) -> tuple[int, str]:
-    get_settings.cache_clear()
-    env = {
-        "THREATCAST_HOME": str(home),
-        "THREATCAST_DATABASE_URL": "",
-        "THREATCAST_SECRET_KEY": SECRET,
-    }
-    result = CliRunner().invoke(app, list(args), env=env)
-    get_settings.cache_clear()
-    return result.exit_code, result.stdout + result.stderr
 
 
 def test_refresh_ingests_good_files_retrains_and_rejects_bad_ones(tmp_path: Path) -> None:
@@ -49,7 +34,7 @@ def test_refresh_ingests_good_files_retrains_and_rejects_bad_ones(tmp_path: Path
     config = tmp_path / "small.json"
     config.write_text(json.dumps(SMALL_TRAINING))
 
-    code, out = _cli(home, "refresh", "--now", "--config", str(config))
+    code, out = run_cli(home, "refresh", "--now", "--config", str(config))
     assert code == 1, out  # a file was rejected: say so to cron
     assert "ingested acled_pakistan_2010_2021.csv (acled)" in out
     assert "rejected broken.csv: broken.csv: 1 of 29 rows are invalid" in out
@@ -70,11 +55,11 @@ def test_refresh_ingests_good_files_retrains_and_rejects_bad_ones(tmp_path: Path
     assert latest_issue_key(store, champion.version)[0] == "2021-12"  # type: ignore[index]
     assert [j.status for j in jobs.list_jobs(store)] == ["succeeded"]
 
-    code, out = _cli(home, "refresh")
+    code, out = run_cli(home, "refresh")
     assert code == 0 and "nothing new" in out
-    code, out = _cli(home, "worker", "--once", "--refresh-every", "6h")
+    code, out = run_cli(home, "worker", "--once", "--refresh-every", "6h")
     assert code == 0 and "nothing new" in out, out
-    code, out = _cli(home, "worker", "--once", "--refresh-every", "sometimes")
+    code, out = run_cli(home, "worker", "--once", "--refresh-every", "sometimes")
     assert code == 2 and "not an interval" in out
 
 

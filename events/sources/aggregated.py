@@ -33,6 +33,7 @@ _HDX_COLUMNS = ("country", "admin1", "month", "year", "events", "fatalities")
 _MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
 _MONTHS.update({name.lower(): number for number, name in enumerate(calendar.month_abbr) if name})
 SATURDAY = 5
+_WEEK_FORMATS = ("%Y-%m-%d", "%d %B %Y", "%d/%m/%Y", "%m/%d/%Y")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +88,22 @@ def _hdx_event_type(path: Path) -> str:
     return HDX_VIOLENCE
 
 
+def _week(text: str) -> date:
+    """The Saturday a week starts on: of the day/month orders a slashed date allows, the one
+    that is a Saturday."""
+    days = []
+    for fmt in _WEEK_FORMATS:
+        try:
+            days.append(parse_date(text, "WEEK", (fmt,)))
+        except ValueError:
+            continue
+    if not days:
+        raise ValueError(f"WEEK is not a date in a known format: {text.strip()[:40]!r}")
+    return next((day for day in days if day.weekday() == SATURDAY), days[0])
+
+
 def _acled_row(row: Mapping[str, str]) -> CountRow:
-    week = parse_date(row["week"], "WEEK", ("%d %B %Y", "%d/%m/%Y", "%m/%d/%Y"))
+    week = _week(row["week"])
     if week.weekday() != SATURDAY:
         raise ValueError(f"WEEK {week.isoformat()} is a {week:%A}; ACLED weeks start on Saturday")
     return CountRow(
