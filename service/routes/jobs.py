@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -65,7 +66,9 @@ def _save(upload: UploadFile, directory: Path, limit: int) -> Path:
     if suffix is None:
         raise ApiError(400, f"upload a .csv, .csv.gz or .xlsx event file, not {_shown(name)!r}")
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{uuid.uuid4().hex}{suffix}"
+    # The original name, made safe, stays in the stored one: HDX files say what they count in it.
+    stem = re.sub(r"[^A-Za-z0-9_-]", "_", name[: -len(suffix)])[:80]
+    target = directory / f"{uuid.uuid4().hex}-{stem}{suffix}"
     written = 0
     with target.open("wb") as out:
         while chunk := upload.file.read(_CHUNK):
