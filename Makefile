@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: serve test lint typecheck pytest test-postgres fuzz lock clean browser
+.PHONY: serve test lint typecheck pytest test-postgres fuzz lock clean browser monitoring
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +31,23 @@ lock: | $(BIN)/python
 serve: $(STAMP)
 	$(BIN)/threatcast serve --bootstrap
 
-test: $(DEV_STAMP) browser lint typecheck pytest
+test: $(DEV_STAMP) browser monitoring lint typecheck pytest
 
 # The dashboard's browser test drives Debian's Chromium through Playwright (no browser download).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the dashboard test"; \
 	  apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
 	  || { echo "could not install chromium; as root: apt-get install chromium"; exit 1; }; }
+
+# The monitoring integration test runs Debian's Prometheus and Alertmanager (and their promtool
+# and amtool check the shipped configurations).
+monitoring:
+	@command -v prometheus-alertmanager >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus and prometheus-alertmanager for the monitoring tests"; \
+	  pkgs="prometheus prometheus-alertmanager"; opts="-y -q --no-install-recommends"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install $$opts $$pkgs >/dev/null 2>&1 || { apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install $$opts $$pkgs >/dev/null; } \
+	  || { echo "could not install them; as root: apt-get install prometheus prometheus-alertmanager"; exit 1; }; }
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -47,7 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.installation = installation(settings)
         app.state.key_usage = KeyUsage()
         app.state.resolver, app.state.settings = default_resolver(), settings
-        app.state.metrics = observability.install_collectors(server)
+        app.state.metrics = observability.install_collectors(server, settings.stale_after_days)
         server.refresh()
         stop = threading.Event()
         poller = threading.Thread(
@@ -65,6 +65,13 @@ def create_app(settings: Settings) -> FastAPI:
                 settings.webhook_max_attempts,
                 DELIVERY_POLL_S,
                 stop,
+                delivery.Keepalive(
+                    engine,
+                    delivery.Receivers(
+                        settings.alert_webhook_urls, settings.alertmanager_urls, settings.public_url
+                    ),
+                    settings.alertmanager_resend_s,
+                ),
             ),
             name="alert-delivery",
             daemon=True,

@@ -12,7 +12,13 @@ from training.issuing import Installation, Issue
 
 def installation(settings: Settings) -> Installation:
     def evaluate_alerts(conn: Connection, issue: Issue) -> None:
-        evaluate(conn, issue, settings.alert_webhook_urls, settings.public_url)
+        evaluate(
+            conn,
+            issue,
+            settings.alert_webhook_urls,
+            settings.public_url,
+            settings.alertmanager_urls,
+        )
 
     return Installation(
         settings.artifact_root,

@@ -22,14 +22,18 @@ from service.freshness import coverage_freshness
 from service.serving import IssueServer
 
 access_log = logging.getLogger("threatcast.access")
+_EVENT_STATS = {
+    "mean": "expected_events", "p10": "events_p10", "p50": "events_p50", "p90": "events_p90"
+}  # fmt: skip
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class ForecastCollector(Collector):
     """The served champion and its risk probabilities, read from the server at scrape time."""
 
-    def __init__(self, server: IssueServer) -> None:
+    def __init__(self, server: IssueServer, stale_after_days: int) -> None:
         self.server = server
+        self.stale_after_days = stale_after_days
 
     def collect(self) -> Iterator[Metric]:
         champion = GaugeMetricFamily(
@@ -52,17 +56,31 @@ class ForecastCollector(Collector):
             "The end of the series' newest covered period (Unix time, end of day UTC).",
             labels=["series"],
         )
+        stale = GaugeMetricFamily(
+            "threatcast_data_stale",
+            "1 when the series' data end longer ago than THREATCAST_STALE_AFTER_DAYS, else 0.",
+            labels=["series"],
+        )
         for key, coverage in sorted(self.server.coverage().items()):
-            fresh = coverage_freshness(coverage, limit_days=0)
+            fresh = coverage_freshness(coverage, self.stale_after_days)
             age.add_metric([key], float(fresh.age_days))
+            stale.add_metric([key], float(fresh.stale))
             end_of_day = datetime.combine(fresh.covered_until, datetime.max.time(), tzinfo=UTC)
             covered.add_metric([key], end_of_day.timestamp())
+        events = GaugeMetricFamily(
+            "threatcast_forecast_events",
+            "Latest forecast count of events per series, region and horizon: its mean and the "
+            "ends and middle of its 80% interval.",
+            labels=["series", "region", "horizon", "stat"],
+        )
         for key, issue in sorted(self.server.served().items()):
             champion.add_metric([key, issue.version], 1.0)
             for row in issue.rows:
                 labels = [key, row["region"], str(row["horizon"])]
                 risk.add_metric([*labels, "event"], row["p_event"])
                 risk.add_metric([*labels, "severe"], row["p_severe"])
+                for stat, column in _EVENT_STATS.items():
+                    events.add_metric([*labels, stat], row[column])
         firing = GaugeMetricFamily(
             "threatcast_alerts_firing",
             "Firing alerts.",
@@ -85,7 +103,9 @@ class ForecastCollector(Collector):
         yield champion
         yield age
         yield covered
+        yield stale
         yield risk
+        yield events
         yield firing
         yield pending
         yield oldest_age
@@ -115,7 +135,7 @@ class HttpMetrics:
         return generate_latest(self.registry)
 
 
-def install_collectors(server: IssueServer) -> HttpMetrics:
+def install_collectors(server: IssueServer, stale_after_days: int) -> HttpMetrics:
     registry = CollectorRegistry()
     requests = Counter(
         "threatcast_http_requests_total",
@@ -130,7 +150,7 @@ def install_collectors(server: IssueServer) -> HttpMetrics:
         buckets=_BUCKETS,
         registry=registry,
     )
-    forecasts = ForecastCollector(server)
+    forecasts = ForecastCollector(server, stale_after_days)
     registry.register(forecasts)
     return HttpMetrics(registry, requests, latency, forecasts)
 

@@ -112,6 +112,18 @@ class Settings(BaseSettings):
     alert_webhook_urls: list[str] = Field(
         default_factory=list, description="Webhooks every alert goes to, beside each rule's own."
     )
+    alertmanager_urls: list[str] = Field(
+        default_factory=list,
+        description="Alertmanagers (base URLs) every alert is pushed to, in Alertmanager's v2 "
+        "API format.",
+    )
+    alertmanager_resend_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=3600.0,
+        description="Firing alerts are pushed again this often, so Alertmanager's resolve "
+        "timeout (5 minutes by default) never ends them.",
+    )
     webhook_secret: SecretStr | None = Field(
         default=None,
         description="Signs webhook bodies; defaults to a random key kept in home/webhook_secret.",

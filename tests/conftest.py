@@ -283,6 +283,8 @@ def _copy_rows(source: Engine, target: Engine) -> None:
             for name in (
                 "ingest_runs",
                 "events",
+                "coverage_spans",
+                "event_counts",
                 "jobs",
                 "model_status_changes",
                 "issued_forecasts",

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, u
 from events.panel import region_outcomes
 from events.periods import shift_period
 from events.series import Series
-from service.alerts.delivery import enqueue
+from service.alerts.delivery import Receivers
 from service.alerts.rules import Rule, UnknownRule
 from service.alerts.tables import alert_rules, alerts
 from store.db import as_utc, fetch_page, write_transaction
@@ -97,8 +97,16 @@ def _judge(conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any]) -> J
     return holds, level < limit - rule.hysteresis, value
 
 
-def evaluate(conn: Connection, issue: Issue, webhook_urls: list[str], base_url: str = "") -> int:
-    """Open and resolve alerts for one issue; returns how many alerts changed state."""
+def evaluate(
+    conn: Connection,
+    issue: Issue,
+    webhook_urls: list[str],
+    base_url: str = "",
+    alertmanagers: list[str] = (),  # type: ignore[assignment]
+) -> int:
+    """Open and resolve alerts for one issue, delivering each change to the webhooks and the
+    Alertmanagers; returns how many alerts changed state."""
+    receivers = Receivers(webhook_urls, alertmanagers, base_url)
     changed = 0
     for rule in _rules(conn, issue.series):
         for row in issue.rows:
@@ -108,7 +116,7 @@ def evaluate(conn: Connection, issue: Issue, webhook_urls: list[str], base_url: 
                 continue
             judged = _judge(conn, rule, issue, row)
             if judged is not None:
-                changed += _transition(conn, rule, issue, row, judged, webhook_urls, base_url)
+                changed += _transition(conn, rule, issue, row, judged, receivers)
     if changed:
         log.info(
             "alerts: %d state changes for %s at origin %s", changed, issue.version, issue.origin
@@ -118,7 +126,7 @@ def evaluate(conn: Connection, issue: Issue, webhook_urls: list[str], base_url: 
 
 def _transition(
     conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any],
-    judged: Judgement, urls: list[str], base_url: str,
+    judged: Judgement, receivers: Receivers,
 ) -> int:  # fmt: skip
     holds, cleared, value = judged
     key = and_(
@@ -149,7 +157,7 @@ def _transition(
             .where(alerts.c.id == firing["id"])
             .values(**facts, state="resolved", resolved_at=now, updated_at=now)
         )
-        enqueue(conn, rule, {**firing, **facts, "resolved_at": now}, "resolved", urls, base_url)
+        receivers.enqueue(conn, rule, {**firing, **facts, "resolved_at": now}, "resolved")
         return 1
     if not holds:
         return 0
@@ -177,7 +185,7 @@ def _transition(
         "started_at": now,
         **facts,
     }
-    enqueue(conn, rule, alert, "firing", urls, base_url)
+    receivers.enqueue(conn, rule, alert, "firing")
     return 1
 
 

@@ -67,6 +67,7 @@ class AcknowledgeRequest(BaseModel):
 class DeliveryPublic(BaseModel):
     id: int
     alert_id: int
+    kind: str = Field(description="webhook, or alertmanager (its v2 API).")
     url: str
     status: str
     attempts: int

@@ -74,6 +74,8 @@ alert_deliveries = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("alert_id", Integer, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    # "webhook" (ThreatCast's signed payload) or "alertmanager" (its v2 API's postable alerts).
+    Column("kind", String(16), nullable=False),
     Column("url", String(500), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("status", String(10), nullable=False, index=True),

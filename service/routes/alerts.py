@@ -197,12 +197,13 @@ def acknowledge(
 
 @router.get("/alert-deliveries", response_model=DeliveriesPublic, responses=_ERRORS)
 def deliveries(engine: EngineDep, _: AdminDep, page: PageDep) -> DeliveriesPublic:
-    """The webhook delivery log, newest first, a page at a time (admin)."""
+    """The delivery log (webhooks and Alertmanagers), newest first, a page at a time (admin)."""
     listed, total = list_deliveries(engine, limit=page.limit, offset=page.offset)
     data = [
         DeliveryPublic(
             id=d["id"],
             alert_id=d["alert_id"],
+            kind=d["kind"],
             url=d["url"],
             status=d["status"],
             attempts=d["attempts"],
