@@ -52,8 +52,7 @@ def main() -> None:
     frame = load_events(engine, "PAK")
     frame = frame[(frame["date_start"] >= FIRST) & (frame["date_start"] <= LAST)]
     centroids = {
-        code: shape.centroid
-        for code, shape in default_resolver().gazetteers["PAK"].shapes.items()
+        code: shape.centroid for code, shape in default_resolver().gazetteers["PAK"].shapes.items()
     }
     weekly: Counter[tuple[object, ...]] = Counter()
     weekly_deaths: Counter[tuple[object, ...]] = Counter()
@@ -84,7 +83,9 @@ def main() -> None:
         for year, month, region in sorted(monthly)
     ]  # fmt: skip
     _write(OUT / "hdx_political_violence_pakistan_sample.csv", HDX_HEADER, [HDX_TAGS, *hdx_rows])
-    _workbook(OUT / "hdx_political_violence_pakistan_sample.xlsx", HDX_HEADER, [HDX_TAGS, *hdx_rows])
+    _workbook(
+        OUT / "hdx_political_violence_pakistan_sample.xlsx", HDX_HEADER, [HDX_TAGS, *hdx_rows]
+    )
 
 
 def _write(path: Path, header: list[str], rows: list[list[object]]) -> None:

@@ -219,7 +219,11 @@ def train_version(
     try:
         metrics = backtest_metrics(panel, config, cutoff, spec)
     except ValueError as exc:
-        raise TrainingError(f"the standard backtest cannot run: {exc}", findings) from None
+        raise TrainingError(
+            f"the standard backtest cannot run: {exc} (a config with fewer backtest_origins "
+            f"than {config.backtest_origins} judges a shorter series)",
+            findings,
+        ) from None
     manifest = {
         "created_at": datetime.now(UTC).isoformat(),
         "series": series.key,
