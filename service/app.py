@@ -27,6 +27,7 @@ from service.routes import (
     models,
     regions,
     series,
+    track_record,
 )
 from service.serving import IssueServer
 from service.settings import Settings, get_settings, settings_problems
@@ -104,7 +105,8 @@ def create_app(settings: Settings) -> FastAPI:
     observability.install_middleware(app)
     # Routes match in order: the endpoint dashboards poll comes first.
     for module in (
-        forecasts, health, regions, series, calendar, models, jobs, alert_routes, dashboard,
+        forecasts, health, regions, series, track_record, calendar, models, jobs, alert_routes,
+        dashboard,
     ):  # fmt: skip
         app.include_router(module.router)
     return app

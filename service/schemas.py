@@ -210,3 +210,43 @@ class CalendarPeriodPublic(BaseModel):
 class CalendarPublic(BaseModel):
     data: list[CalendarPeriodPublic]
     count: int
+
+
+class ScoresPublic(BaseModel):
+    n: int
+    brier: float | None = Field(description="Brier score of p_event.")
+    severe_brier: float | None = Field(description="Brier score of p_severe.")
+    pinball: float | None = Field(description="Mean pinball loss of p10, p50 and p90.")
+    coverage_p10_p90: float | None
+
+
+class TrackMonthPublic(BaseModel):
+    period: str = Field(description="The target period.")
+    first: dict[str, ScoresPublic] = Field(description="Scored on the first release, by model.")
+    latest: dict[str, ScoresPublic] = Field(description="Scored on the latest release.")
+
+
+class SkillPublic(BaseModel):
+    release: Literal["first", "latest"]
+    reference: str
+    brier_skill: float | None = Field(description="1 - our Brier / the reference's (p_event).")
+    interval_low: float | None = Field(description="5th percentile over resampled months.")
+    interval_high: float | None = Field(description="95th percentile over resampled months.")
+
+
+class RollingSkillPublic(BaseModel):
+    region: str
+    period: str
+    skill: float | None = Field(
+        description="Brier skill against the trailing-12 share, last 12 months."
+    )
+
+
+class TrackRecordPublic(BaseModel):
+    series: str
+    models: list[str] = Field(description="issued (ThreatCast's forecasts) and the references.")
+    months: list[TrackMonthPublic]
+    overall: dict[str, dict[str, ScoresPublic]] = Field(description="By release, then model.")
+    skill: list[SkillPublic]
+    rolling_skill: list[RollingSkillPublic]
+    revised_targets: int = Field(description="Scored targets a newer release revised.")

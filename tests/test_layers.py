@@ -25,7 +25,14 @@ FORBIDDEN["models"] |= {"sqlalchemy"}
 # Which package owns (declares) each table.
 TABLE_OWNERS = {
     "events": {"events", "ingest_runs", "coverage_spans", "event_counts"},
-    "training": {"model_versions", "model_status_changes", "jobs", "issued_forecasts"},
+    "training": {
+        "model_versions",
+        "model_status_changes",
+        "jobs",
+        "issued_forecasts",
+        "reference_forecasts",
+        "observed_outcomes",
+    },
     "service": {"api_keys", "alert_rules", "alerts", "alert_deliveries"},
 }
 # Web workers serve what issuing stored: the HTTP tier never imports a model or its loader.

@@ -14,17 +14,18 @@ import service.keys
 import training.issuing
 import training.jobs
 import training.registry
+import training.track_record
 from store.db import make_engine, migrate, schema_is_current
 from store.metadata import metadata
 from training.issuing import issued_forecasts
 
 # Every module that declares tables, so the metadata holds the whole schema.
 OWNERS = (events.tables, training.registry, training.jobs, training.issuing, service.keys,
-          service.alerts.tables)  # fmt: skip
+          service.alerts.tables, training.track_record)  # fmt: skip
 
 
 def test_migrated_schema_matches_the_declared_tables(engine: Engine) -> None:
-    assert len(OWNERS) == 6 and len(metadata.tables) == 12
+    assert len(OWNERS) == 7 and len(metadata.tables) == 14
     with engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
     assert differences == []
@@ -42,7 +43,8 @@ def test_text_drivers_of_older_issues_become_structured(engine: Engine) -> None:
         conn.execute(text("DELETE FROM alembic_version"))
     fresh = make_engine(engine.url.render_as_string(hide_password=False))
     for table in ("alert_deliveries", "alerts", "alert_rules", "api_keys", "issued_forecasts",
-                  "model_status_changes", "model_versions", "jobs", "events", "coverage_spans",
+                  "reference_forecasts", "observed_outcomes", "model_status_changes",
+                  "model_versions", "jobs", "events", "coverage_spans",
                   "event_counts", "ingest_runs"):  # fmt: skip
         with fresh.begin() as conn:
             conn.execute(text(f"DROP TABLE {table}"))

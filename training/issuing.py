@@ -39,6 +39,7 @@ from events.gaps import check_origins, last_complete_origin
 from events.panel import build_panel
 from events.series import DEFAULT_SERIES, Series
 from models.base import FORECAST_COLUMNS
+from models.catalog import make_forecaster
 from models.direct import DirectForecaster
 from store.db import as_utc, write_transaction
 from store.metadata import metadata
@@ -67,8 +68,37 @@ issued_forecasts = Table(
     # [{"feature", "label", "contribution"}, ...], largest contribution first.
     Column("drivers", JSON, nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
+    # The issuing model's severe-period threshold (fatalities); unknown for older issues.
+    Column("severe_threshold", Integer, nullable=True),
     UniqueConstraint("version", "region", "origin", "horizon", name="uq_issued_forecasts_row"),
 )
+
+# What the reference methods forecast at the same issue, from the same data: a track record
+# compares with them as they stood then, never recomputed later.
+reference_forecasts = Table(
+    "reference_forecasts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(64), ForeignKey("model_versions.version"), nullable=False),
+    Column("series", String(40), nullable=False),
+    Column("reference", String(32), nullable=False),
+    Column("region", String(10), nullable=False),
+    Column("origin", String(10), nullable=False),
+    Column("horizon", Integer, nullable=False),
+    Column("period", String(10), nullable=False),
+    Column("p_event", Float, nullable=False),
+    Column("expected_events", Float, nullable=False),
+    Column("events_p10", Float, nullable=False),
+    Column("events_p50", Float, nullable=False),
+    Column("events_p90", Float, nullable=False),
+    Column("p_severe", Float, nullable=False),
+    UniqueConstraint(
+        "version", "origin", "reference", "region", "horizon", name="uq_reference_forecasts_row"
+    ),
+)
+REFERENCE_MODELS = ("climatology", "recent")
+REFERENCE_COLUMNS = ("region", "origin", "horizon", "period", "p_event", "expected_events",
+                     "events_p10", "events_p50", "events_p90", "p_severe")  # fmt: skip
 ROW_COLUMNS = (*(c for c in FORECAST_COLUMNS if c != "model_version"), "drivers")
 
 
@@ -125,6 +155,8 @@ class ServingModel:
 class _Prepared:
     model: ServingModel
     table: pd.DataFrame
+    # The reference methods' forecasts at the same origin, by name.
+    references: dict[str, pd.DataFrame]
 
 
 def load_version(
@@ -181,7 +213,14 @@ def _prepare(
             "the model has seen what followed it"
         )
     chosen = tuple(horizons) if horizons else forecaster.horizons
-    return _Prepared(model, forecaster.predict(panel, origin, chosen))
+    history = panel[panel["period"] <= origin]
+    references = {
+        name: make_forecaster(name, forecaster.spec, chosen)
+        .fit(history)
+        .predict(history, origin, chosen)
+        for name in REFERENCE_MODELS
+    }
+    return _Prepared(model, forecaster.predict(panel, origin, chosen), references)
 
 
 def _store(conn: Connection, installation: Installation, prepared: _Prepared) -> Issue:
@@ -201,6 +240,7 @@ def _store(conn: Connection, installation: Installation, prepared: _Prepared) ->
             issued_forecasts.c.version == record.version, issued_forecasts.c.origin == origin
         )
     )
+    severe_threshold = prepared.model.forecaster.spec.severe_threshold
     conn.execute(
         insert(issued_forecasts),
         [
@@ -210,10 +250,12 @@ def _store(conn: Connection, installation: Installation, prepared: _Prepared) ->
                 "series": record.series,
                 "freq": record.freq,
                 "issued_at": issued_at,
+                "severe_threshold": severe_threshold,
             }
             for row in rows
         ],
     )
+    _store_references(conn, record, origin, prepared.references)
     issue = Issue(
         record.version,
         record.series,
@@ -230,6 +272,28 @@ def _store(conn: Connection, installation: Installation, prepared: _Prepared) ->
         listener(conn, issue)
     log.info("issued %d forecasts from %s at origin %s", len(rows), record.version, origin)
     return issue
+
+
+def _store_references(
+    conn: Connection,
+    record: registry.ModelVersion,
+    origin: str,
+    references: dict[str, pd.DataFrame],
+) -> None:
+    conn.execute(
+        delete(reference_forecasts).where(
+            reference_forecasts.c.version == record.version, reference_forecasts.c.origin == origin
+        )
+    )
+    for name, table in references.items():
+        conn.execute(
+            insert(reference_forecasts),
+            [
+                {**{c: _plain(row[c]) for c in REFERENCE_COLUMNS}, "version": record.version,
+                 "series": record.series, "reference": name}
+                for row in table.to_dict(orient="records")
+            ],
+        )  # fmt: skip
 
 
 def _plain(value: Any) -> Any:

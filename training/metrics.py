@@ -8,12 +8,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-QUANTILES = {"events_p10": 0.1, "events_p50": 0.5, "events_p90": 0.9}
+from training.scores import QUANTILES, brier, pinball
+
 CALIBRATION_BINS = 10
-
-
-def brier(p: np.ndarray, outcome: np.ndarray) -> float:
-    return float(np.mean((p - outcome) ** 2))
+__all__ = ["QUANTILES", "brier", "pinball", "reliability_table", "score", "score_backtest"]
 
 
 def expected_calibration_error(
@@ -38,11 +36,6 @@ def reliability_table(
         forecast=("forecast", "mean"), observed=("observed", "mean"), count=("observed", "size")
     )
     return table.reset_index()
-
-
-def pinball(quantile: np.ndarray, observed: np.ndarray, level: float) -> float:
-    diff = observed - quantile
-    return float(np.mean(np.maximum(level * diff, (level - 1) * diff)))
 
 
 def _ranking_score(

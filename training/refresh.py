@@ -26,6 +26,7 @@ from events.series import Series
 from events.sources import ProgressLog, SourceFormatError
 from training import jobs, registry
 from training.config import TrainingConfig
+from training.track_record import record_outcomes
 
 log = logging.getLogger(__name__)
 _IN_PROGRESS = (".part", ".tmp")
@@ -120,6 +121,8 @@ def refresh_inbox(
             result.ingested.append((path.name, report))
             if _changed(report):
                 changed.update((country, report.source) for country in report.covers)
+        if changed:
+            record_outcomes(engine)  # issued forecasts whose targets the new data cover
         base = base_config or TrainingConfig()
         for series in series_to_retrain(engine, changed):
             values = {**base.model_dump(mode="json"), "country": series.country,

@@ -15,6 +15,7 @@ from training import issuing, jobs, registry
 from training.artifacts import ArtifactError
 from training.config import TrainingConfig
 from training.issuing import Installation
+from training.track_record import record_outcomes
 from training.train import TrainingError, main_scores, new_version_id, train_version
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def run_job(engine: Engine, env: Installation, job_id: int) -> jobs.Job:
                     report.missing_now,
                 )
                 source = report.source
+                record_outcomes(engine)
             _, summary = _train(engine, env, job, actor, source)
         except TrainingError as exc:
             log.error("job %d failed: %s", job.id, exc)

@@ -37,6 +37,7 @@ from store.db import make_engine, migrate
 from training.backtest import BacktestRequest, default_models, run_backtest
 from training.parallel import compute_backend
 from training.report import write_outputs
+from training.track_record import record_outcomes
 
 log = logging.getLogger("threatcast")
 events_app = typer.Typer(help="Inspect the event store.", no_args_is_help=True)
@@ -125,10 +126,15 @@ def ingest(
         raise fail(
             f"{path.name}: {exc}" if isinstance(exc, SourceFormatError) else str(exc)
         ) from None
+    recorded = None if dry_run else record_outcomes(engine)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         print_report(report)
+    if recorded is not None and (recorded.new or recorded.revised):
+        typer.echo(
+            f"track record: {recorded.new} forecast targets scored, {recorded.revised} revised"
+        )
 
 
 def events_summary(

@@ -7,7 +7,7 @@ import logging
 import typer
 from pydantic import ValidationError
 
-from service.cli import alerts, data, keys, models, refresh, setup
+from service.cli import alerts, data, keys, models, refresh, setup, track
 from service.cli.support import fail
 from service.settings import get_settings, settings_problems
 
@@ -31,7 +31,7 @@ def main(ctx: typer.Context) -> None:
     ctx.obj = settings
 
 
-for module in (data, setup, models, refresh):
+for module in (data, setup, models, refresh, track):
     module.register(app)
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(alerts.alerts_app, name="alerts")
