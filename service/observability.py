@@ -20,8 +20,10 @@ from service.alerts.delivery import backlog
 from service.alerts.evaluation import firing_counts
 from service.freshness import coverage_freshness
 from service.serving import IssueServer
+from training.track_record import latest_skill
 
 access_log = logging.getLogger("threatcast.access")
+SKILL_EVERY_S = 300.0
 _EVENT_STATS = {
     "mean": "expected_events", "p10": "events_p10", "p50": "events_p50", "p90": "events_p90"
 }  # fmt: skip
@@ -34,6 +36,17 @@ class ForecastCollector(Collector):
     def __init__(self, server: IssueServer, stale_after_days: int) -> None:
         self.server = server
         self.stale_after_days = stale_after_days
+        self._skill: dict[tuple[str, str], float] = {}
+        self._skill_at = -SKILL_EVERY_S
+
+    def _track_skill(self) -> dict[tuple[str, str], float]:
+        """The rolling 12-month skill, recomputed at most every SKILL_EVERY_S (it reads every
+        scored forecast)."""
+        now = time.monotonic()
+        if now - self._skill_at >= SKILL_EVERY_S:
+            self._skill_at = now
+            self._skill = latest_skill(self.server.engine, sorted(self.server.served()))
+        return self._skill
 
     def collect(self) -> Iterator[Metric]:
         champion = GaugeMetricFamily(
@@ -81,6 +94,14 @@ class ForecastCollector(Collector):
                 risk.add_metric([*labels, "severe"], row["p_severe"])
                 for stat, column in _EVENT_STATS.items():
                     events.add_metric([*labels, stat], row[column])
+        skill = GaugeMetricFamily(
+            "threatcast_track_record_skill",
+            "Brier skill of p_event over the last 12 scored months against a reference method "
+            "(climatology, recent: the trailing-12 share); below 0, the reference did better.",
+            labels=["series", "reference"],
+        )
+        for (key, reference), value in sorted(self._track_skill().items()):
+            skill.add_metric([key, reference], value)
         firing = GaugeMetricFamily(
             "threatcast_alerts_firing",
             "Firing alerts.",
@@ -106,6 +127,7 @@ class ForecastCollector(Collector):
         yield stale
         yield risk
         yield events
+        yield skill
         yield firing
         yield pending
         yield oldest_age

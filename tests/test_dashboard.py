@@ -17,6 +17,7 @@ from playwright.sync_api import Page, sync_playwright
 from service.keys import create_key
 from store.db import make_engine
 from tests.conftest import SECRET, serving
+from training.track_record import record_outcomes
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -40,6 +41,7 @@ def private_server(sqlite_served_home: Path) -> Iterator[tuple[str, dict[str, st
 def _server(home: Path, role: str, **extra: str) -> Iterator[tuple[str, dict[str, str], str]]:
     engine = make_engine(f"sqlite:///{home / 'threatcast.db'}")
     key = create_key(engine, f"dashboard-{role}", role)[1]
+    record_outcomes(engine)  # the forecasts issued at 2021-10 for 2021-11 and 2021-12 are scored
     engine.dispose()
     settings = {"refresh_s": "0.3", **extra}
     env = {**os.environ, "THREATCAST_HOME": str(home), "THREATCAST_DATABASE_URL": "",
@@ -99,6 +101,9 @@ def test_dashboard_map_chart_alerts_offline(server: tuple[str, dict[str, str], s
         )
 
         page.wait_for_function("document.querySelectorAll('#reliability circle').length > 0")
+        page.wait_for_function("document.querySelectorAll('#skill-chart polyline').length === 7")
+        assert "2 months scored" in page.inner_text("#skill-summary")
+        assert "Brier skill against the trailing-12 share" in page.inner_text("#skill-summary")
         assert "No firing alerts" in page.inner_text("#alerts")
 
         _post(

@@ -159,5 +159,9 @@ def test_the_track_record_is_served_and_printed(scored_home: Path) -> None:
         assert kp["overall"]["first"][ISSUED]["n"] == 2
         assert client.get("/v1/track-record", params={"from": "2020-13"}).status_code == 422
         assert client.get("/v1/track-record", params={"source": "acled"}).json()["months"] == []
+        metrics = client.get("/metrics").text
+        assert (
+            'threatcast_track_record_skill{reference="recent",series="pak-ucdp-month"}' in metrics
+        )
     code, out = run_cli(scored_home, "track-record")
     assert code == 0 and "skill against recent (first release)" in out, out

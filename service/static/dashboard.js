@@ -188,6 +188,35 @@ function drawStaleness(forecasts) {
     "Bring newer data: drop a file in the inbox and run threatcast refresh (or threatcast ingest FILE, then threatcast retrain).";
 }
 
+// Keeping score in public: how the issued forecasts did against the simple method they must beat.
+async function drawTrackRecord() {
+  const record = await getJSON(`/v1/track-record?series=${encodeURIComponent(state.series)}`);
+  const summary = document.getElementById("skill-summary");
+  const chart = document.getElementById("skill-chart");
+  chart.replaceChildren();
+  const skill = record.skill.find((s) => s.release === "first" && s.reference === "recent");
+  if (!record.months.length || !skill || skill.brier_skill === null) return;
+  const pct = (v) => `${v >= 0 ? "+" : ""}${(v * 100).toFixed(1)}%`;
+  summary.textContent = `${record.months.length} months scored. Brier skill against the trailing-12 share: ${pct(skill.brier_skill)} ` +
+    `(90% interval over months ${pct(skill.interval_low)} to ${pct(skill.interval_high)}); ${record.revised_targets} targets revised since first scored.`;
+  const periods = [...new Set(record.rolling_skill.map((r) => r.period))].sort();
+  const values = record.rolling_skill.filter((r) => r.skill !== null).map((r) => r.skill);
+  const [low, high] = [Math.min(-0.5, ...values), Math.max(0.5, ...values)];
+  const [left, right, top, bottom] = [40, 560, 10, 200];
+  const x = (p) => left + (periods.length > 1 ? periods.indexOf(p) / (periods.length - 1) : 0.5) * (right - left);
+  const y = (v) => bottom - (v - low) / (high - low) * (bottom - top);
+  chart.appendChild(svg("line", { x1: left, x2: right, y1: y(0), y2: y(0), stroke: "#333", "stroke-dasharray": "4,3" }));
+  chart.appendChild(svg("text", { x: left - 4, y: y(0) + 4, "text-anchor": "end", "font-size": 10 }, "0"));
+  const regions = [...new Set(record.rolling_skill.map((r) => r.region))].sort();
+  regions.forEach((region, k) => {
+    const points = record.rolling_skill.filter((r) => r.region === region && r.skill !== null);
+    const colour = VIRIDIS[Math.round(k * (VIRIDIS.length - 1) / Math.max(1, regions.length - 1))];
+    chart.appendChild(svg("polyline", { points: points.map((r) => `${x(r.period)},${y(r.skill)}`).join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
+    points.forEach((r) => chart.appendChild(svg("circle", { cx: x(r.period), cy: y(r.skill), r: 3, fill: colour })));
+    chart.appendChild(svg("text", { x: right + 6, y: 20 + k * 14, "font-size": 10, fill: colour }, region));
+  });
+}
+
 function report(error) {
   document.getElementById("model-line").textContent = `Could not refresh: ${error.message}`;
 }
@@ -221,7 +250,7 @@ async function refresh() {
       `${state.forecasts.series}: model ${state.forecasts.model_version}, data to ${state.forecasts.data_cutoff}, issued ${state.forecasts.issued_at.slice(0, 16).replace("T", " ")} UTC`;
     drawStaleness(state.forecasts);
     drawMap();
-    await Promise.all([drawAlerts(), drawModel(), state.selected ? drawChart() : null]);
+    await Promise.all([drawAlerts(), drawModel(), drawTrackRecord(), state.selected ? drawChart() : null]);
   } catch (error) {
     report(error);
   }
