@@ -75,17 +75,33 @@ class DirectForecaster:
         if unknown:
             raise ValueError(f"horizons {unknown} were not fitted; fitted: {list(self.models)}")
         history = panel[panel["period"] <= origin]
-        if origin not in set(history["period"]):
-            raise ValueError(f"origin {origin} is not a period of the panel")
         features = build_features(history, self.spec)
         tables = []
         for horizon in sorted(set(horizons)):
-            data = horizon_data(history, self.spec, horizon, self.regions, features)
-            X = data.X[data.X.index.get_level_values("period") == origin].reindex(
-                pd.MultiIndex.from_product([self.regions, [origin]], names=["region", "period"])
-            )
+            X = self.inputs(history, origin, horizon, features)
             tables.append(self._table(self.models[horizon].predict(X), origin, horizon))
         return check_forecast_table(pd.concat(tables, ignore_index=True))
+
+    def inputs(
+        self,
+        panel: pd.DataFrame,
+        origin: str,
+        horizon: int,
+        features: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """The design rows (one per region) a forecast from `origin` at `horizon` reads."""
+        history = panel[panel["period"] <= origin]
+        if origin not in set(history["period"]):
+            raise ValueError(f"origin {origin} is not a period of the panel")
+        data = horizon_data(history, self.spec, horizon, self.regions, features)
+        return data.X[data.X.index.get_level_values("period") == origin].reindex(
+            pd.MultiIndex.from_product([self.regions, [origin]], names=["region", "period"])
+        )
+
+    def probability(self, X: pd.DataFrame, horizon: int) -> np.ndarray:
+        """p_event of design rows, as the forecast table gives it."""
+        p_event: np.ndarray = np.clip(self.models[horizon].predict(X).p_event, 0.0, 1.0)
+        return p_event
 
     def _table(self, forecast: CountForecast, origin: str, horizon: int) -> pd.DataFrame:
         tail = forecast.tail_level

@@ -55,6 +55,24 @@ class IntervalPublic(BaseModel):
     p90: float
 
 
+class ContributionPublic(BaseModel):
+    source: Literal["revision", "model", "data", "calendar"]
+    feature: str | None = Field(description="The input moved (as in drivers); null for a step.")
+    label: str = Field(examples=["events per period over the last 3 months"])
+    delta: float = Field(description="Its part of the change in p_event.")
+
+
+class ChangePublic(BaseModel):
+    previous_origin: str
+    previous_version: str
+    previous_p_event: float
+    delta_p_event: float = Field(description="p_event now minus at the previous issue.")
+    contributions: list[ContributionPublic] = Field(
+        description="Where the change came from; the deltas add up to delta_p_event."
+    )
+    facts: list[str] = Field(examples=[["23 more events in the last 3 months"]])
+
+
 class ForecastPublic(BaseModel):
     region: str = Field(examples=["PK-KP"])
     region_name: str = Field(examples=["Khyber Pakhtunkhwa"])
@@ -69,6 +87,10 @@ class ForecastPublic(BaseModel):
     model_version: str = Field(examples=["m20261128T071112-fe39ed"])
     data_cutoff: str = Field(
         examples=["2021-12"], description="Last period whose events were used."
+    )
+    change: ChangePublic | None = Field(
+        default=None,
+        description="Why p_event moved since the previous issue for this region and horizon.",
     )
 
 

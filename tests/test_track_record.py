@@ -26,7 +26,7 @@ from tests.conftest import SECRET, SMALL_TRAINING, run_cli
 from training import issuing
 from training.backtest import BacktestRequest, run_backtest
 from training.config import TrainingConfig
-from training.issuing import Installation, reference_forecasts
+from training.issuing import Installation, issued_forecasts, reference_forecasts
 from training.metrics import score
 from training.track_record import ISSUED, record_outcomes, scored_rows, summarize
 from training.train import train_version
@@ -165,3 +165,47 @@ def test_the_track_record_is_served_and_printed(scored_home: Path) -> None:
         )
     code, out = run_cli(scored_home, "track-record")
     assert code == 0 and "skill against recent (first release)" in out, out
+
+
+def test_a_forecast_says_why_it_changed_and_the_parts_add_up(scored_home: Path) -> None:
+    store = _store(scored_home)
+    installation = Installation(scored_home / "artifacts", SECRET)
+    champion = issuing.load_version(store, installation, series=UCDP.key)
+    _, table = issuing.issue(store, installation, origin="2020-09")  # three more months of data
+    kp = table[(table["region"] == "PK-KP") & (table["horizon"] == 1)].iloc[0]
+    change = kp["change"]
+    assert change["previous_origin"] == "2020-06"
+    assert change["previous_version"] == champion.record.version  # same champion: data moved
+    assert change["delta_p_event"] == pytest.approx(
+        kp["p_event"] - change["previous_p_event"], abs=1e-6
+    )
+    parts = change["contributions"]
+    assert sum(p["delta"] for p in parts) == pytest.approx(change["delta_p_event"], abs=1e-5)
+    assert {p["source"] for p in parts} <= {"revision", "data", "calendar"}
+    labels = {p["label"] for p in parts if p["feature"]}
+    drivers = {d["label"] for d in kp["drivers"]}
+    assert labels and all(" over the last " in label or label in drivers or "since" in label
+                          for label in labels)  # the drivers' words  # fmt: skip
+    assert any("in the last 3 months" in fact for fact in change["facts"])
+    for row in table.to_dict(orient="records"):
+        if row["change"]:
+            total = sum(p["delta"] for p in row["change"]["contributions"])
+            assert total == pytest.approx(row["change"]["delta_p_event"], abs=1e-5)
+    settings = Settings(home=scored_home, secret_key=SECRET)
+    with TestClient(create_app(settings)) as client:
+        served = client.get("/v1/forecasts", params={"region": "PK-KP", "horizon": 1}).json()
+    assert served["data"][0]["change"]["contributions"] == parts
+    with store.connect() as conn:  # the promotion at 2020-06: a new champion on the same data
+        promoted = conn.execute(
+            select(issued_forecasts.c.change).where(
+                issued_forecasts.c.version == champion.record.version,
+                issued_forecasts.c.origin == "2020-06",
+                issued_forecasts.c.region == "PK-KP",
+                issued_forecasts.c.horizon == 1,
+            )
+        ).scalar_one()
+    assert (
+        promoted["previous_origin"] == "2020-06"
+        and promoted["previous_version"] != champion.record.version
+    )
+    assert [p["source"] for p in promoted["contributions"]] == ["model"]

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     JSON,
@@ -43,7 +44,7 @@ from models.catalog import make_forecaster
 from models.direct import DirectForecaster
 from store.db import as_utc, write_transaction
 from store.metadata import metadata
-from training import registry
+from training import changes, registry
 from training.artifacts import ArtifactError, load_artifact
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ issued_forecasts = Table(
     Column("issued_at", DateTime(timezone=True), nullable=False),
     # The issuing model's severe-period threshold (fatalities); unknown for older issues.
     Column("severe_threshold", Integer, nullable=True),
+    # Why p_event moved since the previous issue for the region and horizon (training.changes).
+    Column("change", JSON, nullable=True),
     UniqueConstraint("version", "region", "origin", "horizon", name="uq_issued_forecasts_row"),
 )
 
@@ -99,7 +102,7 @@ reference_forecasts = Table(
 REFERENCE_MODELS = ("climatology", "recent")
 REFERENCE_COLUMNS = ("region", "origin", "horizon", "period", "p_event", "expected_events",
                      "events_p10", "events_p50", "events_p90", "p_severe")  # fmt: skip
-ROW_COLUMNS = (*(c for c in FORECAST_COLUMNS if c != "model_version"), "drivers")
+ROW_COLUMNS = (*(c for c in FORECAST_COLUMNS if c != "model_version"), "drivers", "change")
 
 
 @dataclass(frozen=True)
@@ -194,11 +197,44 @@ def load_version(
     return ServingModel(record, model, manifest)
 
 
+def _previous_issues(
+    engine: Engine, installation: Installation, record: registry.ModelVersion, origin: str
+) -> dict[int, dict[str, changes.Previous]]:
+    """horizon -> region -> the newest earlier issue of the series for them, with its model
+    (issues whose model no longer verifies are left out)."""
+    c = issued_forecasts.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(c.version, c.origin, c.region, c.horizon, c.p_event, c.issued_at)
+            .where(c.series == record.series, c.origin <= origin)
+            .where(~((c.version == record.version) & (c.origin == origin)))
+            .order_by(c.origin, c.issued_at)
+        ).all()
+    newest = {(r.horizon, r.region): r for r in rows}  # the latest origin, then the latest issue
+    models: dict[str, DirectForecaster | None] = {}
+    found: dict[int, dict[str, changes.Previous]] = {}
+    for (horizon, region), row in newest.items():
+        if row.version not in models:
+            try:
+                models[row.version] = load_version(
+                    engine, installation, version=row.version
+                ).forecaster
+            except (ArtifactError, registry.RegistryError, OSError):
+                models[row.version] = None
+        model = models[row.version]
+        if model is not None:
+            found.setdefault(horizon, {})[region] = changes.Previous(
+                row.version, row.origin, float(row.p_event), model
+            )
+    return found
+
+
 def _prepare(
     engine: Engine,
     model: ServingModel,
     horizons: Sequence[int] | None,
     origin: str | None,
+    installation: Installation | None = None,
 ) -> _Prepared:
     """Forecast from the newest period whose recent window the data covers (or `origin`)."""
     record, forecaster = model.record, model.forecaster
@@ -213,6 +249,18 @@ def _prepare(
             "the model has seen what followed it"
         )
     chosen = tuple(horizons) if horizons else forecaster.horizons
+    table = forecaster.predict(panel, origin, chosen)
+    explained: dict[tuple[int, str], dict[str, Any]] = {}
+    if installation is not None:
+        for horizon, previous in _previous_issues(engine, installation, record, origin).items():
+            if horizon in chosen:
+                part = table[table["horizon"] == horizon]
+                found = changes.explain(forecaster, panel, origin, horizon, part, previous)
+                explained.update({(horizon, region): change for region, change in found.items()})
+    found_changes = np.empty(len(table), dtype=object)
+    for i, key in enumerate(zip(table["horizon"], table["region"], strict=True)):
+        found_changes[i] = explained.get(key)
+    table["change"] = found_changes
     history = panel[panel["period"] <= origin]
     references = {
         name: make_forecaster(name, forecaster.spec, chosen)
@@ -220,7 +268,7 @@ def _prepare(
         .predict(history, origin, chosen)
         for name in REFERENCE_MODELS
     }
-    return _Prepared(model, forecaster.predict(panel, origin, chosen), references)
+    return _Prepared(model, table, references)
 
 
 def _store(conn: Connection, installation: Installation, prepared: _Prepared) -> Issue:
@@ -319,7 +367,7 @@ def issue(
         series=series,
         allow_version_mismatch=allow_version_mismatch,
     )
-    prepared = _prepare(engine, model, horizons, origin)
+    prepared = _prepare(engine, model, horizons, origin, installation)
     with write_transaction(engine) as conn:
         _store(conn, installation, prepared)
     return model, prepared.table
@@ -333,7 +381,9 @@ def promote(
     record = registry.get(engine, version)
     if record.status == "champion":
         raise registry.RegistryError(f"{version} is already the {record.series} champion")
-    prepared = _prepare(engine, load_version(engine, installation, version=version), None, None)
+    prepared = _prepare(
+        engine, load_version(engine, installation, version=version), None, None, installation
+    )
     with write_transaction(engine) as conn:
         promoted = registry.promote(conn, version, actor, reason)
         _store(conn, installation, prepared)
@@ -347,7 +397,7 @@ def rollback(
     with engine.connect() as conn:
         _, previous = registry.rollback_target(conn, series)
     model = load_version(engine, installation, version=previous.version)
-    prepared = _prepare(engine, model, None, None)
+    prepared = _prepare(engine, model, None, None, installation)
     with write_transaction(engine) as conn:
         restored = registry.rollback(conn, series, previous.version, actor, reason)
         _store(conn, installation, prepared)

@@ -151,6 +151,7 @@ def _public(
         drivers=[DriverPublic.model_validate(driver) for driver in row["drivers"]],
         model_version=issue.version,
         data_cutoff=issue.origin,
+        change=row.get("change"),
     )
 
 

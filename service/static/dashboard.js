@@ -127,6 +127,31 @@ async function drawChart() {
     `Grey bars: observed events per month to ${detail.data_cutoff}. Green bands: 80% forecast intervals; dots: expected events, ` +
     ahead.map((f) => `${f.period} ${f.expected_events.toFixed(1)} (${f.events_interval.p10.toFixed(0)}-${f.events_interval.p90.toFixed(0)})`).join(", ") +
     ". Marks: E election, A Ashura, R Ramadan.";
+  drawChange(ahead.find((f) => f.horizon === state.horizon));
+}
+
+// Why the forecast moved since the previous issue, in the drivers' words; the parts add up.
+function drawChange(forecast) {
+  const list = document.getElementById("change");
+  list.replaceChildren();
+  const change = forecast?.change;
+  if (!change) return;
+  const pct = (v) => `${Math.round(v * 100)}%`;
+  const signed = (v) => `${v >= 0 ? "+" : "−"}${Math.abs(v * 100).toFixed(1)} points`;
+  const head = document.createElement("li");
+  head.textContent = `Probability of an event ${pct(change.previous_p_event)} at the ${change.previous_origin} issue → ${pct(forecast.p_event)} now (${signed(change.delta_p_event)}):`;
+  list.appendChild(head);
+  for (const part of change.contributions) {
+    const item = document.createElement("li");
+    item.textContent = `${signed(part.delta)}: ${part.label}`;
+    list.appendChild(item);
+  }
+  for (const fact of change.facts) {
+    const item = document.createElement("li");
+    item.className = "note";
+    item.textContent = fact;
+    list.appendChild(item);
+  }
 }
 
 function select(region) {
