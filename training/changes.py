@@ -69,58 +69,83 @@ def explain(
     previous: dict[str, Previous],
 ) -> dict[str, dict[str, Any]]:
     """region -> the change of its forecast at `horizon` from the previous issue: the delta, its
-    contributions (which add up to it) and the facts behind them."""
-    freq = model.spec.freq
+    contributions (which add up to it) and the facts behind them. Regions compared with the same
+    issue walk their paths together (one prediction per step for all of them)."""
     new_X = model.inputs(panel, origin, horizon)
     new_p = dict(zip(table["region"], table["p_event"], strict=True))
-    changes: dict[str, dict[str, Any]] = {}
+    groups: dict[tuple[str, str], list[str]] = {}
     for region, before in previous.items():
-        if region not in new_p or horizon not in before.model.models:
-            continue
-        old_X = before.model.inputs(panel, before.origin, horizon).loc[[region]]
-        row_new = new_X.loc[[region]]
-        parts = []
-        at_old = float(before.model.probability(old_X, horizon)[0])
-        parts.append(
-            _part("revision", "data revised since the previous issue", at_old - before.p_event)
-        )
-        if list(old_X.columns) != list(row_new.columns):  # other inputs: one step for it all
-            parts.append(_part("model", f"new champion {model.version}", new_p[region] - at_old))
-        else:
-            mixed = old_X.copy()
-            mixed.index = row_new.index
-            current = float(model.probability(mixed, horizon)[0])
-            parts.append(
-                _part(
-                    "model",
-                    f"new champion {model.version}"
-                    if before.version != model.version
-                    else "same champion",
-                    current - at_old,
-                )
-            )
-            moves = []
-            calendar = [c for c in mixed.columns if c.startswith("target_")]
-            for column in [c for c in mixed.columns if c not in calendar] + calendar:
-                if np.isclose(mixed[column].iloc[0], row_new[column].iloc[0]):
-                    continue
-                mixed[column] = row_new[column].to_numpy()
-                after = float(model.probability(mixed, horizon)[0])
-                source = "calendar" if column in calendar else "data"
-                moves.append(_part(source, feature_label(column, freq), after - current, column))
-                current = after
-            moves.sort(key=lambda part: -abs(part["delta"]))
-            parts.extend(moves[:NAMED_INPUTS])
-            rest = sum(part["delta"] for part in moves[NAMED_INPUTS:])
-            if moves[NAMED_INPUTS:]:
-                parts.append(_part("data", "other inputs", rest))
-        parts = [p for p in parts if p["delta"] != 0.0]
-        changes[region] = {
-            "previous_origin": before.origin,
-            "previous_version": before.version,
-            "previous_p_event": round(before.p_event, 6),
-            "delta_p_event": round(new_p[region] - before.p_event, 6),
-            "contributions": parts,
-            "facts": _facts(panel, region, before.origin, origin, freq),
-        }
+        if region in new_p and horizon in before.model.models:
+            groups.setdefault((before.version, before.origin), []).append(region)
+    changes: dict[str, dict[str, Any]] = {}
+    for regions in groups.values():
+        before = previous[regions[0]]
+        old_X = before.model.inputs(panel, before.origin, horizon).loc[regions]
+        before_p = np.array([previous[region].p_event for region in regions])
+        paths = _walk(model, before, before_p, old_X, new_X.loc[regions], horizon, new_p)
+        for region, parts in zip(regions, paths, strict=True):
+            changes[region] = {
+                "previous_origin": before.origin,
+                "previous_version": before.version,
+                "previous_p_event": round(previous[region].p_event, 6),
+                "delta_p_event": round(new_p[region] - previous[region].p_event, 6),
+                "contributions": parts,
+                "facts": _facts(panel, region, before.origin, origin, model.spec.freq),
+            }
     return changes
+
+
+def _walk(
+    model: DirectForecaster,
+    before: Previous,
+    previous_p: np.ndarray,
+    old_X: pd.DataFrame,
+    new_X: pd.DataFrame,
+    horizon: int,
+    new_p: dict[str, float],
+) -> list[list[dict[str, Any]]]:
+    """Each region's contributions along the path from the previous issue (`previous_p`, its
+    p_event per region) to this one."""
+    regions = list(new_X.index.get_level_values("region"))
+    freq = model.spec.freq
+    at_old = before.model.probability(old_X, horizon)
+    steps: list[tuple[str, str, str | None, np.ndarray]] = []
+    steps.append(("revision", "data revised since the previous issue", None, at_old - previous_p))
+    champion = (
+        f"new champion {model.version}" if before.version != model.version else "same champion"
+    )
+    if list(old_X.columns) != list(new_X.columns):  # other inputs: the champion is the whole step
+        final = np.array([new_p[r] for r in regions])
+        steps.append(("model", champion, None, final - at_old))
+        moves: list[tuple[str, str, str | None, np.ndarray]] = []
+    else:
+        mixed = old_X.copy()
+        mixed.index = new_X.index
+        current = model.probability(mixed, horizon)
+        steps.append(("model", champion, None, current - at_old))
+        moves = []
+        calendar = [c for c in mixed.columns if c.startswith("target_")]
+        for column in [c for c in mixed.columns if c not in calendar] + calendar:
+            if np.allclose(
+                mixed[column].to_numpy(dtype=float), new_X[column].to_numpy(dtype=float)
+            ):
+                continue
+            mixed[column] = new_X[column].to_numpy()
+            after = model.probability(mixed, horizon)
+            source = "calendar" if column in calendar else "data"
+            moves.append((source, feature_label(column, freq), column, after - current))
+            current = after
+    paths = []
+    for i in range(len(regions)):
+        parts = [_part(source, label, delta[i], feature) for source, label, feature, delta in steps]
+        named = sorted(
+            (_part(source, label, delta[i], feature) for source, label, feature, delta in moves),
+            key=lambda part: -abs(part["delta"]),
+        )
+        parts.extend(named[:NAMED_INPUTS])
+        if named[NAMED_INPUTS:]:
+            parts.append(
+                _part("data", "other inputs", sum(p["delta"] for p in named[NAMED_INPUTS:]))
+            )
+        paths.append([p for p in parts if p["delta"] != 0.0])
+    return paths
