@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Self, TypedDict
+from typing import Any, Protocol, Self, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from features.design import HorizonData
-from models.distributions import continuous_quantile, hurdle_mean, median_count
+from models.distributions import continuous_quantile, count_pmf, hurdle_mean, median_count
 
 FORECAST_COLUMNS = (
     "region",
@@ -79,6 +79,16 @@ class CountForecast:
 
     def median(self) -> np.ndarray:
         return median_count(self.mean, self.dispersion, self._hurdle())
+
+    def mass_functions(self) -> list[dict[str, Any]]:
+        """Each row's whole count law: {"pmf": [P(0), P(1), ...], "tail": P(count >= len(pmf))}."""
+        hurdle = self._hurdle()
+        laws = []
+        for i, (mean, dispersion) in enumerate(zip(self.mean, self.dispersion, strict=True)):
+            p_event = float(np.clip(hurdle[i], 0.0, 1.0)) if hurdle is not None else None
+            pmf, tail = count_pmf(float(mean), float(dispersion), p_event)
+            laws.append({"pmf": [round(float(p), 9) for p in pmf], "tail": round(tail, 9)})
+        return laws
 
     def _hurdle(self) -> np.ndarray | None:
         return self.p_event if self.zero_from_p_event else None

@@ -132,4 +132,8 @@ class DirectForecaster:
         for row, listed in enumerate(forecast.drivers or [[] for _ in range(len(table))]):
             drivers[row] = listed
         table["drivers"] = drivers
+        laws = np.empty(len(table), dtype=object)
+        for row, law in enumerate(forecast.mass_functions()):
+            laws[row] = law
+        table["count_law"] = laws
         return table

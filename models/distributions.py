@@ -115,3 +115,30 @@ def dispersion_of(regions: pd.Index | np.ndarray, dispersion: dict[str, float]) 
     """Each row's region dispersion; regions never seen get the median of the known ones."""
     default = float(np.median(list(dispersion.values()))) if dispersion else MIN_DISPERSION
     return pd.Series(pd.Index(regions)).map(dispersion).fillna(default).to_numpy(dtype=float)
+
+
+# The mass function is listed until less than this is left; the rest is one tail mass.
+PMF_TAIL = 1e-6
+MAX_PMF_COUNTS = 5000
+
+
+def count_pmf(
+    mean: float, dispersion: float, p_event: float | None = None
+) -> tuple[np.ndarray, float]:
+    """P(count = k) for k = 0, 1, ... until less than PMF_TAIL is left, and that rest
+    P(count >= len(pmf)). With `p_event`, of the hurdle law (so P(count >= 1) is p_event)."""
+    size, prob = _law(np.asarray([mean], dtype=float), np.asarray([dispersion], dtype=float))
+    if p_event is None:
+        last = int(min(stats.nbinom.isf(PMF_TAIL, size, prob)[0], MAX_PMF_COUNTS))
+        pmf = stats.nbinom.pmf(np.arange(last + 1), size, prob)
+    else:
+        positive = float(stats.nbinom.sf(0, size, prob)[0])
+        counts = np.arange(1, MAX_PMF_COUNTS + 1)
+        if positive < 1e-12:  # a vanishing mean: a positive count is almost surely 1
+            given = np.zeros(1)
+            given[0] = 1.0
+        else:
+            last = int(min(stats.nbinom.isf(PMF_TAIL * positive, size, prob)[0], MAX_PMF_COUNTS))
+            given = stats.nbinom.pmf(counts[: max(last, 1)], size, prob) / positive
+        pmf = np.concatenate([[1.0 - p_event], p_event * given])
+    return pmf, float(max(0.0, 1.0 - pmf.sum()))

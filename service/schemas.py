@@ -92,6 +92,12 @@ class ForecastPublic(BaseModel):
         default=None,
         description="Why p_event moved since the previous issue for this region and horizon.",
     )
+    quantiles: dict[str, float] | None = Field(
+        default=None, description="The count quantiles asked for (?quantiles=0.05,0.95)."
+    )
+    exceedance: dict[str, float] | None = Field(
+        default=None, description="P(events >= k) for the counts asked for (?exceedance=1,5)."
+    )
 
 
 class ForecastsPublic(BaseModel):

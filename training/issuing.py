@@ -73,6 +73,8 @@ issued_forecasts = Table(
     Column("severe_threshold", Integer, nullable=True),
     # Why p_event moved since the previous issue for the region and horizon (training.changes).
     Column("change", JSON, nullable=True),
+    # The whole count law: {"pmf": [P(0), P(1), ...], "tail": P(count >= len(pmf))}.
+    Column("count_law", JSON, nullable=True),
     UniqueConstraint("version", "region", "origin", "horizon", name="uq_issued_forecasts_row"),
 )
 
@@ -102,7 +104,12 @@ reference_forecasts = Table(
 REFERENCE_MODELS = ("climatology", "recent")
 REFERENCE_COLUMNS = ("region", "origin", "horizon", "period", "p_event", "expected_events",
                      "events_p10", "events_p50", "events_p90", "p_severe")  # fmt: skip
-ROW_COLUMNS = (*(c for c in FORECAST_COLUMNS if c != "model_version"), "drivers", "change")
+ROW_COLUMNS = (
+    *(c for c in FORECAST_COLUMNS if c != "model_version"),
+    "drivers",
+    "change",
+    "count_law",
+)
 
 
 @dataclass(frozen=True)

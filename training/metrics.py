@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from training.scores import QUANTILES, brier, pinball
+from training.scores import QUANTILES, brier, mean_rps, pinball
 
 CALIBRATION_BINS = 10
 __all__ = ["QUANTILES", "brier", "pinball", "reliability_table", "score", "score_backtest"]
@@ -69,6 +69,7 @@ def score(rows: pd.DataFrame, severe_threshold: int = 25) -> dict[str, float]:
             np.mean((observed >= rows["events_p10"]) & (observed <= rows["events_p90"]))
         ),
         "mae": float(np.mean(np.abs(rows["expected_events"].to_numpy(dtype=float) - observed))),
+        "rps": mean_rps(rows["count_law"], observed) if "count_law" in rows else float("nan"),
     }
 
 

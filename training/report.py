@@ -14,11 +14,16 @@ import pandas as pd
 from training.metrics import reliability_table, score_backtest
 
 
-def write_forecast_table(table: pd.DataFrame, path: Path) -> None:
-    """A forecast table as CSV or Parquet (by suffix); drivers become JSON text."""
+def write_forecast_table(table: pd.DataFrame, path: Path, pmf: bool = False) -> None:
+    """A forecast table as CSV or Parquet (by suffix); drivers (and, with `pmf`, each row's
+    count law: its mass function and tail) become JSON text."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if "drivers" in table.columns:
-        table = table.assign(drivers=table["drivers"].map(json.dumps))
+    for column in ("drivers", "change", "count_law"):
+        if column in table.columns:
+            if column == "count_law" and not pmf:
+                table = table.drop(columns=column)
+            else:
+                table = table.assign(**{column: table[column].map(json.dumps)})
     if path.suffix == ".parquet":
         table.to_parquet(path, index=False)
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 QUANTILES = {"events_p10": 0.1, "events_p50": 0.5, "events_p90": 0.9}
@@ -19,3 +21,20 @@ def pinball(quantile: np.ndarray, observed: np.ndarray, level: float) -> float:
 def interval_pinball(rows: dict[str, np.ndarray], observed: np.ndarray) -> float:
     """The mean pinball loss of the interval ends and the median."""
     return float(np.mean([pinball(rows[c], observed, q) for c, q in QUANTILES.items()]))
+
+
+def ranked_probability_score(law: dict[str, Any], observed: float) -> float:
+    """The ranked probability score of a count law (its mass function and tail) for one
+    outcome: the sum over counts k of (P(count <= k) - [observed <= k])^2, exact up to the
+    tail the law leaves unlisted."""
+    cdf = np.cumsum(np.asarray(law["pmf"], dtype=float))
+    reach = max(len(cdf), int(observed) + 1)
+    cdf = np.concatenate([cdf, np.full(reach - len(cdf), cdf[-1])])
+    hit = (np.arange(reach) >= observed).astype(float)
+    return float(np.sum((cdf - hit) ** 2))
+
+
+def mean_rps(laws: Any, observed: np.ndarray) -> float:
+    return float(
+        np.mean([ranked_probability_score(law, y) for law, y in zip(laws, observed, strict=True)])
+    )

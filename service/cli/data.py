@@ -328,6 +328,7 @@ def backtest_command(
             "severe_brier",
             "pinball",
             "coverage_p10_p90",
+            "rps",
         ]
         typer.echo(metrics[[c for c in columns if c in metrics]].round(4).to_string(index=False))
         typer.echo(f"report written to {report}")

@@ -176,6 +176,10 @@ def forecast(
     allow_version_mismatch: Annotated[
         bool, typer.Option(help="Load a model saved by other scikit-learn/statsmodels versions.")
     ] = False,
+    pmf: Annotated[
+        bool,
+        typer.Option(help="Add each row's count law (mass function and tail) as JSON."),
+    ] = False,
 ) -> None:
     """Issue forecasts from the champion (or --version) on the stored events, and store them."""
     if output.suffix not in {".csv", ".parquet"}:
@@ -193,7 +197,7 @@ def forecast(
         )
     except (registry.RegistryError, ArtifactError, ValueError) as exc:
         raise fail(str(exc)) from None
-    write_forecast_table(table, output)
+    write_forecast_table(table, output, pmf=pmf)
     typer.echo(
         f"issued {len(table)} forecasts from {serving.record.version} at origin "
         f"{table['origin'].iloc[0]} to {output}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -22,6 +23,7 @@ from events.periods import (
     shift_period,
 )
 from events.series import SOURCE_FAMILIES, Series, choose_series
+from service import distribution
 from service.dependencies import (
     EngineDep,
     PageDep,
@@ -135,9 +137,40 @@ def _interval(row: Any) -> IntervalPublic:
     return IntervalPublic(p10=row["events_p10"], p50=row["events_p50"], p90=row["events_p90"])
 
 
+@dataclass(frozen=True)
+class Asked:
+    """Quantile levels and counts a request asks the count law for."""
+
+    levels: tuple[float, ...] = ()
+    counts: tuple[int, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.levels}-{self.counts}"
+
+
+def _asked(quantiles: str | None, counts: str | None) -> Asked:
+    try:
+        return Asked(
+            tuple(distribution.parse_levels(quantiles)) if quantiles is not None else (),
+            tuple(distribution.parse_counts(counts)) if counts is not None else (),
+        )
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
 def _public(
-    row: dict[str, Any], issue: Issue, names: dict[str, str], settings: Settings
+    row: dict[str, Any],
+    issue: Issue,
+    names: dict[str, str],
+    settings: Settings,
+    asked: Asked = Asked(),
 ) -> ForecastPublic:
+    law = row.get("count_law")
+    if (asked.levels or asked.counts) and law is None:
+        raise ApiError(
+            404, f"{issue.version}'s forecasts carry no count law: issue them again to ask it"
+        )
     return ForecastPublic(
         region=row["region"],
         region_name=names.get(row["region"], row["region"]),
@@ -152,6 +185,12 @@ def _public(
         model_version=issue.version,
         data_cutoff=issue.origin,
         change=row.get("change"),
+        quantiles={f"{q:g}": distribution.quantile(law, q) for q in asked.levels}
+        if law is not None and asked.levels
+        else None,
+        exceedance={str(k): distribution.exceedance(law, k) for k in asked.counts}
+        if law is not None and asked.counts
+        else None,
     )
 
 
@@ -201,6 +240,20 @@ _LATEST_PARAMETERS = [
         "schema": {"type": "integer"},
     },
     {
+        "name": "quantiles",
+        "in": "query",
+        "required": False,
+        "description": "Count quantiles to answer from the count law, e.g. 0.05,0.25,0.75,0.95.",
+        "schema": {"type": "string", "maxLength": 200},
+    },
+    {
+        "name": "exceedance",
+        "in": "query",
+        "required": False,
+        "description": "Counts k to give P(events >= k) for, e.g. 1,5,10.",
+        "schema": {"type": "string", "maxLength": 200},
+    },
+    {
         "name": "series",
         "in": "query",
         "required": False,
@@ -225,7 +278,9 @@ _LATEST_PARAMETERS = [
 ]
 
 
-def _latest_query(request: Request, settings: Settings) -> tuple[str | None, int | None, Series]:
+def _latest_query(
+    request: Request, settings: Settings
+) -> tuple[str | None, int | None, Series, Asked]:
     query = request.query_params
     series = chosen_series(settings, query.get("series"), query.get("source"), query.get("freq"))
     raw = query.get("horizon")
@@ -233,7 +288,8 @@ def _latest_query(request: Request, settings: Settings) -> tuple[str | None, int
         horizon = int(raw) if raw is not None else None
     except ValueError:
         raise ApiError(422, f"horizon must be a whole number, not {str(raw)[:20]!r}") from None
-    return query.get("region"), horizon, series
+    asked = _asked(query.get("quantiles"), query.get("exceedance"))
+    return query.get("region"), horizon, series, asked
 
 
 @router.get(
@@ -251,7 +307,7 @@ async def latest_forecasts(request: Request) -> Any:
     state = request.app.state
     server: IssueServer = state.server
     settings: Settings = state.settings
-    region, horizon, series = _latest_query(request, settings)
+    region, horizon, series, asked = _latest_query(request, settings)
     names = _names(state.resolver)
     if region is not None:
         _check_region(region, names)
@@ -259,7 +315,9 @@ async def latest_forecasts(request: Request) -> Any:
     issue = _served(server, series)
 
     def render() -> ForecastsPublic:
-        data = [_public(row, issue, names, settings) for row in _select(issue, region, horizon)]
+        data = [
+            _public(row, issue, names, settings, asked) for row in _select(issue, region, horizon)
+        ]
         return ForecastsPublic(
             data=data,
             count=len(data),
@@ -270,7 +328,7 @@ async def latest_forecasts(request: Request) -> Any:
         )
 
     # The age changes with the day: today is part of the cached body's key.
-    key = f"{issue.etag}-{region}-{horizon}-{today().isoformat()}"
+    key = f"{issue.etag}-{region}-{horizon}-{asked.key}-{today().isoformat()}"
     return _cached_json(request, server, key, render)
 
 
@@ -343,9 +401,16 @@ def region_forecasts(
     series: SeriesQuery = None,
     source: SourceQuery = None,
     freq: FreqQuery = None,
+    quantiles: Annotated[
+        str | None, Query(max_length=200, description="Count quantiles, e.g. 0.05,0.95.")
+    ] = None,
+    exceedance: Annotated[
+        str | None, Query(max_length=200, description="Counts k for P(events >= k), e.g. 1,5.")
+    ] = None,
 ) -> Any:
     """One region's latest forecasts, with its observed history beside them (None where the
     source does not cover a period)."""
+    asked = _asked(quantiles, exceedance)
     names = _names(resolver)
     _check_region(region, names)
     chosen = chosen_series(settings, series, source, freq)
@@ -357,7 +422,9 @@ def region_forecasts(
             shift_period(issue.origin, -k, chosen.freq) for k in range(HISTORY_PERIODS - 1, -1, -1)
         ]
         history = region_outcomes(engine, chosen, region, periods)
-        data = [_public(row, issue, names, settings) for row in _select(issue, region, horizon)]
+        data = [
+            _public(row, issue, names, settings, asked) for row in _select(issue, region, horizon)
+        ]
         return RegionForecastsPublic(
             region=region,
             data=data,
@@ -369,7 +436,7 @@ def region_forecasts(
             history=[_observed(r) for r in history.to_dict(orient="records")],
         )
 
-    key = f"{issue.etag}-{region}-{horizon}-history-{today().isoformat()}"
+    key = f"{issue.etag}-{region}-{horizon}-{asked.key}-history-{today().isoformat()}"
     # New data can change the history without a new issue: the coverage is part of the key.
     covered = server.coverage().get(chosen.key)
     key += f"-{covered.last if covered else None}"

@@ -1,0 +1,61 @@
+"""Answers from a forecast's whole count law (its mass function and tail), for any quantile or
+count asked: numpy only, so web workers answer without a model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+MAX_ASKED = 20
+MAX_COUNT = 100_000
+
+
+def quantile(law: Mapping[str, Any], level: float) -> float:
+    """The `level` quantile with each count k spread evenly over [k - 1/2, k + 1/2], cut at 0:
+    the convention of the published interval ends (models.distributions)."""
+    pmf = np.asarray(law["pmf"], dtype=float)
+    cdf = np.cumsum(pmf)
+    k = int(np.searchsorted(cdf, level, side="left"))
+    if k >= len(pmf):  # in the unlisted tail: its first count
+        return float(len(pmf))
+    below = cdf[k - 1] if k > 0 else 0.0
+    fraction = (level - below) / max(pmf[k], 1e-12)
+    return float(max(k - 0.5 + min(max(fraction, 0.0), 1.0), 0.0))
+
+
+def exceedance(law: Mapping[str, Any], count: int) -> float:
+    """P(count >= `count`)."""
+    pmf = np.asarray(law["pmf"], dtype=float)
+    if count <= 0:
+        return 1.0
+    if count >= len(pmf):
+        return float(law["tail"])
+    return float(min(max(1.0 - pmf[:count].sum(), 0.0), 1.0))
+
+
+def parse_levels(text: str) -> list[float]:
+    """'0.05,0.25,0.75' as quantile levels strictly between 0 and 1."""
+    try:
+        levels = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(
+            f"quantiles must be numbers between 0 and 1, like 0.05,0.95; got {text[:40]!r}"
+        ) from None
+    if not levels or len(levels) > MAX_ASKED or not all(0.0 < q < 1.0 for q in levels):
+        raise ValueError(f"quantiles must be 1 to {MAX_ASKED} numbers strictly between 0 and 1")
+    return levels
+
+
+def parse_counts(text: str) -> list[int]:
+    """'1,5,10' as counts to give exceedance probabilities for."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(
+            f"exceedance must be whole counts, like 1,5,10; got {text[:40]!r}"
+        ) from None
+    if not counts or len(counts) > MAX_ASKED or not all(0 <= k <= MAX_COUNT for k in counts):
+        raise ValueError(f"exceedance must be 1 to {MAX_ASKED} counts from 0 to {MAX_COUNT}")
+    return counts

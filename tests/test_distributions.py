@@ -1,0 +1,102 @@
+"""Whole count laws: what issuing stores, the API answers any quantile or count from, and the
+ranked probability score reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from events.panel import build_panel, gazetteer_of
+from events.periods import Frequency
+from events.series import Series
+from features.specs import default_spec
+from models.base import CountForecast
+from models.catalog import REFERENCE_MODELS
+from service import distribution
+from service.app import create_app
+from service.settings import Settings
+from store.db import make_engine
+from tests.conftest import SECRET
+from training.backtest import BacktestRequest, run_backtest
+from training.metrics import score_backtest
+from training.scores import ranked_probability_score
+
+laws = st.tuples(st.floats(0.001, 80.0), st.floats(0.001, 5.0), st.floats(0.01, 0.999))
+
+
+@settings(max_examples=60, deadline=None)
+@given(law=laws)
+def test_the_stored_law_is_the_published_one(law: tuple[float, float, float]) -> None:
+    mean, dispersion, p_event = law
+    forecast = CountForecast(
+        p_event=np.array([p_event]), mean=np.array([mean]), dispersion=np.array([dispersion]),
+        p_severe=np.array([0.0]), zero_from_p_event=True,
+    )  # fmt: skip
+    (stored,) = forecast.mass_functions()
+    assert sum(stored["pmf"]) + stored["tail"] == pytest.approx(1.0, abs=1e-6)
+    assert distribution.exceedance(stored, 1) == pytest.approx(p_event, abs=1e-8)
+    for level in (0.1, 0.9):
+        assert distribution.quantile(stored, level) == pytest.approx(
+            float(forecast.quantile(level)[0]), abs=1e-4
+        )
+
+
+def test_the_ranked_probability_score_is_the_sum_over_counts() -> None:
+    size, prob = 2.0, 0.3
+    pmf = stats.nbinom.pmf(np.arange(200), size, prob)
+    law = {"pmf": list(pmf), "tail": float(stats.nbinom.sf(199, size, prob))}
+    for observed in (0, 3, 12):
+        brute = sum((stats.nbinom.cdf(k, size, prob) - (observed <= k)) ** 2 for k in range(400))
+        assert ranked_probability_score(law, observed) == pytest.approx(brute, abs=1e-9)
+    assert ranked_probability_score({"pmf": [0.0, 1.0], "tail": 0.0}, 1) == 0.0
+    assert ranked_probability_score({"pmf": [0.0, 1.0], "tail": 0.0}, 0) == 1.0
+
+
+def test_the_api_answers_any_quantile_and_count(served_home: Path) -> None:
+    settings_ = Settings(
+        home=served_home,
+        database_url=(served_home / "database_url.txt").read_text(),
+        secret_key=SECRET,
+    )
+    with TestClient(create_app(settings_)) as client:
+        body = client.get(
+            "/v1/forecasts", params={"quantiles": "0.1,0.5,0.9,0.99", "exceedance": "0,1,5,10"}
+        ).json()
+        for row in body["data"]:
+            interval, asked = row["events_interval"], row["quantiles"]
+            assert asked["0.1"] == pytest.approx(interval["p10"], abs=1e-4)
+            assert asked["0.9"] == pytest.approx(interval["p90"], abs=1e-4)
+            assert abs(asked["0.5"] - interval["p50"]) <= 0.5 and asked["0.99"] >= asked["0.9"]
+            chance = row["exceedance"]
+            assert chance["0"] == 1.0 and chance["1"] == pytest.approx(row["p_event"], abs=1e-8)
+            assert chance["1"] >= chance["5"] >= chance["10"]
+        region = client.get("/v1/forecasts/PK-KP", params={"exceedance": "25"}).json()
+        assert 0.0 <= region["data"][0]["exceedance"]["25"] <= 1.0
+        for bad in ({"quantiles": "1.5"}, {"quantiles": "x"}, {"exceedance": "-1"},
+                    {"exceedance": ",".join(["1"] * 21)}):  # fmt: skip
+            assert client.get("/v1/forecasts", params=bad).status_code == 422, bad
+        plain = client.get("/v1/forecasts").json()["data"][0]
+        assert plain["quantiles"] is None and plain["exceedance"] is None
+
+
+def test_every_model_of_a_backtest_is_scored_by_rps(recent_store_file: Path) -> None:
+    store = make_engine(f"sqlite:///{recent_store_file}")
+    panel = build_panel(store, Series("PAK", "ucdp", Frequency.MONTH))
+    store.dispose()
+    models = ("ensemble", *REFERENCE_MODELS)
+    request = BacktestRequest(freq=Frequency.MONTH, start="2019-01", end="2019-02",
+                              horizons=(1,), models=models, n_jobs=1)  # fmt: skip
+    results = run_backtest(panel, request, default_spec(gazetteer_of("PAK"), Frequency.MONTH))
+    table = score_backtest(results).set_index(["model", "horizon"])
+    assert set(table.index.get_level_values("model")) == set(models)
+    assert table["rps"].notna().all() and (table["rps"] > 0).all()
+    climatology = results[results["model"] == "climatology"]
+    by_hand = np.mean([ranked_probability_score(law, y) for law, y in
+                       zip(climatology["count_law"], climatology["observed_events"], strict=True)])  # fmt: skip
+    assert table.loc[("climatology", "all"), "rps"] == pytest.approx(by_hand)
