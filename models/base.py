@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from features.design import HorizonData
-from models.distributions import continuous_quantile, count_pmf, hurdle_mean, median_count
+from models.distributions import continuous_quantile, count_pmfs, hurdle_mean, median_count
 
 FORECAST_COLUMNS = (
     "region",
@@ -83,12 +83,11 @@ class CountForecast:
     def mass_functions(self) -> list[dict[str, Any]]:
         """Each row's whole count law: {"pmf": [P(0), P(1), ...], "tail": P(count >= len(pmf))}."""
         hurdle = self._hurdle()
-        laws = []
-        for i, (mean, dispersion) in enumerate(zip(self.mean, self.dispersion, strict=True)):
-            p_event = float(np.clip(hurdle[i], 0.0, 1.0)) if hurdle is not None else None
-            pmf, tail = count_pmf(float(mean), float(dispersion), p_event)
-            laws.append({"pmf": [round(float(p), 9) for p in pmf], "tail": round(tail, 9)})
-        return laws
+        p_event = np.clip(hurdle, 0.0, 1.0) if hurdle is not None else None
+        return [
+            {"pmf": np.round(pmf, 9).tolist(), "tail": round(tail, 9)}
+            for pmf, tail in count_pmfs(self.mean, self.dispersion, p_event)
+        ]
 
     def _hurdle(self) -> np.ndarray | None:
         return self.p_event if self.zero_from_p_event else None

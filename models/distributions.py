@@ -122,23 +122,35 @@ PMF_TAIL = 1e-6
 MAX_PMF_COUNTS = 5000
 
 
-def count_pmf(
-    mean: float, dispersion: float, p_event: float | None = None
-) -> tuple[np.ndarray, float]:
-    """P(count = k) for k = 0, 1, ... until less than PMF_TAIL is left, and that rest
-    P(count >= len(pmf)). With `p_event`, of the hurdle law (so P(count >= 1) is p_event)."""
-    size, prob = _law(np.asarray([mean], dtype=float), np.asarray([dispersion], dtype=float))
+def count_pmfs(
+    mean: np.ndarray, dispersion: np.ndarray, p_event: np.ndarray | None = None
+) -> list[tuple[np.ndarray, float]]:
+    """Per row: P(count = k) for k = 0, 1, ... until less than PMF_TAIL is left, and that rest
+    P(count >= len(pmf)). With `p_event`, of the hurdle law (so P(count >= 1) is p_event).
+    One scipy call per step for all rows: a backtest asks this of thousands of rows."""
+    size, prob = _law(np.asarray(mean, dtype=float), np.asarray(dispersion, dtype=float))
+    size, prob = size[:, None], prob[:, None]
     if p_event is None:
-        last = int(min(stats.nbinom.isf(PMF_TAIL, size, prob)[0], MAX_PMF_COUNTS))
-        pmf = stats.nbinom.pmf(np.arange(last + 1), size, prob)
+        last = np.minimum(stats.nbinom.isf(PMF_TAIL, size, prob)[:, 0], MAX_PMF_COUNTS)
+        grid = np.arange(int(np.max(last, initial=0)) + 1)[None, :]
+        table = stats.nbinom.pmf(grid, size, prob)
+        lengths = last.astype(int) + 1
     else:
-        positive = float(stats.nbinom.sf(0, size, prob)[0])
-        counts = np.arange(1, MAX_PMF_COUNTS + 1)
-        if positive < 1e-12:  # a vanishing mean: a positive count is almost surely 1
-            given = np.zeros(1)
-            given[0] = 1.0
-        else:
-            last = int(min(stats.nbinom.isf(PMF_TAIL * positive, size, prob)[0], MAX_PMF_COUNTS))
-            given = stats.nbinom.pmf(counts[: max(last, 1)], size, prob) / positive
-        pmf = np.concatenate([[1.0 - p_event], p_event * given])
-    return pmf, float(max(0.0, 1.0 - pmf.sum()))
+        positive = stats.nbinom.sf(0, size, prob)[:, 0]
+        safe = np.maximum(positive, 1e-300)
+        last = np.minimum(stats.nbinom.isf(PMF_TAIL * safe, size[:, 0], prob[:, 0]), MAX_PMF_COUNTS)
+        last = np.maximum(last, 1.0)
+        grid = np.arange(1, int(np.max(last, initial=1)) + 1)[None, :]
+        given = stats.nbinom.pmf(grid, size, prob) / safe[:, None]
+        vanishing = positive < 1e-12  # a positive count is then almost surely 1
+        given[vanishing] = 0.0
+        given[vanishing, 0] = 1.0
+        last[vanishing] = 1.0
+        p = np.asarray(p_event, dtype=float)[:, None]
+        table = np.concatenate([1.0 - p, p * given], axis=1)
+        lengths = last.astype(int) + 1
+    laws = []
+    for row, length in zip(table, lengths, strict=True):
+        pmf = row[:length]
+        laws.append((pmf, float(max(0.0, 1.0 - pmf.sum()))))
+    return laws

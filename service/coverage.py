@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from events.coverage import Coverage, series_coverage, stored_series
 from events.periods import FREQUENCIES
 from events.series import Series
+from events.tables import coverage_spans
 from service.freshness import coverage_freshness
 from training import registry
 
@@ -45,6 +46,12 @@ def all_coverage(engine: Engine) -> dict[str, Coverage]:
             if coverage.periods:
                 found[coverage.series.key] = coverage
     return found
+
+
+def coverage_stamp(engine: Engine) -> tuple[object, ...]:
+    """Changes whenever an ingest records a span: coverage is recomputed only then."""
+    with engine.connect() as conn:
+        return tuple(conn.execute(select(func.count(), func.max(coverage_spans.c.id))).one())
 
 
 def summarize(

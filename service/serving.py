@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from events.coverage import Coverage
-from service.coverage import all_coverage
+from service.coverage import all_coverage, coverage_stamp
 from training import registry
 from training.issuing import Issue, latest_issue_key, load_issue
 
@@ -31,6 +31,7 @@ class IssueServer:
         self._issues: dict[str, Issue | None] = {default_series: None}
         self._problems: dict[str, str] = {}
         self._coverage: dict[str, Coverage] = {}
+        self._coverage_stamp: tuple[object, ...] | None = None
         self._lock = threading.Lock()
         # Serialized responses by ETag: an issue's body is computed once per query, not per poll.
         self._bodies: dict[str, bytes] = {}
@@ -66,7 +67,9 @@ class IssueServer:
         with self._lock:
             try:
                 keys = {self.default_series, *(c.series for c in registry.champions(self.engine))}
-                self._coverage = all_coverage(self.engine)
+                stamp = coverage_stamp(self.engine)
+                if stamp != self._coverage_stamp:  # recomputed only when an ingest added spans
+                    self._coverage, self._coverage_stamp = all_coverage(self.engine), stamp
             except SQLAlchemyError as exc:
                 self._problems[self.default_series] = f"refresh failed: {type(exc).__name__}"
                 log.error("serving: refresh failed: %s", exc)

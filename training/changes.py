@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from events.periods import Frequency, cadence, shift_period
-from features.specs import feature_label
+from features.specs import build_features, feature_label
 from models.direct import DirectForecaster
 
 # How many named inputs a change lists before the rest is summed as "other inputs".
@@ -60,9 +60,25 @@ def _facts(panel: pd.DataFrame, region: str, old: str, new: str, freq: Frequency
     return facts
 
 
+class FeatureCache:
+    """Features of the panel up to an origin, built once per model version and origin: every
+    horizon's comparison reads the same ones."""
+
+    def __init__(self, panel: pd.DataFrame) -> None:
+        self.panel = panel
+        self._built: dict[tuple[str, str], pd.DataFrame] = {}
+
+    def inputs(self, model: DirectForecaster, origin: str, horizon: int) -> pd.DataFrame:
+        key = (model.version, origin)
+        if key not in self._built:
+            history = self.panel[self.panel["period"] <= origin]
+            self._built[key] = build_features(history, model.spec)
+        return model.inputs(self.panel, origin, horizon, self._built[key])
+
+
 def explain(
     model: DirectForecaster,
-    panel: pd.DataFrame,
+    cache: FeatureCache,
     origin: str,
     horizon: int,
     table: pd.DataFrame,
@@ -71,7 +87,8 @@ def explain(
     """region -> the change of its forecast at `horizon` from the previous issue: the delta, its
     contributions (which add up to it) and the facts behind them. Regions compared with the same
     issue walk their paths together (one prediction per step for all of them)."""
-    new_X = model.inputs(panel, origin, horizon)
+    panel = cache.panel
+    new_X = cache.inputs(model, origin, horizon)
     new_p = dict(zip(table["region"], table["p_event"], strict=True))
     groups: dict[tuple[str, str], list[str]] = {}
     for region, before in previous.items():
@@ -80,7 +97,7 @@ def explain(
     changes: dict[str, dict[str, Any]] = {}
     for regions in groups.values():
         before = previous[regions[0]]
-        old_X = before.model.inputs(panel, before.origin, horizon).loc[regions]
+        old_X = cache.inputs(before.model, before.origin, horizon).loc[regions]
         before_p = np.array([previous[region].p_event for region in regions])
         paths = _walk(model, before, before_p, old_X, new_X.loc[regions], horizon, new_p)
         for region, parts in zip(regions, paths, strict=True):
@@ -119,22 +136,26 @@ def _walk(
         steps.append(("model", champion, None, final - at_old))
         moves: list[tuple[str, str, str | None, np.ndarray]] = []
     else:
+        # Every point of the path, stacked and predicted at once: the cost of a prediction is
+        # in its trees, not its rows.
         mixed = old_X.copy()
         mixed.index = new_X.index
-        current = model.probability(mixed, horizon)
-        steps.append(("model", champion, None, current - at_old))
-        moves = []
+        points, moved = [mixed.copy()], []
         calendar = [c for c in mixed.columns if c.startswith("target_")]
         for column in [c for c in mixed.columns if c not in calendar] + calendar:
-            if np.allclose(
-                mixed[column].to_numpy(dtype=float), new_X[column].to_numpy(dtype=float)
-            ):
+            before_values = mixed[column].to_numpy(dtype=float)
+            if np.allclose(before_values, new_X[column].to_numpy(dtype=float)):
                 continue
             mixed[column] = new_X[column].to_numpy()
-            after = model.probability(mixed, horizon)
-            source = "calendar" if column in calendar else "data"
-            moves.append((source, feature_label(column, freq), column, after - current))
-            current = after
+            points.append(mixed.copy())
+            moved.append(column)
+        p = model.probability(pd.concat(points), horizon).reshape(len(points), len(regions))
+        steps.append(("model", champion, None, p[0] - at_old))
+        moves = [
+            ("calendar" if column in calendar else "data", feature_label(column, freq), column,
+             p[k + 1] - p[k])
+            for k, column in enumerate(moved)
+        ]  # fmt: skip
     paths = []
     for i in range(len(regions)):
         parts = [_part(source, label, delta[i], feature) for source, label, feature, delta in steps]

@@ -259,10 +259,11 @@ def _prepare(
     table = forecaster.predict(panel, origin, chosen)
     explained: dict[tuple[int, str], dict[str, Any]] = {}
     if installation is not None:
+        cache = changes.FeatureCache(panel)
         for horizon, previous in _previous_issues(engine, installation, record, origin).items():
             if horizon in chosen:
                 part = table[table["horizon"] == horizon]
-                found = changes.explain(forecaster, panel, origin, horizon, part, previous)
+                found = changes.explain(forecaster, cache, origin, horizon, part, previous)
                 explained.update({(horizon, region): change for region, change in found.items()})
     found_changes = np.empty(len(table), dtype=object)
     for i, key in enumerate(zip(table["horizon"], table["region"], strict=True)):
