@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: serve test lint typecheck pytest test-postgres fuzz lock clean browser monitoring
+.PHONY: serve test lint typecheck pytest test-integration test-postgres fuzz lock clean browser monitoring
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +57,12 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest -m "not postgres and not fuzz" --cov --cov-report=term --durations=15
+	$(BIN)/pytest -m "not postgres and not fuzz and not integration" --cov --cov-report=term --durations=15
+
+# Several processes or real outside programs: a live Prometheus and Alertmanager, a Dask
+# cluster, several web workers, concurrent trainings, `serve --bootstrap`.
+test-integration: $(DEV_STAMP) monitoring
+	$(BIN)/pytest -m "integration and not postgres and not fuzz" --durations=10
 
 # Needs the PostgreSQL server at THREATCAST_TEST_POSTGRES_URL (default: local, trust auth, database test).
 test-postgres: $(DEV_STAMP)

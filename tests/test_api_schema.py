@@ -32,7 +32,7 @@ def test_no_input_causes_a_server_error(sqlite_served_home: Path) -> None:
         for operation in operations:
 
             @given(case=operation.as_strategy())
-            @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+            @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
             def exercise(case: schemathesis.Case) -> None:
                 case.call_and_validate(
                     headers={"Authorization": f"Bearer {admin}"}, checks=[not_a_server_error]

@@ -153,6 +153,7 @@ def test_invalid_settings_fail_fast(cli: tuple[CliRunner, dict[str, str]]) -> No
     assert code == 2 and "THREATCAST_DATABASE_URL" in err and "unsupported database 'mysql'" in err
 
 
+@pytest.mark.integration
 def test_serve_with_bootstrap_trains_a_champion_and_serves_forecasts(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "first.json"

@@ -18,6 +18,7 @@ from training.backtest import BacktestRequest, run_backtest
 from training.parallel import compute_backend
 
 
+@pytest.mark.integration
 def test_backtest_on_a_dask_cluster_matches_the_local_run(ged_store_file: Path) -> None:
     store = make_engine(f"sqlite:///{ged_store_file}")
     # From 2008 on: enough history for the origins, a fraction of the fitting.

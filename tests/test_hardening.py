@@ -424,6 +424,7 @@ def test_every_surface_says_how_old_the_data_is(sqlite_served_home: Path) -> Non
         )
 
 
+@pytest.mark.integration
 def test_with_two_workers_a_scrape_counts_every_workers_requests(
     sqlite_served_home: Path,
 ) -> None:

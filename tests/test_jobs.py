@@ -119,6 +119,7 @@ def test_a_killed_training_leaves_no_artifact_no_version_and_a_failed_job(ged_ho
     assert leftovers == []
 
 
+@pytest.mark.integration
 def test_two_trainings_at_once_both_succeed_with_distinct_versions(home: Path) -> None:
     processes = [_spawn(home, "train", "--config", str(home / "small.json")) for _ in range(2)]
     outputs = [p.communicate(timeout=300)[0] for p in processes]

@@ -239,6 +239,7 @@ def _pushes(engine: Engine) -> int:
         )
 
 
+@pytest.mark.integration
 def test_prometheus_and_alertmanager_carry_threatcast_alerts(
     sqlite_served_home: Path, tmp_path: Path
 ) -> None:
