@@ -49,6 +49,16 @@ from training.artifacts import ArtifactError, load_artifact
 
 log = logging.getLogger(__name__)
 
+# What every stored forecast row says, issued or reference.
+FORECAST_VALUES = (
+    "p_event",
+    "expected_events",
+    "events_p10",
+    "events_p50",
+    "events_p90",
+    "p_severe",
+)
+
 issued_forecasts = Table(
     "issued_forecasts",
     metadata,
@@ -60,12 +70,7 @@ issued_forecasts = Table(
     Column("origin", String(10), nullable=False),
     Column("horizon", Integer, nullable=False),
     Column("period", String(10), nullable=False, index=True),
-    Column("p_event", Float, nullable=False),
-    Column("expected_events", Float, nullable=False),
-    Column("events_p10", Float, nullable=False),
-    Column("events_p50", Float, nullable=False),
-    Column("events_p90", Float, nullable=False),
-    Column("p_severe", Float, nullable=False),
+    *(Column(name, Float, nullable=False) for name in FORECAST_VALUES),
     # [{"feature", "label", "contribution"}, ...], largest contribution first.
     Column("drivers", JSON, nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
@@ -91,12 +96,7 @@ reference_forecasts = Table(
     Column("origin", String(10), nullable=False),
     Column("horizon", Integer, nullable=False),
     Column("period", String(10), nullable=False),
-    Column("p_event", Float, nullable=False),
-    Column("expected_events", Float, nullable=False),
-    Column("events_p10", Float, nullable=False),
-    Column("events_p50", Float, nullable=False),
-    Column("events_p90", Float, nullable=False),
-    Column("p_severe", Float, nullable=False),
+    *(Column(name, Float, nullable=False) for name in FORECAST_VALUES),
     UniqueConstraint(
         "version", "origin", "reference", "region", "horizon", name="uq_reference_forecasts_row"
     ),
