@@ -7,20 +7,25 @@ DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: serve test lint typecheck pytest test-integration test-postgres fuzz lock clean browser monitoring
 
+# uv installs the same pinned lock files as pip, in a fifth of the time (pip is the fallback).
+UV_VERSION := 0.13.9
+INSTALL = $(BIN)/python -m uv pip install --quiet --python $(BIN)/python
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION) || true
 
 # Dependencies come from the lock files (pip-compile, from pyproject.toml): what is tested is
 # what is shipped. `make lock` regenerates them.
 $(STAMP): pyproject.toml requirements.lock | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(INSTALL) -r requirements.lock || $(BIN)/python -m pip install --quiet -r requirements.lock
+	$(INSTALL) --no-deps -e . || $(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(DEV_STAMP): pyproject.toml requirements-dev.lock | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(INSTALL) -r requirements-dev.lock || $(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	$(INSTALL) --no-deps -e . || $(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@ $(STAMP)
 
 lock: | $(BIN)/python
