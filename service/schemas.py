@@ -246,6 +246,7 @@ class ScoresPublic(BaseModel):
     severe_brier: float | None = Field(description="Brier score of p_severe.")
     pinball: float | None = Field(description="Mean pinball loss of p10, p50 and p90.")
     coverage_p10_p90: float | None
+    rps: float | None = Field(description="Ranked probability score of the whole count law.")
 
 
 class TrackMonthPublic(BaseModel):

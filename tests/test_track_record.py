@@ -86,7 +86,7 @@ def test_issued_forecasts_score_as_the_backtest_does(scored_home: Path) -> None:
     backtest = backtest[backtest["origin"].isin(["2019-12", "2020-06"])]
     expected = score(backtest)
     overall = summarize(rows)["overall"]["first"]
-    for metric in ("brier", "severe_brier", "pinball", "coverage_p10_p90"):
+    for metric in ("brier", "severe_brier", "pinball", "coverage_p10_p90", "rps"):
         assert overall[ISSUED][metric] == pytest.approx(expected[metric], rel=1e-9), metric
     assert overall[ISSUED]["n"] == expected["n"] == 28
 
@@ -152,6 +152,8 @@ def test_the_track_record_is_served_and_printed(scored_home: Path) -> None:
         ]
         assert [m["period"] for m in body["months"]] == ["2020-01", "2020-02", "2020-07", "2020-08"]
         skill = {(s["release"], s["reference"]): s for s in body["skill"]}
+        overall = body["overall"]["first"]
+        assert all(overall[m]["rps"] > 0 for m in (ISSUED, "climatology", "recent"))
         recent = skill[("first", "recent")]
         assert recent["interval_low"] <= recent["brier_skill"] <= recent["interval_high"]
         assert {r["region"] for r in body["rolling_skill"]} == set(gazetteer_of("PAK").codes)

@@ -97,13 +97,14 @@ reference_forecasts = Table(
     Column("horizon", Integer, nullable=False),
     Column("period", String(10), nullable=False),
     *(Column(name, Float, nullable=False) for name in FORECAST_VALUES),
+    Column("count_law", JSON, nullable=True),
     UniqueConstraint(
         "version", "origin", "reference", "region", "horizon", name="uq_reference_forecasts_row"
     ),
 )
 REFERENCE_MODELS = ("climatology", "recent")
 REFERENCE_COLUMNS = ("region", "origin", "horizon", "period", "p_event", "expected_events",
-                     "events_p10", "events_p50", "events_p90", "p_severe")  # fmt: skip
+                     "events_p10", "events_p50", "events_p90", "p_severe", "count_law")  # fmt: skip
 ROW_COLUMNS = (
     *(c for c in FORECAST_COLUMNS if c != "model_version"),
     "drivers",

@@ -34,7 +34,7 @@ from events.series import Series
 from store.db import write_transaction
 from store.metadata import metadata
 from training.issuing import REFERENCE_MODELS, issued_forecasts, reference_forecasts
-from training.scores import brier, interval_pinball
+from training.scores import brier, interval_pinball, mean_rps
 
 log = logging.getLogger(__name__)
 ISSUED = "issued"
@@ -123,7 +123,7 @@ def record_outcomes(engine: Engine) -> Recorded:
 
 
 _FORECAST_COLUMNS = ("origin", "horizon", "region", "period", "p_event", "expected_events",
-                     "events_p10", "events_p50", "events_p90", "p_severe")  # fmt: skip
+                     "events_p10", "events_p50", "events_p90", "p_severe", "count_law")  # fmt: skip
 
 
 def scored_rows(
@@ -192,6 +192,10 @@ def _scores(rows: pd.DataFrame, release: str) -> dict[str, float]:
         "coverage_p10_p90": float(
             np.mean((events >= quantiles["events_p10"]) & (events <= quantiles["events_p90"]))
         ),
+        # The whole count law's score, where the law was stored (issues since it is).
+        "rps": mean_rps(rows["count_law"], events)
+        if rows["count_law"].notna().all() and len(rows)
+        else float("nan"),
     }
 
 

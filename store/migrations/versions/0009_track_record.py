@@ -32,6 +32,7 @@ def upgrade() -> None:
         *(sa.Column(name, sa.Float, nullable=False)
           for name in ("p_event", "expected_events", "events_p10", "events_p50", "events_p90",
                        "p_severe")),
+        sa.Column("count_law", sa.JSON, nullable=True),
         sa.UniqueConstraint("version", "origin", "reference", "region", "horizon",
                             name="uq_reference_forecasts_row"),
     )  # fmt: skip
