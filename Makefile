@@ -36,7 +36,7 @@ lock: | $(BIN)/python
 serve: $(STAMP)
 	$(BIN)/threatcast serve --bootstrap
 
-test: $(DEV_STAMP) browser monitoring lint typecheck pytest
+test: $(DEV_STAMP) monitoring lint typecheck pytest
 
 # The dashboard's browser test drives Debian's Chromium through Playwright (no browser download).
 browser:
@@ -64,9 +64,9 @@ typecheck: $(DEV_STAMP)
 pytest: $(DEV_STAMP)
 	$(BIN)/pytest -m "not postgres and not fuzz and not integration" --cov --cov-report=term --durations=15
 
-# Several processes or real outside programs: a live Prometheus and Alertmanager, a Dask
-# cluster, several web workers, concurrent trainings, `serve --bootstrap`.
-test-integration: $(DEV_STAMP) monitoring
+# Several processes or real outside programs: the dashboard in Chromium, a live Prometheus and
+# Alertmanager, a Dask cluster, several web workers, concurrent and killed processes.
+test-integration: $(DEV_STAMP) browser monitoring
 	$(BIN)/pytest -m "integration and not postgres and not fuzz" --durations=10
 
 # Needs the PostgreSQL server at THREATCAST_TEST_POSTGRES_URL (default: local, trust auth, database test).

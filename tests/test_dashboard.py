@@ -21,6 +21,9 @@ from training.track_record import record_outcomes
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
+# A real browser (Debian's Chromium) against live servers: run by `make test-integration`.
+pytestmark = pytest.mark.integration
+
 
 def _chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -194,6 +194,7 @@ def test_gtd_and_acled_files_resolve_to_regions(engine: Engine, fixture: str) ->
     assert _count(engine, event_rows.c.region.is_(None)) == 0
 
 
+@pytest.mark.integration
 def test_killed_ingest_leaves_the_store_as_it_was(database_url: str, engine: Engine) -> None:
     ingest_file(engine, GED_20)
     before = _snapshot(engine)

@@ -92,6 +92,7 @@ def test_train_promote_train_promote_rollback_leaves_an_audit_trail(home: Path) 
     assert out.count("succeeded") == 2
 
 
+@pytest.mark.integration
 def test_a_killed_training_leaves_no_artifact_no_version_and_a_failed_job(ged_home: Path) -> None:
     home = ged_home  # the whole history: its training lasts well past the kill
     (home / "small.json").write_text(json.dumps(SMALL_TRAINING))
