@@ -321,6 +321,13 @@ def ingest_file(
     if aggregated_layout(read_header(path, max_text_bytes)) is not None:
         if source not in {"auto", "acled"}:
             raise IngestError(path, [], 0, f"this is aggregated ACLED data, not a {source} file")
+        if covers is not None:
+            raise IngestError(
+                path,
+                [],
+                0,
+                "--covers is for event files: counts cover the periods they have rows for",
+            )
         return _ingest_counts(
             engine, path, resolver or default_resolver(), skip_invalid, dry_run, max_text_bytes
         )

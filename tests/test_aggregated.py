@@ -141,6 +141,8 @@ def test_malformed_aggregated_files_are_refused_whole(
     change(rows[1])  # type: ignore[operator]
     with pytest.raises(IngestError, match=reason):
         ingest_file(engine, _write(tmp_path / "bad.csv", rows))
+    with pytest.raises(IngestError, match="--covers is for event files"):
+        ingest_file(engine, ACLED_CSV, covers=(date(2010, 1, 1), date(2010, 1, 31)))
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(event_counts)).scalar_one() == 0
         assert conn.execute(select(func.count()).select_from(coverage_spans)).scalar_one() == 0
