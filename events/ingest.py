@@ -20,7 +20,7 @@ from events.coverage import Span
 from events.gazetteer import RegionResolver, default_resolver
 from events.ingest_counts import native_span, replace_counts, resolve_counts
 from events.sources import ProgressCallback, RowError, read_events
-from events.sources.aggregated import CountRow, aggregated_layout, read_counts
+from events.sources.aggregated import aggregated_layout, read_counts
 from events.sources.reader import read_header
 from events.tables import coverage_spans, event_rows, ingest_runs
 from store.db import write_transaction
@@ -441,7 +441,7 @@ def _ingest_counts(
             path, errors or [RowError(1, "no rows of a known country")], parsed.rows_read
         )
     spans = {
-        country: native_span([_as_count(r) for r in rows], parsed.unit)
+        country: native_span([r["period_start"] for r in rows], parsed.unit)
         for country, rows in by_country.items()
     }
     digest = file_sha256(path)
@@ -482,10 +482,3 @@ def _ingest_counts(
         result.unchanged,
     )  # fmt: skip
     return result
-
-
-def _as_count(row: dict[str, Any]) -> CountRow:
-    return CountRow(
-        row["country"], row["period_start"], row["admin1"], row["event_type"],
-        row["sub_event_type"], row["events"], row["fatalities"],
-    )  # fmt: skip

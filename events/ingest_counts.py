@@ -18,7 +18,7 @@ from sqlalchemy import Connection, delete, insert, select
 from events.coverage import Span
 from events.gazetteer import RegionResolver
 from events.sources import RowError
-from events.sources.aggregated import CountRow, ParsedCounts
+from events.sources.aggregated import ParsedCounts
 from events.tables import coverage_spans, event_counts
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,9 @@ class CountChanges:
     periods_changed: tuple[str, ...]
 
 
-def native_span(rows: Sequence[CountRow], unit: str) -> Span:
+def native_span(starts: Sequence[date], unit: str) -> Span:
     """The days a file covers: from its first period's start to its last period's end."""
-    first = min(r.period_start for r in rows)
-    last_start = max(r.period_start for r in rows)
+    first, last_start = min(starts), max(starts)
     if unit == "week":
         return first, last_start + timedelta(days=6)
     next_month = date(last_start.year + last_start.month // 12, last_start.month % 12 + 1, 1)

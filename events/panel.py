@@ -268,17 +268,21 @@ def build_panel(
     }
     if has_counts(engine, series):
         counts = load_counts(engine, series, as_of)
-        from_events = pd.DataFrame(
-            {
-                "region": events["region"],
-                "period": [period_of(d, series.freq) for d in events["date_start"]],
-                "events": 1,
-                "fatalities": events["fatalities_best"],
-            }
-        )
-        frame = pd.concat([counts, from_events], ignore_index=True)
+        frame = pd.concat([counts, event_cells(events, series.freq)], ignore_index=True)
         return panel_from_counts(frame, gazetteer.codes, series.freq, **options)  # type: ignore[arg-type]
     return panel_from_events(events, gazetteer.codes, series.freq, **options)  # type: ignore[arg-type]
+
+
+def event_cells(events: pd.DataFrame, freq: Frequency) -> pd.DataFrame:
+    """Events as count cells (region, period, events, fatalities), to add to aggregated ones."""
+    return pd.DataFrame(
+        {
+            "region": events["region"],
+            "period": [period_of(d, freq) for d in events["date_start"]],
+            "events": 1,
+            "fatalities": events["fatalities_best"],
+        }
+    )
 
 
 def region_outcomes(
@@ -294,22 +298,8 @@ def region_outcomes(
     since, until = period_start(first, freq), period_end(last, freq)
     events = load_events(bind, series.country, until, series.source, since)
     counts = load_counts(bind, series, until, since)
-    cells = pd.concat(
-        [
-            counts[counts["region"] == region][columns],
-            pd.DataFrame(
-                {
-                    "period": [
-                        period_of(d, freq)
-                        for d in events.loc[events["region"] == region, "date_start"]
-                    ],
-                    "events": 1,
-                    "fatalities": events.loc[events["region"] == region, "fatalities_best"],
-                }
-            ),
-        ],
-        ignore_index=True,
-    )
+    cells = pd.concat([counts, event_cells(events, freq)], ignore_index=True)
+    cells = cells[cells["region"] == region]
     grouped = cells.groupby("period")[["events", "fatalities"]].sum()
     filled = grouped.reindex(list(periods), fill_value=0).astype("float64")
     coverage = series_coverage(bind, series)
