@@ -27,6 +27,7 @@ from events.periods import (
 )
 from events.series import Series
 from events.tables import coverage_spans
+from store.db import fetch_all
 
 UNITS = ("day", "week", "month")
 Span = tuple[date, date]
@@ -154,13 +155,8 @@ def load_spans(bind: Engine | Connection, source: str, country: str) -> dict[str
     query = select(
         coverage_spans.c.unit, coverage_spans.c.first_day, coverage_spans.c.last_day
     ).where(coverage_spans.c.source == source, coverage_spans.c.country == country)
-    if isinstance(bind, Connection):
-        rows = bind.execute(query).all()
-    else:
-        with bind.connect() as conn:
-            rows = conn.execute(query).all()
     spans: dict[str, list[Span]] = {}
-    for unit, first, last in rows:
+    for unit, first, last in fetch_all(bind, query):
         spans.setdefault(unit, []).append((first, last))
     return spans
 

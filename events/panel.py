@@ -27,6 +27,7 @@ from events.periods import (
 )
 from events.series import Series
 from events.tables import event_counts, event_rows
+from store.db import fetch_all
 
 PANEL_KEY = ("region", "period")
 COUNT_COLUMNS = ("events", "fatalities")
@@ -38,13 +39,6 @@ _VIOLENCE_COLUMNS = {
 EVENT_COLUMNS = ("region", "date_start", "fatalities_best", "violence_type", "actor_group")
 # ACLED's week starts on Saturday; the ISO week holding five of its days starts two days later.
 _ACLED_WEEK_TO_ISO = timedelta(days=2)
-
-
-def _rows(bind: Engine | Connection, query: object) -> list[tuple[object, ...]]:
-    if isinstance(bind, Connection):
-        return list(bind.execute(query).all())  # type: ignore[call-overload]
-    with bind.connect() as conn:
-        return list(conn.execute(query).all())  # type: ignore[call-overload]
 
 
 def load_events(
@@ -71,7 +65,7 @@ def load_events(
         query = query.where(event_rows.c.date_start <= as_of)
     if since is not None:
         query = query.where(event_rows.c.date_start >= since)
-    frame = pd.DataFrame(_rows(bind, query), columns=list(EVENT_COLUMNS))
+    frame = pd.DataFrame(fetch_all(bind, query), columns=list(EVENT_COLUMNS))
     frame["date_start"] = pd.to_datetime(frame["date_start"]).dt.date
     return frame
 
@@ -92,7 +86,7 @@ def load_counts(
     )
     if since is not None:
         query = query.where(c.period_start >= since - timedelta(days=31))
-    rows = _rows(bind, query)
+    rows = fetch_all(bind, query)
     labels, kept = [], []
     for unit, start, region, events, fatalities in rows:
         assert isinstance(start, date)
@@ -118,7 +112,7 @@ def has_counts(bind: Engine | Connection, series: Series) -> bool:
     """Whether the series' source holds aggregated counts for its country (they name no actors
     or violence types, so panels of such series carry events and fatalities only)."""
     c = event_counts.c
-    found = _rows(
+    found = fetch_all(
         bind, select(c.id).where(c.source == series.source, c.country == series.country).limit(1)
     )
     return bool(found)

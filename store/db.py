@@ -69,6 +69,14 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+def fetch_all(bind: Engine | Connection, query: Select[Any]) -> list[Any]:
+    """Every row of `query`, inside the caller's transaction when given a connection."""
+    if isinstance(bind, Connection):
+        return list(bind.execute(query).all())
+    with bind.connect() as conn:
+        return list(conn.execute(query).all())
+
+
 def fetch_page(
     engine: Engine, query: Select[Any], limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
