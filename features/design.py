@@ -19,6 +19,7 @@ class HorizonData:
     X: pd.DataFrame
     events: pd.Series
     severe: pd.Series
+    fatalities: pd.Series
 
     @property
     def regions(self) -> np.ndarray:
@@ -29,7 +30,9 @@ class HorizonData:
         return self.X.index.get_level_values("period").to_numpy()
 
     def subset(self, mask: np.ndarray) -> HorizonData:
-        return HorizonData(self.X[mask], self.events[mask], self.severe[mask])
+        return HorizonData(
+            self.X[mask], self.events[mask], self.severe[mask], self.fatalities[mask]
+        )
 
 
 # One-hot region effects suit a country's handful of provinces. At world scale (thousands of
@@ -70,4 +73,4 @@ def horizon_data(
     events = pd.Series(later_events.reindex(X.index), dtype=float)
     fatalities = pd.Series(later_fatalities.reindex(X.index), dtype=float)
     severe = (fatalities >= spec.severe_threshold).astype(float).where(events.notna())
-    return HorizonData(X, events, severe)
+    return HorizonData(X, events, severe, fatalities.where(events.notna()))

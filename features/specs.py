@@ -12,7 +12,7 @@ import pandas as pd
 
 from events.calendar import calendar_features
 from events.gazetteer import Gazetteer
-from events.periods import Frequency, cadence, shift_period
+from events.periods import Frequency, cadence, period_of, period_range, period_start, shift_period
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,12 @@ def build_features(panel: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
 def target_calendar(periods: Sequence[str], horizon: int, spec: FeatureSpec) -> pd.DataFrame:
     """Calendar features of each period's target (period + horizon), indexed by origin period."""
     targets = [shift_period(p, horizon, spec.freq) for p in periods]
-    unique = sorted(set(targets))
-    calendar = calendar_features(unique, spec.freq, spec.elections).set_index("period")
+    # A period's calendar facts do not depend on the range asked for; asking through the end of
+    # the next year lets a backtest's origins share one cached computation.
+    last = period_start(max(targets), spec.freq)
+    through = period_of(date(last.year + 1, 12, 28), spec.freq)
+    span = period_range(min(targets), through, spec.freq)
+    calendar = calendar_features(span, spec.freq, spec.elections).set_index("period")
     values = calendar.loc[targets, list(spec.calendar)]
     values.index = pd.Index(list(periods), name="period")
     return values.add_prefix("target_")

@@ -11,6 +11,7 @@ import pandas as pd
 
 from features.design import HorizonData
 from models.distributions import continuous_quantile, count_pmfs, hurdle_mean, median_count
+from models.fatalities import FatalityLaw
 
 FORECAST_COLUMNS = (
     "region",
@@ -24,6 +25,13 @@ FORECAST_COLUMNS = (
     "events_p90",
     "p_severe",
     "model_version",
+)
+# Present in every forecast table; NaN (and no law) from models that do not forecast fatalities.
+FATALITY_COLUMNS = (
+    "expected_fatalities",
+    "fatalities_p10",
+    "fatalities_p50",
+    "fatalities_p90",
 )
 
 
@@ -67,8 +75,11 @@ class CountForecast:
     # The interval is [q(tail_level), q(1 - tail_level)]; calibrated models move it from 0.1.
     tail_level: float = 0.1
     zero_from_p_event: bool = False
+    # The fatality law, from models that forecast fatalities (the default ensemble).
+    fatalities: FatalityLaw | None = None
 
-    def quantile(self, level: float) -> np.ndarray:
+    def quantile(self, level: float | np.ndarray) -> np.ndarray:
+        """The quantile at `level`; a column of levels (shape (L, 1)) gives one row per level."""
         return continuous_quantile(self.mean, self.dispersion, level, self._hurdle())
 
     def expected(self) -> np.ndarray:

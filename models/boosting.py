@@ -13,7 +13,7 @@ from models.base import CountForecast
 from models.distributions import dispersion_of, region_dispersion
 from models.probability import BinaryProbability
 
-_TREE_SETTINGS = {"max_iter": 100, "learning_rate": 0.06, "max_depth": 3, "min_samples_leaf": 40}
+_TREE_SETTINGS = {"max_iter": 50, "learning_rate": 0.12, "max_depth": 3, "min_samples_leaf": 40}
 
 
 def _trees(seed: int) -> BinaryProbability:

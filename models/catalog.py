@@ -12,6 +12,7 @@ from models.boosting import GradientBoostingModel
 from models.count_regression import NegativeBinomialModel
 from models.direct import DirectForecaster, HorizonModelFactory
 from models.ensemble import EnsembleModel
+from models.fatalities import LogNormalFatalities
 from models.reference import ClimatologyModel, LastValuePoissonModel, RecentModel
 
 DEFAULT_MODEL = "ensemble"
@@ -37,6 +38,10 @@ def _ensemble(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
         level_feature=f"log_events_mean_{known.level_window}",
         severe_share_feature=f"share_severe_{spec.recent_window}",
         severe_share_periods=spec.recent_window,
+        held_out_stride=spec.recent_window,
+        fatalities=partial(
+            LogNormalFatalities, spec.severe_threshold, known.count_training_periods
+        ),
     )
 
 

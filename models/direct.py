@@ -10,11 +10,41 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from events.periods import shift_period
-from features.design import horizon_data
+from features import memo
+from features.design import HorizonData, horizon_data
 from features.specs import FeatureSpec, build_features
-from models.base import FORECAST_COLUMNS, CountForecast, HorizonModel, check_forecast_table
+from models.base import (
+    FATALITY_COLUMNS,
+    FORECAST_COLUMNS,
+    CountForecast,
+    HorizonModel,
+    check_forecast_table,
+)
 
 HorizonModelFactory = Callable[[FeatureSpec], HorizonModel]
+
+
+def _panel_key(panel: pd.DataFrame, spec: FeatureSpec) -> str:
+    # Only worth hashing when a backtest shares work between origins and models.
+    return memo.fingerprint(panel, spec) if memo.active() else ""
+
+
+def _features(panel: pd.DataFrame, spec: FeatureSpec, key: str) -> pd.DataFrame:
+    return memo.reuse(("features", key), lambda: build_features(panel, spec))
+
+
+def _design(
+    panel: pd.DataFrame,
+    spec: FeatureSpec,
+    horizon: int,
+    regions: list[str],
+    features: pd.DataFrame,
+    key: str,
+) -> HorizonData:
+    return memo.reuse(
+        ("design", key, horizon, regions),
+        lambda: horizon_data(panel, spec, horizon, regions, features),
+    )
 
 
 def _fit_horizon(
@@ -24,8 +54,9 @@ def _fit_horizon(
     features: pd.DataFrame,
     horizon: int,
     regions: list[str],
+    key: str = "",
 ) -> HorizonModel:
-    data = horizon_data(panel, spec, horizon, regions, features)
+    data = _design(panel, spec, horizon, regions, features, key)
     # Rows whose target period or whose every input was missing are not examples to learn from.
     known = data.subset(data.events.notna().to_numpy() & data.X.notna().all(axis=1).to_numpy())
     if known.X.empty:
@@ -60,9 +91,12 @@ class DirectForecaster:
 
     def fit(self, panel: pd.DataFrame) -> Self:
         self.regions = sorted(panel["region"].unique())
-        features = build_features(panel, self.spec)
+        key = _panel_key(panel, self.spec)
+        features = _features(panel, self.spec, key)
         jobs = (
-            delayed(_fit_horizon)(self.factory, self.spec, panel, features, horizon, self.regions)
+            delayed(_fit_horizon)(
+                self.factory, self.spec, panel, features, horizon, self.regions, key
+            )
             for horizon in self.horizons
         )
         fitted = Parallel(n_jobs=min(self.n_jobs, len(self.horizons)))(jobs)
@@ -75,10 +109,11 @@ class DirectForecaster:
         if unknown:
             raise ValueError(f"horizons {unknown} were not fitted; fitted: {list(self.models)}")
         history = panel[panel["period"] <= origin]
-        features = build_features(history, self.spec)
+        key = _panel_key(history, self.spec)
+        features = _features(history, self.spec, key)
         tables = []
         for horizon in sorted(set(horizons)):
-            X = self.inputs(history, origin, horizon, features)
+            X = self.inputs(history, origin, horizon, features, key)
             tables.append(self._table(self.models[horizon].predict(X), origin, horizon))
         return check_forecast_table(pd.concat(tables, ignore_index=True))
 
@@ -88,12 +123,16 @@ class DirectForecaster:
         origin: str,
         horizon: int,
         features: pd.DataFrame | None = None,
+        key: str | None = None,
     ) -> pd.DataFrame:
         """The design rows (one per region) a forecast from `origin` at `horizon` reads."""
         history = panel[panel["period"] <= origin]
         if origin not in set(history["period"]):
             raise ValueError(f"origin {origin} is not a period of the panel")
-        data = horizon_data(history, self.spec, horizon, self.regions, features)
+        key = _panel_key(history, self.spec) if key is None else key
+        if features is None:
+            features = _features(history, self.spec, key)
+        data = _design(history, self.spec, horizon, self.regions, features, key)
         return data.X[data.X.index.get_level_values("period") == origin].reindex(
             pd.MultiIndex.from_product([self.regions, [origin]], names=["region", "period"])
         )
@@ -133,7 +172,21 @@ class DirectForecaster:
             drivers[row] = listed
         table["drivers"] = drivers
         laws = np.empty(len(table), dtype=object)
-        for row, law in enumerate(forecast.mass_functions()):
-            laws[row] = law
+        for row, mass in enumerate(forecast.mass_functions()):
+            laws[row] = mass
         table["count_law"] = laws
+        fatality_laws = np.empty(len(table), dtype=object)
+        if forecast.fatalities is None:
+            for column in FATALITY_COLUMNS:
+                table[column] = np.nan
+        else:
+            fatal = forecast.fatalities.with_severe(p_severe)
+            table["expected_fatalities"] = fatal.expected()
+            t = fatal.tail_level
+            tails = fatal.quantile(np.array([[t], [0.5], [1 - t]]))
+            for column, values in zip(FATALITY_COLUMNS[1:], tails, strict=True):
+                table[column] = values
+            for row, params in enumerate(fatal.params()):
+                fatality_laws[row] = params
+        table["fatality_law"] = fatality_laws
         return table

@@ -32,7 +32,7 @@ def hurdle_mean(mean: np.ndarray, dispersion: np.ndarray, p_event: np.ndarray) -
 def continuous_quantile(
     mean: np.ndarray,
     dispersion: np.ndarray,
-    level: float,
+    level: float | np.ndarray,
     p_event: np.ndarray | None = None,
 ) -> np.ndarray:
     """The quantile of the count with each value k spread evenly over [k - 1/2, k + 1/2].

@@ -10,8 +10,11 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from features import memo
 from features.design import HorizonData
 from models.base import CountForecast, HorizonModel
+from models.distributions import continuous_quantile
+from models.fatalities import FatalityLaw, LogNormalFatalities
 
 TARGET_COVERAGE = 0.80
 # Held-out coverage within this of the target is close enough: among such interval levels the
@@ -80,47 +83,44 @@ def _stack_design(probabilities: Sequence[np.ndarray]) -> np.ndarray:
     return np.column_stack([np.ones_like(columns[0]), *columns])
 
 
-def _quantile_loss(quantile: np.ndarray, observed: np.ndarray, level: float) -> float:
+def _quantile_loss(quantile: np.ndarray, observed: np.ndarray, level: float) -> np.ndarray:
+    """The mean quantile loss along the last axis (one per row of a stack of quantiles)."""
     error = observed - quantile
-    return float(np.mean(np.maximum(level * error, (level - 1) * error)))
-
-
-def _pinball_loss(forecast: CountForecast, observed: np.ndarray) -> float:
-    levels = (0.1, 0.5, 0.9)
-    return sum(_quantile_loss(forecast.quantile(q), observed, q) for q in levels) / len(levels)
+    return np.asarray(np.mean(np.maximum(level * error, (level - 1) * error), axis=-1))
 
 
 def _best_mean_weight(count: CountForecast, level: np.ndarray, observed: np.ndarray) -> float:
-    """The blend of the count model's mean and the recent level with the least pinball loss."""
-    losses = [
-        _pinball_loss(replace(count, mean=_blend(count.mean, level, w)), observed)
-        for w in _WEIGHT_GRID
-    ]
-    return float(_WEIGHT_GRID[int(np.argmin(losses))])
+    """The blend of the count model's mean and the recent level with the least pinball loss
+    (0.1/0.5/0.9), every weight of the grid scored in one vectorized pass."""
+    means = _blend(count.mean[None, :], level[None, :], _WEIGHT_GRID[:, None])
+    hurdle = count.p_event if count.zero_from_p_event else None
+    losses = sum(
+        _quantile_loss(continuous_quantile(means, count.dispersion, q, hurdle), observed, q)
+        for q in (0.1, 0.5, 0.9)
+    )
+    return float(_WEIGHT_GRID[int(np.argmin(losses / 3))])
 
 
-def _blend(first: np.ndarray, second: np.ndarray, weight: float) -> np.ndarray:
+def _blend(first: np.ndarray, second: np.ndarray, weight: float | np.ndarray) -> np.ndarray:
     return weight * first + (1 - weight) * second
 
 
-def _interval_level(forecast: CountForecast, observed: np.ndarray) -> float:
+def _interval_level(forecast: CountForecast | FatalityLaw, observed: np.ndarray) -> float:
     """The tail level t of the interval [q(t), q(1 - t)] published as p10 and p90.
 
     Among the levels whose held-out coverage is within COVERAGE_TOLERANCE of TARGET_COVERAGE,
     the one whose ends have the least quantile loss as the 0.1 and 0.9 quantiles; if none is,
     the level with the coverage nearest the target.
     """
-    levels, gaps, losses = [], [], []
-    for tail in _TAIL_GRID:
-        low, high = forecast.quantile(tail), forecast.quantile(1 - tail)
-        coverage = float(np.mean((observed >= low) & (observed <= high)))
-        levels.append(float(tail))
-        gaps.append(round(abs(coverage - TARGET_COVERAGE), 9))
-        losses.append(_quantile_loss(low, observed, 0.1) + _quantile_loss(high, observed, 0.9))
-    within = [i for i, gap in enumerate(gaps) if gap <= COVERAGE_TOLERANCE]
-    if not within:
-        return levels[int(np.argmin(gaps))]
-    return levels[min(within, key=losses.__getitem__)]
+    lows = forecast.quantile(_TAIL_GRID[:, None])
+    highs = forecast.quantile(1 - _TAIL_GRID[:, None])
+    coverage = np.mean((observed >= lows) & (observed <= highs), axis=1)
+    gaps = np.round(np.abs(coverage - TARGET_COVERAGE), 9)
+    losses = _quantile_loss(lows, observed, 0.1) + _quantile_loss(highs, observed, 0.9)
+    within = np.flatnonzero(gaps <= COVERAGE_TOLERANCE)
+    if not len(within):
+        return float(_TAIL_GRID[int(np.argmin(gaps))])
+    return float(_TAIL_GRID[within[int(np.argmin(losses[within]))]])
 
 
 def jeffreys_rate(share: np.ndarray, periods: int) -> np.ndarray:
@@ -130,6 +130,14 @@ def jeffreys_rate(share: np.ndarray, periods: int) -> np.ndarray:
     a raw 0 (clipped to 1e-4) becomes -9.2 and swamps the members' opinions.
     """
     return np.asarray((share * periods + 0.5) / (periods + 1))
+
+
+def _fitted(factory: Callable[[], HorizonModel], data: HorizonData) -> HorizonModel:
+    """A member fitted on `data`; in a backtest, shared with every origin that fits it on equal
+    data."""
+    return memo.reuse(
+        ("member", factory, data.X, data.events, data.severe), lambda: factory().fit(data)
+    )
 
 
 def _empty(n: int) -> CountForecast:
@@ -153,6 +161,8 @@ class EnsembleModel:
     # Ensembles saved before the share was smoothed lack the attribute and read this: their
     # severe stacks were fitted on the raw share, so they keep using it.
     severe_share_periods: int | None = None
+    # Ensembles saved before fatalities were forecast have none.
+    fatality_model: LogNormalFatalities | None = None
 
     def __init__(
         self,
@@ -161,6 +171,8 @@ class EnsembleModel:
         level_feature: str | None = None,
         severe_share_feature: str | None = None,
         severe_share_periods: int | None = None,
+        held_out_stride: int = 1,
+        fatalities: Callable[[], LogNormalFatalities] | None = None,
     ) -> None:
         if len(members) != 2:
             raise ValueError(
@@ -180,6 +192,11 @@ class EnsembleModel:
         # The count mean is blended with this recent level (an expm1'd log-mean feature).
         self.level_feature = level_feature
         self.mean_weight = 1.0
+        # Held-out members are trained up to a multiple of this many periods into the data:
+        # consecutive origins then share them (see `_held_out`).
+        self.held_out_stride = held_out_stride
+        self.fatality_tail_level = 0.1
+        self.fatality_factory = fatalities
 
     def fit(self, data: HorizonData) -> Self:
         periods = np.unique(data.periods)
@@ -200,29 +217,77 @@ class EnsembleModel:
                 count = replace(count, mean=_blend(count.mean, level, self.mean_weight))
             # The interval level is fitted on the law the forecasts carry: the hurdle on the
             # stacked p_event.
-            count = replace(count, p_event=self.event_stack(event_inputs), zero_from_p_event=True)
+            p_event = self.event_stack(event_inputs)
+            count = replace(count, p_event=p_event, zero_from_p_event=True)
             self.tail_level = _interval_level(count, observed_counts)
-        self.members = [factory().fit(data) for factory in self.member_factories]
+            if self.fatality_factory is not None:
+                p_severe = np.minimum(
+                    self.severe_stack(self._severe_inputs(held_out, late.X)), p_event
+                )
+                law = self._held_out_fatalities(data, late, periods, p_event, p_severe)
+                self.fatality_tail_level = _interval_level(law, late.fatalities.to_numpy())
+        self.members = [_fitted(factory, data) for factory in self.member_factories]
+        if self.fatality_factory is not None:
+            self.fatality_model = self.fatality_factory().fit(data)
         return self
 
     def _held_out(
         self, data: HorizonData, late: HorizonData, periods: np.ndarray
     ) -> list[CountForecast]:
         """Each member's forecasts for the held-out rows (in their order), fold by fold: every
-        fold is forecast by members trained only on the periods before it."""
-        size = self.validation_periods // HELD_OUT_FOLDS
-        starts = [periods[-self.validation_periods + k * size] for k in range(HELD_OUT_FOLDS)]
-        ends = [*starts[1:], None]
+        fold is forecast by members trained only on periods before it.
+
+        The members of a fold are trained up to the last multiple of `held_out_stride` periods
+        at or before the fold's start (counted from the data's first period), so the origins of
+        a backtest within one stride fit them once (`features.memo`) instead of once each.
+        """
         outputs = [_empty(len(late.periods)) for _ in self.member_factories]
-        for start, end in zip(starts, ends, strict=True):
-            train = data.subset(data.periods < start)
-            rows = (late.periods >= start) & (True if end is None else late.periods < end)
+        for train, rows in self._folds(data, late, periods):
             fold = late.subset(rows)
             for output, factory in zip(outputs, self.member_factories, strict=True):
-                forecast = factory().fit(train).predict(fold.X)
+                forecast = _fitted(factory, train).predict(fold.X)
                 for name in ("p_event", "mean", "dispersion", "p_severe"):
                     getattr(output, name)[rows] = getattr(forecast, name)
         return outputs
+
+    def _folds(
+        self, data: HorizonData, late: HorizonData, periods: np.ndarray
+    ) -> list[tuple[HorizonData, np.ndarray]]:
+        """(training data, mask of the held-out rows it forecasts) per fold."""
+        size = self.validation_periods // HELD_OUT_FOLDS
+        first = len(periods) - self.validation_periods
+        positions = [first + k * size for k in range(HELD_OUT_FOLDS)]
+        starts = [periods[i] for i in positions]
+        cutoffs = [periods[i - i % self.held_out_stride] for i in positions]
+        ends = [*starts[1:], None]
+        folds = []
+        for start, cutoff, end in zip(starts, cutoffs, ends, strict=True):
+            rows = (late.periods >= start) & (True if end is None else late.periods < end)
+            folds.append((data.subset(data.periods < cutoff), np.asarray(rows)))
+        return folds
+
+    def _held_out_fatalities(
+        self,
+        data: HorizonData,
+        late: HorizonData,
+        periods: np.ndarray,
+        p_event: np.ndarray,
+        p_severe: np.ndarray,
+    ) -> FatalityLaw:
+        """The fatality law of the held-out rows from fatality models fitted fold by fold, on
+        the stacked probabilities the forecasts carry."""
+        assert self.fatality_factory is not None
+        factory = self.fatality_factory
+        location, scale = np.zeros(len(late.periods)), np.zeros(len(late.periods))
+        p_fatal = np.zeros(len(late.periods))
+        for train, rows in self._folds(data, late, periods):
+            model = memo.reuse(
+                ("fatalities", factory, train.X, train.events, train.fatalities),
+                lambda: factory().fit(train),  # noqa: B023 - called before the loop moves on
+            )
+            law = model.law(late.X[rows], p_event[rows], p_severe[rows])
+            location[rows], scale[rows], p_fatal[rows] = law.location, law.scale, law.p_fatal
+        return FatalityLaw(p_fatal, p_severe, location, scale, model.threshold)
 
     def _severe_inputs(
         self, forecasts: Sequence[CountForecast], X: pd.DataFrame
@@ -244,6 +309,13 @@ class EnsembleModel:
         if self.level_feature is not None:
             level = np.expm1(X[self.level_feature].to_numpy())
             mean = _blend(count.mean, level, self.mean_weight)
+        fatalities = (
+            replace(
+                self.fatality_model.law(X, p_event, p_severe), tail_level=self.fatality_tail_level
+            )
+            if self.fatality_model is not None
+            else None
+        )
         return replace(
             count,
             mean=mean,
@@ -251,4 +323,5 @@ class EnsembleModel:
             p_severe=p_severe,
             tail_level=self.tail_level,
             zero_from_p_event=True,
+            fatalities=fatalities,
         )

@@ -60,3 +60,18 @@ class LastValuePoissonModel:
             dispersion=np.zeros_like(mean),
             p_severe=X[f"share_severe_{self.recent}"].to_numpy(dtype=float),
         )
+
+
+def trailing_fatalities(panel: pd.DataFrame, rows: pd.DataFrame, window: int) -> list[np.ndarray]:
+    """For each (region, origin) row, the region's fatalities in the `window` periods up to the
+    origin, covered periods only: the empirical fatality law of a trailing reference."""
+    wide = panel.pivot(index="period", columns="region", values="fatalities").sort_index()
+    position = {period: i for i, period in enumerate(wide.index)}
+    values = wide.to_numpy(dtype=float)
+    column = {region: j for j, region in enumerate(wide.columns)}
+    samples = []
+    for region, origin in zip(rows["region"], rows["origin"], strict=True):
+        end = position[origin] + 1
+        sample = values[max(0, end - window) : end, column[region]]
+        samples.append(sample[~np.isnan(sample)])
+    return samples

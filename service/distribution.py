@@ -1,8 +1,10 @@
-"""Answers from a forecast's whole count law (its mass function and tail), for any quantile or
-count asked: numpy only, so web workers answer without a model."""
+"""Answers from a forecast's whole count law (its mass function and tail) and its fatality law
+(its parameters), for any quantile or count asked: numpy and math only, so web workers answer
+without a model."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +37,43 @@ def exceedance(law: Mapping[str, Any], count: int) -> float:
     return float(min(max(1.0 - pmf[:count].sum(), 0.0), 1.0))
 
 
+def fatality_exceedance(law: Mapping[str, Any], count: int) -> float:
+    """P(fatalities >= `count`) from the spliced law's parameters (models.fatalities): none
+    with probability 1 - p_fatal, then log-normal pieces below and from the threshold."""
+    p_fatal, p_severe = float(law["p_fatal"]), float(law["p_severe"])
+    location, scale, threshold = (
+        float(law["location"]),
+        float(law["scale"]),
+        float(law["threshold"]),
+    )
+    if count <= 0:
+        return 1.0
+    if count <= 1:
+        return p_fatal
+
+    def log_sf(x: float) -> float:
+        return _log_normal_sf((math.log(x) - location) / scale)
+
+    if count < threshold:
+        sf_one, sf_threshold = math.exp(log_sf(1.0)), math.exp(log_sf(threshold))
+        mass = sf_one - sf_threshold
+        share = (
+            (math.exp(log_sf(count)) - sf_threshold) / mass
+            if mass > 1e-12
+            else 1.0 - math.log(count) / math.log(threshold)
+        )
+        return p_severe + (p_fatal - p_severe) * min(max(share, 0.0), 1.0)
+    return p_severe * math.exp(min(log_sf(count) - log_sf(threshold), 0.0))
+
+
+def _log_normal_sf(z: float) -> float:
+    """log P(Z > z) of a standard normal; the asymptotic series far in the tail, where erfc
+    underflows."""
+    if z < 30.0:
+        return math.log(max(0.5 * math.erfc(z / math.sqrt(2.0)), 1e-320))
+    return -z * z / 2.0 - math.log(z) - 0.5 * math.log(2.0 * math.pi)
+
+
 def parse_levels(text: str) -> list[float]:
     """'0.05,0.25,0.75' as quantile levels strictly between 0 and 1."""
     try:
@@ -48,14 +87,12 @@ def parse_levels(text: str) -> list[float]:
     return levels
 
 
-def parse_counts(text: str) -> list[int]:
+def parse_counts(text: str, name: str = "exceedance") -> list[int]:
     """'1,5,10' as counts to give exceedance probabilities for."""
     try:
         counts = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ValueError(
-            f"exceedance must be whole counts, like 1,5,10; got {text[:40]!r}"
-        ) from None
+        raise ValueError(f"{name} must be whole counts, like 1,5,10; got {text[:40]!r}") from None
     if not counts or len(counts) > MAX_ASKED or not all(0 <= k <= MAX_COUNT for k in counts):
-        raise ValueError(f"exceedance must be 1 to {MAX_ASKED} counts from 0 to {MAX_COUNT}")
+        raise ValueError(f"{name} must be 1 to {MAX_ASKED} counts from 0 to {MAX_COUNT}")
     return counts

@@ -73,6 +73,21 @@ class ChangePublic(BaseModel):
     facts: list[str] = Field(examples=[["23 more events in the last 3 months"]])
 
 
+class FatalitiesPublic(BaseModel):
+    expected: float = Field(examples=[23.5], description="Expected fatalities in the period.")
+    interval: IntervalPublic = Field(description="80% predictive interval and median.")
+    severe_threshold: int = Field(
+        examples=[25], description="Fatalities that make a period severe."
+    )
+    p_severe: float = Field(
+        examples=[0.31], description="P(fatalities >= severe_threshold); equals p_severe."
+    )
+    exceedance: dict[str, float] | None = Field(
+        default=None,
+        description="P(fatalities >= k) for the counts asked for (?fatality_exceedance=10,100).",
+    )
+
+
 class ForecastPublic(BaseModel):
     region: str = Field(examples=["PK-KP"])
     region_name: str = Field(examples=["Khyber Pakhtunkhwa"])
@@ -97,6 +112,10 @@ class ForecastPublic(BaseModel):
     )
     exceedance: dict[str, float] | None = Field(
         default=None, description="P(events >= k) for the counts asked for (?exceedance=1,5)."
+    )
+    fatalities: FatalitiesPublic | None = Field(
+        default=None,
+        description="The fatality forecast, from models that make one (null from older ones).",
     )
 
 

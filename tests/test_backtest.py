@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,7 @@ from service.cli import app
 from service.settings import get_settings
 from tests.conftest import DATA
 from tests.synthetic import REGIONS, generate_panel
-from training.backtest import backtest
+from training.backtest import backtest, with_reference_fatalities
 
 GED = str(bundled.UCDP_GED_22_1_PAKISTAN)
 
@@ -176,11 +177,13 @@ def test_weekly_backtest_runs_end_to_end(
     assert set(table.loc[table["horizon"] == 8, "period"]) == {"2021-W48", "2021-W49"}
 
 
-def test_backtest_equals_fitting_at_each_origin_by_hand() -> None:
-    """The backtest is no more than fit-on-history, predict-from-origin, for every origin."""
+@pytest.mark.parametrize("family", ["negative_binomial", "ensemble"])
+def test_backtest_equals_fitting_at_each_origin_by_hand(family: str) -> None:
+    """The backtest is no more than fit-on-history, predict-from-origin, for every origin: the
+    work its origins share (features.memo) never changes a forecast."""
     panel = generate_panel(seed=3)
     spec = FeatureSpec.default("month")
-    factory = lambda: make_forecaster("negative_binomial", spec, (1, 2))  # noqa: E731
+    factory = partial(make_forecaster, family, spec, (1, 2))
     results = backtest(panel, {"nb": factory}, ["2013-01", "2013-02"], (1, 2))
     for origin in ("2013-01", "2013-02"):
         history = panel[panel["period"] <= origin]
@@ -216,8 +219,14 @@ def test_backtest_forecasts_ignore_absurd_values_after_each_origin() -> None:
     counted = [c for c in panel.columns if c.startswith("events") or c == "fatalities"]
     poisoned.loc[poisoned["period"] > origins[-1], counted] = 99_999
     spec = FeatureSpec.default("month")
-    factories = {"ensemble": lambda: make_forecaster("ensemble", spec, (1, 6))}
-    clean = backtest(panel, factories, origins, (1, 6))
-    dirty = backtest(poisoned, factories, origins, (1, 6))
+    factories = {
+        name: partial(make_forecaster, name, spec, (1, 6)) for name in ("ensemble", "recent")
+    }
+    # The references' fatality laws are read from the panel: up to each origin only.
+    clean = with_reference_fatalities(backtest(panel, factories, origins, (1, 6)), panel, spec)
+    dirty = with_reference_fatalities(
+        backtest(poisoned, factories, origins, (1, 6)), poisoned, spec
+    )
+    assert clean["fatality_law"].notna().all()
     forecast_columns = [c for c in clean.columns if not c.startswith("observed_")]
     pd.testing.assert_frame_equal(clean[forecast_columns], dirty[forecast_columns])

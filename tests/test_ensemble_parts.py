@@ -58,7 +58,8 @@ def test_count_model_without_region_effects_has_an_intercept() -> None:
     level = rng.normal(0, 0.3, n)
     X = pd.DataFrame({"log_events_mean_12": np.log1p(8 * np.exp(level))}, index=index)
     events = pd.Series(rng.poisson(8 * np.exp(level)).astype(float), index=index)
-    data = HorizonData(X, events, pd.Series(np.zeros(n), index=index))
+    zeros = pd.Series(np.zeros(n), index=index)
+    data = HorizonData(X, events, zeros, zeros)
     model = NegativeBinomialModel(SPEC, covariates=["log_events_mean_12"]).fit(data)
     assert abs(model.predict(X).mean.mean() - events.mean()) < 0.5
 

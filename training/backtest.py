@@ -11,34 +11,49 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from events.gaps import check_origins
 from events.periods import Frequency, cadence, period_range, period_start
+from features import memo
 from features.specs import FeatureSpec
 from models.base import Forecaster
 from models.catalog import DEFAULT_MODEL, FAMILIES, REFERENCE_MODELS, make_forecaster
+from models.reference import trailing_fatalities
 
 log = logging.getLogger(__name__)
 ForecasterFactory = Callable[[], Forecaster]
 
 
-def _forecast_origin(
+# Consecutive origins run as one task, so they share the features and fits they have in common
+# (`features.memo`); a year of monthly origins shares the ensemble's held-out members.
+MAX_BLOCK = 12
+
+
+def _forecast_block(
     panel: pd.DataFrame,
     factories: Mapping[str, ForecasterFactory],
-    origin: str,
+    origins: Sequence[str],
     horizons: Sequence[int],
 ) -> pd.DataFrame:
     # Each worker is one process; nested BLAS/OpenMP threads would fight over the same cores.
-    with threadpool_limits(limits=1):
-        history = panel[panel["period"] <= origin]
+    with threadpool_limits(limits=1), memo.sharing():
         tables = []
-        for name, factory in factories.items():
-            table = factory().fit(history).predict(history, origin, horizons)
-            tables.append(table.assign(model=name))
+        for origin in origins:
+            history = panel[panel["period"] <= origin]
+            for name, factory in factories.items():
+                table = factory().fit(history).predict(history, origin, horizons)
+                tables.append(table.assign(model=name))
     return pd.concat(tables, ignore_index=True)
+
+
+def _blocks(origins: Sequence[str], n_jobs: int) -> list[list[str]]:
+    """Runs of consecutive origins: at most MAX_BLOCK long, and at least one per worker."""
+    size = max(1, min(MAX_BLOCK, -(-len(origins) // n_jobs)))
+    return [list(origins[i : i + size]) for i in range(0, len(origins), size)]
 
 
 def backtest(
@@ -61,15 +76,18 @@ def backtest(
         raise ValueError(
             f"origins outside the panel: {missing[:3]}{' ...' if len(missing) > 3 else ''}"
         )
-    jobs = (delayed(_forecast_origin)(panel, factories, origin, horizons) for origin in origins)
+    blocks = _blocks(origins, n_jobs)
+    jobs = (delayed(_forecast_block)(panel, factories, block, horizons) for block in blocks)
     tables = []
     # Dask runs through the backend `training.parallel.compute_backend` made active; naming it
     # here again would make joblib pass arguments Dask's workers do not take.
     runner = Parallel(
         n_jobs=n_jobs, backend=None if backend == "dask" else backend, return_as="generator"
     )
-    for done, table in enumerate(runner(jobs), start=1):
+    done = 0
+    for block, table in zip(blocks, runner(jobs), strict=True):
         tables.append(table)
+        done += len(block)
         if progress is not None:
             progress(done, len(origins))
     forecasts = pd.concat(tables, ignore_index=True)
@@ -135,7 +153,7 @@ def run_backtest(
         len(request.horizons),
         len(models),
     )
-    return backtest(
+    results = backtest(
         panel,
         factories,
         origins,
@@ -144,6 +162,37 @@ def run_backtest(
         backend=request.backend,
         progress=progress,
     )
+    return with_reference_fatalities(results, panel, spec)
+
+
+def with_reference_fatalities(
+    results: pd.DataFrame, panel: pd.DataFrame, spec: FeatureSpec
+) -> pd.DataFrame:
+    """The trailing references' fatality forecasts: the empirical law of the region's last
+    12 (recent) or 120 (climatology) periods, as a sample in `fatality_law`."""
+    windows = {"recent": spec.recent_window, "climatology": spec.climatology_window}
+    results = results.copy()
+    for name, window in windows.items():
+        mine = (results["model"] == name).to_numpy()
+        if not mine.any():
+            continue
+        samples = trailing_fatalities(panel, results.loc[mine], window)
+        laws = np.empty(int(mine.sum()), dtype=object)
+        for row, sample in enumerate(samples):
+            laws[row] = {"sample": sample.tolist()}
+        results.loc[mine, "fatality_law"] = laws
+        results.loc[mine, "expected_fatalities"] = [
+            float(np.mean(s)) if len(s) else np.nan for s in samples
+        ]
+        for column, level in (
+            ("fatalities_p10", 0.1),
+            ("fatalities_p50", 0.5),
+            ("fatalities_p90", 0.9),
+        ):
+            results.loc[mine, column] = [
+                float(np.quantile(s, level)) if len(s) else np.nan for s in samples
+            ]
+    return results
 
 
 def default_models(main: str = DEFAULT_MODEL) -> tuple[str, ...]:

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from events.gaps import check_origins, last_complete_origin
 from events.panel import build_panel
 from events.series import DEFAULT_SERIES, Series
-from models.base import FORECAST_COLUMNS
+from models.base import FATALITY_COLUMNS, FORECAST_COLUMNS
 from models.catalog import make_forecaster
 from models.direct import DirectForecaster
 from store.db import as_utc, write_transaction
@@ -80,6 +80,10 @@ issued_forecasts = Table(
     Column("change", JSON, nullable=True),
     # The whole count law: {"pmf": [P(0), P(1), ...], "tail": P(count >= len(pmf))}.
     Column("count_law", JSON, nullable=True),
+    # Fatalities, from models that forecast them: the expected count, the interval and the law
+    # ({"p_fatal", "p_severe", "location", "scale", "threshold"}: models.fatalities).
+    *(Column(name, Float, nullable=True) for name in FATALITY_COLUMNS),
+    Column("fatality_law", JSON, nullable=True),
     UniqueConstraint("version", "region", "origin", "horizon", name="uq_issued_forecasts_row"),
 )
 
@@ -110,6 +114,8 @@ ROW_COLUMNS = (
     "drivers",
     "change",
     "count_law",
+    *FATALITY_COLUMNS,
+    "fatality_law",
 )
 
 
@@ -354,8 +360,10 @@ def _store_references(
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars as Python numbers, for the database drivers and JSON."""
-    return value.item() if hasattr(value, "item") else value
+    """numpy scalars as Python numbers, for the database drivers and JSON; NaN (a model that
+    does not forecast a value) as NULL."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and np.isnan(value) else value
 
 
 def issue(

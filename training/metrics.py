@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from models.fatalities import FatalityLaw
 from training.scores import QUANTILES, brier, mean_rps, pinball
 
 CALIBRATION_BINS = 10
@@ -70,6 +71,45 @@ def score(rows: pd.DataFrame, severe_threshold: int = 25) -> dict[str, float]:
         ),
         "mae": float(np.mean(np.abs(rows["expected_events"].to_numpy(dtype=float) - observed))),
         "rps": mean_rps(rows["count_law"], observed) if "count_law" in rows else float("nan"),
+        **fatality_scores(rows),
+    }
+
+
+def empirical_crps(sample: np.ndarray, observed: float) -> float:
+    """CRPS of an empirical law: E|X - y| - E|X - X'| / 2 (equal to its RPS for whole counts)."""
+    if not len(sample):
+        return float("nan")
+    spread = np.abs(sample[:, None] - sample[None, :]).mean()
+    return float(np.abs(sample - observed).mean() - spread / 2)
+
+
+def fatality_scores(rows: pd.DataFrame) -> dict[str, float]:
+    """Fatality RPS (CRPS for counts) and p10-p90 coverage, for rows whose model forecast
+    fatalities: a fitted law's parameters or a reference's empirical sample."""
+    empty = {"fatality_rps": float("nan"), "fatality_coverage_p10_p90": float("nan")}
+    if "fatality_law" not in rows or "observed_fatalities" not in rows:
+        return empty
+    known = rows[rows["fatality_law"].map(lambda law: isinstance(law, dict))]
+    if known.empty:
+        return empty
+    observed = known["observed_fatalities"].to_numpy(dtype=float)
+    laws = list(known["fatality_law"])
+    if "sample" in laws[0]:
+        rps = np.array(
+            [
+                empirical_crps(np.asarray(law["sample"]), y)
+                for law, y in zip(laws, observed, strict=True)
+            ]
+        )
+    else:
+        rps = FatalityLaw.from_params(laws).ranked_probability_score(observed)
+    low, high = (
+        known["fatalities_p10"].to_numpy(dtype=float),
+        known["fatalities_p90"].to_numpy(dtype=float),
+    )
+    return {
+        "fatality_rps": float(np.nanmean(rps)),
+        "fatality_coverage_p10_p90": float(np.mean((observed >= low) & (observed <= high))),
     }
 
 

@@ -15,10 +15,10 @@ from training.metrics import reliability_table, score_backtest
 
 
 def write_forecast_table(table: pd.DataFrame, path: Path, pmf: bool = False) -> None:
-    """A forecast table as CSV or Parquet (by suffix); drivers (and, with `pmf`, each row's
-    count law: its mass function and tail) become JSON text."""
+    """A forecast table as CSV or Parquet (by suffix); drivers, fatality laws (and, with `pmf`,
+    each row's count law: its mass function and tail) become JSON text."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for column in ("drivers", "change", "count_law"):
+    for column in ("drivers", "change", "count_law", "fatality_law"):
         if column in table.columns:
             if column == "count_law" and not pmf:
                 table = table.drop(columns=column)

@@ -329,6 +329,8 @@ def backtest_command(
             "pinball",
             "coverage_p10_p90",
             "rps",
+            "fatality_rps",
+            "fatality_coverage_p10_p90",
         ]
         typer.echo(metrics[[c for c in columns if c in metrics]].round(4).to_string(index=False))
         typer.echo(f"report written to {report}")

@@ -40,6 +40,7 @@ from service.schemas import (
     ArchivedForecastPublic,
     ArchivePublic,
     DriverPublic,
+    FatalitiesPublic,
     ForecastPublic,
     ForecastsPublic,
     IntervalPublic,
@@ -143,17 +144,21 @@ class Asked:
 
     levels: tuple[float, ...] = ()
     counts: tuple[int, ...] = ()
+    fatality_counts: tuple[int, ...] = ()
 
     @property
     def key(self) -> str:
-        return f"{self.levels}-{self.counts}"
+        return f"{self.levels}-{self.counts}-{self.fatality_counts}"
 
 
-def _asked(quantiles: str | None, counts: str | None) -> Asked:
+def _asked(quantiles: str | None, counts: str | None, fatality_counts: str | None = None) -> Asked:
     try:
         return Asked(
             tuple(distribution.parse_levels(quantiles)) if quantiles is not None else (),
             tuple(distribution.parse_counts(counts)) if counts is not None else (),
+            tuple(distribution.parse_counts(fatality_counts, "fatality_exceedance"))
+            if fatality_counts is not None
+            else (),
         )
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
@@ -190,6 +195,28 @@ def _public(
         else None,
         exceedance={str(k): distribution.exceedance(law, k) for k in asked.counts}
         if law is not None and asked.counts
+        else None,
+        fatalities=_fatalities(row, issue, asked),
+    )
+
+
+def _fatalities(row: dict[str, Any], issue: Issue, asked: Asked) -> FatalitiesPublic | None:
+    law = row.get("fatality_law")
+    if law is None or row.get("expected_fatalities") is None:
+        if asked.fatality_counts:
+            raise ApiError(
+                404, f"{issue.version} does not forecast fatalities: train a newer model to ask"
+            )
+        return None
+    return FatalitiesPublic(
+        expected=row["expected_fatalities"],
+        interval=IntervalPublic(
+            p10=row["fatalities_p10"], p50=row["fatalities_p50"], p90=row["fatalities_p90"]
+        ),
+        severe_threshold=int(law["threshold"]),
+        p_severe=distribution.fatality_exceedance(law, int(law["threshold"])),
+        exceedance={str(k): distribution.fatality_exceedance(law, k) for k in asked.fatality_counts}
+        if asked.fatality_counts
         else None,
     )
 
@@ -254,6 +281,13 @@ _LATEST_PARAMETERS = [
         "schema": {"type": "string", "maxLength": 200},
     },
     {
+        "name": "fatality_exceedance",
+        "in": "query",
+        "required": False,
+        "description": "Fatality counts k to give P(fatalities >= k) for, e.g. 10,25,100.",
+        "schema": {"type": "string", "maxLength": 200},
+    },
+    {
         "name": "series",
         "in": "query",
         "required": False,
@@ -288,7 +322,9 @@ def _latest_query(
         horizon = int(raw) if raw is not None else None
     except ValueError:
         raise ApiError(422, f"horizon must be a whole number, not {str(raw)[:20]!r}") from None
-    asked = _asked(query.get("quantiles"), query.get("exceedance"))
+    asked = _asked(
+        query.get("quantiles"), query.get("exceedance"), query.get("fatality_exceedance")
+    )
     return query.get("region"), horizon, series, asked
 
 
@@ -407,10 +443,14 @@ def region_forecasts(
     exceedance: Annotated[
         str | None, Query(max_length=200, description="Counts k for P(events >= k), e.g. 1,5.")
     ] = None,
+    fatality_exceedance: Annotated[
+        str | None,
+        Query(max_length=200, description="Fatality counts k for P(fatalities >= k), e.g. 25,100."),
+    ] = None,
 ) -> Any:
     """One region's latest forecasts, with its observed history beside them (None where the
     source does not cover a period)."""
-    asked = _asked(quantiles, exceedance)
+    asked = _asked(quantiles, exceedance, fatality_exceedance)
     names = _names(resolver)
     _check_region(region, names)
     chosen = chosen_series(settings, series, source, freq)
