@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import cast
 
 import numpy as np
 import pandas as pd
 
+from features import memo
 from features.specs import FeatureSpec, build_features, target_calendar
 
 
@@ -20,6 +22,11 @@ class HorizonData:
     events: pd.Series
     severe: pd.Series
     fatalities: pd.Series
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of the rows' contents, for sharing fits on equal data (features.memo)."""
+        return memo.fingerprint(self.X, self.events, self.severe, self.fatalities)
 
     @property
     def regions(self) -> np.ndarray:

@@ -12,7 +12,7 @@ from models.boosting import GradientBoostingModel
 from models.count_regression import NegativeBinomialModel
 from models.direct import DirectForecaster, HorizonModelFactory
 from models.ensemble import EnsembleModel
-from models.fatalities import LogNormalFatalities
+from models.fatality_regression import LogNormalFatalities
 from models.reference import ClimatologyModel, LastValuePoissonModel, RecentModel
 
 DEFAULT_MODEL = "ensemble"

@@ -14,7 +14,8 @@ from features import memo
 from features.design import HorizonData
 from models.base import CountForecast, HorizonModel
 from models.distributions import continuous_quantile
-from models.fatalities import FatalityLaw, LogNormalFatalities
+from models.fatalities import FatalityLaw
+from models.fatality_regression import LogNormalFatalities
 
 TARGET_COVERAGE = 0.80
 # Held-out coverage within this of the target is close enough: among such interval levels the
@@ -132,12 +133,15 @@ def jeffreys_rate(share: np.ndarray, periods: int) -> np.ndarray:
     return np.asarray((share * periods + 0.5) / (periods + 1))
 
 
+# A held-out fold: the data its members train on and the mask of the held-out rows they forecast.
+_Fold = tuple[HorizonData, np.ndarray]
+
+
 def _fitted(factory: Callable[[], HorizonModel], data: HorizonData) -> HorizonModel:
     """A member fitted on `data`; in a backtest, shared with every origin that fits it on equal
     data."""
-    return memo.reuse(
-        ("member", factory, data.X, data.events, data.severe), lambda: factory().fit(data)
-    )
+    key = data.fingerprint if memo.active() else ""
+    return memo.reuse(("member", factory, key), lambda: factory().fit(data))
 
 
 def _empty(n: int) -> CountForecast:
@@ -203,7 +207,8 @@ class EnsembleModel:
         if len(periods) > 2 * self.validation_periods:
             cut = periods[-self.validation_periods]
             late = data.subset(data.periods >= cut)
-            held_out = self._held_out(data, late, periods)
+            folds = self._folds(data, late, periods)
+            held_out = self._held_out(late, folds)
             occurred = (late.events.to_numpy() > 0).astype(float)
             severe = late.severe.to_numpy()
             count = held_out[0]
@@ -224,16 +229,14 @@ class EnsembleModel:
                 p_severe = np.minimum(
                     self.severe_stack(self._severe_inputs(held_out, late.X)), p_event
                 )
-                law = self._held_out_fatalities(data, late, periods, p_event, p_severe)
+                law = self._held_out_fatalities(late, folds, p_event, p_severe)
                 self.fatality_tail_level = _interval_level(law, late.fatalities.to_numpy())
         self.members = [_fitted(factory, data) for factory in self.member_factories]
         if self.fatality_factory is not None:
             self.fatality_model = self.fatality_factory().fit(data)
         return self
 
-    def _held_out(
-        self, data: HorizonData, late: HorizonData, periods: np.ndarray
-    ) -> list[CountForecast]:
+    def _held_out(self, late: HorizonData, folds: list[_Fold]) -> list[CountForecast]:
         """Each member's forecasts for the held-out rows (in their order), fold by fold: every
         fold is forecast by members trained only on periods before it.
 
@@ -242,7 +245,7 @@ class EnsembleModel:
         a backtest within one stride fit them once (`features.memo`) instead of once each.
         """
         outputs = [_empty(len(late.periods)) for _ in self.member_factories]
-        for train, rows in self._folds(data, late, periods):
+        for train, rows in folds:
             fold = late.subset(rows)
             for output, factory in zip(outputs, self.member_factories, strict=True):
                 forecast = _fitted(factory, train).predict(fold.X)
@@ -250,9 +253,7 @@ class EnsembleModel:
                     getattr(output, name)[rows] = getattr(forecast, name)
         return outputs
 
-    def _folds(
-        self, data: HorizonData, late: HorizonData, periods: np.ndarray
-    ) -> list[tuple[HorizonData, np.ndarray]]:
+    def _folds(self, data: HorizonData, late: HorizonData, periods: np.ndarray) -> list[_Fold]:
         """(training data, mask of the held-out rows it forecasts) per fold."""
         size = self.validation_periods // HELD_OUT_FOLDS
         first = len(periods) - self.validation_periods
@@ -268,9 +269,8 @@ class EnsembleModel:
 
     def _held_out_fatalities(
         self,
-        data: HorizonData,
         late: HorizonData,
-        periods: np.ndarray,
+        folds: list[_Fold],
         p_event: np.ndarray,
         p_severe: np.ndarray,
     ) -> FatalityLaw:
@@ -280,9 +280,9 @@ class EnsembleModel:
         factory = self.fatality_factory
         location, scale = np.zeros(len(late.periods)), np.zeros(len(late.periods))
         p_fatal = np.zeros(len(late.periods))
-        for train, rows in self._folds(data, late, periods):
+        for train, rows in folds:
             model = memo.reuse(
-                ("fatalities", factory, train.X, train.events, train.fatalities),
+                ("fatalities", factory, train.fingerprint if memo.active() else ""),
                 lambda: factory().fit(train),  # noqa: B023 - called before the loop moves on
             )
             law = model.law(late.X[rows], p_event[rows], p_severe[rows])

@@ -12,21 +12,27 @@ instead of what the log-normal alone would put there.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
-import pandas as pd
-import statsmodels.api as sm
-from scipy import stats
+from scipy import special
 
-from features.design import HorizonData
-
-# Residual spread per region, shrunk toward the pooled spread as if it had this many rows.
-SCALE_PRIOR_ROWS = 12
-_MIN_SCALE = 0.25
 # RPS is summed exactly over whole counts up to here, then integrated on a geometric grid.
 _EXACT_COUNTS = 2000
 _FAR = 1e7
+
+
+def _sf(z: np.ndarray) -> np.ndarray:
+    """P(Z > z) of a standard normal (scipy.special: a fraction of scipy.stats' overhead)."""
+    return np.asarray(special.ndtr(-np.asarray(z)))
+
+
+def _log_sf(z: np.ndarray) -> np.ndarray:
+    return np.asarray(special.log_ndtr(-np.asarray(z)))
+
+
+def _isf(p: np.ndarray) -> np.ndarray:
+    return np.asarray(-special.ndtri(p))
 
 
 @dataclass(frozen=True)
@@ -52,14 +58,14 @@ class FatalityLaw:
         z1, zt, zx = self._z(1.0), self._z(self.threshold), self._z(x)
         # Within each piece, the log-normal's share beyond x, from survival functions (the
         # pieces can sit far in the log-normal's tail, where 1 - cdf has no digits left).
-        body_mass = stats.norm.sf(z1) - stats.norm.sf(zt)
+        body_mass = _sf(z1) - _sf(zt)
         body_beyond = np.where(
             body_mass > 1e-12,
-            (stats.norm.sf(zx) - stats.norm.sf(zt)) / np.maximum(body_mass, 1e-300),
+            (_sf(zx) - _sf(zt)) / np.maximum(body_mass, 1e-300),
             # The log-normal puts next to nothing here: spread the piece evenly in log x.
             1.0 - np.log(np.clip(x, 1.0, self.threshold)) / np.log(self.threshold),
         )
-        tail_beyond = np.exp(np.minimum(stats.norm.logsf(zx) - stats.norm.logsf(zt), 0.0))
+        tail_beyond = np.exp(np.minimum(_log_sf(zx) - _log_sf(zt), 0.0))
         body = p_severe + (p_fatal - p_severe) * np.clip(body_beyond, 0.0, 1.0)
         return np.asarray(
             np.where(
@@ -77,11 +83,11 @@ class FatalityLaw:
         beyond = 1.0 - level
         p_fatal, p_severe = self.p_fatal, self.p_severe
         z1, zt = self._z(1.0), self._z(self.threshold)
-        sf1, sft = stats.norm.sf(z1), stats.norm.sf(zt)
+        sf1, sft = _sf(z1), _sf(zt)
         # In the body: sf(z) = sf(zt) + share * (sf(z1) - sf(zt)), share of the body beyond.
         share = np.clip((beyond - p_severe) / np.maximum(p_fatal - p_severe, 1e-12), 0.0, 1.0)
         body_mass = sf1 - sft
-        body_z = stats.norm.isf(np.clip(sft + share * body_mass, 1e-300, 1.0))
+        body_z = _isf(np.clip(sft + share * body_mass, 1e-300, 1.0))
         body_log = np.where(
             body_mass > 1e-12,
             self.location + self.scale * body_z,
@@ -89,9 +95,9 @@ class FatalityLaw:
         )
         body = np.exp(np.clip(body_log, 0.0, np.log(self.threshold)))
         tail_share = np.clip(beyond / np.maximum(p_severe, 1e-300), 1e-300, 1.0)
-        tail_z = -stats.norm.ppf(np.exp(stats.norm.logsf(zt)) * tail_share)
-        tail_logsf = stats.norm.logsf(zt) + np.log(tail_share)
-        tail_z = np.where(np.isfinite(tail_z), tail_z, -stats.norm.ppf(np.exp(tail_logsf)))
+        tail_z = -special.ndtri(np.exp(_log_sf(zt)) * tail_share)
+        tail_logsf = _log_sf(zt) + np.log(tail_share)
+        tail_z = np.where(np.isfinite(tail_z), tail_z, -special.ndtri(np.exp(tail_logsf)))
         tail = np.maximum(np.exp(self.location + self.scale * tail_z), self.threshold)
         return np.asarray(
             np.where(beyond >= p_fatal, 0.0, np.where(beyond >= p_severe, body, tail))
@@ -104,12 +110,7 @@ class FatalityLaw:
         up_to_threshold = np.sum(self.exceedance(counts), axis=0)
         zt = self._z(self.threshold)
         # The log-normal's E[X | X >= T], in log space against overflow.
-        log_tail_mean = (
-            self.location
-            + self.scale**2 / 2
-            + stats.norm.logsf(zt - self.scale)
-            - stats.norm.logsf(zt)
-        )
+        log_tail_mean = self.location + self.scale**2 / 2 + _log_sf(zt - self.scale) - _log_sf(zt)
         tail_mean = np.exp(np.minimum(log_tail_mean, 50.0))
         beyond = np.maximum(tail_mean - self.threshold - 0.5, 0.0)
         return np.asarray(up_to_threshold + self.p_severe * beyond)
@@ -160,73 +161,3 @@ class FatalityLaw:
         far = np.geomspace(_EXACT_COUNTS, _FAR, 400)[:, None]
         rest = (1.0 - self.exceedance(far + 1) - (far >= observed)) ** 2
         return np.asarray(total + np.trapezoid(rest, far, axis=0))
-
-
-class LogNormalFatalities:
-    """log(fatalities + 1/2), given at least one, regressed on the recent fatality levels
-    (statsmodels OLS) over the last `training_periods`; spread per region, shrunk to the pooled
-    spread.
-
-    Fatality levels alone, without region effects or event counts: on GED 22.1 (2010-2015 and
-    2016-2021) richer designs carried the 2008-2009 peak of Khyber Pakhtunkhwa into forecasts
-    of its decline and lost to the trailing-12-month empirical law there.
-    """
-
-    def __init__(self, threshold: float, training_periods: int | None = None) -> None:
-        self.threshold = threshold
-        self.training_periods = training_periods
-        self.columns: list[str] = []
-        self.params = np.zeros(0)
-        self.scales: dict[str, float] = {}
-        self.pooled_scale = 1.0
-        self.fatal_share: dict[str, float] = {}
-
-    def _design(self, X: pd.DataFrame) -> np.ndarray:
-        return np.column_stack([X[self.columns].to_numpy(dtype=float), np.ones(len(X))])
-
-    def fit(self, data: HorizonData) -> Self:
-        if self.training_periods:
-            periods = np.unique(data.periods)
-            data = data.subset(
-                data.periods >= periods[max(0, len(periods) - self.training_periods)]
-            )
-        X, regions = data.X, data.regions
-        events = data.events.to_numpy(dtype=float)
-        fatalities = data.fatalities.to_numpy(dtype=float)
-        self.columns = [c for c in X.columns if c.startswith("log_fatalities_mean_")]
-        # Of the periods with events, the share with deaths (Jeffreys): near 1 in UCDP, lower
-        # in sources that record attacks without casualties.
-        with_events = events > 0
-        for region in np.unique(regions):
-            mine = with_events & (regions == region)
-            fatal = np.sum(fatalities[mine] >= 1)
-            self.fatal_share[str(region)] = float((fatal + 0.5) / (mine.sum() + 1))
-        positive = fatalities >= 1
-        if positive.sum() <= len(self.columns) + 2:
-            self.columns = []
-        design = self._design(X[positive])
-        target = np.log(fatalities[positive] + 0.5)
-        self.params = np.asarray(sm.OLS(target, design).fit().params)
-        residual = target - design @ self.params
-        self.pooled_scale = max(float(np.sqrt(np.mean(residual**2))), _MIN_SCALE)
-        for region in np.unique(regions):
-            mine = regions[positive] == region
-            sum_sq = float(np.sum(residual[mine] ** 2))
-            variance = (sum_sq + SCALE_PRIOR_ROWS * self.pooled_scale**2) / (
-                int(mine.sum()) + SCALE_PRIOR_ROWS
-            )
-            self.scales[str(region)] = max(float(np.sqrt(variance)), _MIN_SCALE)
-        return self
-
-    def law(self, X: pd.DataFrame, p_event: np.ndarray, p_severe: np.ndarray) -> FatalityLaw:
-        regions = pd.Series(X.index.get_level_values("region"))
-        share = regions.map(self.fatal_share).fillna(1.0).to_numpy(dtype=float)
-        p_fatal = np.clip(p_event * share, 0.0, 1.0)
-        scale = regions.map(self.scales).fillna(self.pooled_scale).to_numpy(dtype=float)
-        return FatalityLaw(
-            p_fatal=np.maximum(p_fatal, p_severe),
-            p_severe=np.minimum(p_severe, np.maximum(p_fatal, p_severe)),
-            location=self._design(X) @ self.params,
-            scale=scale,
-            threshold=float(self.threshold),
-        )

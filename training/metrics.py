@@ -83,32 +83,41 @@ def empirical_crps(sample: np.ndarray, observed: float) -> float:
     return float(np.abs(sample - observed).mean() - spread / 2)
 
 
-def fatality_scores(rows: pd.DataFrame) -> dict[str, float]:
-    """Fatality RPS (CRPS for counts) and p10-p90 coverage, for rows whose model forecast
-    fatalities: a fitted law's parameters or a reference's empirical sample."""
-    empty = {"fatality_rps": float("nan"), "fatality_coverage_p10_p90": float("nan")}
+def fatality_rps_rows(rows: pd.DataFrame) -> np.ndarray:
+    """Per row, the fatality RPS (CRPS for counts) of its model's law: a fitted law's parameters
+    or a reference's empirical sample; NaN without a law or an outcome."""
+    scores = np.full(len(rows), np.nan)
     if "fatality_law" not in rows or "observed_fatalities" not in rows:
-        return empty
-    known = rows[rows["fatality_law"].map(lambda law: isinstance(law, dict))]
-    if known.empty:
-        return empty
-    observed = known["observed_fatalities"].to_numpy(dtype=float)
-    laws = list(known["fatality_law"])
-    if "sample" in laws[0]:
-        rps = np.array(
-            [
-                empirical_crps(np.asarray(law["sample"]), y)
-                for law, y in zip(laws, observed, strict=True)
-            ]
+        return scores
+    laws = rows["fatality_law"].to_numpy()
+    observed = rows["observed_fatalities"].to_numpy(dtype=float)
+    known = np.array([isinstance(law, dict) for law in laws]) & ~np.isnan(observed)
+    fitted = known & np.array([isinstance(law, dict) and "sample" not in law for law in laws])
+    if fitted.any():
+        scores[fitted] = FatalityLaw.from_params(list(laws[fitted])).ranked_probability_score(
+            observed[fitted]
         )
-    else:
-        rps = FatalityLaw.from_params(laws).ranked_probability_score(observed)
-    low, high = (
-        known["fatalities_p10"].to_numpy(dtype=float),
-        known["fatalities_p90"].to_numpy(dtype=float),
+    for row in np.flatnonzero(known & ~fitted):
+        scores[row] = empirical_crps(np.asarray(laws[row]["sample"], dtype=float), observed[row])
+    return scores
+
+
+def fatality_scores(rows: pd.DataFrame) -> dict[str, float]:
+    """Mean fatality RPS and p10-p90 coverage over the rows whose model forecast fatalities
+    (per-row scores from `fatality_rps_rows`, precomputed by `score_backtest`)."""
+    rps = (
+        rows["fatality_rps"].to_numpy(dtype=float)
+        if "fatality_rps" in rows
+        else fatality_rps_rows(rows)
     )
+    scored = ~np.isnan(rps)
+    if not scored.any():
+        return {"fatality_rps": float("nan"), "fatality_coverage_p10_p90": float("nan")}
+    observed = rows["observed_fatalities"].to_numpy(dtype=float)[scored]
+    low = rows["fatalities_p10"].to_numpy(dtype=float)[scored]
+    high = rows["fatalities_p90"].to_numpy(dtype=float)[scored]
     return {
-        "fatality_rps": float(np.nanmean(rps)),
+        "fatality_rps": float(np.mean(rps[scored])),
         "fatality_coverage_p10_p90": float(np.mean((observed >= low) & (observed <= high))),
     }
 
@@ -122,6 +131,8 @@ def score_backtest(
     """Metrics per model and `by` value (horizon or region), with Brier skill against
     `reference`; per horizon, also pooled over horizons ('all')."""
     scored = results.dropna(subset=["observed_events"])
+    if "fatality_rps" not in scored:
+        scored = scored.assign(fatality_rps=fatality_rps_rows(scored))
     rows = []
     for model, by_model in scored.groupby("model", sort=True):
         groups = [*by_model.groupby(by, sort=True)]

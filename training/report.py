@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from training.metrics import reliability_table, score_backtest
+from training.metrics import fatality_rps_rows, reliability_table, score_backtest
 
 
 def write_forecast_table(table: pd.DataFrame, path: Path, pmf: bool = False) -> None:
@@ -36,14 +36,16 @@ def write_report(
     """Write metrics.csv, metrics.json, metrics_by_region.csv, reliability.png and regions.png;
     return the metrics per horizon."""
     directory.mkdir(parents=True, exist_ok=True)
-    metrics = score_backtest(results, severe_threshold=severe_threshold)
+    scored = results.dropna(subset=["observed_events"])
+    # Each row's fatality RPS once, for the tables per horizon and per region.
+    scored = scored.assign(fatality_rps=fatality_rps_rows(scored))
+    metrics = score_backtest(scored, severe_threshold=severe_threshold)
     metrics.to_csv(directory / "metrics.csv", index=False)
     # Pooled metrics hide the provinces analysts watch most (an interval calibrated over all
     # regions covers quiet ones always and busy ones less), so each region gets its own row.
-    by_region = score_backtest(results, severe_threshold=severe_threshold, by="region")
+    by_region = score_backtest(scored, severe_threshold=severe_threshold, by="region")
     by_region.to_csv(directory / "metrics_by_region.csv", index=False)
     (directory / "metrics.json").write_text(json.dumps(metrics.to_dict(orient="records"), indent=2))
-    scored = results.dropna(subset=["observed_events"])
     _reliability_plot(scored, directory / "reliability.png", main_model)
     _regions_plot(scored, directory / "regions.png", main_model)
     return metrics
