@@ -11,6 +11,10 @@ from pathlib import Path
 
 from events.bundled import ACTOR_GROUPS_FILE
 
+# The groups forecast one by one (features, per-actor forecasts, the API's ?actor=): the three
+# campaigns analysts in Pakistan prepare for. The others (state, other) are only counted.
+TRACKED_GROUPS = ("ttp", "iskp", "baloch")
+
 
 @dataclass(frozen=True, slots=True)
 class ActorGroup:

@@ -10,6 +10,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from events.actors import TRACKED_GROUPS
 from events.calendar import calendar_features
 from events.gazetteer import Gazetteer
 from events.periods import Frequency, cadence, period_of, period_range, period_start, shift_period
@@ -28,7 +29,7 @@ class FeatureSpec:
     group_windows: tuple[int, ...]
     since_cap: int
     severe_threshold: int = 25
-    groups: tuple[str, ...] = ("ttp", "iskp", "baloch")
+    groups: tuple[str, ...] = TRACKED_GROUPS
     calendar: tuple[str, ...] = ("election_window", "ramadan_days", "ashura")
     elections: tuple[date, ...] = ()
     neighbours: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

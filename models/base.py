@@ -77,6 +77,9 @@ class CountForecast:
     zero_from_p_event: bool = False
     # The fatality law, from models that forecast fatalities (the default ensemble).
     fatalities: FatalityLaw | None = None
+    # Each tracked actor group's share of the events (models.actors), where the source names
+    # actors and the model forecasts per group.
+    actor_shares: dict[str, np.ndarray] | None = None
 
     def quantile(self, level: float | np.ndarray) -> np.ndarray:
         """The quantile at `level`; a column of levels (shape (L, 1)) gives one row per level."""

@@ -7,6 +7,7 @@ from functools import partial
 
 from events.periods import cadence
 from features.specs import FeatureSpec
+from models.actors import ActorShares
 from models.base import HorizonModel
 from models.boosting import GradientBoostingModel
 from models.count_regression import NegativeBinomialModel
@@ -42,6 +43,9 @@ def _ensemble(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
         fatalities=partial(
             LogNormalFatalities, spec.severe_threshold, known.count_training_periods
         ),
+        actors=partial(ActorShares, tuple(spec.groups), spec.recent_window)
+        if spec.groups
+        else None,
     )
 
 

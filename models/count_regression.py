@@ -9,10 +9,12 @@ from typing import Self
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+# statsmodels.api imports every model statsmodels has (most of a second in each worker).
+from statsmodels.discrete.discrete_model import NegativeBinomial
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning
 
 from features.design import HorizonData
@@ -94,7 +96,7 @@ class NegativeBinomialModel:
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.simplefilter("ignore", HessianInversionWarning)
-            model = sm.NegativeBinomial(y, design, loglike_method="nb2")
+            model = NegativeBinomial(y, design, loglike_method="nb2")
             start = np.append(np.zeros(design.shape[1]), 1.0)
             start[len(self.covariates) :][:-1] = np.log(
                 [

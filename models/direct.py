@@ -13,6 +13,7 @@ from events.periods import shift_period
 from features import memo
 from features.design import HorizonData, horizon_data
 from features.specs import FeatureSpec, build_features
+from models.actors import group_forecast
 from models.base import (
     FATALITY_COLUMNS,
     FORECAST_COLUMNS,
@@ -189,4 +190,15 @@ class DirectForecaster:
             for row, params in enumerate(fatal.params()):
                 fatality_laws[row] = params
         table["fatality_law"] = fatality_laws
+        actors = np.empty(len(table), dtype=object)
+        if forecast.actor_shares is not None:
+            expected = table["expected_events"].to_numpy(dtype=float)
+            for row, law in enumerate(laws):
+                actors[row] = {
+                    group: group_forecast(
+                        law, float(shares[row]), float(expected[row]), p_event[row]
+                    )
+                    for group, shares in forecast.actor_shares.items()
+                }
+        table["actors"] = actors
         return table

@@ -8,10 +8,12 @@ from typing import Self
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 
 from features import memo
 from features.design import HorizonData
+from models.actors import ActorShares
 from models.base import CountForecast, HorizonModel
 from models.distributions import continuous_quantile
 from models.fatalities import FatalityLaw
@@ -60,10 +62,10 @@ class ShrunkStack:
     def fit(self, probabilities: Sequence[np.ndarray], outcome: np.ndarray) -> Self:
         self.params = None
         if len(np.unique(outcome)) == 2:
-            model = sm.GLM(
+            model = GLM(
                 outcome.astype(float),
                 _stack_design(probabilities),
-                family=sm.families.Binomial(),
+                family=families.Binomial(),
                 offset=_logit(np.mean(probabilities, axis=0)),
             )
             # statsmodels minimizes -loglik / n + alpha / 2 * |params|^2.
@@ -165,8 +167,9 @@ class EnsembleModel:
     # Ensembles saved before the share was smoothed lack the attribute and read this: their
     # severe stacks were fitted on the raw share, so they keep using it.
     severe_share_periods: int | None = None
-    # Ensembles saved before fatalities were forecast have none.
+    # Ensembles saved before fatalities (actor groups) were forecast have none.
     fatality_model: LogNormalFatalities | None = None
+    actor_model: ActorShares | None = None
 
     def __init__(
         self,
@@ -177,6 +180,7 @@ class EnsembleModel:
         severe_share_periods: int | None = None,
         held_out_stride: int = 1,
         fatalities: Callable[[], LogNormalFatalities] | None = None,
+        actors: Callable[[], ActorShares] | None = None,
     ) -> None:
         if len(members) != 2:
             raise ValueError(
@@ -201,6 +205,7 @@ class EnsembleModel:
         self.held_out_stride = held_out_stride
         self.fatality_tail_level = 0.1
         self.fatality_factory = fatalities
+        self.actor_factory = actors
 
     def fit(self, data: HorizonData) -> Self:
         periods = np.unique(data.periods)
@@ -234,6 +239,11 @@ class EnsembleModel:
         self.members = [_fitted(factory, data) for factory in self.member_factories]
         if self.fatality_factory is not None:
             self.fatality_model = self.fatality_factory().fit(data)
+        if self.actor_factory is not None:
+            actors = self.actor_factory()
+            # Sources that name no actors have no group columns: no per-group forecasts.
+            if all(f"log_{g}_events_{actors.window}" in data.X for g in actors.groups):
+                self.actor_model = actors.fit(data.X)
         return self
 
     def _held_out(self, late: HorizonData, folds: list[_Fold]) -> list[CountForecast]:
@@ -324,4 +334,5 @@ class EnsembleModel:
             tail_level=self.tail_level,
             zero_from_p_event=True,
             fatalities=fatalities,
+            actor_shares=self.actor_model.shares(X) if self.actor_model is not None else None,
         )

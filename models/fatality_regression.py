@@ -6,7 +6,7 @@ from typing import Self
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 
 from features.design import HorizonData
 from models.fatalities import FatalityLaw
@@ -60,7 +60,7 @@ class LogNormalFatalities:
             self.columns = []
         design = self._design(X[positive])
         target = np.log(fatalities[positive] + 0.5)
-        self.params = np.asarray(sm.OLS(target, design).fit().params)
+        self.params = np.asarray(OLS(target, design).fit().params)
         residual = target - design @ self.params
         self.pooled_scale = max(float(np.sqrt(np.mean(residual**2))), _MIN_SCALE)
         for region in np.unique(regions):

@@ -62,16 +62,18 @@ class LastValuePoissonModel:
         )
 
 
-def trailing_fatalities(panel: pd.DataFrame, rows: pd.DataFrame, window: int) -> list[np.ndarray]:
-    """For each (region, origin) row, the region's fatalities in the `window` periods up to the
-    origin, covered periods only: the empirical fatality law of a trailing reference."""
-    wide = panel.pivot(index="period", columns="region", values="fatalities").sort_index()
+def trailing_values(
+    panel: pd.DataFrame, rows: pd.DataFrame, column: str, window: int
+) -> list[np.ndarray]:
+    """For each (region, origin) row, the region's `column` in the `window` periods up to the
+    origin, covered periods only: what a trailing reference's empirical law is made of."""
+    wide = panel.pivot(index="period", columns="region", values=column).sort_index()
     position = {period: i for i, period in enumerate(wide.index)}
     values = wide.to_numpy(dtype=float)
-    column = {region: j for j, region in enumerate(wide.columns)}
+    place = {region: j for j, region in enumerate(wide.columns)}
     samples = []
     for region, origin in zip(rows["region"], rows["origin"], strict=True):
         end = position[origin] + 1
-        sample = values[max(0, end - window) : end, column[region]]
+        sample = values[max(0, end - window) : end, place[region]]
         samples.append(sample[~np.isnan(sample)])
     return samples

@@ -33,7 +33,11 @@ POOLED = (
     ("pinball", "mean pinball loss (0.1/0.5/0.9)", 3),
     ("coverage_p10_p90", "p10-p90 coverage", 3),
     ("mae", "MAE of `expected_events`", 3),
+    ("rps", "RPS of the count law", 3),
+    ("fatality_rps", "RPS of fatalities", 2),
+    ("fatality_coverage_p10_p90", "fatalities p10-p90 coverage", 3),
 )
+GROUPS = {"ttp": "TTP", "iskp": "ISKP / Islamic State", "baloch": "Baloch separatists"}
 REGION_METRICS = (("brier", "Brier"), ("severe_brier", "severe Brier"), ("pinball", "pinball"))
 # The best published peer's Brier on the 2016-2021 rows (h=1, 3, 6, pooled): the targets the
 # forecasting issue set. They are not in a report, so they are named as such.
@@ -113,7 +117,7 @@ def _window(window: Window) -> list[str]:
     for key, label, digits in POOLED:
         cells = " | ".join(_number(by[(m, "all")][key], digits) for m in models)
         lines.append(f"| {label} | {cells} |")
-    lines += ["", *_regions(directory), ""]
+    lines += ["", *_regions(directory), "", *_actors(directory)]
     if window.reading:
         lines += [window.reading, ""]
     return lines
@@ -138,6 +142,33 @@ def _regions(directory: Path) -> list[str]:
     coverage = " | ".join(_number(rows[(MAIN, r)]["coverage_p10_p90"], 2) for r in regions)
     lines.append(f"| ensemble p10-p90 coverage | {coverage} |")
     return lines
+
+
+def _actors(directory: Path) -> list[str]:
+    """Per actor group, pooled over horizons: P(an event of the group) against the group's own
+    trailing references."""
+    path = directory / "actor_metrics.csv"
+    if not path.exists():
+        return []
+    with path.open() as handle:
+        rows = {
+            (r["model"], r["group"]): r for r in csv.DictReader(handle) if r["horizon"] == "all"
+        }
+    lines = [
+        "Per actor group, all horizons: Brier of P(at least one event of the group), and its "
+        "calibration error, against the group's own trailing shares (`actor_metrics.csv`):",
+        "",
+        "| group | ensemble | recent | climatology | ensemble ECE | recent ECE | months with the group's events |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for group, name in GROUPS.items():
+        if (MAIN, group) not in rows:
+            continue
+        brier = [_number(rows[(m, group)]["brier"], 4) for m in (MAIN, "recent", "climatology")]
+        ece = [_number(rows[(m, group)]["calibration_error"], 3) for m in (MAIN, "recent")]
+        rate = _number(rows[(MAIN, group)]["observed_rate"], 3)
+        lines.append(f"| {name} | {' | '.join(brier)} | {' | '.join(ece)} | {rate} |")
+    return [*lines, ""]
 
 
 def render() -> str:

@@ -12,6 +12,7 @@ import numpy as np
 
 MAX_ASKED = 20
 MAX_COUNT = 100_000
+_THIN_BLOCK = 128
 
 
 def quantile(law: Mapping[str, Any], level: float) -> float:
@@ -35,6 +36,33 @@ def exceedance(law: Mapping[str, Any], count: int) -> float:
     if count >= len(pmf):
         return float(law["tail"])
     return float(min(max(1.0 - pmf[:count].sum(), 0.0), 1.0))
+
+
+def thinned(law: Mapping[str, Any], share: float) -> dict[str, Any]:
+    """The count law of a Binomial(N, share) thinning of N ~ law: one actor group's count when
+    `share` of the events are the group's (models.actors). The unlisted tail of N is counted as
+    the first unlisted count, so the result lists everything (tail 0)."""
+    pmf = np.append(np.asarray(law["pmf"], dtype=float), float(law["tail"]))
+    pmf = pmf / pmf.sum()
+    counts = np.arange(len(pmf))
+    log_factorial = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(counts[1:], 1)))])
+    j = counts[None, :]
+    law_of_group = np.zeros(len(pmf))
+    # A block of counts N at a time: the memory stays small for the longest listed laws.
+    for start in range(0, len(pmf), _THIN_BLOCK):
+        k = counts[start : start + _THIN_BLOCK, None]
+        below = j <= k
+        # log C(k, j) + j log(share) + (k - j) log(1 - share), where j <= k.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_binomial = (
+                log_factorial[k] - log_factorial[j] - log_factorial[np.where(below, k - j, 0)]
+                + (j * math.log(share) if share > 0 else np.where(j == 0, 0.0, -np.inf))
+                + ((k - j) * math.log1p(-share) if share < 1 else np.where(k == j, 0.0, -np.inf))
+            )  # fmt: skip
+        law_of_group += pmf[start : start + _THIN_BLOCK] @ np.where(
+            below, np.exp(log_binomial), 0.0
+        )
+    return {"pmf": law_of_group.tolist(), "tail": 0.0}
 
 
 def fatality_exceedance(law: Mapping[str, Any], count: int) -> float:

@@ -88,6 +88,21 @@ class FatalitiesPublic(BaseModel):
     )
 
 
+class ActorPublic(BaseModel):
+    group: str = Field(examples=["ttp"], description="The actor group asked for (?actor=).")
+    share: float = Field(examples=[0.62], description="The group's share of the events.")
+    p_event: float = Field(
+        examples=[0.9], description="Probability of at least one event involving the group."
+    )
+    expected_events: float = Field(examples=[5.2])
+    events_interval: IntervalPublic = Field(
+        description="The 10%, 50% and 90% quantiles of the group's count."
+    )
+    exceedance: dict[str, float] | None = Field(
+        default=None, description="P(group events >= k) for the counts asked (?exceedance=)."
+    )
+
+
 class ForecastPublic(BaseModel):
     region: str = Field(examples=["PK-KP"])
     region_name: str = Field(examples=["Khyber Pakhtunkhwa"])
@@ -116,6 +131,9 @@ class ForecastPublic(BaseModel):
     fatalities: FatalitiesPublic | None = Field(
         default=None,
         description="The fatality forecast, from models that make one (null from older ones).",
+    )
+    actor: ActorPublic | None = Field(
+        default=None, description="The forecast for one actor group, when asked (?actor=ttp)."
     )
 
 

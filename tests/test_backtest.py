@@ -17,7 +17,7 @@ from service.cli import app
 from service.settings import get_settings
 from tests.conftest import DATA
 from tests.synthetic import REGIONS, generate_panel
-from training.backtest import backtest, with_reference_fatalities
+from training.backtest import backtest, with_reference_laws
 
 GED = str(bundled.UCDP_GED_22_1_PAKISTAN)
 
@@ -223,10 +223,8 @@ def test_backtest_forecasts_ignore_absurd_values_after_each_origin() -> None:
         name: partial(make_forecaster, name, spec, (1, 6)) for name in ("ensemble", "recent")
     }
     # The references' fatality laws are read from the panel: up to each origin only.
-    clean = with_reference_fatalities(backtest(panel, factories, origins, (1, 6)), panel, spec)
-    dirty = with_reference_fatalities(
-        backtest(poisoned, factories, origins, (1, 6)), poisoned, spec
-    )
+    clean = with_reference_laws(backtest(panel, factories, origins, (1, 6)), panel, spec)
+    dirty = with_reference_laws(backtest(poisoned, factories, origins, (1, 6)), poisoned, spec)
     assert clean["fatality_law"].notna().all()
     forecast_columns = [c for c in clean.columns if not c.startswith("observed_")]
     pd.testing.assert_frame_equal(clean[forecast_columns], dirty[forecast_columns])

@@ -92,6 +92,24 @@ def test_dashboard_map_chart_alerts_offline(server: tuple[str, dict[str, str], s
         assert picker.input_value() == "pak-ucdp-month"
         assert "UCDP, monthly (data to 2021-12)" in picker.inner_text()
 
+        # One actor group's forecasts: the map and its legend follow the group.
+        kp_label = (
+            'document.querySelector(\'#map path[data-region="PK-KP"]\').getAttribute("aria-label")'
+        )
+        all_actors = page.evaluate(kp_label)
+        page.select_option("#actor", "baloch")
+        page.wait_for_function(
+            "document.getElementById('legend').textContent.includes('Baloch separatists')"
+        )
+        assert page.locator('#target option[value="p_severe"]').is_disabled()
+        ba = page.get_attribute('#map path[data-region="PK-BA"]', "aria-label") or ""
+        assert ba.startswith("Balochistan: probability of an event")
+        assert page.evaluate(kp_label) != all_actors  # Baloch events in KP are rarer than all
+        page.select_option("#actor", "")
+        page.wait_for_function(
+            "!document.getElementById('legend').textContent.includes('Baloch separatists')"
+        )
+
         page.locator('#map path[data-region="PK-KP"]').click()
         page.wait_for_function("document.querySelectorAll('#chart rect').length > 20")
         assert "Khyber Pakhtunkhwa" in page.inner_text("#chart-title")

@@ -17,7 +17,7 @@ from events.periods import Frequency
 from events.series import Series
 from features.specs import default_spec
 from models.fatalities import FatalityLaw
-from models.reference import trailing_fatalities
+from models.reference import trailing_values
 from service import distribution
 from service.app import create_app
 from service.settings import Settings
@@ -103,7 +103,7 @@ def test_references_read_only_their_window_up_to_the_origin() -> None:
     )
     panel.loc[panel["period"] == "2020-04", "fatalities"] = np.nan  # not covered: left out
     rows = pd.DataFrame({"region": ["PK-KP"], "origin": ["2020-05"]})
-    (sample,) = trailing_fatalities(panel, rows, 3)
+    (sample,) = trailing_values(panel, rows, "fatalities", 3)
     assert sample.tolist() == [3.0, 5.0]
 
 

@@ -22,7 +22,7 @@ from features import memo
 from features.specs import FeatureSpec
 from models.base import Forecaster
 from models.catalog import DEFAULT_MODEL, FAMILIES, REFERENCE_MODELS, make_forecaster
-from models.reference import trailing_fatalities
+from models.reference import trailing_values
 
 log = logging.getLogger(__name__)
 ForecasterFactory = Callable[[], Forecaster]
@@ -91,8 +91,10 @@ def backtest(
         if progress is not None:
             progress(done, len(origins))
     forecasts = pd.concat(tables, ignore_index=True)
-    outcomes = panel[["region", "period", "events", "fatalities"]].rename(
-        columns={"events": "observed_events", "fatalities": "observed_fatalities"}
+    # Outcomes per violence type and actor group too, to score per-group forecasts.
+    counted = ["events", "fatalities", *(c for c in panel.columns if c.startswith("events_"))]
+    outcomes = panel[["region", "period", *counted]].rename(
+        columns={c: f"observed_{c}" for c in counted}
     )
     result = forecasts.merge(outcomes, on=["region", "period"], how="left", validate="many_to_one")
     ordered: pd.DataFrame = result.sort_values(
@@ -162,21 +164,33 @@ def run_backtest(
         backend=request.backend,
         progress=progress,
     )
-    return with_reference_fatalities(results, panel, spec)
+    return with_reference_laws(results, panel, spec)
 
 
-def with_reference_fatalities(
+def with_reference_laws(
     results: pd.DataFrame, panel: pd.DataFrame, spec: FeatureSpec
 ) -> pd.DataFrame:
-    """The trailing references' fatality forecasts: the empirical law of the region's last
-    12 (recent) or 120 (climatology) periods, as a sample in `fatality_law`."""
+    """The trailing references' fatality and actor-group forecasts, read from the region's last
+    12 (recent) or 120 (climatology) periods up to the origin: the fatalities' empirical law as
+    a sample in `fatality_law`; per tracked group, the share of periods with its events."""
     windows = {"recent": spec.recent_window, "climatology": spec.climatology_window}
+    groups = [g for g in spec.groups if f"events_{g}" in panel.columns]
     results = results.copy()
     for name, window in windows.items():
         mine = (results["model"] == name).to_numpy()
         if not mine.any():
             continue
-        samples = trailing_fatalities(panel, results.loc[mine], window)
+        if groups:
+            occurred = {
+                g: [float(np.mean(s > 0)) if len(s) else np.nan
+                    for s in trailing_values(panel, results.loc[mine], f"events_{g}", window)]
+                for g in groups
+            }  # fmt: skip
+            actors = np.empty(int(mine.sum()), dtype=object)
+            for row in range(len(actors)):
+                actors[row] = {g: {"p_event": occurred[g][row]} for g in groups}
+            results.loc[mine, "actors"] = actors
+        samples = trailing_values(panel, results.loc[mine], "fatalities", window)
         laws = np.empty(int(mine.sum()), dtype=object)
         for row, sample in enumerate(samples):
             laws[row] = {"sample": sample.tolist()}

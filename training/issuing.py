@@ -84,6 +84,9 @@ issued_forecasts = Table(
     # ({"p_fatal", "p_severe", "location", "scale", "threshold"}: models.fatalities).
     *(Column(name, Float, nullable=True) for name in FATALITY_COLUMNS),
     Column("fatality_law", JSON, nullable=True),
+    # Per tracked actor group, where the source names actors: {group: {"share", "p_event",
+    # "expected_events", "pmf", "tail"}} (models.actors).
+    Column("actors", JSON, nullable=True),
     UniqueConstraint("version", "region", "origin", "horizon", name="uq_issued_forecasts_row"),
 )
 
@@ -116,6 +119,7 @@ ROW_COLUMNS = (
     "count_law",
     *FATALITY_COLUMNS,
     "fatality_law",
+    "actors",
 )
 
 

@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from training.actor_metrics import actor_metrics
 from training.metrics import fatality_rps_rows, reliability_table, score_backtest
 
 
@@ -18,7 +19,10 @@ def write_forecast_table(table: pd.DataFrame, path: Path, pmf: bool = False) -> 
     """A forecast table as CSV or Parquet (by suffix); drivers, fatality laws (and, with `pmf`,
     each row's count law: its mass function and tail) become JSON text."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for column in ("drivers", "change", "count_law", "fatality_law"):
+    if "actors" in table.columns and not pmf:
+        # Per group: the share, P(at least one) and the mean; the mass functions with `pmf`.
+        table = table.assign(actors=table["actors"].map(_without_pmf))
+    for column in ("drivers", "change", "count_law", "fatality_law", "actors"):
         if column in table.columns:
             if column == "count_law" and not pmf:
                 table = table.drop(columns=column)
@@ -30,11 +34,21 @@ def write_forecast_table(table: pd.DataFrame, path: Path, pmf: bool = False) -> 
         table.to_csv(path, index=False)
 
 
+def _without_pmf(actors: object) -> object:
+    if not isinstance(actors, dict):
+        return actors
+    return {
+        group: {k: v for k, v in law.items() if k not in ("pmf", "tail")}
+        for group, law in actors.items()
+    }
+
+
 def write_report(
     results: pd.DataFrame, directory: Path, main_model: str, severe_threshold: int = 25
 ) -> pd.DataFrame:
-    """Write metrics.csv, metrics.json, metrics_by_region.csv, reliability.png and regions.png;
-    return the metrics per horizon."""
+    """Write metrics.csv, metrics.json, metrics_by_region.csv, reliability.png and regions.png
+    (and actor_metrics.csv where the main model forecast actor groups); return the metrics per
+    horizon."""
     directory.mkdir(parents=True, exist_ok=True)
     scored = results.dropna(subset=["observed_events"])
     # Each row's fatality RPS once, for the tables per horizon and per region.
@@ -46,6 +60,9 @@ def write_report(
     by_region = score_backtest(scored, severe_threshold=severe_threshold, by="region")
     by_region.to_csv(directory / "metrics_by_region.csv", index=False)
     (directory / "metrics.json").write_text(json.dumps(metrics.to_dict(orient="records"), indent=2))
+    by_group = actor_metrics(scored)
+    if not by_group.empty:
+        by_group.to_csv(directory / "actor_metrics.csv", index=False)
     _reliability_plot(scored, directory / "reliability.png", main_model)
     _regions_plot(scored, directory / "regions.png", main_model)
     return metrics

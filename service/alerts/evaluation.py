@@ -41,11 +41,22 @@ def _rules(conn: Connection, series: str) -> list[Rule]:
     return [Rule(**{**row, "created_at": as_utc(row["created_at"])}) for row in rows]
 
 
+def _watched(row: dict[str, Any], rule: Rule) -> float | None:
+    """The value a rule watches in a forecast row: one actor group's, or all actors'; None
+    when the row has no forecast for the group."""
+    if rule.actor_group is None:
+        return float(row[rule.target])
+    groups = row.get("actors") or {}
+    group = groups.get(rule.actor_group)
+    return float(group[rule.target]) if group is not None else None
+
+
 def _previous_value(
-    conn: Connection, issue: Issue, row: dict[str, Any], target: str
+    conn: Connection, issue: Issue, row: dict[str, Any], rule: Rule
 ) -> float | None:
+    column = "actors" if rule.actor_group is not None else rule.target
     earlier = conn.execute(
-        select(issued_forecasts.c[target])
+        select(issued_forecasts.c[column])
         .where(
             issued_forecasts.c.series == issue.series,
             issued_forecasts.c.region == row["region"],
@@ -55,7 +66,9 @@ def _previous_value(
         .order_by(issued_forecasts.c.origin.desc(), issued_forecasts.c.issued_at.desc())
         .limit(1)
     ).first()
-    return float(earlier[0]) if earlier is not None else None
+    if earlier is None or earlier[0] is None:
+        return None
+    return _watched({rule.target: earlier[0], "actors": earlier[0]}, rule)
 
 
 def _trailing_average(conn: Connection, issue: Issue, region: str, target: str) -> float:
@@ -79,11 +92,14 @@ def _trailing_average(conn: Connection, issue: Issue, region: str, target: str) 
 
 def _judge(conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any]) -> Judgement | None:
     """(condition holds, condition cleared beyond the hysteresis band, value) or None to skip."""
-    value = float(row[rule.target])
+    watched = _watched(row, rule)
+    if watched is None:
+        return None
+    value = watched
     if rule.condition == "above":
         level, limit = value, rule.threshold
     elif rule.condition == "rise":
-        previous = _previous_value(conn, issue, row, rule.target)
+        previous = _previous_value(conn, issue, row, rule)
         if previous is None:
             return None
         level, limit = value - previous, rule.threshold

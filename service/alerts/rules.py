@@ -15,6 +15,7 @@ from service.alerts.tables import alert_deliveries, alert_rules, alerts
 from store.db import as_utc, fetch_page, write_transaction
 
 Target = Literal["p_event", "p_severe", "expected_events"]
+ActorGroup = Literal["ttp", "iskp", "baloch"]
 Condition = Literal["above", "rise", "above_average"]
 Severity = Literal["info", "warning", "critical"]
 PROBABILITIES = ("p_event", "p_severe")
@@ -37,6 +38,11 @@ class AlertRuleIn(BaseModel):
     freq: Frequency = Frequency.MONTH
     horizon: int | None = Field(default=None, description="Periods ahead; null for any.")
     target: Target = "p_event"
+    actor_group: ActorGroup | None = Field(
+        default=None,
+        description="Watch one actor group's forecast (p_event or expected_events; sources "
+        "that name actors); null: all actors.",
+    )
     condition: Condition = "above"
     threshold: float = Field(
         allow_inf_nan=False,
@@ -60,6 +66,10 @@ class AlertRuleIn(BaseModel):
         limit = cadence(self.freq).max_horizon
         if self.horizon is not None and not 1 <= self.horizon <= limit:
             raise ValueError(f"horizon must be between 1 and {limit} for {self.freq}")
+        if self.actor_group is not None and self.target == "p_severe":
+            raise ValueError("per-actor forecasts give p_event and expected_events, not p_severe")
+        if self.actor_group is not None and self.condition == "above_average":
+            raise ValueError("above_average compares with all actors' history; use above or rise")
         probability = self.target in PROBABILITIES
         if self.condition == "above" and probability and not 0 <= self.threshold <= 1:
             raise ValueError(f"a {self.target} threshold is a probability in [0, 1]")
@@ -85,6 +95,7 @@ class Rule:
     freq: str
     horizon: int | None
     target: str
+    actor_group: str | None
     condition: str
     threshold: float
     hysteresis: float

@@ -28,6 +28,8 @@ alert_rules = Table(
     Column("freq", String(8), nullable=False),
     Column("horizon", Integer, nullable=True),
     Column("target", String(16), nullable=False),
+    # The actor group whose forecast is watched (per-actor forecasts); null: all actors.
+    Column("actor_group", String(16), nullable=True),
     Column("condition", String(16), nullable=False),
     Column("threshold", Float, nullable=False),
     Column("hysteresis", Float, nullable=False),

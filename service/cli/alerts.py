@@ -25,7 +25,8 @@ def rules_list(ctx: typer.Context) -> None:
     for rule in listed:
         where = f"{rule.region or 'all regions'}, {'h=' + str(rule.horizon) if rule.horizon else 'any horizon'}"
         typer.echo(
-            f"{rule.id:>4}  {rule.name}: {rule.target} {rule.condition} {rule.threshold} ({where}, "
+            f"{rule.id:>4}  {rule.name}: {rule.target}{f' of {rule.actor_group}' if rule.actor_group else ''} "
+            f"{rule.condition} {rule.threshold} ({where}, "
             f"{rule.series}, {rule.severity}, hysteresis {rule.hysteresis}, cooldown {rule.cooldown_s} s)"
         )
 
@@ -44,6 +45,10 @@ def rules_add(
     freq: Annotated[Frequency, typer.Option()] = Frequency.MONTH,
     series: Annotated[str | None, typer.Option(help=SERIES_HELP)] = None,
     target: Annotated[str, typer.Option(help="p_event, p_severe or expected_events.")] = "p_event",
+    actor_group: Annotated[
+        str | None,
+        typer.Option(help="Watch one actor group's forecast: ttp, iskp or baloch (default: all)."),
+    ] = None,
     condition: Annotated[str, typer.Option(help="above, rise or above_average.")] = "above",
     hysteresis: Annotated[float, typer.Option()] = 0.0,
     cooldown: Annotated[int, typer.Option(help="Seconds of quiet after a resolve.")] = 0,
@@ -61,6 +66,7 @@ def rules_add(
                 "freq": freq,
                 "series": series,
                 "target": target,
+                "actor_group": actor_group,
                 "condition": condition,
                 "hysteresis": hysteresis,
                 "cooldown_s": cooldown,

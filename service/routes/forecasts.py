@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from events.actors import TRACKED_GROUPS as ACTOR_GROUPS
 from events.gazetteer import RegionResolver
 from events.panel import region_outcomes
 from events.periods import (
@@ -37,6 +38,7 @@ from service.errors import ApiError, ErrorPublic
 from service.etags import json_response, not_modified
 from service.freshness import freshness, today
 from service.schemas import (
+    ActorPublic,
     ArchivedForecastPublic,
     ArchivePublic,
     DriverPublic,
@@ -145,13 +147,21 @@ class Asked:
     levels: tuple[float, ...] = ()
     counts: tuple[int, ...] = ()
     fatality_counts: tuple[int, ...] = ()
+    actor: str | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.levels}-{self.counts}-{self.fatality_counts}"
+        return f"{self.levels}-{self.counts}-{self.fatality_counts}-{self.actor}"
 
 
-def _asked(quantiles: str | None, counts: str | None, fatality_counts: str | None = None) -> Asked:
+def _asked(
+    quantiles: str | None,
+    counts: str | None,
+    fatality_counts: str | None = None,
+    actor: str | None = None,
+) -> Asked:
+    if actor is not None and actor not in ACTOR_GROUPS:
+        raise ApiError(422, f"unknown actor {actor[:20]!r}", {"valid_actors": list(ACTOR_GROUPS)})
     try:
         return Asked(
             tuple(distribution.parse_levels(quantiles)) if quantiles is not None else (),
@@ -159,6 +169,7 @@ def _asked(quantiles: str | None, counts: str | None, fatality_counts: str | Non
             tuple(distribution.parse_counts(fatality_counts, "fatality_exceedance"))
             if fatality_counts is not None
             else (),
+            actor,
         )
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
@@ -197,6 +208,36 @@ def _public(
         if law is not None and asked.counts
         else None,
         fatalities=_fatalities(row, issue, asked),
+        actor=_actor(row, issue, asked) if asked.actor is not None else None,
+    )
+
+
+def _actor(row: dict[str, Any], issue: Issue, asked: Asked) -> ActorPublic:
+    groups = row.get("actors")
+    if not groups or asked.actor not in groups:
+        raise ApiError(
+            404,
+            f"{issue.version} forecasts no actor groups: its source names no actors, or it "
+            "predates per-actor forecasts",
+        )
+    group = groups[asked.actor]
+    counts = row.get("count_law")
+    if counts is None:
+        raise ApiError(404, f"{issue.version}'s forecasts carry no count law: issue them again")
+    law = distribution.thinned(counts, float(group["share"]))
+    return ActorPublic(
+        group=str(asked.actor),
+        share=group["share"],
+        p_event=group["p_event"],
+        expected_events=group["expected_events"],
+        events_interval=IntervalPublic(
+            p10=distribution.quantile(law, 0.1),
+            p50=distribution.quantile(law, 0.5),
+            p90=distribution.quantile(law, 0.9),
+        ),
+        exceedance={str(k): distribution.exceedance(law, k) for k in asked.counts}
+        if asked.counts
+        else None,
     )
 
 
@@ -281,6 +322,14 @@ _LATEST_PARAMETERS = [
         "schema": {"type": "string", "maxLength": 200},
     },
     {
+        "name": "actor",
+        "in": "query",
+        "required": False,
+        "description": "An actor group to forecast (sources that name actors): each row gains "
+        "`actor` with the group's probability, count and interval.",
+        "schema": {"type": "string", "enum": list(ACTOR_GROUPS)},
+    },
+    {
         "name": "fatality_exceedance",
         "in": "query",
         "required": False,
@@ -323,7 +372,10 @@ def _latest_query(
     except ValueError:
         raise ApiError(422, f"horizon must be a whole number, not {str(raw)[:20]!r}") from None
     asked = _asked(
-        query.get("quantiles"), query.get("exceedance"), query.get("fatality_exceedance")
+        query.get("quantiles"),
+        query.get("exceedance"),
+        query.get("fatality_exceedance"),
+        query.get("actor"),
     )
     return query.get("region"), horizon, series, asked
 
@@ -447,10 +499,18 @@ def region_forecasts(
         str | None,
         Query(max_length=200, description="Fatality counts k for P(fatalities >= k), e.g. 25,100."),
     ] = None,
+    actor: Annotated[
+        str | None,
+        Query(
+            max_length=20,
+            description="An actor group to forecast (ttp, iskp or baloch; sources that name "
+            "actors).",
+        ),
+    ] = None,
 ) -> Any:
     """One region's latest forecasts, with its observed history beside them (None where the
     source does not cover a period)."""
-    asked = _asked(quantiles, exceedance, fatality_exceedance)
+    asked = _asked(quantiles, exceedance, fatality_exceedance, actor)
     names = _names(resolver)
     _check_region(region, names)
     chosen = chosen_series(settings, series, source, freq)

@@ -9,7 +9,7 @@ const KEY_ITEM = "threatcast-api-key";
 // Viridis stops: ordered in lightness, readable with the common colour-vision deficiencies.
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
 const LABELS = { p_event: "probability of an event", p_severe: "probability of a severe month", expected_events: "expected events" };
-const state = { target: "p_event", horizon: 1, selected: null, forecasts: null, shapes: null, model: null, series: null };
+const state = { target: "p_event", horizon: 1, selected: null, forecasts: null, shapes: null, model: null, series: null, actor: "" };
 const UNITS = { month: ["month", 6], week: ["week", 8] };
 
 function authorization() {
@@ -39,8 +39,15 @@ function format(value) {
   return state.target === "expected_events" ? value.toFixed(1) : `${Math.round(value * 100)}%`;
 }
 
+// With an actor group chosen, the group's forecast (per-actor forecasts give no p_severe).
 function valueOf(row) {
-  return state.target === "expected_events" ? row.expected_events : row[state.target];
+  const source = state.actor && row.actor ? row.actor : row;
+  return source[state.target];
+}
+
+function actorName() {
+  const picker = document.getElementById("actor");
+  return state.actor ? ` (${picker.options[picker.selectedIndex].text})` : "";
 }
 
 function rings(geometry) {
@@ -76,7 +83,7 @@ function drawMap() {
   const bar = Object.assign(document.createElement("span"), { className: "bar" });
   bar.style.background = `linear-gradient(to right, ${VIRIDIS.join(",")})`;  // CSSOM: allowed by the CSP
   document.getElementById("legend").replaceChildren(span(state.target === "expected_events" ? "0" : "0%"), bar,
-    span(state.target === "expected_events" ? max.toFixed(0) : "100%"), span(`${LABELS[state.target]}, ${state.horizon} month(s) ahead`));
+    span(state.target === "expected_events" ? max.toFixed(0) : "100%"), span(`${LABELS[state.target]}${actorName()}, ${state.horizon} month(s) ahead`));
   const body = document.querySelector("#map-table tbody");
   body.replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
@@ -270,7 +277,16 @@ async function refresh() {
   try {
     await loadSeries();
     fillHorizons();
-    state.forecasts = await getJSON(`/v1/forecasts?series=${encodeURIComponent(state.series)}`);
+    const actor = state.actor ? `&actor=${encodeURIComponent(state.actor)}` : "";
+    try {
+      state.forecasts = await getJSON(`/v1/forecasts?series=${encodeURIComponent(state.series)}${actor}`);
+    } catch (error) {
+      if (!state.actor) throw error;
+      // This series' source names no actors (or its model predates per-actor forecasts).
+      report(new Error(`${state.series} has no per-actor forecasts; showing all actors`));
+      setActor("");
+      state.forecasts = await getJSON(`/v1/forecasts?series=${encodeURIComponent(state.series)}`);
+    }
     document.getElementById("model-line").textContent =
       `${state.forecasts.series}: model ${state.forecasts.model_version}, data to ${state.forecasts.data_cutoff}, issued ${state.forecasts.issued_at.slice(0, 16).replace("T", " ")} UTC`;
     drawStaleness(state.forecasts);
@@ -281,11 +297,23 @@ async function refresh() {
   }
 }
 
+function setActor(actor) {
+  state.actor = actor;
+  document.getElementById("actor").value = actor;
+  const severe = document.querySelector('#target option[value="p_severe"]');
+  severe.disabled = Boolean(actor);
+  if (actor && state.target === "p_severe") {
+    state.target = "p_event";
+    document.getElementById("target").value = "p_event";
+  }
+}
+
 async function start() {
   const horizon = document.getElementById("horizon");
   document.getElementById("series").addEventListener("change", (e) => { state.series = e.target.value; state.selected = null; refresh(); });
   document.getElementById("target").addEventListener("change", (e) => { state.target = e.target.value; drawMap(); });
   horizon.addEventListener("change", (e) => { state.horizon = Number(e.target.value); drawMap(); });
+  document.getElementById("actor").addEventListener("change", (e) => { setActor(e.target.value); refresh(); });
   const keyInput = document.getElementById("api-key");
   keyInput.value = sessionStorage.getItem(KEY_ITEM) || "";
   keyInput.addEventListener("change", () => { sessionStorage.setItem(KEY_ITEM, keyInput.value); refresh(); });
