@@ -39,6 +39,7 @@ def _ensemble(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
         level_feature=f"log_events_mean_{known.level_window}",
         severe_share_feature=f"share_severe_{spec.recent_window}",
         severe_share_periods=spec.recent_window,
+        event_share_feature=f"share_with_events_{spec.recent_window}",
         held_out_stride=spec.recent_window,
         fatalities=partial(
             LogNormalFatalities, spec.severe_threshold, known.count_training_periods

@@ -53,11 +53,24 @@ class ShrunkStack:
     log-odds of their average as an offset: every coefficient is a departure from "average the
     members and trust their calibration", and the prior keeps departures small unless the
     held-out evidence for them is strong. Until fitted, the plain average.
+
+    With `averaged`, only the first that many inputs make the average; the others (a plain
+    rate, say) enter only as departures, so they count only as far as the held-out evidence
+    for them is strong.
     """
 
-    def __init__(self, prior_precision: float = PRIOR_PRECISION) -> None:
+    # Stacks saved before `averaged` existed average every input.
+    averaged: int | None = None
+
+    def __init__(
+        self, prior_precision: float = PRIOR_PRECISION, averaged: int | None = None
+    ) -> None:
         self.prior_precision = prior_precision
+        self.averaged = averaged
         self.params: np.ndarray | None = None
+
+    def _average(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
+        return np.asarray(np.mean(probabilities[: self.averaged], axis=0))
 
     def fit(self, probabilities: Sequence[np.ndarray], outcome: np.ndarray) -> Self:
         self.params = None
@@ -66,7 +79,7 @@ class ShrunkStack:
                 outcome.astype(float),
                 _stack_design(probabilities),
                 family=families.Binomial(),
-                offset=_logit(np.mean(probabilities, axis=0)),
+                offset=_logit(self._average(probabilities)),
             )
             # statsmodels minimizes -loglik / n + alpha / 2 * |params|^2.
             result = model.fit_regularized(alpha=self.prior_precision / len(outcome), L1_wt=0.0)
@@ -74,7 +87,7 @@ class ShrunkStack:
         return self
 
     def __call__(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
-        average = np.asarray(np.mean(probabilities, axis=0))
+        average = self._average(probabilities)
         if self.params is None:
             return average
         log_odds = _stack_design(probabilities) @ self.params + _logit(average)
@@ -170,6 +183,7 @@ class EnsembleModel:
     # Ensembles saved before fatalities (actor groups) were forecast have none.
     fatality_model: LogNormalFatalities | None = None
     actor_model: ActorShares | None = None
+    event_share_feature: str | None = None
 
     def __init__(
         self,
@@ -178,6 +192,7 @@ class EnsembleModel:
         level_feature: str | None = None,
         severe_share_feature: str | None = None,
         severe_share_periods: int | None = None,
+        event_share_feature: str | None = None,
         held_out_stride: int = 1,
         fatalities: Callable[[], LogNormalFatalities] | None = None,
         actors: Callable[[], ActorShares] | None = None,
@@ -189,11 +204,14 @@ class EnsembleModel:
         self.member_factories = list(members)
         self.validation_periods = validation_periods
         self.members: list[HorizonModel] = []
-        self.event_stack = ShrunkStack()
+        # The region's recent share of periods with events joins the members' p_event as a
+        # departure only: busy sources' level shifts show in it first (see `_event_inputs`).
+        self.event_stack = ShrunkStack(averaged=len(self.member_factories))
         self.severe_stack = ShrunkStack()
         # The region's recent share of severe periods joins the members' p_severe: severe
         # periods are rare and a plain rate is a hard-to-beat, diverse third opinion.
         self.severe_share_feature = severe_share_feature
+        self.event_share_feature = event_share_feature
         # The number of periods the share counts over, to smooth it (see `_severe_inputs`).
         self.severe_share_periods = severe_share_periods
         self.tail_level = 0.1
@@ -217,7 +235,7 @@ class EnsembleModel:
             occurred = (late.events.to_numpy() > 0).astype(float)
             severe = late.severe.to_numpy()
             count = held_out[0]
-            event_inputs = [f.p_event for f in held_out]
+            event_inputs = self._event_inputs(held_out, late.X)
             self.event_stack.fit(event_inputs, occurred)
             self.severe_stack.fit(self._severe_inputs(held_out, late.X), severe)
             observed_counts = late.events.to_numpy()
@@ -299,6 +317,16 @@ class EnsembleModel:
             location[rows], scale[rows], p_fatal[rows] = law.location, law.scale, law.p_fatal
         return FatalityLaw(p_fatal, p_severe, location, scale, model.threshold)
 
+    def _event_inputs(
+        self, forecasts: Sequence[CountForecast], X: pd.DataFrame
+    ) -> list[np.ndarray]:
+        inputs = [f.p_event for f in forecasts]
+        # Ensembles saved before the event stack read the recent share average their members.
+        if self.event_share_feature is not None and self.event_stack.averaged is not None:
+            share = X[self.event_share_feature].to_numpy(dtype=float)
+            inputs.append(jeffreys_rate(share, self.severe_share_periods or 1))
+        return inputs
+
     def _severe_inputs(
         self, forecasts: Sequence[CountForecast], X: pd.DataFrame
     ) -> list[np.ndarray]:
@@ -313,7 +341,7 @@ class EnsembleModel:
     def predict(self, X: pd.DataFrame) -> CountForecast:
         forecasts = [member.predict(X) for member in self.members]
         count = forecasts[0]
-        p_event = self.event_stack([f.p_event for f in forecasts])
+        p_event = self.event_stack(self._event_inputs(forecasts, X))
         p_severe = self.severe_stack(self._severe_inputs(forecasts, X))
         mean = count.mean
         if self.level_feature is not None:

@@ -76,8 +76,9 @@ WINDOWS = (
         "Model choices are kept only when they hold up here too: the scored window must not be "
         "the only judge.",
         "In this window, the peak and decline of the TTP insurgency, the trailing-12-month share "
-        "is still a little better on `p_event` Brier (mostly at the longest horizon, and in AJK "
-        "and Sindh); the ensemble is better calibrated and its count forecasts are much better.",
+        "is still a little better on `p_event` Brier at 3 and 6 months ahead (the ensemble is "
+        "better at 1); the ensemble is better calibrated and its count and fatality forecasts "
+        "are much better.",
     ),
     Window(
         "backtest-ged-20.1",

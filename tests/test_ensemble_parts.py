@@ -43,6 +43,22 @@ def test_strong_held_out_evidence_moves_the_stack_and_weak_evidence_barely() -> 
     assert abs(few[0] - 0.2) < abs(many[0] - 0.2) / 3
 
 
+def test_a_departure_only_input_counts_as_far_as_the_evidence_for_it() -> None:
+    """The recent share enters the event stack only as a departure from the members' average:
+    unfitted it is ignored; where it tells the outcome and the members do not, it is used."""
+    rng = np.random.default_rng(3)
+    members = [np.full(3000, 0.5), np.full(3000, 0.5)]
+    share = rng.choice([0.1, 0.9], 3000)
+    outcome = (rng.uniform(size=3000) < share).astype(float)
+    stack = ShrunkStack(averaged=2)
+    np.testing.assert_allclose(stack([*members, share]), 0.5)  # unfitted: the members' average
+    fitted = stack.fit([*members, share], outcome)([*members, share])
+    assert fitted[share == 0.9].mean() > 0.7 and fitted[share == 0.1].mean() < 0.3
+    noise = rng.uniform(0.05, 0.95, 3000)
+    ignored = ShrunkStack(averaged=2).fit([*members, noise], outcome)([*members, noise])
+    assert np.max(np.abs(ignored - outcome.mean())) < 0.1
+
+
 def test_count_model_without_region_effects_has_an_intercept() -> None:
     """At world scale there are no region columns; the log mean still needs a constant, or a
     region at average covariates would be forecast one event whatever the data say."""
