@@ -27,6 +27,10 @@ SKILL_EVERY_S = 300.0
 _EVENT_STATS = {
     "mean": "expected_events", "p10": "events_p10", "p50": "events_p50", "p90": "events_p90"
 }  # fmt: skip
+_FATALITY_STATS = {
+    "mean": "expected_fatalities", "p10": "fatalities_p10", "p50": "fatalities_p50",
+    "p90": "fatalities_p90",
+}  # fmt: skip
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -86,6 +90,18 @@ class ForecastCollector(Collector):
             "ends and middle of its 80% interval.",
             labels=["series", "region", "horizon", "stat"],
         )
+        fatalities = GaugeMetricFamily(
+            "threatcast_forecast_fatalities",
+            "Latest forecast fatalities per series, region and horizon: the mean and the ends and "
+            "middle of the 80% interval (models that forecast fatalities).",
+            labels=["series", "region", "horizon", "stat"],
+        )
+        actors = GaugeMetricFamily(
+            "threatcast_actor_probability",
+            "Latest forecast probability of at least one event involving an actor group, per "
+            "series, region and horizon (sources that name actors).",
+            labels=["series", "region", "horizon", "actor"],
+        )
         for key, issue in sorted(self.server.served().items()):
             champion.add_metric([key, issue.version], 1.0)
             for row in issue.rows:
@@ -94,6 +110,11 @@ class ForecastCollector(Collector):
                 risk.add_metric([*labels, "severe"], row["p_severe"])
                 for stat, column in _EVENT_STATS.items():
                     events.add_metric([*labels, stat], row[column])
+                if row.get("expected_fatalities") is not None:
+                    for stat, column in _FATALITY_STATS.items():
+                        fatalities.add_metric([*labels, stat], row[column])
+                for group, forecast in sorted((row.get("actors") or {}).items()):
+                    actors.add_metric([*labels, group], forecast["p_event"])
         skill = GaugeMetricFamily(
             "threatcast_track_record_skill",
             "Brier skill of p_event over the last 12 scored months against a reference method "
@@ -127,6 +148,8 @@ class ForecastCollector(Collector):
         yield stale
         yield risk
         yield events
+        yield fatalities
+        yield actors
         yield skill
         yield firing
         yield pending

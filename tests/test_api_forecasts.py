@@ -348,6 +348,17 @@ def test_metrics_expose_requests_champion_and_risk(client: TestClient, served_ho
         'target="event"}' in text
     )
     assert "threatcast_http_request_duration_seconds_bucket" in text
+    # Fatalities and actor groups, as the default model forecasts them.
+    for stat in ("mean", "p10", "p50", "p90"):
+        assert (
+            'threatcast_forecast_fatalities{horizon="1",region="PK-KP",series="pak-ucdp-month",'
+            f'stat="{stat}"}}' in text
+        )
+    for group in ("baloch", "iskp", "ttp"):
+        assert (
+            f'threatcast_actor_probability{{actor="{group}",horizon="1",region="PK-BA",'
+            'series="pak-ucdp-month"}' in text
+        )
 
 
 def test_readiness_needs_a_verified_champion(client: TestClient, served_home: Path) -> None:
