@@ -8,12 +8,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, get_args
 
 from events.bundled import ACTOR_GROUPS_FILE
 
 # The groups forecast one by one (features, per-actor forecasts, the API's ?actor=): the three
 # campaigns analysts in Pakistan prepare for. The others (state, other) are only counted.
-TRACKED_GROUPS = ("ttp", "iskp", "baloch")
+TrackedGroup = Literal["ttp", "iskp", "baloch"]
+TRACKED_GROUPS: tuple[TrackedGroup, ...] = get_args(TrackedGroup)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,19 +13,17 @@ from features.design import HorizonData
 from models.distributions import continuous_quantile, count_pmfs, hurdle_mean, median_count
 from models.fatalities import FatalityLaw
 
-FORECAST_COLUMNS = (
-    "region",
-    "origin",
-    "horizon",
-    "period",
+# A forecast row's key, and the values every stored forecast row says (issued or reference).
+FORECAST_KEYS = ("region", "origin", "horizon", "period")
+FORECAST_VALUES = (
     "p_event",
     "expected_events",
     "events_p10",
     "events_p50",
     "events_p90",
     "p_severe",
-    "model_version",
 )
+FORECAST_COLUMNS = (*FORECAST_KEYS, *FORECAST_VALUES, "model_version")
 # Present in every forecast table; NaN (and no law) from models that do not forecast fatalities.
 FATALITY_COLUMNS = (
     "expected_fatalities",

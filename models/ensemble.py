@@ -212,7 +212,7 @@ class EnsembleModel:
         # periods are rare and a plain rate is a hard-to-beat, diverse third opinion.
         self.severe_share_feature = severe_share_feature
         self.event_share_feature = event_share_feature
-        # The number of periods the share counts over, to smooth it (see `_severe_inputs`).
+        # The number of periods the shares count over, to smooth them (see `_recent_share`).
         self.severe_share_periods = severe_share_periods
         self.tail_level = 0.1
         # The count mean is blended with this recent level (an expm1'd log-mean feature).
@@ -236,8 +236,9 @@ class EnsembleModel:
             severe = late.severe.to_numpy()
             count = held_out[0]
             event_inputs = self._event_inputs(held_out, late.X)
+            severe_inputs = self._severe_inputs(held_out, late.X)
             self.event_stack.fit(event_inputs, occurred)
-            self.severe_stack.fit(self._severe_inputs(held_out, late.X), severe)
+            self.severe_stack.fit(severe_inputs, severe)
             observed_counts = late.events.to_numpy()
             if self.level_feature is not None:
                 level = np.expm1(late.X[self.level_feature].to_numpy())
@@ -249,9 +250,7 @@ class EnsembleModel:
             count = replace(count, p_event=p_event, zero_from_p_event=True)
             self.tail_level = _interval_level(count, observed_counts)
             if self.fatality_factory is not None:
-                p_severe = np.minimum(
-                    self.severe_stack(self._severe_inputs(held_out, late.X)), p_event
-                )
+                p_severe = np.minimum(self.severe_stack(severe_inputs), p_event)
                 law = self._held_out_fatalities(late, folds, p_event, p_severe)
                 self.fatality_tail_level = _interval_level(law, late.fatalities.to_numpy())
         self.members = [_fitted(factory, data) for factory in self.member_factories]
@@ -323,8 +322,7 @@ class EnsembleModel:
         inputs = [f.p_event for f in forecasts]
         # Ensembles saved before the event stack read the recent share average their members.
         if self.event_share_feature is not None and self.event_stack.averaged is not None:
-            share = X[self.event_share_feature].to_numpy(dtype=float)
-            inputs.append(jeffreys_rate(share, self.severe_share_periods or 1))
+            inputs.append(self._recent_share(X, self.event_share_feature))
         return inputs
 
     def _severe_inputs(
@@ -332,11 +330,15 @@ class EnsembleModel:
     ) -> list[np.ndarray]:
         inputs = [f.p_severe for f in forecasts]
         if self.severe_share_feature is not None:
-            share = X[self.severe_share_feature].to_numpy(dtype=float)
-            if self.severe_share_periods:
-                share = jeffreys_rate(share, self.severe_share_periods)
-            inputs.append(share)
+            inputs.append(self._recent_share(X, self.severe_share_feature))
         return inputs
+
+    def _recent_share(self, X: pd.DataFrame, feature: str) -> np.ndarray:
+        """A trailing share feature, read as a rate (Jeffreys) where its window is known."""
+        share = X[feature].to_numpy(dtype=float)
+        if self.severe_share_periods:
+            return jeffreys_rate(share, self.severe_share_periods)
+        return share
 
     def predict(self, X: pd.DataFrame) -> CountForecast:
         forecasts = [member.predict(X) for member in self.members]

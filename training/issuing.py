@@ -39,7 +39,7 @@ from sqlalchemy import (
 from events.gaps import check_origins, last_complete_origin
 from events.panel import build_panel
 from events.series import DEFAULT_SERIES, Series
-from models.base import FATALITY_COLUMNS, FORECAST_COLUMNS
+from models.base import FATALITY_COLUMNS, FORECAST_KEYS, FORECAST_VALUES
 from models.catalog import make_forecaster
 from models.direct import DirectForecaster
 from store.db import as_utc, write_transaction
@@ -48,16 +48,6 @@ from training import changes, registry
 from training.artifacts import ArtifactError, load_artifact
 
 log = logging.getLogger(__name__)
-
-# What every stored forecast row says, issued or reference.
-FORECAST_VALUES = (
-    "p_event",
-    "expected_events",
-    "events_p10",
-    "events_p50",
-    "events_p90",
-    "p_severe",
-)
 
 issued_forecasts = Table(
     "issued_forecasts",
@@ -85,7 +75,7 @@ issued_forecasts = Table(
     *(Column(name, Float, nullable=True) for name in FATALITY_COLUMNS),
     Column("fatality_law", JSON, nullable=True),
     # Per tracked actor group, where the source names actors: {group: {"share", "p_event",
-    # "expected_events", "pmf", "tail"}} (models.actors).
+    # "expected_events"}} (models.actors; the API thins the count law by the share).
     Column("actors", JSON, nullable=True),
     UniqueConstraint("version", "region", "origin", "horizon", name="uq_issued_forecasts_row"),
 )
@@ -110,10 +100,10 @@ reference_forecasts = Table(
     ),
 )
 REFERENCE_MODELS = ("climatology", "recent")
-REFERENCE_COLUMNS = ("region", "origin", "horizon", "period", "p_event", "expected_events",
-                     "events_p10", "events_p50", "events_p90", "p_severe", "count_law")  # fmt: skip
+REFERENCE_COLUMNS = (*FORECAST_KEYS, *FORECAST_VALUES, "count_law")
 ROW_COLUMNS = (
-    *(c for c in FORECAST_COLUMNS if c != "model_version"),
+    *FORECAST_KEYS,
+    *FORECAST_VALUES,
     "drivers",
     "change",
     "count_law",

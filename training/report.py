@@ -16,12 +16,9 @@ from training.metrics import fatality_rps_rows, reliability_table, score_backtes
 
 
 def write_forecast_table(table: pd.DataFrame, path: Path, pmf: bool = False) -> None:
-    """A forecast table as CSV or Parquet (by suffix); drivers, fatality laws (and, with `pmf`,
-    each row's count law: its mass function and tail) become JSON text."""
+    """A forecast table as CSV or Parquet (by suffix); drivers, fatality laws, actor groups (and,
+    with `pmf`, each row's count law: its mass function and tail) become JSON text."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if "actors" in table.columns and not pmf:
-        # Per group: the share, P(at least one) and the mean; the mass functions with `pmf`.
-        table = table.assign(actors=table["actors"].map(_without_pmf))
     for column in ("drivers", "change", "count_law", "fatality_law", "actors"):
         if column in table.columns:
             if column == "count_law" and not pmf:
@@ -32,15 +29,6 @@ def write_forecast_table(table: pd.DataFrame, path: Path, pmf: bool = False) -> 
         table.to_parquet(path, index=False)
     else:
         table.to_csv(path, index=False)
-
-
-def _without_pmf(actors: object) -> object:
-    if not isinstance(actors, dict):
-        return actors
-    return {
-        group: {k: v for k, v in law.items() if k not in ("pmf", "tail")}
-        for group, law in actors.items()
-    }
 
 
 def write_report(

@@ -33,7 +33,12 @@ from events.panel import build_panel
 from events.series import Series
 from store.db import write_transaction
 from store.metadata import metadata
-from training.issuing import REFERENCE_MODELS, issued_forecasts, reference_forecasts
+from training.issuing import (
+    REFERENCE_COLUMNS,
+    REFERENCE_MODELS,
+    issued_forecasts,
+    reference_forecasts,
+)
 from training.scores import brier, interval_pinball, mean_rps
 
 log = logging.getLogger(__name__)
@@ -122,10 +127,6 @@ def record_outcomes(engine: Engine) -> Recorded:
     return Recorded(new, revised)
 
 
-_FORECAST_COLUMNS = ("origin", "horizon", "region", "period", "p_event", "expected_events",
-                     "events_p10", "events_p50", "events_p90", "p_severe", "count_law")  # fmt: skip
-
-
 def scored_rows(
     engine: Engine,
     series: str,
@@ -139,12 +140,12 @@ def scored_rows(
     and the references' at the same issue, with first and latest outcomes."""
     issued = issued_forecasts.c
     query = select(
-        issued.version, *(issued[c] for c in _FORECAST_COLUMNS), issued.issued_at,
+        issued.version, *(issued[c] for c in REFERENCE_COLUMNS), issued.issued_at,
         issued.severe_threshold,
     ).where(issued.series == series)  # fmt: skip
     references = select(
         reference_forecasts.c.version, reference_forecasts.c.reference,
-        *(reference_forecasts.c[c] for c in _FORECAST_COLUMNS),
+        *(reference_forecasts.c[c] for c in REFERENCE_COLUMNS),
     ).where(reference_forecasts.c.series == series)  # fmt: skip
     outcomes = select(observed_outcomes).where(observed_outcomes.c.series == series)
     with engine.connect() as conn:

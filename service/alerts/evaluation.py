@@ -68,7 +68,7 @@ def _previous_value(
     ).first()
     if earlier is None or earlier[0] is None:
         return None
-    return _watched({rule.target: earlier[0], "actors": earlier[0]}, rule)
+    return _watched({column: earlier[0]}, rule)
 
 
 def _trailing_average(conn: Connection, issue: Issue, region: str, target: str) -> float:

@@ -9,13 +9,13 @@ from typing import Annotated, Literal
 from pydantic import AnyUrl, BaseModel, Field, UrlConstraints, model_validator
 from sqlalchemy import Engine, delete, insert, select, update
 
+from events.actors import TrackedGroup
 from events.periods import Frequency, cadence
 from events.series import DEFAULT_SERIES, Series, choose_series
 from service.alerts.tables import alert_deliveries, alert_rules, alerts
 from store.db import as_utc, fetch_page, write_transaction
 
 Target = Literal["p_event", "p_severe", "expected_events"]
-ActorGroup = Literal["ttp", "iskp", "baloch"]
 Condition = Literal["above", "rise", "above_average"]
 Severity = Literal["info", "warning", "critical"]
 PROBABILITIES = ("p_event", "p_severe")
@@ -38,7 +38,7 @@ class AlertRuleIn(BaseModel):
     freq: Frequency = Frequency.MONTH
     horizon: int | None = Field(default=None, description="Periods ahead; null for any.")
     target: Target = "p_event"
-    actor_group: ActorGroup | None = Field(
+    actor_group: TrackedGroup | None = Field(
         default=None,
         description="Watch one actor group's forecast (p_event or expected_events; sources "
         "that name actors); null: all actors.",

@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from events.actors import TrackedGroup
 from events.periods import Frequency
-from service.alerts.rules import ActorGroup, Condition, Severity, Target
+from service.alerts.rules import Condition, Severity, Target
 from service.schemas import PagePublic
 
 
@@ -19,7 +20,7 @@ class AlertRulePublic(BaseModel):
     freq: Frequency
     horizon: int | None
     target: Target
-    actor_group: ActorGroup | None
+    actor_group: TrackedGroup | None
     condition: Condition
     threshold: float
     hysteresis: float
