@@ -11,11 +11,13 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from service.settings import Settings
 from store.db import make_engine, migrate
 
 DATA = Path(__file__).parent / "data"
@@ -231,6 +233,13 @@ def recent_home(tmp_path: Path, recent_store_file: Path) -> Path:
 
 
 SECRET = "a-test-secret-that-is-long-enough-1234"
+
+
+def served_settings(home: Path, **extra: Any) -> Settings:
+    """The settings of a served home: its database and the test secret (and any others)."""
+    return Settings(
+        home=home, database_url=(home / "database_url.txt").read_text(), secret_key=SECRET, **extra
+    )
 
 
 @pytest.fixture(scope="session")

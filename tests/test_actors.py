@@ -23,9 +23,8 @@ from models.base import CountForecast
 from service import distribution
 from service.alerts import evaluation, rules
 from service.app import create_app
-from service.settings import Settings
 from store.db import make_engine, write_transaction
-from tests.conftest import SECRET
+from tests.conftest import served_settings
 from training import issuing, registry
 from training.actor_metrics import actor_metrics
 from training.backtest import BacktestRequest, run_backtest
@@ -113,14 +112,8 @@ def test_backtests_score_each_group_against_its_references(recent_store_file: Pa
     )
 
 
-def _client_settings(home: Path) -> Settings:
-    return Settings(
-        home=home, database_url=(home / "database_url.txt").read_text(), secret_key=SECRET
-    )
-
-
 def test_the_api_serves_one_actor_group(served_home: Path) -> None:
-    with TestClient(create_app(_client_settings(served_home))) as client:
+    with TestClient(create_app(served_settings(served_home))) as client:
         body = client.get("/v1/forecasts", params={"actor": "ttp", "exceedance": "1,3"}).json()
         for row in body["data"]:
             group = row["actor"]

@@ -32,7 +32,7 @@ from service.installation import installation
 from service.keys import create_key
 from service.settings import Settings
 from store.db import make_engine, write_transaction
-from tests.conftest import SECRET, SMALL_TRAINING, free_port, wait_until
+from tests.conftest import SECRET, SMALL_TRAINING, free_port, served_settings, wait_until
 from training import issuing, registry
 from training.config import TrainingConfig
 from training.issuing import Issue
@@ -74,11 +74,7 @@ def _rule(**fields: Any) -> rules.AlertRuleIn:
 
 
 def test_rules_crud_and_validation(served_home: Path) -> None:
-    settings = Settings(
-        home=served_home,
-        database_url=(served_home / "database_url.txt").read_text(),
-        secret_key=SECRET,
-    )
+    settings = served_settings(served_home)
     with TestClient(create_app(settings)) as client:
         engine = client.app.state.engine  # type: ignore[attr-defined]
         admin = {"Authorization": f"Bearer {create_key(engine, 'ops', 'admin')[1]}"}
@@ -229,10 +225,9 @@ def test_no_alert_is_lost_while_the_receiver_is_down_across_a_restart(served_hom
     port = free_port()  # nothing listens there yet: every delivery is refused
     url = f"http://127.0.0.1:{port}/hook"
     _Receiver.failures_left, _Receiver.received = 0, []
-    settings = Settings(
-        home=served_home, database_url=(served_home / "database_url.txt").read_text(), secret_key=SECRET,
-        alert_webhook_urls=[url], webhook_backoff_s=0.05, refresh_s=0.2,
-    )  # fmt: skip
+    settings = served_settings(
+        served_home, alert_webhook_urls=[url], webhook_backoff_s=0.05, refresh_s=0.2
+    )
     engine = _engine(served_home)
     rules.create_rule(engine, _rule(threshold=0.01, region=None, horizon=1), "cli")
     issuing.issue(engine, installation(settings))  # issuing evaluates the rules, once
@@ -265,11 +260,7 @@ def test_no_alert_is_lost_while_the_receiver_is_down_across_a_restart(served_hom
 
 
 def test_acknowledge_and_filter(served_home: Path) -> None:
-    settings = Settings(
-        home=served_home,
-        database_url=(served_home / "database_url.txt").read_text(),
-        secret_key=SECRET,
-    )
+    settings = served_settings(served_home)
     engine = _engine(served_home)
     rules.create_rule(engine, _rule(severity="critical"), "cli")
     _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.99), [])
@@ -396,10 +387,7 @@ def test_an_alerts_firing_is_delivered_before_its_resolving(
 
 
 def test_only_admins_see_webhook_urls(served_home: Path) -> None:
-    settings = Settings(
-        home=served_home, database_url=(served_home / "database_url.txt").read_text(),
-        secret_key=SECRET,
-    )  # fmt: skip
+    settings = served_settings(served_home)
     with TestClient(create_app(settings)) as client:
         engine = client.app.state.engine  # type: ignore[attr-defined]
         admin = {"Authorization": f"Bearer {create_key(engine, 'ops', 'admin')[1]}"}

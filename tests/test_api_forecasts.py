@@ -21,7 +21,7 @@ from service.app import create_app
 from service.keys import create_key, revoke_key
 from service.settings import Settings
 from store.db import make_engine
-from tests.conftest import DATA, SECRET, wait_until
+from tests.conftest import DATA, SECRET, served_settings, wait_until
 from training import issuing, jobs
 from training.artifacts import MODEL_FILE
 from training.issuing import Installation, issued_forecasts
@@ -31,13 +31,7 @@ REGIONS = ["PK-BA", "PK-GB", "PK-IS", "PK-JK", "PK-KP", "PK-PB", "PK-SD"]
 
 
 def _settings(home: Path, **extra: Any) -> Settings:
-    return Settings(
-        home=home,
-        database_url=(home / "database_url.txt").read_text(),
-        secret_key=SECRET,
-        refresh_s=0.2,
-        **extra,
-    )
+    return served_settings(home, refresh_s=0.2, **extra)
 
 
 def _versions(home: Path) -> list[str]:

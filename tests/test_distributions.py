@@ -20,9 +20,8 @@ from models.base import CountForecast
 from models.catalog import REFERENCE_MODELS
 from service import distribution
 from service.app import create_app
-from service.settings import Settings
 from store.db import make_engine
-from tests.conftest import SECRET
+from tests.conftest import served_settings
 from training.backtest import BacktestRequest, run_backtest
 from training.metrics import score_backtest
 from training.scores import ranked_probability_score
@@ -59,12 +58,7 @@ def test_the_ranked_probability_score_is_the_sum_over_counts() -> None:
 
 
 def test_the_api_answers_any_quantile_and_count(served_home: Path) -> None:
-    settings_ = Settings(
-        home=served_home,
-        database_url=(served_home / "database_url.txt").read_text(),
-        secret_key=SECRET,
-    )
-    with TestClient(create_app(settings_)) as client:
+    with TestClient(create_app(served_settings(served_home))) as client:
         body = client.get(
             "/v1/forecasts", params={"quantiles": "0.1,0.5,0.9,0.99", "exceedance": "0,1,5,10"}
         ).json()

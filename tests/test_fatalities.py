@@ -20,9 +20,8 @@ from models.fatalities import FatalityLaw
 from models.reference import trailing_values
 from service import distribution
 from service.app import create_app
-from service.settings import Settings
 from store.db import make_engine
-from tests.conftest import SECRET
+from tests.conftest import served_settings
 from training.backtest import BacktestRequest, run_backtest
 from training.metrics import empirical_crps, score_backtest
 
@@ -130,12 +129,7 @@ def test_backtests_score_fatalities_of_ours_and_the_references(recent_store_file
 
 
 def test_the_api_serves_fatalities_and_any_exceedance(served_home: Path) -> None:
-    settings_ = Settings(
-        home=served_home,
-        database_url=(served_home / "database_url.txt").read_text(),
-        secret_key=SECRET,
-    )
-    with TestClient(create_app(settings_)) as client:
+    with TestClient(create_app(served_settings(served_home))) as client:
         body = client.get("/v1/forecasts", params={"fatality_exceedance": "0,1,25,100"}).json()
         for row in body["data"]:
             fatalities = row["fatalities"]

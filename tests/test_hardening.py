@@ -30,7 +30,7 @@ from service.cli import app
 from service.keys import create_key
 from service.settings import Settings, get_settings
 from store.db import make_engine, migrate, write_transaction
-from tests.conftest import DATA, SECRET, serving
+from tests.conftest import DATA, SECRET, served_settings, serving
 from training import issuing, registry
 from training.artifacts import ArtifactError
 from training.issuing import Installation
@@ -167,10 +167,9 @@ def _upload(client: TestClient, admin: dict[str, str], name: str, data: bytes) -
 
 
 def test_uploads_are_bounded_validated_as_stored_and_cleaned_up(served_home: Path) -> None:
-    settings = Settings(
-        home=served_home, database_url=(served_home / "database_url.txt").read_text(),
-        secret_key=SECRET, max_upload_bytes=2 * 2**20, max_inflated_bytes=16 * 2**20,
-    )  # fmt: skip
+    settings = served_settings(
+        served_home, max_upload_bytes=2 * 2**20, max_inflated_bytes=16 * 2**20
+    )
     with TestClient(create_app(settings)) as client:
         engine = client.app.state.engine  # type: ignore[attr-defined]
         admin = {"Authorization": f"Bearer {create_key(engine, 'ops', 'admin')[1]}"}

@@ -28,9 +28,8 @@ from service.alerts import evaluation, rules
 from service.alerts.delivery import deliver_due, resend_firing
 from service.alerts.tables import alert_deliveries
 from service.app import create_app
-from service.settings import Settings
 from store.db import make_engine, write_transaction
-from tests.conftest import SECRET, free_port, serving, wait_until
+from tests.conftest import free_port, served_settings, serving, wait_until
 from training import issuing, registry
 from training.issuing import Issue
 
@@ -106,11 +105,7 @@ def test_every_dashboard_expression_parses_and_names_a_real_metric(
     ]}]}))  # fmt: skip
     assert f"{len(filled)} rules found" in _run(promtool, "check", "rules", str(rules_file))
     # Every ThreatCast metric they read is one the service exports or a shipped rule records.
-    settings = Settings(
-        home=served_home,
-        database_url=(served_home / "database_url.txt").read_text(),
-        secret_key=SECRET,
-    )
+    settings = served_settings(served_home)
     with TestClient(create_app(settings)) as client:
         exported = set(re.findall(r"^# TYPE (\w+)", client.get("/metrics").text, re.MULTILINE))
     recorded = set(
