@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ from events.actors import ActorClassifier, default_classifier
 from events.canonical import Event
 from events.coverage import Span
 from events.gazetteer import RegionResolver, default_resolver
-from events.ingest_counts import native_span, replace_counts, resolve_counts
+from events.ingest_counts import CountScope, replace_counts, resolve_counts
 from events.sources import ProgressCallback, RowError, read_events
 from events.sources.aggregated import aggregated_layout, read_counts
+from events.sources.base import DEFAULT_LIMITS, FileLimits, RowErrors
 from events.sources.reader import read_header
 from events.tables import coverage_spans, event_rows, ingest_runs
 from store.db import write_transaction
@@ -54,24 +56,43 @@ def _too_long(event: Event) -> str | None:
     return None
 
 
+SHOWN_ERRORS = 20
+# A file may remove at most this share of the stored rows within what it is authoritative for.
+MAX_REMOVED_SHARE = 0.05
+
+
 class IngestError(Exception):
     """The file was rejected as a whole; the store is unchanged."""
 
     def __init__(
-        self, path: Path, errors: Sequence[RowError], rows_read: int, reason: str | None = None
+        self,
+        path: Path,
+        errors: RowErrors | Sequence[RowError],
+        rows_read: int,
+        reason: str | None = None,
     ) -> None:
         self.path = path
-        self.errors = list(errors)
+        collected = errors if isinstance(errors, RowErrors) else RowErrors(errors=errors)
+        self.errors = collected.kept()
+        self.error_count = len(collected)
         self.rows_read = rows_read
         if reason is not None:
             super().__init__(f"{path.name}: {reason}; nothing was stored")
             return
-        shown = "\n".join(f"  {error}" for error in self.errors[:20])
-        more = f"\n  ... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
+        shown = "\n".join(f"  {error}" for error in self.errors[:SHOWN_ERRORS])
+        hidden = self.error_count - min(len(self.errors), SHOWN_ERRORS)
+        more = f"\n  ... and {hidden} more" if hidden > 0 else ""
         super().__init__(
-            f"{path.name}: {len(self.errors)} of {rows_read} rows are invalid; nothing was "
+            f"{path.name}: {self.error_count} of {rows_read} rows are invalid; nothing was "
             f"stored (use --skip-invalid to load the valid rows)\n{shown}{more}"
         )
+
+
+class ReplacementRefused(IngestError):
+    """Applying the file would remove more stored data than a file may without `replace`."""
+
+    def __init__(self, path: Path, rows_read: int, reason: str) -> None:
+        super().__init__(path, [], rows_read, reason)
 
 
 @dataclass(frozen=True)
@@ -99,6 +120,10 @@ class IngestReport:
     covers: dict[str, str] = field(default_factory=dict)
     periods_changed: tuple[str, ...] = ()
     ignored_countries: dict[str, int] = field(default_factory=dict)
+    # Invalid rows in all (`skipped` keeps the first few), and what the file was authoritative
+    # for: the stored rows it could have removed, per country.
+    invalid: int = 0
+    scope: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -156,26 +181,61 @@ def _canonical_rows(
 
 
 @dataclass(frozen=True)
+class EventScope:
+    """What an event file is authoritative for in one country: the days it covers, the regions
+    it has events in, and its event types (None: every type its source has). A stored event
+    outside this is never withdrawn by the file."""
+
+    country: str
+    span: Span
+    regions: frozenset[str | None]
+    event_types: frozenset[str] | None
+
+    def holds(self, country: str, day: date, region: str | None, event_type: str | None) -> bool:
+        return (
+            country == self.country
+            and self.span[0] <= day <= self.span[1]
+            and region in self.regions
+            and (self.event_types is None or event_type in self.event_types)
+        )
+
+    def describe(self) -> str:
+        types = (
+            "all event types" if self.event_types is None else ", ".join(sorted(self.event_types))
+        )
+        return f"{self.span[0]}..{self.span[1]}, {len(self.regions)} regions, {types}"
+
+
+# Sources whose every file holds all of the source's event types (a UCDP or GTD file is never
+# cut by type); an ACLED export may be, so it is authoritative only for the types it has.
+_ALL_TYPES_SOURCES = frozenset({"ucdp", "gtd"})
+
+
+@dataclass(frozen=True)
 class _Diff:
     added: list[dict[str, Any]]
     changed: list[dict[str, Any]]
     unchanged: int
     missing_ids: list[int]
+    in_scope: Counter[str]
+    missing_by_region: Counter[str]
 
 
 def _diff(
-    conn: Connection, source: str, rows: dict[str, dict[str, Any]], span: Span | None
+    conn: Connection, source: str, rows: dict[str, dict[str, Any]], scopes: Sequence[EventScope]
 ) -> _Diff:
     """Compare the file with the stored events of the same source.
 
-    "Missing now" counts stored events the file no longer has, among those whose start date
-    lies within the span the file covers: a monthly candidate file says nothing of other months.
+    "Missing now" counts stored events the file no longer has among those it is authoritative
+    for (`scopes`): a monthly candidate file says nothing of other months, an ACLED export cut
+    to battles nothing of protests.
     """
     existing = {
         r.source_id: r
         for r in conn.execute(
             select(event_rows.c.id, event_rows.c.source_id, event_rows.c.content_hash, event_rows.c.withdrawn_at,
-                   event_rows.c.date_start).where(event_rows.c.source == source)
+                   event_rows.c.date_start, event_rows.c.country, event_rows.c.region,
+                   event_rows.c.event_type).where(event_rows.c.source == source)
         )
     }  # fmt: skip
     added, changed, unchanged = [], [], 0
@@ -187,15 +247,42 @@ def _diff(
             changed.append({**row, "event_pk": stored.id})
         else:
             unchanged += 1
-    first, last = span or _event_span(rows.values())
-    missing = [
-        stored.id
-        for source_id, stored in existing.items()
-        if source_id not in rows
-        and stored.withdrawn_at is None
-        and first <= stored.date_start <= last
-    ]
-    return _Diff(added, changed, unchanged, missing)
+    missing, in_scope, missing_by_region = [], Counter[str](), Counter[str]()
+    for source_id, stored in existing.items():
+        if stored.withdrawn_at is not None or not any(
+            scope.holds(stored.country, stored.date_start, stored.region, stored.event_type)
+            for scope in scopes
+        ):
+            continue
+        in_scope[stored.region or ""] += 1
+        if source_id not in rows:
+            missing.append(stored.id)
+            missing_by_region[stored.region or ""] += 1
+    return _Diff(added, changed, unchanged, missing, in_scope, missing_by_region)
+
+
+def removal_refusal(
+    removed: Counter[str], stored: Counter[str], what: str, max_share: float
+) -> str | None:
+    """Why removing these stored rows (per region) of a file's scope needs `--replace`, or None:
+    more than `max_share` of the scope, or of any one region's part of it."""
+    total_removed, total_stored = sum(removed.values()), sum(stored.values())
+    if total_removed == 0:
+        return None
+    worst = max(removed, key=lambda region: removed[region] / stored[region])
+    if total_removed > max_share * total_stored:
+        part = f"{total_removed} of the {total_stored} stored {what}"
+        share = total_removed / total_stored
+    elif removed[worst] > max_share * stored[worst]:
+        part = f"{removed[worst]} of the {stored[worst]} stored {what} of {worst or 'no region'}"
+        share = removed[worst] / stored[worst]
+    else:
+        return None
+    return (
+        f"it would remove {part} it is authoritative for ({share:.0%}, more than "
+        f"{max_share:.0%}): a file cut short or a narrower export looks like this. Check it, "
+        "then ingest it with --replace to apply it"
+    )
 
 
 def _write(
@@ -244,11 +331,39 @@ _ANNUAL_SOURCES = frozenset({"ucdp", "gtd"})
 _RELEASE_MIN_DAYS = 366
 
 
-def _event_span(rows: Iterable[dict[str, Any]], source: str | None = None) -> Span:
+# UCDP names its monthly candidate files by the month: GEDEvent_v25_0_3 is March 2025.
+_CANDIDATE_MONTH = re.compile(r"v(\d{2})_0_(\d{1,2})(?!\d)")
+_MONTHLY_MAX_DAYS = 92
+
+
+def _month_span(year: int, month: int) -> Span:
+    first = date(year, month, 1)
+    return first, date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+
+def _candidate_month(name: str, days: Sequence[date]) -> Span | None:
+    """The month a UCDP candidate file is for: the one its name declares, or the month that holds
+    most of its events when that is its last (a monthly file holds a few events that started
+    before its month; they are stored but the file covers only its month)."""
+    declared = _CANDIDATE_MONTH.search(name)
+    if declared is not None and 1 <= int(declared[2]) <= 12:
+        return _month_span(2000 + int(declared[1]), int(declared[2]))
+    if (max(days) - min(days)).days > _MONTHLY_MAX_DAYS:
+        return None
+    months = Counter((day.year, day.month) for day in days)
+    (year, month), count = months.most_common(1)[0]
+    if count * 2 > len(days) and (year, month) == max(months):
+        return _month_span(year, month)
+    return None
+
+
+def _event_span(rows: Iterable[dict[str, Any]], source: str, name: str = "") -> Span:
     days = [row["date_start"] for row in rows]
     first, last = min(days), max(days)
     if source in _ANNUAL_SOURCES and (last - first).days > _RELEASE_MIN_DAYS:
         return date(first.year, 1, 1), date(last.year, 12, 31)
+    if source == "ucdp":
+        return _candidate_month(name, days) or (first, last)
     return first, last
 
 
@@ -307,18 +422,25 @@ def ingest_file(
     source: str = "auto",
     skip_invalid: bool = False,
     dry_run: bool = False,
+    replace: bool = False,
     resolver: RegionResolver | None = None,
     classifier: ActorClassifier | None = None,
     progress: ProgressCallback | None = None,
-    max_text_bytes: int | None = None,
+    limits: FileLimits = DEFAULT_LIMITS,
     covers: Span | None = None,
+    max_removed_share: float = MAX_REMOVED_SHARE,
+    before_commit: Callable[[], None] | None = None,
 ) -> IngestReport:
     """Validate the whole file, then apply it in one transaction (or, dry, only report).
 
-    Event files record the span they cover (`covers`, or their first to last event day);
-    aggregated count files replace the cells of the periods they cover.
+    A file is authoritative only for what it holds (`EventScope`, `CountScope`): its source, the
+    countries, regions and event types it has rows for, and the days it covers (`covers`, a
+    release's years, a candidate file's month, else its first to last event). A file that
+    would remove more than `max_removed_share` of the stored rows in that scope is refused
+    (ReplacementRefused) unless `replace`. `before_commit` may still refuse (by raising) once
+    everything is written, before it is committed.
     """
-    if aggregated_layout(read_header(path, max_text_bytes)) is not None:
+    if aggregated_layout(read_header(path, limits)) is not None:
         if source not in {"auto", "acled"}:
             raise IngestError(path, [], 0, f"this is aggregated ACLED data, not a {source} file")
         if covers is not None:
@@ -329,14 +451,16 @@ def ingest_file(
                 "--covers is for event files: counts cover the periods they have rows for",
             )
         return _ingest_counts(
-            engine, path, resolver or default_resolver(), skip_invalid, dry_run, max_text_bytes
-        )
+            engine, path, resolver or default_resolver(), skip_invalid, dry_run, replace,
+            limits, max_removed_share, before_commit,
+        )  # fmt: skip
     started = datetime.now(UTC)
-    parsed = read_events(path, source, progress, max_text_bytes)
+    parsed = read_events(path, source, progress, limits)
     rows, duplicates = _canonical_rows(
         parsed.events, resolver or default_resolver(), classifier or default_classifier()
     )
-    errors = sorted([*parsed.errors, *duplicates], key=lambda e: e.line)
+    errors = parsed.errors
+    errors.extend(duplicates)
     if errors and not skip_invalid:
         raise IngestError(path, errors, parsed.rows_read)
     if not rows:
@@ -344,12 +468,26 @@ def ingest_file(
     unknown_admin1 = Counter(
         row["admin1"] for row in rows.values() if row["region"] is None and row["admin1"]
     )
-    countries = sorted({row["country"] for row in rows.values()})
-    spans = {
-        country: covers
-        or _event_span((row for row in rows.values() if row["country"] == country), parsed.source)
-        for country in countries
-    }
+    by_country: dict[str, list[dict[str, Any]]] = {}
+    for row in rows.values():
+        by_country.setdefault(row["country"], []).append(row)
+    scopes = [
+        EventScope(
+            country,
+            covers or _event_span(country_rows, parsed.source, path.name),
+            frozenset(row["region"] for row in country_rows),
+            None if parsed.source in _ALL_TYPES_SOURCES
+            else frozenset(row["event_type"] for row in country_rows),
+        )
+        for country, country_rows in sorted(by_country.items())
+    ]  # fmt: skip
+    # Coverage says a period's violence is known; a file with no organized violence in a
+    # country (an ACLED export cut to protests) says nothing of it.
+    covered = [
+        scope for scope in scopes
+        if any(row["violence_type"] is not None for row in by_country[scope.country])
+    ]  # fmt: skip
+    spans = {scope.country: scope.span for scope in covered}
 
     def report(diff: _Diff, run_id: int | None) -> IngestReport:
         return IngestReport(
@@ -363,34 +501,43 @@ def ingest_file(
             missing_now=len(diff.missing_ids),
             unresolved=sum(row["region"] is None for row in rows.values()),
             placed_by_point=sum(row["region_method"] == "point" for row in rows.values()),
-            skipped=tuple(errors),
+            skipped=tuple(errors.kept()),
             unknown_admin1=dict(unknown_admin1.most_common()),
             dry_run=dry_run,
             run_id=run_id,
             covers={c: f"{a.isoformat()}..{b.isoformat()}" for c, (a, b) in spans.items()},
+            invalid=len(errors),
+            scope={scope.country: scope.describe() for scope in scopes},
         )
 
-    def refuse_conflicts(conn: Connection) -> None:
+    def checked_diff(conn: Connection) -> _Diff:
         for country, span in spans.items():
             conflict = _unit_conflict(conn, parsed.source, country, "day", span)
             if conflict is not None:
                 raise IngestError(path, [], parsed.rows_read, conflict)
+        diff = _diff(conn, parsed.source, rows, scopes)
+        refusal = removal_refusal(
+            diff.missing_by_region, diff.in_scope, "events", max_removed_share
+        )
+        if refusal is not None and not replace:
+            raise ReplacementRefused(path, parsed.rows_read, refusal)
+        return diff
 
     if dry_run:
         with engine.connect() as conn:
-            refuse_conflicts(conn)
-            return report(_diff(conn, parsed.source, rows, covers), None)
+            return report(checked_diff(conn), None)
 
     digest = file_sha256(path)
     with write_transaction(engine) as conn:
         # The diff is taken under the write lock, so concurrent ingests cannot both insert.
-        refuse_conflicts(conn)
-        diff = _diff(conn, parsed.source, rows, covers)
+        diff = checked_diff(conn)
         run_id = _start_run(conn, parsed.source, path, digest, started, parsed.rows_read)
         _write(conn, diff, run_id, progress)
         _record_coverage(conn, parsed.source, spans, run_id)
         result = report(diff, run_id)
         _finish_run(conn, run_id, result)
+        if before_commit is not None:
+            before_commit()
     log.info(
         "ingested %s: %d added, %d updated, %d unchanged, %d missing now, %d unresolved",
         path.name, result.added, result.updated, result.unchanged, result.missing_now,
@@ -428,54 +575,81 @@ def _ingest_counts(
     resolver: RegionResolver,
     skip_invalid: bool,
     dry_run: bool,
-    max_text_bytes: int | None,
+    replace: bool,
+    limits: FileLimits,
+    max_removed_share: float,
+    before_commit: Callable[[], None] | None,
 ) -> IngestReport:
     started = datetime.now(UTC)
-    parsed = read_counts(path, max_text_bytes)
+    parsed = read_counts(path, limits)
     by_country, resolve_errors, ignored = resolve_counts(parsed, resolver)
-    errors = sorted([*parsed.errors, *resolve_errors], key=lambda e: e.line)
+    errors = parsed.errors
+    errors.extend(resolve_errors)
     if errors and not skip_invalid:
         raise IngestError(path, errors, parsed.rows_read)
     if not by_country:
         raise IngestError(
             path, errors or [RowError(1, "no rows of a known country")], parsed.rows_read
         )
-    spans = {
-        country: native_span([r["period_start"] for r in rows], parsed.unit)
+    scopes = {
+        country: CountScope.of(rows, parsed.unit, parsed.event_types)
         for country, rows in by_country.items()
     }
-    digest = file_sha256(path)
-    totals = Counter[str]()
-    periods: set[str] = set()
-    with write_transaction(engine) as conn:
+    spans = {c: scope.span for c, scope in scopes.items() if scope.covers_violence}
+
+    def apply(conn: Connection, run_id: int | None) -> IngestReport:
         for country, span in spans.items():
             conflict = _unit_conflict(conn, parsed.source, country, parsed.unit, span)
             if conflict is not None:
                 raise IngestError(path, [], parsed.rows_read, conflict)
-        run_id = (
-            None
-            if dry_run
-            else _start_run(conn, parsed.source, path, digest, started, parsed.rows_read)
-        )
+        totals = Counter[str]()
+        periods: set[str] = set()
+        planned = {
+            country: replace_counts(
+                conn, parsed.source, country, parsed.unit, scopes[country], rows, None
+            )
+            for country, rows in by_country.items()
+        }
+        removed, stored = Counter[str](), Counter[str]()
+        for country, changes in planned.items():
+            removed.update({f"{country} {r}": n for r, n in changes.removed_by_region.items()})
+            stored.update({f"{country} {r}": n for r, n in changes.in_scope.items()})
+        refusal = removal_refusal(removed, stored, "cells", max_removed_share)
+        if refusal is not None and not replace:
+            raise ReplacementRefused(path, parsed.rows_read, refusal)
         for country, rows in by_country.items():
-            changes = replace_counts(
-                conn, parsed.source, country, parsed.unit, spans[country], rows, run_id
+            changes = (
+                planned[country]
+                if run_id is None
+                else replace_counts(
+                    conn, parsed.source, country, parsed.unit, scopes[country], rows, run_id
+                )
             )
             totals.update(added=changes.added, changed=changes.changed,
                           unchanged=changes.unchanged, removed=changes.removed)  # fmt: skip
             periods.update(changes.periods_changed)
-        result = IngestReport(
+        return IngestReport(
             file=path.name, source=parsed.source, rows_read=parsed.rows_read,
             valid=sum(len(rows) for rows in by_country.values()), added=totals["added"],
             updated=totals["changed"], unchanged=totals["unchanged"],
             missing_now=totals["removed"], unresolved=0, placed_by_point=0,
-            skipped=tuple(errors), dry_run=dry_run, run_id=run_id,
+            skipped=tuple(errors.kept()), dry_run=dry_run, run_id=run_id,
             kind="counts", unit=parsed.unit,
             covers={c: f"{a.isoformat()}..{b.isoformat()}" for c, (a, b) in spans.items()},
             periods_changed=tuple(sorted(periods)), ignored_countries=dict(ignored),
+            invalid=len(errors), scope={c: scope.describe() for c, scope in scopes.items()},
         )  # fmt: skip
-        if run_id is not None:
-            _finish_run(conn, run_id, result)
+
+    if dry_run:  # a dry run reads; it never takes the write lock
+        with engine.connect() as conn:
+            return apply(conn, None)
+    digest = file_sha256(path)
+    with write_transaction(engine) as conn:
+        run_id = _start_run(conn, parsed.source, path, digest, started, parsed.rows_read)
+        result = apply(conn, run_id)
+        _finish_run(conn, run_id, result)
+        if before_commit is not None:
+            before_commit()
     log.info(
         "ingested %s (%s counts): %d cells added, %d changed, %d removed, %d unchanged",
         path.name, parsed.layout, result.added, result.updated, result.missing_now,

@@ -13,7 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from events.ingest import MAX_REMOVED_SHARE
 from events.series import DEFAULT_SERIES, Series
+from events.sources.base import DEFAULT_LIMITS, FileLimits
 
 SUPPORTED_DRIVERS = ("sqlite", "postgresql")
 MIN_SECRET_KEY_LENGTH = 32
@@ -101,7 +103,30 @@ class Settings(BaseSettings):
     max_inflated_bytes: int = Field(
         default=512 * 2**20,
         ge=1024,
-        description="Largest text an uploaded (possibly gzipped) event file may inflate to.",
+        description="Largest text a data file (possibly gzipped, or a workbook) may inflate to.",
+    )
+    max_file_rows: int = Field(
+        default=DEFAULT_LIMITS.rows,
+        ge=10,
+        description="Most rows (blank ones too) a data file may have.",
+    )
+    max_file_cells: int = Field(
+        default=DEFAULT_LIMITS.cells, ge=100, description="Most cells a data file may have."
+    )
+    max_removed_share: float = Field(
+        default=MAX_REMOVED_SHARE,
+        ge=0.0,
+        le=1.0,
+        description="A data file may remove at most this share of the stored rows it is "
+        "authoritative for; past it, `--replace` (the CLI), inbox/held/ (refresh) or a failed "
+        "job (uploads).",
+    )
+    inbox_settle_s: float = Field(
+        default=60.0,
+        ge=0.0,
+        le=86400.0,
+        description="Refresh takes an inbox file only once its size and mtime have not changed "
+        "for this long (or once it was renamed from .part).",
     )
     bootstrap_config: Path | None = Field(
         default=None, description="Training config for the first champion `--bootstrap` trains."
@@ -174,6 +199,13 @@ class Settings(BaseSettings):
     @classmethod
     def _known_series(cls, value: str) -> str:
         return Series.parse(value).key
+
+    @property
+    def file_limits(self) -> FileLimits:
+        """What one data file may cost to read."""
+        return FileLimits(
+            text_bytes=self.max_inflated_bytes, rows=self.max_file_rows, cells=self.max_file_cells
+        )
 
     @property
     def inbox(self) -> Path:

@@ -87,6 +87,16 @@ def run_cli(home: Path, *args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout + result.stderr
 
 
+def settled(*paths: Path) -> None:
+    """Files dropped in an inbox as a finished copy: last written ten minutes ago."""
+    import os
+    import time
+
+    for path in paths:
+        past = time.time() - 600
+        os.utime(path, (past, past))
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     import socket

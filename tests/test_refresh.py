@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from events.tables import event_counts
 from service.cli.refresh import parse_every
 from store.db import make_engine
-from tests.conftest import DATA, SMALL_TRAINING, run_cli
+from tests.conftest import DATA, SMALL_TRAINING, run_cli, settled
 from training import jobs, registry
 from training.issuing import latest_issue_key
 
@@ -31,6 +31,7 @@ def test_refresh_ingests_good_files_retrains_and_rejects_bad_ones(tmp_path: Path
     lines[4] = ",".join(bad_row)
     (inbox / "broken.csv").write_text("\n".join(lines[:30]) + "\n")
     (inbox / "still_copying.csv.part").write_text("WEEK\n")
+    settled(inbox / "acled_pakistan_2010_2021.csv", inbox / "broken.csv")
     config = tmp_path / "small.json"
     config.write_text(json.dumps(SMALL_TRAINING))
 

@@ -123,6 +123,7 @@ def run_job(engine: Engine, env: Installation, job_id: int) -> jobs.Job:
                         engine,
                         path,
                         source=job.params.get("source", "auto"),
+                        replace=bool(job.params.get("replace", False)),
                         progress=ProgressLog(log),
                     )
                 finally:

@@ -14,14 +14,18 @@ from datetime import date
 from pathlib import Path
 
 from events.sources.base import (
+    DEFAULT_LIMITS,
+    FileLimits,
     RowError,
+    RowErrors,
     SourceFormatError,
     country_code,
+    excerpt,
     parse_date,
     parse_int,
     text_or_none,
 )
-from events.sources.reader import data_rows, table_rows
+from events.sources.reader import data_rows, future_date_error, table_rows
 
 # The same event types ACLED's event-level adapter counts as organized violence.
 VIOLENT_EVENT_TYPES = frozenset(
@@ -60,8 +64,11 @@ class ParsedCounts:
     # How the file counts time: "week" (ACLED's Saturday weeks) or "month".
     unit: str
     rows: list[tuple[int, CountRow]] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
+    errors: RowErrors = field(default_factory=RowErrors)
     rows_read: int = 0
+    # The event types the file is authoritative for: those its rows have, or, for HDX files
+    # (one type each), the type its name declares.
+    event_types: frozenset[str] = frozenset()
 
 
 # HDX publishes political violence, civilian targeting (a part of it) and demonstrations as
@@ -98,7 +105,7 @@ def _week(text: str) -> date:
         except ValueError:
             continue
     if not days:
-        raise ValueError(f"WEEK is not a date in a known format: {text.strip()[:40]!r}")
+        raise ValueError(f"WEEK is not a date in a known format: {excerpt(text.strip())}")
     return next((day for day in days if day.weekday() == SATURDAY), days[0])
 
 
@@ -124,7 +131,9 @@ def _hdx_row(row: Mapping[str, str], event_type: str) -> CountRow:
     if month is None and month_text.isdigit() and 1 <= int(month_text) <= 12:
         month = int(month_text)
     if month is None or year is None or year > 9999:
-        raise ValueError(f"Month {month_text!r} of Year {row['year'].strip()!r} is not a month")
+        raise ValueError(
+            f"Month {excerpt(month_text)} of Year {excerpt(row['year'].strip())} is not a month"
+        )
     iso3 = row.get("iso3", "").strip()
     return CountRow(
         country=country_code(iso3 if len(iso3) == 3 else row["country"]),
@@ -150,13 +159,15 @@ def _count(value: str, name: str) -> int:
     return number
 
 
-def read_counts(path: Path, max_text_bytes: int | None = None) -> ParsedCounts:
+def read_counts(path: Path, limits: FileLimits = DEFAULT_LIMITS) -> ParsedCounts:
     """Every row of an aggregated file; bad rows become RowErrors, never exceptions."""
-    with table_rows(path, max_text_bytes) as rows:
-        return _parse_counts(path, rows)
+    with table_rows(path, limits) as rows:
+        return _parse_counts(path, rows, limits)
 
 
-def _parse_counts(path: Path, rows: Iterator[tuple[int, list[str]]]) -> ParsedCounts:
+def _parse_counts(
+    path: Path, rows: Iterator[tuple[int, list[str]]], limits: FileLimits
+) -> ParsedCounts:
     try:
         _, first = next(rows)
     except StopIteration:
@@ -165,8 +176,12 @@ def _parse_counts(path: Path, rows: Iterator[tuple[int, list[str]]]) -> ParsedCo
     layout = aggregated_layout(header)
     if layout is None:
         raise SourceFormatError("not ACLED aggregated data or an HDX monthly admin-1 file")
-    parsed = ParsedCounts("acled", layout, "week" if layout == "acled-aggregated" else "month")
+    parsed = ParsedCounts(
+        "acled", layout, "week" if layout == "acled-aggregated" else "month",
+        errors=RowErrors(limits.kept_errors),
+    )  # fmt: skip
     hdx_type = _hdx_event_type(path)
+    types: set[str] = {hdx_type} if layout == "hdx-monthly" else set()
     width = len(header)
     for line, row in data_rows(rows, width):
         parsed.rows_read += 1
@@ -179,7 +194,13 @@ def _parse_counts(path: Path, rows: Iterator[tuple[int, list[str]]]) -> ParsedCo
         except ValueError as exc:
             parsed.errors.append(RowError(line, str(exc)))
             continue
+        future = future_date_error(count.period_start, "the period starting")
+        if future is not None:
+            parsed.errors.append(RowError(line, future))
+            continue
+        types.add(count.event_type)
         parsed.rows.append((line, count))
     if parsed.rows_read == 0:
         raise SourceFormatError("the file has a header but no rows")
+    parsed.event_types = frozenset(types)
     return parsed

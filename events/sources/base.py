@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Protocol
 
@@ -27,7 +27,35 @@ class SourceFormatError(ValueError):
 
 
 class FileTooLarge(SourceFormatError):
-    """The file's text (after decompression) is larger than the reader was allowed to read."""
+    """The file is larger than a limit allows (its inflated text, rows, cells or strings)."""
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    """What one file may cost to read: its text after decompression, its rows (blank ones
+    included), its cells, an Excel string table, and how many bad rows are kept to report."""
+
+    text_bytes: int | None = 512 * 2**20
+    rows: int = 1_000_000
+    cells: int = 25_000_000
+    shared_strings: int = 250_000
+    kept_errors: int = 100
+
+
+DEFAULT_LIMITS = FileLimits()
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def excerpt(value: object, limit: int = 40) -> str:
+    """A short, printable form of file content for an error message: never more than `limit`
+    characters, control and non-ASCII characters escaped."""
+    text = _UNPRINTABLE.sub("?", str(value))
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def future_limit() -> date:
+    """The last day a data file may name: tomorrow (UTC), for time zones ahead of ours."""
+    return datetime.now(UTC).date() + timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +69,54 @@ class RowError:
         return f"line {self.line}: {self.reason}"
 
 
+class RowErrors:
+    """The bad rows of a file: the first `keep` kept to report (by line), all counted."""
+
+    def __init__(self, keep: int = DEFAULT_LIMITS.kept_errors, errors: Iterable[RowError] = ()):
+        self.keep = keep
+        self.count = 0
+        self._kept: list[RowError] = []
+        for error in errors:
+            self.append(error)
+
+    def append(self, error: RowError) -> None:
+        self.count += 1
+        if len(self._kept) < self.keep:
+            self._kept.append(error)
+
+    def extend(self, errors: Iterable[RowError]) -> None:
+        for error in errors:
+            self.append(error)
+
+    def kept(self) -> list[RowError]:
+        return sorted(self._kept, key=lambda e: e.line)
+
+    def __iter__(self) -> Iterator[RowError]:
+        return iter(self.kept())
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RowErrors):
+            return (self.count, self.kept()) == (other.count, other.kept())
+        if isinstance(other, list):
+            return self.count == len(other) and self.kept() == sorted(other, key=lambda e: e.line)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(slots=True)
 class ParsedFile:
     """Everything read from one file: valid events with their lines, and the bad rows."""
 
     source: str
     events: list[tuple[int, Event]] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
+    errors: RowErrors = field(default_factory=RowErrors)
     rows_read: int = 0
 
 
@@ -101,13 +170,13 @@ def parse_int(
     try:
         number = float(value)
     except ValueError:
-        raise ValueError(f"{name} is not a number: {value!r}") from None
+        raise ValueError(f"{name} is not a number: {excerpt(value)}") from None
     if not math.isfinite(number) or number != int(number):
-        raise ValueError(f"{name} is not a whole number: {value!r}")
+        raise ValueError(f"{name} is not a whole number: {excerpt(value)}")
     if minimum is not None and number < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+        raise ValueError(f"{name} must be at least {minimum}, got {value[:40]}")
     if abs(number) > MAX_STORED_INT:
-        raise ValueError(f"{name} is too large to store: {value}")
+        raise ValueError(f"{name} is too large to store: {value[:40]}")
     return int(number)
 
 
@@ -119,9 +188,9 @@ def parse_float(value: str, name: str, low: float, high: float) -> float | None:
     try:
         number = float(value)
     except ValueError:
-        raise ValueError(f"{name} is not a number: {value!r}") from None
+        raise ValueError(f"{name} is not a number: {excerpt(value)}") from None
     if not low <= number <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+        raise ValueError(f"{name} must be between {low} and {high}, got {value[:40]}")
     return number
 
 
@@ -143,13 +212,13 @@ def parse_date(value: str, name: str, formats: Sequence[str]) -> date:
         try:
             return date.fromisoformat(value[:10])
         except ValueError:
-            raise ValueError(f"{name} is not a valid date: {value!r}") from None
+            raise ValueError(f"{name} is not a valid date: {excerpt(value)}") from None
     for fmt in formats:
         try:
             return datetime.strptime(value, fmt).date()
         except ValueError:
             continue
-    raise ValueError(f"{name} is not a date in a known format: {value!r}")
+    raise ValueError(f"{name} is not a date in a known format: {excerpt(value)}")
 
 
 def parse_choice(value: str, name: str, allowed: range) -> int:
@@ -175,4 +244,4 @@ def country_code(name: str = "", numeric: str = "") -> str:
             return str(pycountry.countries.lookup(cleaned).alpha_3)
         except LookupError:
             pass
-    raise ValueError(f"unknown country: {name or numeric!r}")
+    raise ValueError(f"unknown country: {excerpt(name or numeric)}")

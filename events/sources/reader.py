@@ -10,16 +10,22 @@ import logging
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO, cast
 
 from events.sources.acled import AcledAdapter
 from events.sources.base import (
+    DEFAULT_LIMITS,
+    FileLimits,
     FileTooLarge,
     ParsedFile,
     RowError,
+    RowErrors,
     SourceAdapter,
     SourceFormatError,
+    excerpt,
+    future_limit,
     missing_columns,
 )
 from events.sources.excel import excel_rows, is_xlsx
@@ -96,7 +102,9 @@ def detect_source(header: Sequence[str]) -> SourceAdapter:
     for adapter in SOURCES.values():
         if not missing_columns(adapter, header):
             return adapter
-    preview = ", ".join(header[:8]) + (", ..." if len(header) > 8 else "")
+    preview = ", ".join(excerpt(name, 24) for name in header[:6]) + (
+        ", ..." if len(header) > 6 else ""
+    )
     raise SourceFormatError(
         f"unknown column layout ({preview}); expected a UCDP GED, GTD or ACLED export, ACLED aggregated data or an HDX monthly file"
     )
@@ -116,25 +124,43 @@ def _csv_rows(handle: TextIO) -> Iterator[tuple[int, list[str]]]:
         yield start, row
 
 
+def _counted(
+    rows: Iterator[tuple[int, list[str]]], limits: FileLimits
+) -> Iterator[tuple[int, list[str]]]:
+    """The rows, refused past the row or cell limit (blank rows count: they cost reading too)."""
+    cells = 0
+    for number, (line, row) in enumerate(rows, start=1):
+        cells += len(row)
+        if number > limits.rows:
+            raise FileTooLarge(f"the file has more than {limits.rows} rows (the row limit)", line)
+        if cells > limits.cells:
+            raise FileTooLarge(
+                f"the file has more than {limits.cells} cells (the cell limit)", line
+            )
+        yield line, row
+
+
 @contextmanager
-def table_rows(path: Path, max_text_bytes: int | None) -> Iterator[Iterator[tuple[int, list[str]]]]:
-    """(line, cells) of a CSV (optionally gzip) or Excel file, header first; a file that cannot
-    be read as text or a workbook raises SourceFormatError."""
+def table_rows(
+    path: Path, limits: FileLimits = DEFAULT_LIMITS
+) -> Iterator[Iterator[tuple[int, list[str]]]]:
+    """(line, cells) of a CSV (optionally gzip) or Excel file, header first, within `limits`; a
+    file that cannot be read as text or a workbook raises SourceFormatError."""
     if is_xlsx(path):
-        yield excel_rows(path, max_text_bytes)
+        yield _counted(excel_rows(path, limits), limits)
         return
     try:
-        with _open_text(path, max_text_bytes) as handle:
-            yield _csv_rows(handle)
+        with _open_text(path, limits.text_bytes) as handle:
+            yield _counted(_csv_rows(handle), limits)
     except UnicodeDecodeError as exc:
         raise SourceFormatError(f"not UTF-8 text ({exc.reason})") from exc
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise SourceFormatError(f"damaged gzip file ({type(exc).__name__})") from exc
 
 
-def read_header(path: Path, max_text_bytes: int | None = None) -> list[str]:
+def read_header(path: Path, limits: FileLimits = DEFAULT_LIMITS) -> list[str]:
     """The file's column names."""
-    with table_rows(path, max_text_bytes) as rows:
+    with table_rows(path, limits) as rows:
         for _, first in rows:
             return [name.strip() for name in first]
     raise SourceFormatError("the file is empty")
@@ -157,21 +183,32 @@ def read_events(
     path: Path,
     source: str = "auto",
     progress: ProgressCallback | None = None,
-    max_text_bytes: int | None = None,
+    limits: FileLimits = DEFAULT_LIMITS,
 ) -> ParsedFile:
     """Parse every row of the file; bad rows become RowErrors, never exceptions.
 
-    Raises SourceFormatError when the file as a whole cannot be read, FileTooLarge when its
-    (decompressed) text is longer than `max_text_bytes`.
+    Raises SourceFormatError when the file as a whole cannot be read, FileTooLarge when it
+    is past one of `limits`.
     """
     if source != "auto" and source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; use auto, {', '.join(SOURCES)}")
-    with table_rows(path, max_text_bytes) as rows:
-        return _parse(rows, source, progress)
+        raise ValueError(f"unknown source {excerpt(source)}; use auto, {', '.join(SOURCES)}")
+    with table_rows(path, limits) as rows:
+        return _parse(rows, source, progress, limits)
+
+
+def future_date_error(day: date, name: str) -> str | None:
+    """Why a date a file names cannot be data yet (it is after tomorrow), or None."""
+    limit = future_limit()
+    if day > limit:
+        return f"{name} {day.isoformat()} is in the future (the latest accepted is {limit})"
+    return None
 
 
 def _parse(
-    rows: Iterator[tuple[int, list[str]]], source: str, progress: ProgressCallback | None
+    rows: Iterator[tuple[int, list[str]]],
+    source: str,
+    progress: ProgressCallback | None,
+    limits: FileLimits,
 ) -> ParsedFile:
     try:
         _, first = next(rows)
@@ -185,7 +222,7 @@ def _parse(
         missing = missing_columns(adapter, header)
         if missing:
             raise SourceFormatError(f"not a {source} file: missing columns {', '.join(missing)}")
-    parsed = ParsedFile(source=adapter.name)
+    parsed = ParsedFile(source=adapter.name, errors=RowErrors(limits.kept_errors))
     width = len(header)
     for line, row in data_rows(rows, width):
         parsed.rows_read += 1
@@ -195,9 +232,15 @@ def _parse(
             parsed.errors.append(RowError(line, f"row has {len(row)} fields, header has {width}"))
             continue
         try:
-            parsed.events.append((line, adapter.parse_row(dict(zip(header, row, strict=True)))))
+            event = adapter.parse_row(dict(zip(header, row, strict=True)))
         except ValueError as exc:
             parsed.errors.append(RowError(line, str(exc)))
+            continue
+        future = future_date_error(event.date_end, "the event's date")
+        if future is not None:
+            parsed.errors.append(RowError(line, future))
+            continue
+        parsed.events.append((line, event))
     if parsed.rows_read == 0:
         raise SourceFormatError("the file has a header but no event rows")
     log.debug("read %d rows of %s, %d invalid", parsed.rows_read, adapter.name, len(parsed.errors))

@@ -19,6 +19,7 @@ from events.panel import build_panel, has_counts
 from events.periods import Frequency
 from events.series import Series
 from events.sources import ProgressLog, SourceFormatError
+from events.sources.base import excerpt
 from events.summary import summarize
 from features.specs import default_spec
 from service.cli.support import (
@@ -81,11 +82,15 @@ def print_report(report: IngestReport) -> None:
         f"({report.placed_by_point} placed by coordinates), {report.unresolved} unresolved"
     )
     for name, count in report.unknown_admin1.items():
-        typer.echo(f"  unknown admin-1 name {name!r}: {count} events (add it to a gazetteer)")
-    if report.skipped:
-        typer.echo(f"  skipped {len(report.skipped)} invalid rows:")
-        for error in report.skipped:
+        typer.echo(
+            f"  unknown admin-1 name {excerpt(name)}: {count} events (add it to a gazetteer)"
+        )
+    if report.invalid:
+        typer.echo(f"  skipped {report.invalid} invalid rows:")
+        for error in report.skipped[:20]:
             typer.echo(f"    {error}")
+        if report.invalid > min(len(report.skipped), 20):
+            typer.echo(f"    ... and {report.invalid - min(len(report.skipped), 20)} more")
 
 
 def ingest(
@@ -96,6 +101,13 @@ def ingest(
         bool, typer.Option(help="Load the valid rows, report the rest.")
     ] = False,
     dry_run: Annotated[bool, typer.Option(help="Validate and report without writing.")] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            help="Apply the file even if it removes more of the stored data it is authoritative "
+            "for than THREATCAST_MAX_REMOVED_SHARE allows."
+        ),
+    ] = False,
     covers: Annotated[
         str | None,
         typer.Option(
@@ -112,6 +124,7 @@ def ingest(
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     engine = open_engine(ctx)
+    settings = settings_of(ctx)
     try:
         report = ingest_file(
             engine,
@@ -119,8 +132,11 @@ def ingest(
             source=source.value,
             skip_invalid=skip_invalid,
             dry_run=dry_run,
+            replace=replace,
             progress=ProgressLog(log),
             covers=span,
+            limits=settings.file_limits,
+            max_removed_share=settings.max_removed_share,
         )
     except (IngestError, SourceFormatError) as exc:
         raise fail(
@@ -290,8 +306,9 @@ def backtest_command(
             migrate(engine)
             try:
                 ingested = ingest_file(
-                    engine, events_file, source=source.value, progress=ProgressLog(log)
-                )
+                    engine, events_file, source=source.value, progress=ProgressLog(log),
+                    limits=settings_of(ctx).file_limits,
+                )  # fmt: skip
             except (IngestError, SourceFormatError) as exc:
                 raise fail(f"{events_file.name}: {exc}") from None
             if series is None:

@@ -415,6 +415,8 @@ def worker(
                 run_refresh(ctx, engine)
             except typer.Exit:  # a busy inbox or a bad config: said, and tried again later
                 log.warning("worker: refresh did not run; next in %g s", every)
+            except Exception:  # the worker outlives any refresh; the next one tries again
+                log.exception("worker: refresh failed; next in %g s", every)
         _reap(ctx, engine)
         job = jobs.claim_next(engine)
         if job is None:

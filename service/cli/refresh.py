@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from service.cli.support import fail, installation_of, open_engine, settings_of
 from training.config import load_config
-from training.refresh import RefreshBusy, RefreshResult, refresh_inbox
+from training.refresh import InboxError, RefreshBusy, RefreshResult, refresh_inbox
 from training.runner import run_job
 
 log = logging.getLogger("threatcast")
@@ -42,10 +42,12 @@ def run_refresh(
             engine,
             settings.inbox,
             base_config=base,
-            max_text_bytes=settings.max_inflated_bytes,
+            limits=settings.file_limits,
+            settle_s=settings.inbox_settle_s,
+            max_removed_share=settings.max_removed_share,
             inline=now,
         )
-    except RefreshBusy as exc:
+    except (RefreshBusy, InboxError) as exc:
         raise fail(str(exc)) from None
     for name, report in result.ingested:
         typer.echo(
@@ -56,10 +58,20 @@ def run_refresh(
     for name, reason in result.rejected:
         first = reason.splitlines()[0]
         typer.echo(f"rejected {name}: {first} (see rejected/{name}.reason.txt)")
+    for name, reason in result.held:
+        typer.echo(
+            f"held {name}: {reason.splitlines()[0]} (see held/{name}.reason.txt; "
+            f"`threatcast ingest held/{name} --replace` applies it)"
+        )
+    for name in result.waiting:
+        typer.echo(
+            f"waiting for {name}: it changed in the last {settings.inbox_settle_s:g} s "
+            "(write it as NAME.part and rename it when complete to skip the wait)"
+        )
     verb = "running" if now else "queued"
     for series, job_id in result.queued:
         typer.echo(f"{verb} job {job_id}: retrain {series} through the promotion gate")
-    if not (result.ingested or result.rejected):
+    if not (result.ingested or result.rejected or result.held or result.waiting):
         typer.echo(f"nothing new in {settings.inbox}")
     if now:
         installation = installation_of(ctx)
@@ -81,10 +93,10 @@ def refresh(
         bool, typer.Option(help="Run the retrains in this process instead of queueing them.")
     ] = False,
 ) -> None:
-    """Ingest every new file in $THREATCAST_HOME/inbox (moved to done/ or rejected/ with the
-    reason), then retrain each series it changed through the promotion gate."""
+    """Ingest every new file in $THREATCAST_HOME/inbox (moved to done/, or to held/ or
+    rejected/ with the reason), then retrain each series it changed through the promotion gate."""
     result = run_refresh(ctx, open_engine(ctx), config, now)
-    if result.rejected:
+    if result.rejected or result.held:
         raise typer.Exit(1)
 
 

@@ -94,6 +94,13 @@ def create_job(
     source: Annotated[Literal["auto", "ucdp", "gtd", "acled"], Form()] = "auto",
     promote: Annotated[Literal["never", "gate", "always"], Form()] = "gate",
     freq: Annotated[Frequency, Form()] = Frequency.MONTH,
+    replace: Annotated[
+        bool,
+        Form(
+            description="Apply the file even if it removes more of the stored data it is "
+            "authoritative for than THREATCAST_MAX_REMOVED_SHARE allows."
+        ),
+    ] = False,
 ) -> JobPublic:
     """Queue a retraining job (admin). With a data file (events or aggregated counts), it is
     validated now and ingested by the job, which then retrains the series of the file's source
@@ -111,20 +118,22 @@ def create_job(
     shown = _shown(events.filename or path.name)
     try:
         ingest_file(
-            engine, path, source=source, dry_run=True, max_text_bytes=settings.max_inflated_bytes
-        )
+            engine, path, source=source, dry_run=True, replace=replace,
+            limits=settings.file_limits, max_removed_share=settings.max_removed_share,
+        )  # fmt: skip
     except FileTooLarge as exc:
         path.unlink(missing_ok=True)
         raise ApiError(413, f"{shown}: {exc}") from None
     except (IngestError, SourceFormatError, ValueError) as exc:
         path.unlink(missing_ok=True)
         raise ApiError(400, f"{shown}: {exc}") from None
-    except OSError:
+    except Exception as exc:  # whatever a damaged file raises: a 400, and the upload removed
         path.unlink(missing_ok=True)
-        raise ApiError(400, f"{shown}: the file could not be read") from None
+        detail = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
+        raise ApiError(400, f"{shown}: the file could not be read ({detail})") from None
     params = {
         "events": str(path.resolve()), "source": source, "config": config, "promote": promote,
-        "uploaded": True,
+        "uploaded": True, "replace": replace,
     }  # fmt: skip
     job_id = jobs.enqueue(engine, "retrain", params, admin.name)
     return _public(jobs.get(engine, job_id))
