@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 import pandas as pd
-from hijridate import Gregorian
+from hijridate import Gregorian, ummalqura
 
 from events.periods import Frequency, period_end, period_of, period_start
 
@@ -24,6 +24,23 @@ CALENDAR_COLUMNS = (
     "rabi_al_awwal_12",
     "ramadan_days",
 )
+
+
+# The days the Umm al-Qura tables behind the Hijri dates cover.
+HIJRI_SUPPORTED = tuple(date(*bound) for bound in ummalqura.GREGORIAN_RANGE)
+
+
+class OutsideCalendar(ValueError):
+    """Periods outside the days the Hijri calendar library covers."""
+
+
+def check_supported(first: date, last: date) -> None:
+    low, high = HIJRI_SUPPORTED
+    if first < low or last > high:
+        raise OutsideCalendar(
+            f"calendar facts are known from {low} to {high} (the Hijri tables' range); "
+            f"{first}..{last} is outside it"
+        )
 
 
 @lru_cache(maxsize=65536)
@@ -75,7 +92,9 @@ def _calendar_features(
     periods: tuple[str, ...], freq: Frequency, elections: tuple[date, ...]
 ) -> pd.DataFrame:
     # Backtests ask for the same periods at every origin and horizon: compute them once.
-    daily = daily_calendar(period_start(periods[0], freq), period_end(periods[-1], freq), elections)
+    first, last = period_start(periods[0], freq), period_end(periods[-1], freq)
+    check_supported(first, last)
+    daily = daily_calendar(first, last, elections)
     daily["period"] = [period_of(day, freq) for day in daily["day"]]
     flags = ["election", "election_window", "ashura", "rabi_al_awwal_12"]
     grouped = daily.groupby("period", sort=False)

@@ -31,6 +31,8 @@ _FATALITY_STATS = {
     "mean": "expected_fatalities", "p10": "fatalities_p10", "p50": "fatalities_p50",
     "p90": "fatalities_p90",
 }  # fmt: skip
+# Metric labels come from fixed sets: an invented method is "other", never a new series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -227,7 +229,7 @@ class ObservabilityMiddleware:
     @staticmethod
     def _record(scope: Scope, status: int, elapsed: float) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
         metrics: HttpMetrics = scope["app"].state.metrics
         metrics.requests.labels(route, method, str(status)).inc()
         metrics.latency.labels(route, method).observe(elapsed)

@@ -12,16 +12,22 @@ import logging
 import threading
 from collections.abc import Callable
 
+import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from events.coverage import Coverage
+from service.cache import BoundedCache, TtlMemo
 from service.coverage import all_coverage, coverage_stamp
 from training import registry
 from training.issuing import Issue, latest_issue_key, load_issue
 
 log = logging.getLogger(__name__)
 MAX_CACHED_BODIES = 512
+MAX_CACHED_BYTES = 32 * 2**20
+MAX_CACHED_LAWS = 4096
+# Probes and lists answered from a few seconds' old checks: a request costs a lookup.
+CHECKS_TTL_S = 5.0
 
 
 class IssueServer:
@@ -33,16 +39,18 @@ class IssueServer:
         self._coverage: dict[str, Coverage] = {}
         self._coverage_stamp: tuple[object, ...] | None = None
         self._lock = threading.Lock()
-        # Serialized responses by ETag: an issue's body is computed once per query, not per poll.
-        self._bodies: dict[str, bytes] = {}
+        # Serialized responses by ETag (the canonical query): an issue's body is computed once
+        # per query, not per poll; the least recently asked go first.
+        self.bodies: BoundedCache[bytes] = BoundedCache(MAX_CACHED_BODIES, MAX_CACHED_BYTES, len)
+        # Derived count laws (an actor group's thinning), per issue, region, horizon and group.
+        self.laws: BoundedCache[object] = BoundedCache(MAX_CACHED_LAWS)
+        self.checks: TtlMemo[object] = TtlMemo(CHECKS_TTL_S)
+        # Scored track-record rows, per series and state of its issues and outcomes.
+        self.scored: BoundedCache[pd.DataFrame] = BoundedCache(8)
 
     def body(self, etag: str, render: Callable[[], bytes]) -> bytes:
-        cached = self._bodies.get(etag)
-        if cached is None:
-            if len(self._bodies) >= MAX_CACHED_BODIES:
-                self._bodies.clear()
-            cached = self._bodies[etag] = render()
-        return cached
+        cached = self.bodies.get(etag)
+        return cached if cached is not None else self.bodies.put(etag, render())
 
     def issue(self, series: str) -> Issue | None:
         return self._issues.get(series)

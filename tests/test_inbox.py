@@ -249,7 +249,7 @@ def test_a_file_renamed_from_part_is_taken_at_once(tmp_path: Path) -> None:
     past = os.stat(part).st_mtime - 5
     os.utime(part, (past, past))  # written a moment ago; the rename is what says it is whole
     part.rename(inbox / "october.csv")
-    code, out = run_cli(home, "refresh")
+    _, out = run_cli(home, "refresh")
     assert "ingested october.csv" in out, out
 
 
@@ -258,7 +258,9 @@ def test_a_file_that_would_remove_much_is_held_with_its_reason(tmp_path: Path) -
     assert run_cli(home, "ingest", str(ACLED_WEEKLY))[0] == 0
     before = _counts(home)
     lines = ACLED_WEEKLY.read_text().splitlines(keepends=True)
-    without_punjab = [line for line in lines if not (",Punjab," in line and line.startswith("2015"))]
+    without_punjab = [
+        line for line in lines if not (",Punjab," in line and line.startswith("2015"))
+    ]
     (inbox / "acled_no_punjab_2015.csv").write_text("".join(without_punjab))
     settled(inbox / "acled_no_punjab_2015.csv")
 
@@ -268,7 +270,9 @@ def test_a_file_that_would_remove_much_is_held_with_its_reason(tmp_path: Path) -
     assert _counts(home) == before
     reason = (inbox / "held" / "acled_no_punjab_2015.csv.reason.txt").read_text()
     assert "would remove" in reason
-    code, out = run_cli(home, "ingest", str(inbox / "held" / "acled_no_punjab_2015.csv"), "--replace")
+    code, out = run_cli(
+        home, "ingest", str(inbox / "held" / "acled_no_punjab_2015.csv"), "--replace"
+    )
     assert code == 0 and _counts(home)[0] < before[0]
 
 

@@ -4,7 +4,8 @@ references frozen at the issue, on the first release and the latest."""
 from __future__ import annotations
 
 import csv
-from datetime import date
+import shutil
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,13 @@ from training.backtest import BacktestRequest, run_backtest
 from training.config import TrainingConfig
 from training.issuing import Installation, issued_forecasts, reference_forecasts
 from training.metrics import score
-from training.track_record import ISSUED, record_outcomes, scored_rows, summarize
+from training.track_record import (
+    ISSUED,
+    observed_outcomes,
+    record_outcomes,
+    scored_rows,
+    summarize,
+)
 from training.train import train_version
 
 UCDP = Series("PAK", "ucdp", Frequency.MONTH)
@@ -211,3 +218,34 @@ def test_a_forecast_says_why_it_changed_and_the_parts_add_up(scored_home: Path) 
         and promoted["previous_version"] != champion.record.version
     )
     assert [p["source"] for p in promoted["contributions"]] == ["model"]
+
+
+def test_the_track_record_is_computed_once_per_change_and_served_with_an_etag(
+    scored_home: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(scored_home, home)
+    settings = Settings(home=home, secret_key=SECRET)
+    with TestClient(create_app(settings)) as client:
+        server = client.app.state.server  # type: ignore[attr-defined]
+        first = client.get("/v1/track-record")
+        etag = first.headers["etag"]
+        assert first.status_code == 200 and len(server.scored) == 1
+        again = client.get("/v1/track-record")
+        assert again.headers["etag"] == etag and again.content == first.content
+        assert client.get("/v1/track-record", headers={"If-None-Match": etag}).status_code == 304
+        filtered = client.get("/v1/track-record", params={"region": "PK-KP"})
+        assert filtered.headers["etag"] != etag and len(server.scored) == 1  # rows scored once
+
+        store = make_engine(f"sqlite:///{home / 'threatcast.db'}")
+        with store.begin() as conn:  # a newer release revises an outcome
+            conn.execute(
+                observed_outcomes.update()
+                .where(
+                    observed_outcomes.c.period == "2020-07", observed_outcomes.c.region == "PK-KP"
+                )
+                .values(fatalities=observed_outcomes.c.fatalities + 100, seen_at=datetime.now(UTC))
+            )
+        changed = client.get("/v1/track-record", headers={"If-None-Match": etag})
+        assert changed.status_code == 200 and changed.headers["etag"] != etag
+        assert len(server.scored) == 2

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    func,
     insert,
     select,
     update,
@@ -39,7 +40,7 @@ from training.issuing import (
     issued_forecasts,
     reference_forecasts,
 )
-from training.scores import brier, interval_pinball, mean_rps
+from training.scores import brier, interval_pinball, ranked_probability_score
 
 log = logging.getLogger(__name__)
 ISSUED = "issued"
@@ -127,17 +128,28 @@ def record_outcomes(engine: Engine) -> Recorded:
     return Recorded(new, revised)
 
 
-def scored_rows(
-    engine: Engine,
-    series: str,
-    *,
-    region: str | None = None,
-    horizon: int | None = None,
-    start: str | None = None,
-    end: str | None = None,
-) -> pd.DataFrame:
+def track_record_stamp(engine: Engine, series: str) -> tuple[object, ...]:
+    """Changes whenever an issue, a reference forecast or an outcome of the series is added or
+    revised: what a computed track record is keyed by (a few indexed aggregates)."""
+    issued, refs, seen = issued_forecasts.c, reference_forecasts.c, observed_outcomes.c
+    with engine.connect() as conn:
+        return (
+            *conn.execute(
+                select(func.count(), func.max(issued.id)).where(issued.series == series)
+            ).one(),
+            *conn.execute(
+                select(func.count(), func.max(refs.id)).where(refs.series == series)
+            ).one(),
+            *conn.execute(
+                select(func.count(), func.max(seen.seen_at)).where(seen.series == series)
+            ).one(),
+        )
+
+
+def scored_frame(engine: Engine, series: str) -> pd.DataFrame:
     """Every scored forecast of the series (one per origin, region and horizon: the newest issue)
-    and the references' at the same issue, with first and latest outcomes."""
+    and the references' at the same issue, with first and latest outcomes, and each row's RPS
+    against both (the count laws themselves are not kept: scoring needs only their RPS)."""
     issued = issued_forecasts.c
     query = select(
         issued.version, *(issued[c] for c in REFERENCE_COLUMNS), issued.issued_at,
@@ -167,15 +179,50 @@ def scored_rows(
         seen[["region", "period", "first_events", "first_fatalities", "events", "fatalities"]],
         on=["region", "period"],
     )
+    for release, column in (("first", "first_events"), ("latest", "events")):
+        rows[f"rps_{release}"] = [
+            float("nan") if law is None or (isinstance(law, float) and np.isnan(law))
+            else ranked_probability_score(law, float(y))
+            for law, y in zip(rows["count_law"], rows[column], strict=True)
+        ]  # fmt: skip
+    return rows.drop(columns=["count_law"])
+
+
+def filter_rows(
+    rows: pd.DataFrame,
+    *,
+    region: str | None = None,
+    horizon: int | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> pd.DataFrame:
+    if rows.empty:
+        return rows
+    keep = np.ones(len(rows), dtype=bool)
     if region is not None:
-        rows = rows[rows["region"] == region]
+        keep &= (rows["region"] == region).to_numpy()
     if horizon is not None:
-        rows = rows[rows["horizon"] == horizon]
+        keep &= (rows["horizon"] == horizon).to_numpy()
     if start is not None:
-        rows = rows[rows["period"] >= start]
+        keep &= (rows["period"] >= start).to_numpy()
     if end is not None:
-        rows = rows[rows["period"] <= end]
-    return rows.reset_index(drop=True)
+        keep &= (rows["period"] <= end).to_numpy()
+    return rows[keep].reset_index(drop=True)
+
+
+def scored_rows(
+    engine: Engine,
+    series: str,
+    *,
+    region: str | None = None,
+    horizon: int | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> pd.DataFrame:
+    """scored_frame, filtered."""
+    return filter_rows(
+        scored_frame(engine, series), region=region, horizon=horizon, start=start, end=end
+    )
 
 
 def _scores(rows: pd.DataFrame, release: str) -> dict[str, float]:
@@ -194,8 +241,8 @@ def _scores(rows: pd.DataFrame, release: str) -> dict[str, float]:
             np.mean((events >= quantiles["events_p10"]) & (events <= quantiles["events_p90"]))
         ),
         # The whole count law's score, where the law was stored (issues since it is).
-        "rps": mean_rps(rows["count_law"], events)
-        if rows["count_law"].notna().all() and len(rows)
+        "rps": float(rows[f"rps_{release}"].mean())
+        if len(rows) and rows[f"rps_{release}"].notna().all()
         else float("nan"),
     }
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from events.calendar import calendar_features
+from events.calendar import HIJRI_SUPPORTED, OutsideCalendar, calendar_features
 from events.periods import Frequency, period_range
 from service.dependencies import ResolverDep
 from service.errors import ApiError, ErrorPublic
@@ -36,7 +36,15 @@ def calendar(
         periods = period_range(start, end, freq, limit=MAX_PERIODS)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
-    frame = calendar_features(periods, freq, gazetteer.elections)
+    try:
+        frame = calendar_features(periods, freq, gazetteer.elections)
+    except OutsideCalendar as exc:
+        low, high = HIJRI_SUPPORTED
+        raise ApiError(
+            422, str(exc), {"supported_from": low.isoformat(), "supported_to": high.isoformat()}
+        ) from None
+    except ValueError as exc:  # a period at the end of the calendar, say
+        raise ApiError(422, str(exc)) from None
     data = [
         CalendarPeriodPublic(
             period=row["period"],

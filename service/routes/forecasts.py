@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -125,14 +126,36 @@ def _served(server: IssueServer, series: Series) -> Issue:
     return issue
 
 
+def _etag(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def _cached_json(
-    request: Request, server: IssueServer, etag: str, render: Callable[[], BaseModel]
+    request: Request, server: IssueServer, key: str, render: Callable[[], BaseModel]
 ) -> Response:
-    """304 when the client holds this ETag; otherwise the body, serialized once per ETag."""
+    """304 when the client holds this ETag; otherwise the body, serialized once per query."""
+    etag = _etag(key)
     cached = not_modified(request, etag)
     if cached is not None:
         return cached
     body = server.body(etag, lambda: render().model_dump_json().encode())
+    return json_response(request, body, etag)
+
+
+async def _cached_json_off_loop(
+    request: Request, server: IssueServer, key: str, render: Callable[[], BaseModel]
+) -> Response:
+    """As _cached_json, with a body not yet cached rendered in a worker thread: a query no one
+    asked before never holds up the event loop."""
+    etag = _etag(key)
+    cached = not_modified(request, etag)
+    if cached is not None:
+        return cached
+    body = server.bodies.get(etag)
+    if body is None:
+        body = server.bodies.put(
+            etag, await run_in_threadpool(lambda: render().model_dump_json().encode())
+        )
     return json_response(request, body, etag)
 
 
@@ -151,7 +174,11 @@ class Asked:
 
     @property
     def key(self) -> str:
-        return f"{self.levels}-{self.counts}-{self.fatality_counts}-{self.actor}"
+        """The same for every spelling of one question (order, repeats, 0.50 or 0.5)."""
+        return (
+            f"{sorted(set(self.levels))}-{sorted(set(self.counts))}-"
+            f"{sorted(set(self.fatality_counts))}-{self.actor}"
+        )
 
 
 def _asked(
@@ -180,6 +207,7 @@ def _public(
     issue: Issue,
     names: dict[str, str],
     settings: Settings,
+    server: IssueServer,
     asked: Asked = Asked(),
 ) -> ForecastPublic:
     law = row.get("count_law")
@@ -208,11 +236,11 @@ def _public(
         if law is not None and asked.counts
         else None,
         fatalities=_fatalities(row, issue, asked),
-        actor=_actor(row, issue, asked) if asked.actor is not None else None,
+        actor=_actor(row, issue, server, asked) if asked.actor is not None else None,
     )
 
 
-def _actor(row: dict[str, Any], issue: Issue, asked: Asked) -> ActorPublic:
+def _actor(row: dict[str, Any], issue: Issue, server: IssueServer, asked: Asked) -> ActorPublic:
     groups = row.get("actors")
     if not groups or asked.actor not in groups:
         raise ApiError(
@@ -224,7 +252,12 @@ def _actor(row: dict[str, Any], issue: Issue, asked: Asked) -> ActorPublic:
     counts = row.get("count_law")
     if counts is None:
         raise ApiError(404, f"{issue.version}'s forecasts carry no count law: issue them again")
-    law = distribution.thinned(counts, float(group["share"]))
+    # Thinning costs the square of the law's length: once per issue, row and group.
+    key = (issue.etag, row["region"], row["horizon"], asked.actor)
+    law = server.laws.get(key)
+    if law is None:
+        law = server.laws.put(key, distribution.thinned(counts, float(group["share"])))
+    assert isinstance(law, dict)
     return ActorPublic(
         group=str(asked.actor),
         share=group["share"],
@@ -404,7 +437,8 @@ async def latest_forecasts(request: Request) -> Any:
 
     def render() -> ForecastsPublic:
         data = [
-            _public(row, issue, names, settings, asked) for row in _select(issue, region, horizon)
+            _public(row, issue, names, settings, server, asked)
+            for row in _select(issue, region, horizon)
         ]
         return ForecastsPublic(
             data=data,
@@ -417,7 +451,7 @@ async def latest_forecasts(request: Request) -> Any:
 
     # The age changes with the day: today is part of the cached body's key.
     key = f"{issue.etag}-{region}-{horizon}-{asked.key}-{today().isoformat()}"
-    return _cached_json(request, server, key, render)
+    return await _cached_json_off_loop(request, server, key, render)
 
 
 @router.get("/archive", response_model=ArchivePublic, responses=_ERRORS)
@@ -523,7 +557,8 @@ def region_forecasts(
         ]
         history = region_outcomes(engine, chosen, region, periods)
         data = [
-            _public(row, issue, names, settings, asked) for row in _select(issue, region, horizon)
+            _public(row, issue, names, settings, server, asked)
+            for row in _select(issue, region, horizon)
         ]
         return RegionForecastsPublic(
             region=region,

@@ -52,15 +52,7 @@ def readyz(
     forecasts are served. `artifact` says whether the champion still verifies with the current
     keys: serving does not need it, issuing its next forecasts does. `data` names every stale
     series: stale is not down, the status stays ready."""
-    try:
-        state = schema_state(engine)
-        database = (
-            "ok"
-            if state in {"current", "ahead"}
-            else "schema out of date: run `threatcast db upgrade`"
-        )
-    except SQLAlchemyError as exc:
-        database = f"unreachable: {type(exc).__name__}"
+    database = str(server.checks.get("database", lambda: _database_check(engine)))
     default = settings.default_series
     issue = server.issue(default)
     ready = database == "ok" and issue is not None
@@ -68,9 +60,24 @@ def readyz(
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     checks = {"database": database, "champion": server.status(default)}
     if issue is not None:
-        checks["artifact"] = _artifact_check(engine, installation, issue.version)
+        checks["artifact"] = str(
+            server.checks.get(
+                ("artifact", issue.version),
+                lambda: _artifact_check(engine, installation, issue.version),
+            )
+        )
     checks["data"] = _data_check(server, settings.stale_after_days)
     return ReadinessPublic(status="ready" if ready else "not ready", checks=checks)
+
+
+def _database_check(engine: Engine) -> str:
+    try:
+        state = schema_state(engine)
+    except SQLAlchemyError as exc:
+        return f"unreachable: {type(exc).__name__}"
+    return (
+        "ok" if state in {"current", "ahead"} else "schema out of date: run `threatcast db upgrade`"
+    )
 
 
 def _data_check(server: IssueServer, limit_days: int) -> str:

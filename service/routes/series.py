@@ -6,7 +6,10 @@ from fastapi import APIRouter
 
 from service.coverage import summarize
 from service.dependencies import ReaderDep, ServerDep, SettingsDep
+from service.freshness import today
 from service.schemas import SeriesListPublic, SeriesPublic, SpanPublic
+from service.serving import IssueServer
+from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["series"])
 
@@ -15,6 +18,12 @@ router = APIRouter(prefix="/v1", tags=["series"])
 def list_series(server: ServerDep, settings: SettingsDep, _: ReaderDep) -> SeriesListPublic:
     """Every series (country x source x frequency) with data: its covered spans, the gaps no
     source covers (missing, not quiet), how old its data is, and which version serves it."""
+    return server.checks.get(  # type: ignore[return-value]
+        ("series", today()), lambda: _series_list(server, settings)
+    )
+
+
+def _series_list(server: IssueServer, settings: Settings) -> SeriesListPublic:
     served = {key: (issue.version, issue.origin) for key, issue in server.served().items()}
     summaries = summarize(server.coverage(), settings.stale_after_days, served)
     data = [

@@ -3,18 +3,27 @@ reference methods' forecasts made at the same time."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from events.periods import period_start
-from service.dependencies import EngineDep, ReaderDep, SettingsDep
+from service.dependencies import EngineDep, ReaderDep, ServerDep, SettingsDep
 from service.errors import ApiError, ErrorPublic
+from service.etags import json_response, not_modified
 from service.routes.forecasts import FreqQuery, SeriesQuery, SourceQuery, chosen_series
 from service.schemas import TrackRecordPublic
 from training.issuing import REFERENCE_MODELS
-from training.track_record import ISSUED, rolling_skill, scored_rows, summarize
+from training.track_record import (
+    ISSUED,
+    filter_rows,
+    rolling_skill,
+    scored_frame,
+    summarize,
+    track_record_stamp,
+)
 
 router = APIRouter(prefix="/v1", tags=["track record"])
 PeriodQuery = Annotated[str | None, Query(max_length=10, description="A target period label.")]
@@ -34,10 +43,16 @@ def _finite(value: Any) -> Any:
 @router.get(
     "/track-record",
     response_model=TrackRecordPublic,
-    responses={404: {"model": ErrorPublic}, 422: {"model": ErrorPublic}},
+    responses={
+        304: {"description": "Not modified."},
+        404: {"model": ErrorPublic},
+        422: {"model": ErrorPublic},
+    },
 )
 def track_record(
+    request: Request,
     engine: EngineDep,
+    server: ServerDep,
     settings: SettingsDep,
     _: ReaderDep,
     series: SeriesQuery = None,
@@ -47,11 +62,12 @@ def track_record(
     horizon: Annotated[int | None, Query(ge=1, le=52)] = None,
     start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
-) -> TrackRecordPublic:
+) -> Response:
     """Per target month and rolled up, on the first and the latest release: our Brier scores,
     pinball loss and interval coverage and the references' (climatology, the trailing-12 share,
     as they stood at each issue), our Brier skill with a bootstrap interval over months, and
-    each region's rolling 12-month skill."""
+    each region's rolling 12-month skill. Computed once per change of the issues and outcomes
+    (and per filter): a poll costs a few indexed lookups, or a 304 with `If-None-Match`."""
     chosen = chosen_series(settings, series, source, freq)
     for label in (start, end):
         if label is not None:
@@ -59,16 +75,27 @@ def track_record(
                 period_start(label, chosen.freq)
             except ValueError as exc:
                 raise ApiError(422, str(exc)) from None
-    rows = scored_rows(engine, chosen.key, region=region, horizon=horizon, start=start, end=end)
-    summary = summarize(rows)
-    rolling = rolling_skill(rows)
-    return TrackRecordPublic.model_validate(
-        _finite(
-            {
-                "series": chosen.key,
-                "models": [ISSUED, *REFERENCE_MODELS],
-                **summary,
-                "rolling_skill": rolling.to_dict(orient="records"),
-            }
+    stamp = track_record_stamp(engine, chosen.key)
+    key = repr((chosen.key, region, horizon, start, end, stamp))
+    etag = hashlib.sha256(f"track-record|{key}".encode()).hexdigest()[:32]
+    cached = not_modified(request, etag)
+    if cached is not None:
+        return cached
+    body = server.bodies.get(etag)
+    if body is None:
+        frame = server.scored.get((chosen.key, stamp))
+        if frame is None:
+            frame = server.scored.put((chosen.key, stamp), scored_frame(engine, chosen.key))
+        rows = filter_rows(frame, region=region, horizon=horizon, start=start, end=end)
+        public = TrackRecordPublic.model_validate(
+            _finite(
+                {
+                    "series": chosen.key,
+                    "models": [ISSUED, *REFERENCE_MODELS],
+                    **summarize(rows),
+                    "rolling_skill": rolling_skill(rows).to_dict(orient="records"),
+                }
+            )
         )
-    )
+        body = server.bodies.put(etag, public.model_dump_json().encode())
+    return json_response(request, body, etag)

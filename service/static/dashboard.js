@@ -5,11 +5,13 @@
 // ?refresh=N polls every N seconds, kept between 1 s and an hour (anything else: 30 s).
 const REFRESH_S = Number(new URLSearchParams(location.search).get("refresh"));
 const REFRESH_MS = (Number.isFinite(REFRESH_S) && REFRESH_S >= 1 ? Math.min(REFRESH_S, 3600) : 30) * 1000;
+// The track record changes only when outcomes or issues do: asked at most every five minutes.
+const TRACK_RECORD_MS = Math.max(REFRESH_MS, 300000);
 const KEY_ITEM = "threatcast-api-key";
 // Viridis stops: ordered in lightness, readable with the common colour-vision deficiencies.
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
 const LABELS = { p_event: "probability of an event", p_severe: "probability of a severe month", expected_events: "expected events" };
-const state = { target: "p_event", horizon: 1, selected: null, forecasts: null, shapes: null, model: null, series: null, actor: "" };
+const state = { target: "p_event", horizon: 1, selected: null, forecasts: null, shapes: null, model: null, series: null, actor: "", trackRecord: { series: null, at: 0 } };
 const UNITS = { month: ["month", 6], week: ["week", 8] };
 
 function authorization() {
@@ -222,6 +224,9 @@ function drawStaleness(forecasts) {
 
 // Keeping score in public: how the issued forecasts did against the simple method they must beat.
 async function drawTrackRecord() {
+  const asked = state.trackRecord;
+  if (asked.series === state.series && Date.now() - asked.at < TRACK_RECORD_MS) return;
+  state.trackRecord = { series: state.series, at: Date.now() };
   const record = await getJSON(`/v1/track-record?series=${encodeURIComponent(state.series)}`);
   const summary = document.getElementById("skill-summary");
   const chart = document.getElementById("skill-chart");
@@ -310,16 +315,27 @@ function setActor(actor) {
 
 async function start() {
   const horizon = document.getElementById("horizon");
-  document.getElementById("series").addEventListener("change", (e) => { state.series = e.target.value; state.selected = null; refresh(); });
+  document.getElementById("series").addEventListener("change", (e) => { state.series = e.target.value; state.selected = null; refreshOnce(); });
   document.getElementById("target").addEventListener("change", (e) => { state.target = e.target.value; drawMap(); });
   horizon.addEventListener("change", (e) => { state.horizon = Number(e.target.value); drawMap(); });
-  document.getElementById("actor").addEventListener("change", (e) => { setActor(e.target.value); refresh(); });
+  document.getElementById("actor").addEventListener("change", (e) => { setActor(e.target.value); refreshOnce(); });
   const keyInput = document.getElementById("api-key");
   keyInput.value = sessionStorage.getItem(KEY_ITEM) || "";
-  keyInput.addEventListener("change", () => { sessionStorage.setItem(KEY_ITEM, keyInput.value); refresh(); });
+  keyInput.addEventListener("change", () => { sessionStorage.setItem(KEY_ITEM, keyInput.value); refreshOnce(); });
   state.shapes = await getJSON("/v1/regions.geojson");
-  await refresh();
-  setInterval(refresh, REFRESH_MS);
+  await poll();
+}
+
+// One refresh at a time: a slow answer delays the next poll instead of stacking requests.
+let inFlight = null;
+function refreshOnce() {
+  if (!inFlight) inFlight = refresh().finally(() => { inFlight = null; });
+  return inFlight;
+}
+
+async function poll() {
+  await refreshOnce();
+  setTimeout(poll, REFRESH_MS);
 }
 
 start().catch(report);
