@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from events.calendar import HIJRI_SUPPORTED, OutsideCalendar, calendar_features
-from events.periods import Frequency, period_range
+from events.calendar import HIJRI_SUPPORTED, OutsideCalendar, calendar_features, check_supported
+from events.periods import Frequency, period_range, period_start
 from service.dependencies import ResolverDep
 from service.errors import ApiError, ErrorPublic
 from service.etags import model_response
@@ -37,6 +37,7 @@ def calendar(
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
     try:
+        check_supported(period_start(periods[0], freq), period_start(periods[-1], freq))
         frame = calendar_features(periods, freq, gazetteer.elections)
     except OutsideCalendar as exc:
         low, high = HIJRI_SUPPORTED
