@@ -57,6 +57,12 @@ def create_app(settings: Settings) -> FastAPI:
             name="issue-poller",
             daemon=True,
         )
+        receivers = delivery.Receivers(
+            settings.alert_webhook_urls,
+            settings.alertmanager_urls,
+            settings.public_url,
+            settings.alert_allow_internal_receivers,
+        )
         deliverer = threading.Thread(
             target=delivery.run_forever,
             args=(
@@ -66,13 +72,8 @@ def create_app(settings: Settings) -> FastAPI:
                 settings.webhook_max_attempts,
                 DELIVERY_POLL_S,
                 stop,
-                delivery.Keepalive(
-                    engine,
-                    delivery.Receivers(
-                        settings.alert_webhook_urls, settings.alertmanager_urls, settings.public_url
-                    ),
-                    settings.alertmanager_resend_s,
-                ),
+                delivery.Keepalive(engine, receivers, settings.alertmanager_resend_s),
+                receivers,
             ),
             name="alert-delivery",
             daemon=True,

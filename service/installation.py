@@ -12,13 +12,7 @@ from training.issuing import Installation, Issue
 
 def installation(settings: Settings) -> Installation:
     def evaluate_alerts(conn: Connection, issue: Issue) -> None:
-        evaluate(
-            conn,
-            issue,
-            settings.alert_webhook_urls,
-            settings.public_url,
-            settings.alertmanager_urls,
-        )
+        evaluate(conn, issue)  # the serving processes deliver to the receivers they are set to
 
     return Installation(
         settings.artifact_root,

@@ -134,16 +134,27 @@ class ForecastCollector(Collector):
             firing.add_metric(
                 [alert["name"], alert["severity"], alert["region"], str(alert["horizon"])], 1.0
             )
-        waiting, oldest = backlog(self.server.engine)
+        waiting = backlog(self.server.engine)
         pending = GaugeMetricFamily(
             "threatcast_alert_deliveries_pending", "Alert deliveries waiting to be sent."
         )
-        pending.add_metric([], float(waiting))
+        pending.add_metric([], float(waiting.pending))
         oldest_age = GaugeMetricFamily(
             "threatcast_alert_delivery_oldest_pending_seconds",
             "Age of the oldest delivery waiting to be sent (0 when none waits).",
         )
-        oldest_age.add_metric([], oldest or 0.0)
+        oldest_age.add_metric([], waiting.oldest_pending_s or 0.0)
+        retrying = GaugeMetricFamily(
+            "threatcast_alert_deliveries_retrying",
+            "Alert deliveries a receiver refused at least once, waiting for their next attempt.",
+        )
+        retrying.add_metric([], float(waiting.retrying))
+        failed = GaugeMetricFamily(
+            "threatcast_alert_deliveries_failed",
+            "Alert deliveries given up after THREATCAST_WEBHOOK_MAX_ATTEMPTS attempts (all "
+            "time; it only grows).",
+        )
+        failed.add_metric([], float(waiting.failed))
         yield champion
         yield age
         yield covered
@@ -156,6 +167,8 @@ class ForecastCollector(Collector):
         yield firing
         yield pending
         yield oldest_age
+        yield retrying
+        yield failed
 
 
 # Set (by `threatcast serve --workers N`) before the workers start, so prometheus_client keeps

@@ -255,7 +255,7 @@ class JobPublic(BaseModel):
     id: int
     kind: str
     status: str
-    requested_by: str
+    requested_by: str | None
     created_at: str
     started_at: str | None
     finished_at: str | None

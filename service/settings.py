@@ -142,6 +142,12 @@ class Settings(BaseSettings):
         description="Alertmanagers (base URLs) every alert is pushed to, in Alertmanager's v2 "
         "API format.",
     )
+    alert_allow_internal_receivers: bool = Field(
+        default=False,
+        description="Let webhooks and Alertmanagers on loopback, link-local or private addresses "
+        "receive alerts (an Alertmanager beside the service, say); off, such addresses are "
+        "refused, so no rule can probe the internal network.",
+    )
     alertmanager_resend_s: float = Field(
         default=60.0,
         ge=1.0,

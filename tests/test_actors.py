@@ -151,8 +151,8 @@ def test_alert_rules_watch_one_actor_group(served_home: Path) -> None:
     assert created.actor_group == "ttp"
     with write_transaction(engine) as conn:
         # The group's probability is watched, not all actors'.
-        assert evaluation.evaluate(conn, with_ttp(0.2, all_actors=0.99), [], "") == 0
-        assert evaluation.evaluate(conn, with_ttp(0.9, all_actors=0.95), [], "") == 1
+        assert evaluation.evaluate(conn, with_ttp(0.2, all_actors=0.99)) == 0
+        assert evaluation.evaluate(conn, with_ttp(0.9, all_actors=0.95)) == 1
     (alert,) = evaluation.list_alerts(engine, state="firing")[0]
     assert alert["value"] == pytest.approx(0.9)
     for bad in ({"target": "p_severe"}, {"condition": "above_average", "threshold": 2.0}):

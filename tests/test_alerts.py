@@ -19,13 +19,14 @@ from typing import Any, ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from events.panel import region_outcomes
 from events.periods import Frequency, shift_period
 from events.series import Series
 from service.alerts import evaluation, rules, webhooks
-from service.alerts.delivery import deliver_due, list_deliveries
+from service.alerts.delivery import Receivers, deliver_due, list_deliveries
+from service.alerts.tables import alerts
 from service.alerts.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from service.app import create_app
 from service.installation import installation
@@ -53,10 +54,15 @@ def _issue(engine: Engine) -> Issue:
     return replace(issue, severe_threshold=25)
 
 
-def _evaluate(engine: Engine, issue: Issue, urls: list[str], base_url: str = "") -> int:
+def _evaluate(engine: Engine, issue: Issue) -> int:
     """Evaluate as issuing does: inside a write transaction."""
     with write_transaction(engine) as conn:
-        return evaluation.evaluate(conn, issue, urls, base_url)
+        return evaluation.evaluate(conn, issue)
+
+
+def _to(*urls: str, base_url: str = "") -> Receivers:
+    """The receivers a server on loopback is set to (internal addresses allowed)."""
+    return Receivers(list(urls), [], base_url, allow_internal=True)
 
 
 def _with_value(issue: Issue, region: str, horizon: int, **values: float) -> Issue:
@@ -105,17 +111,15 @@ def test_hysteresis_cooldown_and_no_duplicate_alerts(served_home: Path) -> None:
     issue = _issue(engine)
     rule = rules.create_rule(engine, _rule(hysteresis=0.1, cooldown_s=3600), "cli")
     high = _with_value(issue, "PK-KP", 1, p_event=0.9)
-    assert _evaluate(engine, high, []) == 1
-    assert _evaluate(engine, high, []) == 0  # the same condition never opens two alerts
-    assert (
-        _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.45), []) == 0
-    )  # inside the band
+    assert _evaluate(engine, high) == 1
+    assert _evaluate(engine, high) == 0  # the same condition never opens two alerts
+    assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.45)) == 0  # inside the band
     assert [a["state"] for a in evaluation.list_alerts(engine)[0]] == ["firing"]
-    assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.35), []) == 1  # resolved
-    assert _evaluate(engine, high, []) == 0  # cooling down
+    assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.35)) == 1  # resolved
+    assert _evaluate(engine, high) == 0  # cooling down
     assert [a["state"] for a in evaluation.list_alerts(engine)[0]] == ["resolved"]
     rules.update_rule(engine, rule.id, _rule(hysteresis=0.1, cooldown_s=0))
-    assert _evaluate(engine, high, []) == 1
+    assert _evaluate(engine, high) == 1
     assert [a["state"] for a in evaluation.list_alerts(engine)[0]] == ["firing", "resolved"]
 
 
@@ -127,7 +131,7 @@ def test_rise_and_above_average_conditions(served_home: Path) -> None:
         engine, _rule(name="rise", condition="rise", target="expected_events", threshold=1.0), "cli"
     )
     rising = _with_value(issue, "PK-KP", 1, expected_events=kp["expected_events"] + 50)
-    assert _evaluate(engine, rising, []) == 1
+    assert _evaluate(engine, rising) == 1
     rules.create_rule(
         engine,
         _rule(
@@ -139,8 +143,8 @@ def test_rise_and_above_average_conditions(served_home: Path) -> None:
         ),
         "cli",
     )
-    assert _evaluate(engine, _with_value(rising, "PK-BA", 1, expected_events=0.1), []) == 0
-    assert _evaluate(engine, _with_value(rising, "PK-BA", 1, expected_events=500.0), []) == 1
+    assert _evaluate(engine, _with_value(rising, "PK-BA", 1, expected_events=0.1)) == 0
+    assert _evaluate(engine, _with_value(rising, "PK-BA", 1, expected_events=500.0)) == 1
     assert {a["rule_name"] for a in evaluation.list_alerts(engine, state="firing")[0]} == {
         "rise",
         "avg",
@@ -194,14 +198,13 @@ def test_webhooks_retry_with_backoff_and_are_signed(
     _Receiver.failures_left = 2
     engine = _engine(served_home)
     rules.create_rule(engine, _rule(webhook_url=url, severity="critical"), "cli")
-    assert (
-        _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.95), [], "http://tc")
-        == 1
-    )
+    assert _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.95)) == 1
     key = "receiver-shared-secret"
     deadline = time.monotonic() + 20
     while not _Receiver.received and time.monotonic() < deadline:
-        deliver_due(engine, key, backoff_s=0.05, max_attempts=10)
+        deliver_due(
+            engine, key, backoff_s=0.05, max_attempts=10, receivers=_to(base_url="http://tc")
+        )
         time.sleep(0.05)
     server.shutdown()
     payload, signature, body = _Receiver.received[0]
@@ -226,15 +229,21 @@ def test_no_alert_is_lost_while_the_receiver_is_down_across_a_restart(served_hom
     url = f"http://127.0.0.1:{port}/hook"
     _Receiver.failures_left, _Receiver.received = 0, []
     settings = served_settings(
-        served_home, alert_webhook_urls=[url], webhook_backoff_s=0.05, refresh_s=0.2
-    )
+        served_home, alert_webhook_urls=[url], webhook_backoff_s=0.05, refresh_s=0.2,
+        alert_allow_internal_receivers=True,
+    )  # fmt: skip
     engine = _engine(served_home)
     rules.create_rule(engine, _rule(threshold=0.01, region=None, horizon=1), "cli")
     issuing.issue(engine, installation(settings))  # issuing evaluates the rules, once
     with TestClient(create_app(settings)) as client:
         firing = client.get("/v1/alerts", params={"state": "firing"}).json()["count"]
         assert firing == 7
-        wait_until(lambda: all(d["attempts"] >= 1 for d in list_deliveries(engine)[0]))
+        wait_until(
+            lambda: (
+                len(tried := list_deliveries(engine)[0]) == 7
+                and all(d["attempts"] >= 1 for d in tried)
+            )
+        )
         assert 'threatcast_alerts_firing{horizon="1"' in client.get("/metrics").text
         metrics = client.get("/metrics").text
         assert "threatcast_alert_deliveries_pending 7.0" in metrics  # the backlog, for a pager
@@ -263,7 +272,7 @@ def test_acknowledge_and_filter(served_home: Path) -> None:
     settings = served_settings(served_home)
     engine = _engine(served_home)
     rules.create_rule(engine, _rule(severity="critical"), "cli")
-    _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.99), [])
+    _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.99))
     with TestClient(create_app(settings)) as client:
         admin = {"Authorization": f"Bearer {create_key(engine, 'ops', 'admin')[1]}"}
         listed = client.get("/v1/alerts", params={"severity": "critical"})
@@ -290,7 +299,14 @@ def test_acknowledge_and_filter(served_home: Path) -> None:
         changed = client.get(
             "/v1/alerts", params={"severity": "critical"}, headers={"If-None-Match": etag}
         )
-        assert changed.status_code == 200 and changed.json()["data"][0]["acknowledged_by"] == "ops"
+        assert changed.status_code == 200  # anonymous: that it was acknowledged, not by whom
+        assert changed.json()["data"][0]["acknowledged_at"] is not None
+        assert changed.json()["data"][0]["acknowledged_by"] is None
+        assert changed.json()["data"][0]["ack_comment"] is None
+        reader = {"Authorization": f"Bearer {create_key(engine, 'analyst', 'reader')[1]}"}
+        seen = client.get("/v1/alerts", params={"severity": "critical"}, headers=reader)
+        assert seen.json()["data"][0]["acknowledged_by"] == "ops"
+        assert seen.json()["data"][0]["ack_comment"] == "seen"
         assert client.get("/v1/alert-deliveries", headers=admin).status_code == 200
 
 
@@ -347,9 +363,10 @@ def test_one_bad_receiver_never_stops_another(
     engine = _engine(served_home)
     rules.create_rule(engine, _rule(webhook_url=garbage), "cli")
     bad = ["http://user:secret-pw@127.0.0.1:1/x", healthy.replace("/hook", "/moved"), healthy]
-    _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.95), bad)
+    _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.95))
     with caplog.at_level(logging.WARNING):
-        assert deliver_due(engine, "k", backoff_s=0.05, max_attempts=10) == 1  # one step
+        delivered = deliver_due(engine, "k", backoff_s=0.05, max_attempts=10, receivers=_to(*bad))
+        assert delivered == 1  # one step
     listener.close()
     server.shutdown()
     assert len(_Receiver.received) == 1  # the healthy receiver got the alert, once
@@ -371,14 +388,14 @@ def test_an_alerts_firing_is_delivered_before_its_resolving(
     engine = _engine(served_home)
     rules.create_rule(engine, _rule(webhook_url=url), "cli")
     issue = _issue(engine)
-    assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.95), []) == 1
-    assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.05), []) == 1  # resolved
-    assert deliver_due(engine, "k", backoff_s=0.01, max_attempts=10) == 0  # firing refused
+    assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.95)) == 1
+    assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.05)) == 1  # resolved
+    assert deliver_due(engine, "k", 0.01, 10, receivers=_to()) == 0  # firing refused
     pending = [d for d in list_deliveries(engine)[0] if d["status"] == "pending"]
     assert sorted(d["attempts"] for d in pending) == [0, 1]  # resolved waits behind firing
 
     def both_sent() -> bool:
-        deliver_due(engine, "k", backoff_s=0.01, max_attempts=10)
+        deliver_due(engine, "k", 0.01, 10, receivers=_to())
         return len(_Receiver.received) == 2
 
     wait_until(both_sent)
@@ -428,3 +445,144 @@ def test_a_name_lookup_that_hangs_is_cut_off(monkeypatch: pytest.MonkeyPatch) ->
     problem = webhooks.post("http://receiver.invalid/hook", b"{}", "k")
     assert problem is not None and "DNS lookup of receiver.invalid took over" in problem
     assert time.monotonic() - started < 1.0
+
+
+def _trickling_listener() -> tuple[socket.socket, str]:
+    """A receiver that sends its status line one byte every 0.4 s: each read returns in time,
+    the answer never ends."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                try:
+                    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
+                        conn.sendall(bytes([byte]))
+                        time.sleep(0.4)
+                except OSError:
+                    continue
+
+    threading.Thread(target=answer, daemon=True).start()
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}/slow"
+
+
+def test_a_slow_receiver_delays_no_other_beyond_its_own_deadline(
+    served_home: Path, receiver: tuple[HTTPServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webhooks, "DEADLINE_S", 2.0)
+    monkeypatch.setattr(webhooks, "STEP_TIMEOUT_S", 1.0)
+    server, healthy = receiver
+    _serve(server)
+    listener, slow = _trickling_listener()
+    engine = _engine(served_home)
+    rules.create_rule(engine, _rule(webhook_url=slow), "cli")
+    rules.create_rule(engine, _rule(name="BA risk", region="PK-BA", webhook_url=healthy), "cli")
+    issue = _with_value(
+        _with_value(_issue(engine), "PK-KP", 1, p_event=0.95), "PK-BA", 1, p_event=0.95
+    )
+    assert _evaluate(engine, issue) == 2
+    started = time.monotonic()
+    assert deliver_due(engine, "k", 0.05, 10, receivers=_to()) == 1
+    elapsed = time.monotonic() - started
+    listener.close()
+    server.shutdown()
+    assert elapsed < 4.0  # the slow one's deadline, not its trickle
+    assert len(_Receiver.received) == 1
+    log = {d["url"]: d for d in list_deliveries(engine)[0]}
+    assert log[healthy]["status"] == "delivered"
+    assert "no answer within the 2 s deadline" in log[slow]["last_error"]
+
+
+def test_failed_deliveries_are_counted_and_alerted_on(served_home: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/hook"  # refused every time
+    engine = _engine(served_home)
+    rules.create_rule(engine, _rule(webhook_url=url), "cli")
+    _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.95))
+    deliver_due(engine, "k", 0.0, 2, receivers=_to())
+    settings = served_settings(served_home)
+    with TestClient(create_app(settings)) as client:
+        metrics = client.get("/metrics").text
+        assert "threatcast_alert_deliveries_retrying 1.0" in metrics
+        assert "threatcast_alert_deliveries_failed 0.0" in metrics
+        deliver_due(engine, "k", 0.0, 2, receivers=_to())
+        metrics = client.get("/metrics").text
+        assert "threatcast_alert_deliveries_failed 1.0" in metrics
+        assert "threatcast_alert_deliveries_retrying 0.0" in metrics
+    assert list_deliveries(engine)[0][0]["status"] == "failed"
+
+
+def test_deliveries_reach_the_serving_receivers_whoever_issued(
+    served_home: Path, receiver: tuple[HTTPServer, str]
+) -> None:
+    server, url = receiver
+    _serve(server)
+    engine = _engine(served_home)
+    rules.create_rule(engine, _rule(), "cli")
+    # Issued by a process with no receivers configured (`threatcast forecast` in a bare shell).
+    issuing.issue(engine, installation(served_settings(served_home)))
+    with engine.connect() as conn:
+        firing = conn.execute(select(func.count()).where(alerts.c.state == "firing")).scalar_one()
+    assert firing == 1  # KP's next-month risk is above 0.5
+    assert list_deliveries(engine)[0] == []  # a notice, waiting for a serving process
+    settings = served_settings(
+        served_home, alert_webhook_urls=[url], alert_allow_internal_receivers=True,
+        public_url="http://threatcast.test",
+    )  # fmt: skip
+    with TestClient(create_app(settings)):
+        wait_until(lambda: len(_Receiver.received) == 1)
+    server.shutdown()
+    payload = _Receiver.received[0][0]
+    assert payload["externalURL"] == "http://threatcast.test"
+    assert payload["alerts"][0]["labels"]["region"] == "PK-KP"
+
+
+def test_deleting_or_moving_a_rule_ends_its_alerts_with_a_resolved_notice(
+    served_home: Path, receiver: tuple[HTTPServer, str]
+) -> None:
+    server, url = receiver
+    _serve(server)
+    engine = _engine(served_home)
+    moved = rules.create_rule(engine, _rule(webhook_url=url), "cli")
+    deleted = rules.create_rule(engine, _rule(name="KP again", webhook_url=url), "cli")
+    assert _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.95)) == 2
+    rules.update_rule(engine, moved.id, _rule(webhook_url=url, region="PK-BA"))
+    rules.delete_rule(engine, deleted.id)
+    wait_until(lambda: deliver_due(engine, "k", 0.01, 10, receivers=_to()) >= 0
+               and len(_Receiver.received) == 4)  # fmt: skip
+    server.shutdown()
+    statuses = sorted(
+        (p["commonLabels"]["alertname"], p["status"]) for p, _, _ in _Receiver.received
+    )
+    assert statuses == [("KP again", "firing"), ("KP again", "resolved"),
+                        ("KP risk", "firing"), ("KP risk", "resolved")]  # fmt: skip
+    with engine.connect() as conn:
+        firing = conn.execute(select(func.count()).where(alerts.c.state == "firing")).scalar_one()
+    assert firing == 0
+    with pytest.raises(rules.UnknownRule):
+        rules.get_rule(engine, deleted.id)
+    assert [r.id for r in rules.list_rules(engine)[0]] == [moved.id]
+
+
+def test_receivers_at_internal_addresses_are_refused_unless_allowed(served_home: Path) -> None:
+    assert webhooks.internal_address("127.0.0.1") and webhooks.internal_address("169.254.169.254")
+    assert webhooks.internal_address("10.1.2.3") and webhooks.internal_address("::1")
+    assert not webhooks.internal_address("93.184.216.34")
+    problem = webhooks.post(f"http://127.0.0.1:{free_port()}/x", b"{}", "k")
+    assert problem is not None and "refused: 127.0.0.1 is a loopback" in problem
+    with TestClient(create_app(served_settings(served_home))) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        admin = {"Authorization": f"Bearer {create_key(engine, 'ops', 'admin')[1]}"}
+        body = {"name": "KP", "threshold": 0.8, "webhook_url": "http://169.254.169.254/latest"}
+        refused = client.post("/v1/alert-rules", json=body, headers=admin)
+        assert refused.status_code == 422 and "link-local or private" in refused.text
+    allowed = served_settings(served_home, alert_allow_internal_receivers=True)
+    with TestClient(create_app(allowed)) as client:
+        admin = {"Authorization": f"Bearer {create_key(engine, 'ops2', 'admin')[1]}"}
+        assert client.post("/v1/alert-rules", json=body, headers=admin).status_code == 201

@@ -273,7 +273,8 @@ def test_serving_reads_only_issued_forecasts_and_a_promotion_issues_once(
 def test_training_jobs_upload_validate_and_queue(served_home: Path) -> None:
     settings = _settings(served_home, max_upload_bytes=4096)
     with TestClient(create_app(settings)) as client:
-        admin = _bearer(_keys(client)["admin"])
+        keys = _keys(client)
+        admin = _bearer(keys["admin"])
         engine = client.app.state.engine  # type: ignore[attr-defined]
         with engine.connect() as conn:
             stored = conn.execute(select(func.count()).select_from(event_rows)).scalar_one()
@@ -300,6 +301,12 @@ def test_training_jobs_upload_validate_and_queue(served_home: Path) -> None:
             and job.requested_by == "admin-key"
         )
         assert Path(job.params["events"]).read_bytes() == sample
+        anonymous = client.get(f"/v1/training-jobs/{job.id}").json()
+        assert anonymous["status"] == "queued" and anonymous["requested_by"] is None
+        assert anonymous["result"] is None and anonymous["findings"] is None
+        reader = _bearer(keys["reader"])
+        known = client.get(f"/v1/training-jobs/{job.id}", headers=reader).json()
+        assert known["requested_by"] == "admin-key"
 
         malformed = client.post(
             "/v1/training-jobs",

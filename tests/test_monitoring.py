@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from service.alerts import evaluation, rules
-from service.alerts.delivery import deliver_due, resend_firing
+from service.alerts.delivery import Receivers, deliver_due, resend_firing
 from service.alerts.tables import alert_deliveries
 from service.app import create_app
 from store.db import make_engine, write_transaction
@@ -248,6 +248,7 @@ def test_prometheus_and_alertmanager_carry_threatcast_alerts(
         f"{am_url}/-/ready", tmp_path / "alertmanager.log",
     ), serving(
         sqlite_served_home, alertmanager_urls=json.dumps([am_url]), alertmanager_resend_s="2",
+        alert_allow_internal_receivers="true", public_url="http://threatcast.test",
     ) as (_, threatcast_url):  # fmt: skip
         config = _prometheus_config(
             tmp_path, threatcast_url.removeprefix("http://"), f"127.0.0.1:{am_port}"
@@ -270,26 +271,22 @@ def test_prometheus_and_alertmanager_carry_threatcast_alerts(
         rules.create_rule(engine, rules.AlertRuleIn.model_validate(
             {"name": "KP attack risk", "region": "PK-KP", "horizon": 1, "threshold": 0.9,
              "severity": "critical"}), "test")  # fmt: skip
-        urls = [am_url]
-        with write_transaction(engine) as conn:
-            assert (
-                evaluation.evaluate(conn, _issue_with(engine, 0.97), [], threatcast_url, urls) == 1
-            )
+        with write_transaction(engine) as conn:  # as `threatcast forecast` would, elsewhere
+            assert evaluation.evaluate(conn, _issue_with(engine, 0.97)) == 1
         wait_until(lambda: "KP attack risk" in _active(am_url), timeout_s=30)
         pushed = next(a for a in _get(f"{am_url}/api/v2/alerts")
                       if a["labels"]["alertname"] == "KP attack risk")  # fmt: skip
         assert pushed["labels"] | {"region": "PK-KP", "horizon": "1", "target": "p_event",
                                    "severity": "critical", "series": "pak-ucdp-month"} == pushed["labels"]  # fmt: skip
         assert pushed["annotations"]["value"] == "0.970000"
-        assert pushed["annotations"]["dashboard"].startswith(threatcast_url)
+        # The server's receivers and its public URL, not the issuing process's settings.
+        assert pushed["annotations"]["dashboard"].startswith("http://threatcast.test")
         wait_until(lambda: _notified("KP attack risk", "firing"), timeout_s=30)
         # While it fires, the server pushes it again (every 2 s here) so it never times out.
         wait_until(lambda: _pushes(engine) >= 2, timeout_s=30)
         # The forecast falls back below the band: the alert resolves in Alertmanager.
         with write_transaction(engine) as conn:
-            assert (
-                evaluation.evaluate(conn, _issue_with(engine, 0.5), [], threatcast_url, urls) == 1
-            )
+            assert evaluation.evaluate(conn, _issue_with(engine, 0.5)) == 1
         wait_until(lambda: "KP attack risk" not in _active(am_url), timeout_s=30)
         wait_until(lambda: _notified("KP attack risk", "resolved"), timeout_s=30)
         engine.dispose()
@@ -303,16 +300,17 @@ def test_pushes_to_alertmanager_use_its_v2_format_and_repeat_while_firing(
         base = receiver_url.removesuffix("/threatcast")
         rules.create_rule(engine, rules.AlertRuleIn.model_validate(
             {"name": "KP", "region": "PK-KP", "horizon": 1, "threshold": 0.9}), "test")  # fmt: skip
+        receivers = Receivers([], [base], "http://tc", allow_internal=True)
         with write_transaction(engine) as conn:
-            evaluation.evaluate(conn, _issue_with(engine, 0.97), [], "http://tc", [base])
-        assert deliver_due(engine, "key", 1.0, 3) == 1
+            evaluation.evaluate(conn, _issue_with(engine, 0.97))
+        assert deliver_due(engine, "key", 1.0, 3, receivers=receivers) == 1
         assert resend_firing(engine, [base], "http://tc", every_s=3600) == 0  # just pushed
         assert resend_firing(engine, [base], "http://tc", every_s=0) == 1
         assert resend_firing(engine, [base], "http://tc", every_s=0) == 0  # one waits already
-        assert deliver_due(engine, "key", 1.0, 3) == 1
+        assert deliver_due(engine, "key", 1.0, 3, receivers=receivers) == 1
         with write_transaction(engine) as conn:
-            evaluation.evaluate(conn, _issue_with(engine, 0.1), [], "http://tc", [base])
-        assert deliver_due(engine, "key", 1.0, 3) == 1
+            evaluation.evaluate(conn, _issue_with(engine, 0.1))
+        assert deliver_due(engine, "key", 1.0, 3, receivers=receivers) == 1
     firing, again, resolved = _Receiver.received
     assert isinstance(firing, list) and firing == again
     assert set(firing[0]) == {"labels", "annotations", "startsAt", "generatorURL"}  # no endsAt

@@ -118,3 +118,26 @@ def test_shadow_and_retire_are_recorded(engine: Engine) -> None:
     ]
     assert [mv.version for mv in registry.list_versions(engine, "pak-ucdp-month")] == ["v1"]
     assert registry.list_versions(engine, "week") == []
+
+
+def test_a_gated_promotion_is_a_compare_and_swap(engine: Engine) -> None:
+    """The gate judges a candidate against the champion it saw; a promotion made meanwhile (by
+    hand, or by another gate) wins, and the gated one is refused inside its transaction."""
+    for version in ("v1", "v2", "v3"):
+        _register(engine, version)
+    _promote(engine, "v1", "cli", "first")
+    judged_against = registry.champion(engine, "pak-ucdp-month")
+    assert judged_against is not None and judged_against.version == "v1"
+    _promote(engine, "v2", "ops", "promoted by hand while v3 was judged")
+    with (
+        pytest.raises(registry.ChampionChanged, match="champion changed meanwhile"),
+        write_transaction(engine) as conn,
+    ):
+        registry.promote(conn, "v3", "gate", "passed", replaces=judged_against.version)
+    assert registry.champion(engine, "pak-ucdp-month").version == "v2"  # type: ignore[union-attr]
+    assert registry.get(engine, "v3").status == "candidate"
+    with pytest.raises(registry.ChampionChanged), write_transaction(engine) as conn:
+        registry.promote(conn, "v3", "gate", "passed", replaces=None)
+    with write_transaction(engine) as conn:
+        registry.promote(conn, "v3", "gate", "passed", replaces="v2")
+    assert registry.champion(engine, "pak-ucdp-month").version == "v3"  # type: ignore[union-attr]

@@ -385,10 +385,16 @@ def issue(
 
 
 def promote(
-    engine: Engine, installation: Installation, version: str, actor: str, reason: str
+    engine: Engine,
+    installation: Installation,
+    version: str,
+    actor: str,
+    reason: str,
+    replaces: str | None = registry.ANY_CHAMPION,
 ) -> registry.ModelVersion:
     """Make `version` its series' champion and issue its forecasts, in one transaction: a
-    version whose artifact does not verify or cannot forecast is not promoted."""
+    version whose artifact does not verify or cannot forecast is not promoted, nor one judged
+    against a champion (`replaces`) that has changed since (ChampionChanged)."""
     record = registry.get(engine, version)
     if record.status == "champion":
         raise registry.RegistryError(f"{version} is already the {record.series} champion")
@@ -396,7 +402,7 @@ def promote(
         engine, load_version(engine, installation, version=version), None, None, installation
     )
     with write_transaction(engine) as conn:
-        promoted = registry.promote(conn, version, actor, reason)
+        promoted = registry.promote(conn, version, actor, reason, replaces)
         _store(conn, installation, prepared)
     return promoted
 

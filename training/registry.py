@@ -244,17 +244,34 @@ def champions(engine: Engine) -> list[ModelVersion]:
         return [_version(row) for row in conn.execute(query).mappings()]
 
 
-def promote(conn: Connection, version: str, actor: str, reason: str) -> ModelVersion:
+ANY_CHAMPION = "*"
+
+
+def promote(
+    conn: Connection, version: str, actor: str, reason: str, replaces: str | None = ANY_CHAMPION
+) -> ModelVersion:
     """Make `version` its series' champion, retiring the previous one, inside the caller's
-    write transaction (issuing runs it beside the new champion's forecasts)."""
+    write transaction (issuing runs it beside the new champion's forecasts). With `replaces`
+    (a version, or None for no champion), a compare-and-swap: refused if the champion is no
+    longer the one the caller judged against."""
     target = _get(conn, version)
     if target.status == "champion":
         raise RegistryError(f"{version} is already the {target.series} champion")
     current = champion_in(conn, target.series)
+    if replaces != ANY_CHAMPION and (current.version if current else None) != replaces:
+        raise ChampionChanged(
+            f"the {target.series} champion changed meanwhile (now "
+            f"{current.version if current else 'none'}, judged against {replaces or 'none'}); "
+            f"{version} was not promoted"
+        )
     if current is not None:
         _set(conn, current, "retired", actor, f"replaced by {version}: {reason}")
     _set(conn, target, "champion", actor, reason)
     return _get(conn, version)
+
+
+class ChampionChanged(RegistryError):
+    """The champion is not the one a promotion was judged against."""
 
 
 def rollback_target(conn: Connection, series: str) -> tuple[ModelVersion, ModelVersion]:

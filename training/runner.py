@@ -100,13 +100,18 @@ def _train(
     if mode == "always":
         issuing.promote(engine, env, version, actor, "retrain with --promote always")
         return version, summary + "; promoted to champion (--promote always)"
-    decision = promotion_gate(
-        result.version.metrics, registry.champion(engine, config.series.key), config
-    )
-    if decision.passed:
-        issuing.promote(engine, env, version, actor, f"promotion gate passed: {decision.reason}")
-        return version, summary + f"; promoted to champion: {decision.reason}"
-    return version, summary + f"; stays a candidate: {decision.reason}"
+    judged_against = registry.champion(engine, config.series.key)
+    decision = promotion_gate(result.version.metrics, judged_against, config)
+    if not decision.passed:
+        return version, summary + f"; stays a candidate: {decision.reason}"
+    try:
+        issuing.promote(
+            engine, env, version, actor, f"promotion gate passed: {decision.reason}",
+            replaces=judged_against.version if judged_against else None,
+        )  # fmt: skip
+    except registry.ChampionChanged as exc:  # promoted by hand or by another gate meanwhile
+        return version, summary + f"; stays a candidate: {exc}"
+    return version, summary + f"; promoted to champion: {decision.reason}"
 
 
 def run_job(engine: Engine, env: Installation, job_id: int) -> jobs.Job:

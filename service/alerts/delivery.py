@@ -8,6 +8,12 @@ Deliveries live in the database, so a receiver that is down blocks nothing and a
 nothing: whichever process runs next picks up what is due. A claim is a lease longer than a
 batch can take, so two processes never send the same delivery at once; one alert's deliveries
 to one receiver go in order (its firing before its resolved).
+
+Whoever issues (a server, `threatcast forecast`, a worker) stores each change as a notice with
+what it says; the serving processes, whose settings name the receivers, turn notices into
+deliveries. Receivers are sent to side by side, each delivery within a total deadline, and a
+receiver that fails is not tried again in the same round: one slow or broken receiver delays
+no other beyond one deadline.
 """
 
 from __future__ import annotations
@@ -18,24 +24,31 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, select, update
 from sqlalchemy.orm import aliased
 
-from service.alerts.rules import Rule
+from service.alerts.rules import Rule, rule_from_row
 from service.alerts.tables import alert_deliveries, alert_rules, alerts
-from service.alerts.webhooks import STEP_TIMEOUT_S, host_of, post
+from service.alerts.webhooks import DEADLINE_S, STEP_TIMEOUT_S, host_of, post
 from store.db import as_utc, fetch_page, write_transaction
 
 log = logging.getLogger(__name__)
-BATCH = 10
-# DNS, connect and read per delivery, for a whole batch, with room to spare.
-LEASE = timedelta(seconds=BATCH * 3 * STEP_TIMEOUT_S * 2)
+# At most PER_RECEIVER deliveries per receiver per round, BATCH in all.
+PER_RECEIVER = 5
+BATCH = 50
+# A receiver's share of a round, each delivery within its deadline, with room to spare.
+LEASE = timedelta(seconds=PER_RECEIVER * DEADLINE_S * 2)
 MAX_BACKOFF_S = 3600.0
+MAX_SENDERS = 32
 ALERTMANAGER_PATH = "/api/v2/alerts"
+NOTICE = "notice"
+# Delivered Alertmanager re-sends older than this are pruned: the log keeps what was decided.
+RESENT_KEPT = timedelta(days=1)
 
 
 def _now() -> datetime:
@@ -146,14 +159,69 @@ def enqueue(
 
 @dataclass(frozen=True)
 class Receivers:
-    """Where an installation's alerts go, and how receivers link back to it."""
+    """Where an installation's alerts go, how receivers link back to it, and whether internal
+    addresses may receive them."""
 
     webhooks: list[str]
     alertmanagers: list[str]
     base_url: str
+    allow_internal: bool = False
 
-    def enqueue(self, conn: Connection, rule: Rule, alert: dict[str, Any], status: str) -> None:
-        enqueue(conn, rule, alert, status, self.webhooks, self.base_url, self.alertmanagers)
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def notify(conn: Connection, rule: Rule, alert: dict[str, Any], status: str) -> None:
+    """Store an alert's change with everything its deliveries will say; the serving processes
+    choose the receivers (their settings), whichever process made the change."""
+    payload = {
+        "status": status,
+        "rule": {k: _plain(v) for k, v in asdict(rule).items()},
+        "alert": {k: _plain(v) for k, v in alert.items()},
+    }
+    _insert(conn, alert["id"], NOTICE, "", payload)
+
+
+def _restored(payload: dict[str, Any]) -> tuple[Rule, dict[str, Any], str]:
+    rule = dict(payload["rule"])
+    rule["created_at"] = datetime.fromisoformat(rule["created_at"])
+    alert = dict(payload["alert"])
+    for key in ("started_at", "resolved_at"):
+        if alert.get(key):
+            alert[key] = datetime.fromisoformat(alert[key])
+    if payload["status"] == "firing":
+        alert["resolved_at"] = None
+    return Rule(**rule), alert, str(payload["status"])
+
+
+def expand_notices(engine: Engine, receivers: Receivers) -> int:
+    """Turn stored notices into one delivery per configured receiver, in the order they were
+    made; returns how many notices were expanded."""
+    pending = (alert_deliveries.c.kind == NOTICE) & (alert_deliveries.c.status == "pending")
+    with engine.connect() as conn:  # a read first: the write lock only when there is work
+        if conn.execute(select(alert_deliveries.c.id).where(pending).limit(1)).first() is None:
+            return 0
+    with write_transaction(engine) as conn:
+        notices = conn.execute(
+            select(alert_deliveries.c.id, alert_deliveries.c.payload)
+            .where(pending)
+            .order_by(alert_deliveries.c.id)
+        ).all()
+        for notice in notices:
+            rule, alert, status = _restored(notice.payload)
+            enqueue(conn, rule, alert, status, receivers.webhooks, receivers.base_url,
+                    receivers.alertmanagers)  # fmt: skip
+            if receivers.alertmanagers:
+                conn.execute(
+                    update(alerts).where(alerts.c.id == alert["id"]).values(pushed_at=_now())
+                )
+            conn.execute(
+                update(alert_deliveries)
+                .where(alert_deliveries.c.id == notice.id)
+                .values(status="expanded", delivered_at=_now())
+            )
+    return len(notices)
 
 
 def _insert(conn: Connection, alert_id: int, kind: str, url: str, payload: object) -> None:
@@ -166,8 +234,9 @@ def _insert(conn: Connection, alert_id: int, kind: str, url: str, payload: objec
     )  # fmt: skip
 
 
-def _claim(engine: Engine, limit: int) -> list[tuple[int, str, object, int]]:
-    """Lease the due deliveries that are each the oldest pending one of their alert and URL."""
+def _claim(engine: Engine, limit: int) -> dict[str, list[tuple[int, object, int]]]:
+    """Lease the due deliveries that are each the oldest pending one of their alert and URL,
+    at most PER_RECEIVER per URL, by URL."""
     now = _now()
     earlier = aliased(alert_deliveries)
     waiting_behind = exists().where(
@@ -188,19 +257,28 @@ def _claim(engine: Engine, limit: int) -> list[tuple[int, str, object, int]]:
             )
             .where(
                 alert_deliveries.c.status == "pending",
+                alert_deliveries.c.kind != NOTICE,
                 alert_deliveries.c.next_attempt_at <= now,
                 ~waiting_behind,
             )
             .order_by(alert_deliveries.c.id)
-            .limit(limit)
+            .limit(limit * PER_RECEIVER)
         ).all()
-        if due:
+        by_url: dict[str, list[tuple[int, object, int]]] = {}
+        taken = 0
+        for d in due:
+            queue = by_url.setdefault(d.url, [])
+            if len(queue) < PER_RECEIVER and taken < limit:
+                queue.append((d.id, d.payload, d.attempts))
+                taken += 1
+        ids = [delivery[0] for queue in by_url.values() for delivery in queue]
+        if ids:
             conn.execute(
                 update(alert_deliveries)
-                .where(alert_deliveries.c.id.in_([d.id for d in due]))
+                .where(alert_deliveries.c.id.in_(ids))
                 .values(next_attempt_at=now + LEASE)
             )
-    return [(d.id, d.url, d.payload, d.attempts) for d in due]
+    return {url: queue for url, queue in by_url.items() if queue}
 
 
 def _outcome(
@@ -226,17 +304,21 @@ def _outcome(
     return values
 
 
-def deliver_due(
-    engine: Engine, secret: str, backoff_s: float, max_attempts: int, limit: int = BATCH
-) -> int:
-    """Send what is due; returns how many were delivered. Whatever goes wrong with one delivery
-    is recorded on it (attempt, reason, backoff) and never touches another."""
+def _send_to(
+    engine: Engine, url: str, queue: list[tuple[int, object, int]], secret: str,
+    backoff_s: float, max_attempts: int, allow_internal: bool,
+) -> int:  # fmt: skip
+    """One receiver's deliveries in order; after one that failed slowly (a receiver that hangs
+    or trickles), the rest wait for the next round, so a round costs it one deadline."""
     delivered = 0
-    for delivery_id, url, payload, attempts in _claim(engine, limit):
+    for position, (delivery_id, payload, attempts) in enumerate(queue):
+        started = time.monotonic()
         try:
-            problem = post(url, json.dumps(payload, sort_keys=True).encode(), secret)
+            body = json.dumps(payload, sort_keys=True).encode()
+            problem = post(url, body, secret, allow_internal)
         except Exception as exc:  # post returns reasons; this is the last line of defence
             problem = f"{type(exc).__name__}"
+        slow = time.monotonic() - started >= STEP_TIMEOUT_S
         values = _outcome(delivery_id, url, problem, attempts + 1, backoff_s, max_attempts)
         delivered += problem is None
         with write_transaction(engine) as conn:
@@ -245,66 +327,133 @@ def deliver_due(
                 .where(alert_deliveries.c.id == delivery_id)
                 .values(**values)
             )
+            if problem is not None and slow:
+                rest = [d[0] for d in queue[position + 1 :]]
+                if rest:
+                    conn.execute(
+                        update(alert_deliveries)
+                        .where(alert_deliveries.c.id.in_(rest))
+                        .values(next_attempt_at=values.get("next_attempt_at", _now()))
+                    )
+                break
     return delivered
 
 
-def backlog(engine: Engine) -> tuple[int, float | None]:
-    """How many deliveries wait to be sent, and the age in seconds of the oldest."""
-    with engine.connect() as conn:
-        waiting, oldest = conn.execute(
-            select(func.count(), func.min(alert_deliveries.c.created_at)).where(
-                alert_deliveries.c.status == "pending"
+def deliver_due(
+    engine: Engine,
+    secret: str,
+    backoff_s: float,
+    max_attempts: int,
+    limit: int = BATCH,
+    receivers: Receivers | None = None,
+) -> int:
+    """Expand the stored notices for `receivers`, then send what is due, each receiver in its
+    own thread; returns how many were delivered. Whatever goes wrong with one delivery is
+    recorded on it (attempt, reason, backoff) and never touches another receiver's."""
+    if receivers is not None:
+        expand_notices(engine, receivers)
+    allow_internal = receivers.allow_internal if receivers is not None else False
+    claimed = _claim(engine, limit)
+    if not claimed:
+        return 0
+    with ThreadPoolExecutor(min(len(claimed), MAX_SENDERS), "alert-send") as senders:
+        results = [
+            senders.submit(
+                _send_to, engine, url, queue, secret, backoff_s, max_attempts, allow_internal
             )
-        ).one()
+            for url, queue in claimed.items()
+        ]
+        return sum(result.result() for result in results)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits to be sent, what is being retried, and what failed for good."""
+
+    pending: int
+    oldest_pending_s: float | None
+    retrying: int
+    failed: int
+
+
+def backlog(engine: Engine) -> Backlog:
+    with engine.connect() as conn:
+        waiting, oldest, retrying = conn.execute(
+            select(
+                func.count(), func.min(alert_deliveries.c.created_at),
+                func.count().filter(alert_deliveries.c.attempts > 0),
+            ).where(alert_deliveries.c.status == "pending")
+        ).one()  # fmt: skip
+        failed = conn.execute(
+            select(func.count()).where(alert_deliveries.c.status == "failed")
+        ).scalar_one()
     started = as_utc(oldest)
-    return int(waiting), (_now() - started).total_seconds() if started is not None else None
+    age = (_now() - started).total_seconds() if started is not None else None
+    return Backlog(int(waiting), age, int(retrying), int(failed))
 
 
 def list_deliveries(
     engine: Engine, *, limit: int = 100, offset: int = 0
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of the delivery log, newest first, and how long the log is."""
-    query = select(alert_deliveries).order_by(alert_deliveries.c.id.desc())
+    query = (
+        select(alert_deliveries)
+        .where(alert_deliveries.c.kind != NOTICE)
+        .order_by(alert_deliveries.c.id.desc())
+    )
     return fetch_page(engine, query, limit, offset)
 
 
 def resend_firing(engine: Engine, alertmanagers: list[str], base_url: str, every_s: float) -> int:
-    """Push each firing alert again to every Alertmanager whose last push of it is older than
-    `every_s` and none waits; returns how many pushes were queued. Under the write lock, so
-    several processes queue each push once."""
+    """Push each firing alert again to every Alertmanager when its last push is older than
+    `every_s` and none of its deliveries waits; returns how many pushes were queued. Reads only
+    the firing alerts (the cost does not grow with history); under the write lock only when a
+    push is due, so several processes queue each push once. Delivered re-sends older than a
+    day are pruned."""
     endpoints = [alertmanager_endpoint(base) for base in dict.fromkeys(alertmanagers)]
     if not endpoints:
         return 0
     due_before = _now() - timedelta(seconds=every_s)
+    waiting = exists().where(
+        alert_deliveries.c.alert_id == alerts.c.id,
+        alert_deliveries.c.status == "pending",
+        alert_deliveries.c.kind.in_(["alertmanager", NOTICE]),
+    )
+    due = select(alerts).where(
+        alerts.c.state == "firing",
+        (alerts.c.pushed_at.is_(None)) | (alerts.c.pushed_at < due_before),
+        ~waiting,
+    )
+    with engine.connect() as conn:
+        if conn.execute(due.limit(1)).first() is None:
+            return 0
     queued = 0
     with write_transaction(engine) as conn:
-        pushed = {
-            (row.alert_id, row.url): (as_utc(row.last), row.waiting)
-            for row in conn.execute(
-                select(
-                    alert_deliveries.c.alert_id, alert_deliveries.c.url,
-                    func.max(alert_deliveries.c.created_at).label("last"),
-                    func.count().filter(alert_deliveries.c.status == "pending").label("waiting"),
-                )
-                .where(alert_deliveries.c.kind == "alertmanager")
-                .group_by(alert_deliveries.c.alert_id, alert_deliveries.c.url)
-            )
-        }  # fmt: skip
-        firing = conn.execute(select(alerts).where(alerts.c.state == "firing")).mappings().all()
-        if not firing:
-            return 0
+        firing = conn.execute(due).mappings().all()
+        rule_ids = {alert["rule_id"] for alert in firing}
         rules = {
-            row["id"]: Rule(**{**row, "created_at": as_utc(row["created_at"])})
-            for row in conn.execute(select(alert_rules)).mappings()
-        }
+            row["id"]: rule_from_row(row)
+            for row in conn.execute(select(alert_rules).where(alert_rules.c.id.in_(rule_ids)))
+            .mappings()
+        }  # fmt: skip
         for alert in firing:
+            payload = postable_alerts(rules[alert["rule_id"]], dict(alert), "firing", base_url)
             for url in endpoints:
-                last, waiting = pushed.get((alert["id"], url), (None, 0))
-                if waiting or (last is not None and last > due_before):
-                    continue
-                payload = postable_alerts(rules[alert["rule_id"]], dict(alert), "firing", base_url)
                 _insert(conn, alert["id"], "alertmanager", url, payload)
                 queued += 1
+        if firing:
+            conn.execute(
+                update(alerts)
+                .where(alerts.c.id.in_([a["id"] for a in firing]))
+                .values(pushed_at=_now())
+            )
+        conn.execute(
+            delete(alert_deliveries).where(
+                alert_deliveries.c.kind == "alertmanager",
+                alert_deliveries.c.status == "delivered",
+                alert_deliveries.c.created_at < _now() - RESENT_KEPT,
+            )
+        )
     return queued
 
 
@@ -316,6 +465,7 @@ def run_forever(
     interval_s: float,
     stop: threading.Event,
     keepalive: Callable[[], object] | None = None,
+    receivers: Receivers | None = None,
 ) -> None:
     """Deliver what is due every `interval_s`, and run `keepalive` (the Alertmanager re-sends)
     before each round."""
@@ -323,7 +473,7 @@ def run_forever(
         try:
             if keepalive is not None:
                 keepalive()
-            deliver_due(engine, secret, backoff_s, max_attempts)
+            deliver_due(engine, secret, backoff_s, max_attempts, receivers=receivers)
         except Exception:  # the loop must outlive a bad moment of the database
             log.exception("alert delivery loop")
 

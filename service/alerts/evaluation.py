@@ -17,8 +17,8 @@ from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, u
 from events.panel import region_outcomes
 from events.periods import shift_period
 from events.series import Series
-from service.alerts.delivery import Receivers
-from service.alerts.rules import Rule, UnknownRule
+from service.alerts.delivery import notify
+from service.alerts.rules import Rule, UnknownRule, rule_from_row
 from service.alerts.tables import alert_rules, alerts
 from store.db import as_utc, fetch_page, write_transaction
 from training.issuing import Issue, issued_forecasts
@@ -36,9 +36,11 @@ def _now() -> datetime:
 
 def _rules(conn: Connection, series: str) -> list[Rule]:
     rows = conn.execute(
-        select(alert_rules).where(alert_rules.c.series == series).order_by(alert_rules.c.id)
+        select(alert_rules)
+        .where(alert_rules.c.series == series, alert_rules.c.deleted_at.is_(None))
+        .order_by(alert_rules.c.id)
     ).mappings()
-    return [Rule(**{**row, "created_at": as_utc(row["created_at"])}) for row in rows]
+    return [rule_from_row(row) for row in rows]
 
 
 def _watched(row: dict[str, Any], rule: Rule) -> float | None:
@@ -113,16 +115,9 @@ def _judge(conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any]) -> J
     return holds, level < limit - rule.hysteresis, value
 
 
-def evaluate(
-    conn: Connection,
-    issue: Issue,
-    webhook_urls: list[str],
-    base_url: str = "",
-    alertmanagers: list[str] = (),  # type: ignore[assignment]
-) -> int:
-    """Open and resolve alerts for one issue, delivering each change to the webhooks and the
-    Alertmanagers; returns how many alerts changed state."""
-    receivers = Receivers(webhook_urls, alertmanagers, base_url)
+def evaluate(conn: Connection, issue: Issue) -> int:
+    """Open and resolve alerts for one issue, storing each change as a notice for the serving
+    processes to deliver to their receivers; returns how many alerts changed state."""
     changed = 0
     for rule in _rules(conn, issue.series):
         for row in issue.rows:
@@ -132,7 +127,7 @@ def evaluate(
                 continue
             judged = _judge(conn, rule, issue, row)
             if judged is not None:
-                changed += _transition(conn, rule, issue, row, judged, receivers)
+                changed += _transition(conn, rule, issue, row, judged)
     if changed:
         log.info(
             "alerts: %d state changes for %s at origin %s", changed, issue.version, issue.origin
@@ -141,9 +136,8 @@ def evaluate(
 
 
 def _transition(
-    conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any],
-    judged: Judgement, receivers: Receivers,
-) -> int:  # fmt: skip
+    conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any], judged: Judgement
+) -> int:
     holds, cleared, value = judged
     key = and_(
         alerts.c.rule_id == rule.id,
@@ -173,7 +167,7 @@ def _transition(
             .where(alerts.c.id == firing["id"])
             .values(**facts, state="resolved", resolved_at=now, updated_at=now)
         )
-        receivers.enqueue(conn, rule, {**firing, **facts, "resolved_at": now}, "resolved")
+        notify(conn, rule, {**firing, **facts, "resolved_at": now}, "resolved")
         return 1
     if not holds:
         return 0
@@ -201,7 +195,7 @@ def _transition(
         "started_at": now,
         **facts,
     }
-    receivers.enqueue(conn, rule, alert, "firing")
+    notify(conn, rule, alert, "firing")
     return 1
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyUrl, BaseModel, Field, UrlConstraints, model_validator
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from events.actors import TrackedGroup
 from events.periods import Frequency, cadence
 from events.series import DEFAULT_SERIES, Series, choose_series
-from service.alerts.tables import alert_deliveries, alert_rules, alerts
+from service.alerts.tables import alert_rules, alerts
 from store.db import as_utc, fetch_page, write_transaction
 
 Target = Literal["p_event", "p_severe", "expected_events"]
@@ -106,6 +106,12 @@ class Rule:
     created_at: datetime
 
 
+def rule_from_row(row: Any) -> Rule:
+    """A stored rule's row (less its deletion mark) as a Rule."""
+    values = {k: v for k, v in dict(row).items() if k != "deleted_at"}
+    return Rule(**{**values, "created_at": as_utc(values["created_at"])})
+
+
 class UnknownRule(LookupError):
     """No rule (or alert) with the id asked for."""
 
@@ -128,39 +134,84 @@ def create_rule(
     return get_rule(engine, int(rule_id))
 
 
+# What a rule watches: changing any of these ends the alerts it opened under the old ones.
+_WATCHED = (
+    "region",
+    "series",
+    "freq",
+    "horizon",
+    "target",
+    "actor_group",
+    "condition",
+    "threshold",
+)
+
+
 def update_rule(
     engine: Engine, rule_id: int, rule: AlertRuleIn, default_series: str = DEFAULT_SERIES
 ) -> Rule:
-    get_rule(engine, rule_id)
+    """Change a rule; if what it watches changed, its firing alerts are resolved (with their
+    notices): the next issue judges the rule anew."""
+    before = get_rule(engine, rule_id)
+    values = _values(rule, default_series)
     with write_transaction(engine) as conn:
-        conn.execute(
-            update(alert_rules)
-            .where(alert_rules.c.id == rule_id)
-            .values(**_values(rule, default_series))
-        )
+        conn.execute(update(alert_rules).where(alert_rules.c.id == rule_id).values(**values))
+        if any(getattr(before, name) != values[name] for name in _WATCHED):
+            resolve_firing(conn, before, "the rule was changed")
     return get_rule(engine, rule_id)
 
 
 def delete_rule(engine: Engine, rule_id: int) -> None:
-    get_rule(engine, rule_id)
+    """Retire a rule: its firing alerts are resolved and their notices still delivered; the
+    rule is kept, marked deleted, until then and after."""
+    rule = get_rule(engine, rule_id)
     with write_transaction(engine) as conn:
-        ids = select(alerts.c.id).where(alerts.c.rule_id == rule_id)
-        conn.execute(delete(alert_deliveries).where(alert_deliveries.c.alert_id.in_(ids)))
-        conn.execute(delete(alerts).where(alerts.c.rule_id == rule_id))
-        conn.execute(delete(alert_rules).where(alert_rules.c.id == rule_id))
+        resolve_firing(conn, rule, "the rule was deleted")
+        conn.execute(
+            update(alert_rules)
+            .where(alert_rules.c.id == rule_id)
+            .values(deleted_at=datetime.now(UTC))
+        )
+
+
+def resolve_firing(conn: Connection, rule: Rule, why: str) -> int:
+    """Resolve every firing alert of `rule`, each with a resolved notice; returns how many."""
+    from service.alerts.delivery import notify  # delivery imports rules
+
+    now = datetime.now(UTC)
+    firing = (
+        conn.execute(select(alerts).where(alerts.c.rule_id == rule.id, alerts.c.state == "firing"))
+        .mappings()
+        .all()
+    )
+    for alert in firing:
+        conn.execute(
+            update(alerts)
+            .where(alerts.c.id == alert["id"])
+            .values(state="resolved", resolved_at=now, updated_at=now)
+        )
+        notify(conn, rule, {**alert, "resolved_at": now, "reason": why}, "resolved")
+    return len(firing)
 
 
 def get_rule(engine: Engine, rule_id: int) -> Rule:
     with engine.connect() as conn:
         row = (
-            conn.execute(select(alert_rules).where(alert_rules.c.id == rule_id)).mappings().first()
+            conn.execute(
+                select(alert_rules).where(
+                    alert_rules.c.id == rule_id, alert_rules.c.deleted_at.is_(None)
+                )
+            )
+            .mappings()
+            .first()
         )
     if row is None:
         raise UnknownRule(f"no alert rule {rule_id}")
-    return Rule(**{**row, "created_at": as_utc(row["created_at"])})
+    return rule_from_row(row)
 
 
 def list_rules(engine: Engine, *, limit: int = 1000, offset: int = 0) -> tuple[list[Rule], int]:
     """A page of rules in id order, and how many there are."""
-    rows, total = fetch_page(engine, select(alert_rules).order_by(alert_rules.c.id), limit, offset)
-    return [Rule(**{**row, "created_at": as_utc(row["created_at"])}) for row in rows], total
+    query = select(alert_rules).where(alert_rules.c.deleted_at.is_(None)).order_by(alert_rules.c.id)
+    rows, total = fetch_page(engine, query, limit, offset)
+    return [rule_from_row(row) for row in rows], total

@@ -38,6 +38,8 @@ alert_rules = Table(
     Column("webhook_url", String(500), nullable=True),
     Column("created_by", String(120), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # A deleted rule is kept, so its alerts end with a resolved notice that reaches receivers.
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
 )
 
 alerts = Table(
@@ -54,6 +56,8 @@ alerts = Table(
     Column("period", String(10), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("resolved_at", DateTime(timezone=True), nullable=True),
+    # When the alert was last pushed to the Alertmanagers (re-sent while it fires).
+    Column("pushed_at", DateTime(timezone=True), nullable=True),
     Column("acknowledged_at", DateTime(timezone=True), nullable=True),
     Column("acknowledged_by", String(120), nullable=True),
     Column("ack_comment", Text, nullable=True),

@@ -19,7 +19,7 @@ from service.alerts.schemas import (
     DeliveriesPublic,
     DeliveryPublic,
 )
-from service.alerts.webhooks import host_of
+from service.alerts.webhooks import host_of, internal_address
 from service.dependencies import (
     AdminDep,
     EngineDep,
@@ -31,6 +31,7 @@ from service.dependencies import (
 from service.errors import ApiError, ErrorPublic
 from service.etags import json_response, not_modified
 from service.keys import ApiKey
+from service.settings import Settings
 from store.db import as_utc
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
@@ -56,6 +57,24 @@ def _rule_public(rule: rules.Rule, caller: ApiKey | None) -> AlertRulePublic:
         "webhook_host": host_of(rule.webhook_url) if rule.webhook_url else None,
     }
     return AlertRulePublic.model_validate(values)
+
+
+def _check_receiver(rule: AlertRuleIn, settings: Settings) -> None:
+    """A webhook at a literal internal address is refused now (names are checked when
+    delivering: they can resolve anywhere)."""
+    if rule.webhook_url is None or settings.alert_allow_internal_receivers:
+        return
+    host = (rule.webhook_url.host or "").strip("[]")
+    try:
+        internal = internal_address(host)
+    except ValueError:  # a name, not an address
+        return
+    if internal:
+        raise ApiError(
+            422,
+            f"webhook_url points at {host}, a loopback, link-local or private address; "
+            "set THREATCAST_ALERT_ALLOW_INTERNAL_RECEIVERS to allow it",
+        )
 
 
 def _check_region(rule: AlertRuleIn, resolver: Any) -> None:
@@ -94,6 +113,7 @@ def create_rule(
 ) -> AlertRulePublic:
     """Create a rule (admin). It is evaluated whenever its series' forecasts are issued."""
     _check_region(rule, resolver)
+    _check_receiver(rule, settings)
     return _rule_public(rules.create_rule(engine, rule, admin.name, settings.default_series), admin)
 
 
@@ -111,21 +131,25 @@ def replace_rule(
     admin: AdminDep,
     settings: SettingsDep,
 ) -> AlertRulePublic:
-    """Replace a rule (admin)."""
+    """Replace a rule (admin). If what it watches changes, its firing alerts are resolved."""
     _rule(engine, rule_id)
     _check_region(rule, resolver)
+    _check_receiver(rule, settings)
     return _rule_public(rules.update_rule(engine, rule_id, rule, settings.default_series), admin)
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
 def delete_rule(rule_id: RuleId, engine: EngineDep, _: AdminDep) -> Response:
-    """Delete a rule with its alerts (admin)."""
+    """Delete a rule (admin): its firing alerts are resolved, and receivers hear of it."""
     _rule(engine, rule_id)
     rules.delete_rule(engine, rule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _alert_public(row: dict[str, Any]) -> AlertPublic:
+def _alert_public(row: dict[str, Any], caller: ApiKey | None) -> AlertPublic:
+    """An alert as `caller` may see it: who acknowledged it and why only with a key."""
+    if caller is None:
+        row = {**row, "acknowledged_by": None, "ack_comment": None}
     return AlertPublic(
         **{
             k: row[k]
@@ -158,7 +182,7 @@ def _alert_public(row: dict[str, Any]) -> AlertPublic:
 def list_alerts(
     request: Request,
     engine: EngineDep,
-    _: ReaderDep,
+    caller: ReaderDep,
     page: PageDep,
     state: Annotated[Literal["firing", "resolved"] | None, Query()] = None,
     region: Annotated[str | None, Query(max_length=10)] = None,
@@ -167,7 +191,7 @@ def list_alerts(
     """Alerts, newest first, a page at a time (with an ETag, known before the list is built:
     polling an unchanged list costs one aggregate query and a 304)."""
     changed = evaluation.alerts_fingerprint(engine, state, region, severity)
-    key = f"{changed}|{state}|{region}|{severity}|{page.limit}|{page.offset}"
+    key = f"{changed}|{state}|{region}|{severity}|{page.limit}|{page.offset}|{caller is None}"
     etag = hashlib.sha256(key.encode()).hexdigest()[:32]
     cached = not_modified(request, etag)
     if cached is not None:
@@ -175,7 +199,7 @@ def list_alerts(
     listed, total = evaluation.list_alerts(
         engine, state, region, severity, limit=page.limit, offset=page.offset
     )
-    data = [_alert_public(row) for row in listed]
+    data = [_alert_public(row, caller) for row in listed]
     body = AlertsPublic(data=data, **page.of(total, len(data)))
     return json_response(request, body.model_dump_json().encode(), etag)
 
@@ -192,7 +216,7 @@ def acknowledge(
     found = evaluation.get_alert(engine, alert_id)
     if found is None:  # deleted with its rule meanwhile
         raise ApiError(404, f"no alert {alert_id}")
-    return _alert_public(found)
+    return _alert_public(found, admin)
 
 
 @router.get("/alert-deliveries", response_model=DeliveriesPublic, responses=_ERRORS)

@@ -15,6 +15,7 @@ from events.periods import Frequency
 from events.sources import FileTooLarge, SourceFormatError
 from service.dependencies import AdminDep, EngineDep, ReaderDep, SettingsDep
 from service.errors import ApiError, ErrorPublic
+from service.keys import ApiKey
 from service.schemas import JobPublic
 from training import jobs
 from training.config import TrainingConfig
@@ -32,21 +33,24 @@ _CHUNK = 1 << 20
 _SUFFIXES = (".csv.gz", ".csv", ".xlsx")
 
 
-def _public(job: jobs.Job) -> JobPublic:
+def _public(job: jobs.Job, caller: ApiKey | None) -> JobPublic:
+    """A job as `caller` may see it: who asked for it and what it found only with a key."""
+
     def iso(moment: Any) -> str | None:
         return moment.isoformat() if moment is not None else None
 
+    known = caller is not None
     return JobPublic(
         id=job.id,
         kind=job.kind,
         status=job.status,
-        requested_by=job.requested_by,
+        requested_by=job.requested_by if known else None,
         created_at=job.created_at.isoformat(),
         started_at=iso(job.started_at),
         finished_at=iso(job.finished_at),
         version=job.version,
-        result=job.result,
-        findings=job.findings,
+        result=job.result if known else None,
+        findings=job.findings if known else None,
     )
 
 
@@ -113,7 +117,7 @@ def create_job(
     config = TrainingConfig(freq=freq, **family).model_dump(mode="json")
     if events is None:
         job_id = jobs.enqueue(engine, "train", {"config": config}, admin.name)
-        return _public(jobs.get(engine, job_id))
+        return _public(jobs.get(engine, job_id), admin)
     path = _save(events, settings.home / "uploads", settings.max_upload_bytes)
     shown = _shown(events.filename or path.name)
     try:
@@ -136,15 +140,16 @@ def create_job(
         "uploaded": True, "replace": replace,
     }  # fmt: skip
     job_id = jobs.enqueue(engine, "retrain", params, admin.name)
-    return _public(jobs.get(engine, job_id))
+    return _public(jobs.get(engine, job_id), admin)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=_ERRORS)
 def show_job(
-    job_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], engine: EngineDep, _: ReaderDep
+    job_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], engine: EngineDep, caller: ReaderDep
 ) -> JobPublic:
-    """A job's status, times, input-check findings and result."""
+    """A job's status and times; with a key, also who asked for it, its input-check findings
+    and its result."""
     try:
-        return _public(jobs.get(engine, job_id))
+        return _public(jobs.get(engine, job_id), caller)
     except jobs.JobError as exc:
         raise ApiError(404, str(exc)) from None
