@@ -13,6 +13,9 @@ import numpy as np
 MAX_ASKED = 20
 MAX_COUNT = 100_000
 _THIN_BLOCK = 128
+# Thinning costs the square of the law's length: counts past this are folded into the tail
+# (a unit with thousands of events a period; the group's law then ends there too).
+MAX_THINNED_LENGTH = 2000
 
 
 def quantile(law: Mapping[str, Any], level: float) -> float:
@@ -42,7 +45,9 @@ def thinned(law: Mapping[str, Any], share: float) -> dict[str, Any]:
     """The count law of a Binomial(N, share) thinning of N ~ law: one actor group's count when
     `share` of the events are the group's (models.actors). The unlisted tail of N is counted as
     the first unlisted count, so the result lists everything (tail 0)."""
-    pmf = np.append(np.asarray(law["pmf"], dtype=float), float(law["tail"]))
+    listed = np.asarray(law["pmf"], dtype=float)
+    tail = float(law["tail"]) + float(listed[MAX_THINNED_LENGTH:].sum())
+    pmf = np.append(listed[:MAX_THINNED_LENGTH], tail)
     pmf = pmf / pmf.sum()
     counts = np.arange(len(pmf))
     log_factorial = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(counts[1:], 1)))])

@@ -3,6 +3,7 @@ webhook delivery to a real receiver that fails at first, across a service restar
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -336,8 +337,8 @@ def test_p_severe_rules_count_severe_periods_with_the_models_threshold(recent_ho
     assert [a["rule_name"] for a in evaluation.list_alerts(engine, state="firing")[0]] == ["severe"]
 
 
-def _not_http_listener() -> tuple[socket.socket, str]:
-    """A loopback listener that answers every connection with a line that is not HTTP."""
+def _listener(respond: Any) -> tuple[socket.socket, str]:
+    """A loopback receiver that reads each request, then lets `respond(conn)` answer it."""
     listener = socket.create_server(("127.0.0.1", 0))
 
     def answer() -> None:
@@ -346,12 +347,17 @@ def _not_http_listener() -> tuple[socket.socket, str]:
                 conn, _ = listener.accept()
             except OSError:
                 return
-            with conn:
+            with conn, contextlib.suppress(OSError):
                 conn.recv(65536)
-                conn.sendall(b"HELLO THIS IS NOT HTTP\r\n\r\n")
+                respond(conn)
 
     threading.Thread(target=answer, daemon=True).start()
     return listener, f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+
+
+def _not_http_listener() -> tuple[socket.socket, str]:
+    """Answers every connection with a line that is not HTTP."""
+    return _listener(lambda conn: conn.sendall(b"HELLO THIS IS NOT HTTP\r\n\r\n"))
 
 
 def test_one_bad_receiver_never_stops_another(
@@ -448,29 +454,15 @@ def test_a_name_lookup_that_hangs_is_cut_off(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def _trickling_listener() -> tuple[socket.socket, str]:
-    """A receiver that sends its status line one byte every 0.4 s: each read returns in time,
-    the answer never ends."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
+    """Sends its status line one byte every 0.4 s: each read returns in time, the answer
+    never ends."""
 
-    def answer() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                try:
-                    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
-                        conn.sendall(bytes([byte]))
-                        time.sleep(0.4)
-                except OSError:
-                    continue
+    def trickle(conn: socket.socket) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
+            conn.sendall(bytes([byte]))
+            time.sleep(0.4)
 
-    threading.Thread(target=answer, daemon=True).start()
-    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}/slow"
+    return _listener(trickle)
 
 
 def test_a_slow_receiver_delays_no_other_beyond_its_own_deadline(

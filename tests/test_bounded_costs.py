@@ -96,3 +96,13 @@ def test_invented_methods_are_one_label_and_metrics_stay_small(sqlite_served_hom
     assert "METHOD" not in metrics and "PROPFIND" not in metrics
     assert 'method="other"' in metrics
     assert len(metrics) < 200_000
+
+
+def test_thinning_a_very_long_law_is_bounded_and_still_a_law() -> None:
+    from service import distribution
+
+    length = 20_000
+    law = {"pmf": [1.0 / length] * length, "tail": 0.0}  # events spread up to 20,000
+    thinned = distribution.thinned(law, 0.3)
+    assert len(thinned["pmf"]) == distribution.MAX_THINNED_LENGTH + 1
+    assert abs(sum(thinned["pmf"]) - 1.0) < 1e-9

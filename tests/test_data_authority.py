@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import gzip
 import threading
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -220,8 +221,11 @@ def test_a_dry_run_takes_no_write_lock(tmp_path: Path) -> None:
     thread.start()
     try:
         assert held.wait(10)
+        started = time.monotonic()
         for path in (ACLED_WEEKLY, OCTOBER_2023):
             assert ingest_file(engine, path, dry_run=True).dry_run
+        # A dry run that waited for the lock would return only once the writer gives up (30 s).
+        assert time.monotonic() - started < 15
     finally:
         release.set()
         thread.join()
