@@ -8,6 +8,7 @@ listener (alert evaluation) about a champion's issue. Web workers only read what
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -127,8 +128,8 @@ class Issue:
     # The model's severe-period threshold (fatalities), known when the issue is made.
     severe_threshold: int | None = None
 
-    @property
-    def etag(self) -> str:
+    @functools.cached_property
+    def etag(self) -> str:  # asked on every poll: hashed once
         return hashlib.sha256(
             f"{self.version}|{self.origin}|{self.issued_at.isoformat()}".encode()
         ).hexdigest()[:32]

@@ -26,6 +26,7 @@ from events.periods import (
 )
 from events.series import SOURCE_FAMILIES, Series, choose_series
 from service import distribution
+from service.cache import BoundedCache
 from service.dependencies import (
     EngineDep,
     PageDep,
@@ -394,9 +395,21 @@ _LATEST_PARAMETERS = [
 ]
 
 
-def _latest_query(
-    request: Request, settings: Settings
-) -> tuple[str | None, int | None, Series, Asked]:
+LatestQuery = tuple[str | None, int | None, Series, Asked]
+# Parsed queries by their raw text: a dashboard's poll is parsed once, not on every request.
+_PARSED: BoundedCache[LatestQuery] = BoundedCache(1024)
+
+
+def _latest_query(request: Request, settings: Settings) -> LatestQuery:
+    raw = request.scope.get("query_string", b"")
+    key = (raw, settings.default_series)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = _PARSED.put(key, _parse_latest_query(request, settings))
+    return parsed
+
+
+def _parse_latest_query(request: Request, settings: Settings) -> LatestQuery:
     query = request.query_params
     series = chosen_series(settings, query.get("series"), query.get("source"), query.get("freq"))
     raw = query.get("horizon")
