@@ -35,6 +35,14 @@ def _isf(p: np.ndarray) -> np.ndarray:
     return np.asarray(-special.ndtri(p))
 
 
+def _between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """P(a < Z <= b), from whichever side keeps its digits: below the mean the two cdfs are
+    small numbers, above it the two survival functions are (1 - x - (1 - y) loses them)."""
+    return np.asarray(
+        np.where(b <= 0, special.ndtr(b) - special.ndtr(a), special.ndtr(-a) - special.ndtr(-b))
+    )
+
+
 @dataclass(frozen=True)
 class FatalityLaw:
     """Per-row spliced law (see the module docstring); arrays of one length, one threshold."""
@@ -58,10 +66,10 @@ class FatalityLaw:
         z1, zt, zx = self._z(1.0), self._z(self.threshold), self._z(x)
         # Within each piece, the log-normal's share beyond x, from survival functions (the
         # pieces can sit far in the log-normal's tail, where 1 - cdf has no digits left).
-        body_mass = _sf(z1) - _sf(zt)
+        body_mass = _between(z1, zt)
         body_beyond = np.where(
             body_mass > 1e-12,
-            (_sf(zx) - _sf(zt)) / np.maximum(body_mass, 1e-300),
+            _between(np.minimum(zx, zt), zt) / np.maximum(body_mass, 1e-300),
             # The log-normal puts next to nothing here: spread the piece evenly in log x.
             1.0 - np.log(np.clip(x, 1.0, self.threshold)) / np.log(self.threshold),
         )
@@ -83,11 +91,16 @@ class FatalityLaw:
         beyond = 1.0 - level
         p_fatal, p_severe = self.p_fatal, self.p_severe
         z1, zt = self._z(1.0), self._z(self.threshold)
-        sf1, sft = _sf(z1), _sf(zt)
+        sft = _sf(zt)
         # In the body: sf(z) = sf(zt) + share * (sf(z1) - sf(zt)), share of the body beyond.
         share = np.clip((beyond - p_severe) / np.maximum(p_fatal - p_severe, 1e-12), 0.0, 1.0)
-        body_mass = sf1 - sft
-        body_z = _isf(np.clip(sft + share * body_mass, 1e-300, 1.0))
+        body_mass = _between(z1, zt)
+        # Invert on the side the mass was measured from (see _between).
+        body_z = np.where(
+            zt <= 0,
+            special.ndtri(np.clip(special.ndtr(zt) - share * body_mass, 1e-300, 1.0)),
+            _isf(np.clip(sft + share * body_mass, 1e-300, 1.0)),
+        )
         body_log = np.where(
             body_mass > 1e-12,
             self.location + self.scale * body_z,

@@ -18,11 +18,18 @@ _THIN_BLOCK = 128
 MAX_THINNED_LENGTH = 2000
 
 
-def quantile(law: Mapping[str, Any], level: float) -> float:
+def cumulative(law: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The law's mass function and its running sum, for answering many questions of it."""
+    pmf = np.asarray(law["pmf"], dtype=float)
+    return pmf, np.cumsum(pmf)
+
+
+def quantile(
+    law: Mapping[str, Any], level: float, arrays: tuple[np.ndarray, np.ndarray] | None = None
+) -> float:
     """The `level` quantile with each count k spread evenly over [k - 1/2, k + 1/2], cut at 0:
     the convention of the published interval ends (models.distributions)."""
-    pmf = np.asarray(law["pmf"], dtype=float)
-    cdf = np.cumsum(pmf)
+    pmf, cdf = arrays if arrays is not None else cumulative(law)
     k = int(np.searchsorted(cdf, level, side="left"))
     if k >= len(pmf):  # in the unlisted tail: its first count
         return float(len(pmf))
@@ -31,14 +38,16 @@ def quantile(law: Mapping[str, Any], level: float) -> float:
     return float(max(k - 0.5 + min(max(fraction, 0.0), 1.0), 0.0))
 
 
-def exceedance(law: Mapping[str, Any], count: int) -> float:
+def exceedance(
+    law: Mapping[str, Any], count: int, arrays: tuple[np.ndarray, np.ndarray] | None = None
+) -> float:
     """P(count >= `count`)."""
-    pmf = np.asarray(law["pmf"], dtype=float)
+    pmf, cdf = arrays if arrays is not None else cumulative(law)
     if count <= 0:
         return 1.0
     if count >= len(pmf):
         return float(law["tail"])
-    return float(min(max(1.0 - pmf[:count].sum(), 0.0), 1.0))
+    return float(min(max(1.0 - cdf[count - 1], 0.0), 1.0))
 
 
 def thinned(law: Mapping[str, Any], share: float) -> dict[str, Any]:
@@ -88,15 +97,28 @@ def fatality_exceedance(law: Mapping[str, Any], count: int) -> float:
         return _log_normal_sf((math.log(x) - location) / scale)
 
     if count < threshold:
-        sf_one, sf_threshold = math.exp(log_sf(1.0)), math.exp(log_sf(threshold))
-        mass = sf_one - sf_threshold
+
+        def z(x: float) -> float:
+            return (math.log(x) - location) / scale
+
+        mass = _normal_between(z(1.0), z(threshold))
         share = (
-            (math.exp(log_sf(count)) - sf_threshold) / mass
+            _normal_between(z(count), z(threshold)) / mass
             if mass > 1e-12
             else 1.0 - math.log(count) / math.log(threshold)
         )
         return p_severe + (p_fatal - p_severe) * min(max(share, 0.0), 1.0)
     return p_severe * math.exp(min(log_sf(count) - log_sf(threshold), 0.0))
+
+
+def _normal_between(a: float, b: float) -> float:
+    """P(a < Z <= b) of a standard normal, from the side that keeps its digits
+    (models.fatalities does the same)."""
+
+    def cdf(x: float) -> float:
+        return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+    return cdf(b) - cdf(a) if b <= 0 else cdf(-a) - cdf(-b)
 
 
 def _log_normal_sf(z: float) -> float:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import anyio
+import anyio.to_thread
 import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
@@ -154,9 +156,15 @@ async def _cached_json_off_loop(
         return cached
     body = server.bodies.get(etag)
     if body is None:
-        body = server.bodies.put(
-            etag, await run_in_threadpool(lambda: render().model_dump_json().encode())
+        # One render at a time per worker: renders compete with the event loop for the GIL,
+        # and queued ones wait on the loop, not in a thread.
+        limiter = getattr(request.app.state, "render_limiter", None)
+        if limiter is None:
+            limiter = request.app.state.render_limiter = anyio.CapacityLimiter(1)
+        rendered = await anyio.to_thread.run_sync(
+            lambda: render().model_dump_json().encode(), limiter=limiter
         )
+        body = server.bodies.put(etag, rendered)
     return json_response(request, body, etag)
 
 
@@ -211,11 +219,43 @@ def _public(
     server: IssueServer,
     asked: Asked = Asked(),
 ) -> ForecastPublic:
+    """A row as served: what every query shares built once per issue, then what this one asks
+    (quantiles, exceedance, fatality exceedance, an actor group) added to a copy."""
     law = row.get("count_law")
     if (asked.levels or asked.counts) and law is None:
         raise ApiError(
             404, f"{issue.version}'s forecasts carry no count law: issue them again to ask it"
         )
+    key = (issue.etag, row["region"], row["horizon"], "public")
+    base = server.laws.get(key)
+    if not isinstance(base, ForecastPublic):
+        base = server.laws.put(key, _shared_public(row, issue, names, settings))
+    assert isinstance(base, ForecastPublic)
+    update: dict[str, Any] = {}
+    if law is not None and (asked.levels or asked.counts):
+        arrays_key = (issue.etag, row["region"], row["horizon"], "cumulative")
+        arrays = server.laws.get(arrays_key)
+        if arrays is None:
+            arrays = server.laws.put(arrays_key, distribution.cumulative(law))
+        assert isinstance(arrays, tuple)
+        if asked.levels:
+            update["quantiles"] = {
+                f"{q:g}": distribution.quantile(law, q, arrays) for q in asked.levels
+            }
+        if asked.counts:
+            update["exceedance"] = {
+                str(k): distribution.exceedance(law, k, arrays) for k in asked.counts
+            }
+    if asked.fatality_counts:
+        update["fatalities"] = _fatalities(row, issue, asked)
+    if asked.actor is not None:
+        update["actor"] = _actor(row, issue, server, asked)
+    return base.model_copy(update=update) if update else base
+
+
+def _shared_public(
+    row: dict[str, Any], issue: Issue, names: dict[str, str], settings: Settings
+) -> ForecastPublic:
     return ForecastPublic(
         region=row["region"],
         region_name=names.get(row["region"], row["region"]),
@@ -230,14 +270,7 @@ def _public(
         model_version=issue.version,
         data_cutoff=issue.origin,
         change=row.get("change"),
-        quantiles={f"{q:g}": distribution.quantile(law, q) for q in asked.levels}
-        if law is not None and asked.levels
-        else None,
-        exceedance={str(k): distribution.exceedance(law, k) for k in asked.counts}
-        if law is not None and asked.counts
-        else None,
-        fatalities=_fatalities(row, issue, asked),
-        actor=_actor(row, issue, server, asked) if asked.actor is not None else None,
+        fatalities=_fatalities(row, issue, Asked()),
     )
 
 

@@ -75,7 +75,10 @@ def track_record(
                 period_start(label, chosen.freq)
             except ValueError as exc:
                 raise ApiError(422, str(exc)) from None
-    stamp = track_record_stamp(engine, chosen.key)
+    # What the answer depends on, looked up at most every few seconds: a poll costs a lookup.
+    stamp = server.checks.get(
+        ("track-record", chosen.key), lambda: track_record_stamp(engine, chosen.key)
+    )
     key = repr((chosen.key, region, horizon, start, end, stamp))
     etag = hashlib.sha256(f"track-record|{key}".encode()).hexdigest()[:32]
     cached = not_modified(request, etag)
