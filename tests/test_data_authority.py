@@ -8,6 +8,7 @@ import csv
 import gzip
 import threading
 import time
+import zipfile
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -255,3 +256,26 @@ def test_row_and_cell_limits_say_which_limit_a_file_hit(tmp_path: Path) -> None:
     blank.write_text(",".join(_rows(ACLED_WEEKLY)[0]) + "\n" + "\n" * 5000)
     with pytest.raises(FileTooLarge, match="row limit"):
         ingest_file(engine, blank, limits=FileLimits(rows=1000))
+
+
+def test_a_workbook_past_its_string_table_or_inflated_size_is_refused_before_reading(
+    tmp_path: Path,
+) -> None:
+    workbook = DATA / "ucdp_candidate_v26_0_2_pakistan.xlsx"
+    strings = tmp_path / "strings.xlsx"  # the real workbook with a string table of 20 added
+    table = (
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        + "".join(f"<si><t>text {n}</t></si>" for n in range(20))
+        + "</sst>"
+    )
+    with zipfile.ZipFile(workbook) as source, zipfile.ZipFile(strings, "w") as target:
+        for info in source.infolist():
+            target.writestr(info, source.read(info))
+        target.writestr("xl/sharedStrings.xml", table)
+    workbook = DATA / "ucdp_candidate_v26_0_2_pakistan.xlsx"
+    engine = _store(tmp_path)
+    with pytest.raises(FileTooLarge, match="string table holds more than 10 strings"):
+        ingest_file(engine, strings, limits=FileLimits(shared_strings=10))
+    with pytest.raises(FileTooLarge, match="inflates to more than 10000 bytes"):
+        ingest_file(engine, workbook, limits=FileLimits(text_bytes=10_000))
+    assert ingest_file(engine, workbook).added == 82
