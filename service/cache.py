@@ -50,6 +50,10 @@ class BoundedCache(Generic[V]):
             self._entries.clear()
             self._size = 0
 
+    def held_keys(self) -> list[Hashable]:
+        with self._lock:
+            return list(self._entries)
+
     def __len__(self) -> int:
         return len(self._entries)
 
