@@ -19,7 +19,7 @@ from events.actors import ActorClassifier, default_classifier
 from events.canonical import Event
 from events.coverage import Span
 from events.gazetteer import RegionResolver, default_resolver
-from events.ingest_counts import CountScope, replace_counts, resolve_counts
+from events.ingest_counts import CountScope, compare_counts, replace_counts, resolve_counts
 from events.sources import ProgressCallback, RowError, read_events
 from events.sources.aggregated import aggregated_layout, read_counts
 from events.sources.base import DEFAULT_LIMITS, FileLimits, RowErrors
@@ -605,8 +605,8 @@ def _ingest_counts(
         totals = Counter[str]()
         periods: set[str] = set()
         planned = {
-            country: replace_counts(
-                conn, parsed.source, country, parsed.unit, scopes[country], rows, None
+            country: compare_counts(
+                conn, parsed.source, country, parsed.unit, scopes[country], rows
             )
             for country, rows in by_country.items()
         }
@@ -618,13 +618,12 @@ def _ingest_counts(
         if refusal is not None and not replace:
             raise ReplacementRefused(path, parsed.rows_read, refusal)
         for country, rows in by_country.items():
-            changes = (
-                planned[country]
-                if run_id is None
-                else replace_counts(
-                    conn, parsed.source, country, parsed.unit, scopes[country], rows, run_id
-                )
-            )
+            changes = planned[country]
+            if run_id is not None:
+                replace_counts(
+                    conn, parsed.source, country, parsed.unit, scopes[country], rows, changes,
+                    run_id,
+                )  # fmt: skip
             totals.update(added=changes.added, changed=changes.changed,
                           unchanged=changes.unchanged, removed=changes.removed)  # fmt: skip
             periods.update(changes.periods_changed)

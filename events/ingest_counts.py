@@ -78,6 +78,8 @@ class CountChanges:
     periods_changed: tuple[str, ...]
     in_scope: Counter[str] = field(default_factory=Counter)
     removed_by_region: Counter[str] = field(default_factory=Counter)
+    # The stored cells in scope: what applying the file replaces.
+    stored_ids: tuple[int, ...] = ()
 
 
 def native_span(starts: Sequence[date], unit: str) -> Span:
@@ -129,17 +131,15 @@ def _cell(row: Any) -> tuple[Any, ...]:
     return tuple(row[k] for k in _KEY)
 
 
-def replace_counts(
+def compare_counts(
     conn: Connection,
     source: str,
     country: str,
     unit: str,
     scope: CountScope,
     rows: list[dict[str, Any]],
-    run_id: int | None,
 ) -> CountChanges:
-    """Replace the stored cells in `scope` with `rows`, record the span it covers, and say
-    what changed (with no `run_id`, a dry run: only say)."""
+    """How the stored cells in `scope` compare with the file's `rows`."""
     span = scope.span
     in_span = (
         event_counts.c.source == source,
@@ -162,13 +162,25 @@ def replace_counts(
     changed = [k for k in new if k in stored and stored[k] != new[k]]
     removed = [k for k in stored if k not in new]
     periods = sorted({k[0].isoformat() for k in (*added, *changed, *removed)})
-    result = CountChanges(
+    return CountChanges(
         len(added), len(changed), len(new) - len(added) - len(changed), len(removed),
         tuple(periods), Counter(regions.values()), Counter(regions[k] for k in removed),
+        tuple(r["id"] for r in stored_rows),
     )  # fmt: skip
-    if run_id is None:
-        return result
-    ids = [r["id"] for r in stored_rows]
+
+
+def replace_counts(
+    conn: Connection,
+    source: str,
+    country: str,
+    unit: str,
+    scope: CountScope,
+    rows: list[dict[str, Any]],
+    changes: CountChanges,
+    run_id: int,
+) -> None:
+    """Replace the stored cells `changes` found in `scope` with `rows`, and record the span."""
+    span, ids = scope.span, changes.stored_ids
     for start in range(0, len(ids), 1000):
         conn.execute(delete(event_counts).where(event_counts.c.id.in_(ids[start : start + 1000])))
     for start in range(0, len(rows), 1000):
@@ -183,4 +195,3 @@ def replace_counts(
                 ingest_run_id=run_id,
             )
         )  # fmt: skip
-    return result
