@@ -94,6 +94,7 @@ def _admin_token(home: Path) -> str:
     return token
 
 
+@pytest.mark.integration  # a live server process
 def test_an_anonymous_gigabyte_body_is_refused_at_once(live: LiveServer) -> None:
     before = live.rss_kib()
     head = (
@@ -110,6 +111,7 @@ def test_an_anonymous_gigabyte_body_is_refused_at_once(live: LiveServer) -> None
     assert not (live.home / "uploads").exists()
 
 
+@pytest.mark.integration  # a live server process
 def test_an_admin_body_over_the_limit_is_cut_off_while_streaming(live: LiveServer) -> None:
     token = _admin_token(live.home)
     head = (
@@ -121,6 +123,7 @@ def test_an_admin_body_over_the_limit_is_cut_off_while_streaming(live: LiveServe
     assert status == 413
 
 
+@pytest.mark.integration  # a live server process
 def test_the_event_loop_never_waits_for_the_write_lock(live: LiveServer) -> None:
     engine = make_engine(f"sqlite:///{live.home / 'threatcast.db'}")
     reader = create_key(engine, "reader-under-lock", "reader")[1]
@@ -378,6 +381,7 @@ def test_an_artifact_moved_under_another_version_is_refused(sqlite_served_home: 
     engine.dispose()
 
 
+@pytest.mark.integration  # a live server process
 def test_bad_periods_answer_fast_on_a_live_server(live: LiveServer) -> None:
     # The first request pays for the process's first route calls; the bound is on refusing.
     urllib.request.urlopen(f"{live.url}/v1/calendar?start=2021-01&end=2021-02", timeout=5)
