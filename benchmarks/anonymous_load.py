@@ -38,7 +38,7 @@ from sqlalchemy import insert, select
 from events.periods import Frequency, shift_period
 from store.db import make_engine, write_transaction
 from training import registry
-from training.issuing import issued_forecasts, reference_forecasts
+from training.issued import issued_forecasts, reference_forecasts
 from training.track_record import record_outcomes
 
 ORIGINS = [shift_period("2012-01", k, Frequency.MONTH) for k in range(120)]

@@ -8,10 +8,12 @@ one of the group's) = 1 - E[(1 - share)^N] never exceeds P(at least one event).
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 import pandas as pd
+
+from models.laws import CountLaw
 
 # The region's long-run share counts as this many recent events: a group seen in none of the
 # last 12 periods keeps part of its long-run share, one seen often mostly follows recent months.
@@ -74,15 +76,14 @@ class ActorShares:
 
 
 def group_forecast(
-    law: dict[str, Any], share: float, expected_events: float, p_event: float
+    law: CountLaw, share: float, expected_events: float, p_event: float
 ) -> dict[str, float]:
     """A group's forecast from the all-actor count law ({"pmf", "tail"}) thinned by its share:
     P(at least one of its events) = 1 - E[(1 - share)^N] (never above the all-actor `p_event`,
     rounding included) and its mean, share x the all-actor mean (so the groups and the rest add
     up). The unlisted tail of N (under 1e-6) is counted as the first unlisted count. The
-    group's whole law is the same thinning (service.distribution.thinned)."""
-    pmf = np.append(np.asarray(law["pmf"], dtype=float), float(law["tail"]))
-    none = float(np.sum(pmf * (1.0 - share) ** np.arange(len(pmf))) / pmf.sum())
+    group's whole law is the same thinning (CountLaw.thinned)."""
+    none = law.p_none_thinned(share)
     return {
         "share": round(float(share), 9),
         "p_event": min(round(1.0 - min(none, 1.0), 9), p_event),

@@ -10,27 +10,9 @@ import numpy as np
 import pandas as pd
 
 from features.design import HorizonData
+from models.columns import FORECAST_COLUMNS
 from models.distributions import continuous_quantile, count_pmfs, hurdle_mean, median_count
-from models.fatalities import FatalityLaw
-
-# A forecast row's key, and the values every stored forecast row says (issued or reference).
-FORECAST_KEYS = ("region", "origin", "horizon", "period")
-FORECAST_VALUES = (
-    "p_event",
-    "expected_events",
-    "events_p10",
-    "events_p50",
-    "events_p90",
-    "p_severe",
-)
-FORECAST_COLUMNS = (*FORECAST_KEYS, *FORECAST_VALUES, "model_version")
-# Present in every forecast table; NaN (and no law) from models that do not forecast fatalities.
-FATALITY_COLUMNS = (
-    "expected_fatalities",
-    "fatalities_p10",
-    "fatalities_p50",
-    "fatalities_p90",
-)
+from models.fatalities import FatalityLaws
 
 
 class Driver(TypedDict):
@@ -74,7 +56,7 @@ class CountForecast:
     tail_level: float = 0.1
     zero_from_p_event: bool = False
     # The fatality law, from models that forecast fatalities (the default ensemble).
-    fatalities: FatalityLaw | None = None
+    fatalities: FatalityLaws | None = None
     # Each tracked actor group's share of the events (models.actors), where the source names
     # actors and the model forecasts per group.
     actor_shares: dict[str, np.ndarray] | None = None

@@ -1,34 +1,69 @@
-"""The model families by name, and the default ensemble."""
+"""The model families by name, the reference methods, and the default ensemble.
+
+Names are known without importing a family (the web tier and job validation ask for them); a
+family's module, with its scikit-learn or statsmodels, is imported when one is made.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
-from events.periods import cadence
-from features.specs import FeatureSpec
-from models.actors import ActorShares
-from models.base import HorizonModel
-from models.boosting import GradientBoostingModel
-from models.count_regression import NegativeBinomialModel
-from models.direct import DirectForecaster, HorizonModelFactory
-from models.ensemble import EnsembleModel
-from models.fatality_regression import LogNormalFatalities
-from models.reference import ClimatologyModel, LastValuePoissonModel, RecentModel
+if TYPE_CHECKING:
+    from features.specs import FeatureSpec
+    from models.base import HorizonModel
+    from models.direct import DirectForecaster
 
 DEFAULT_MODEL = "ensemble"
+# Scored beside the model in every backtest.
 REFERENCE_MODELS = ("climatology", "recent", "last_value_poisson")
+# Forecast beside every issue and kept in the track record: the trailing shares an analyst
+# would use instead (a last value adds nothing a track record can be judged by).
+ISSUED_REFERENCES = REFERENCE_MODELS[:2]
+FAMILY_NAMES = (*REFERENCE_MODELS, "negative_binomial", "gradient_boosting", "ensemble")
+# Families with randomness take the seed; the others are deterministic.
+SEEDED_FAMILIES = ("gradient_boosting", "ensemble")
+
+
+def _climatology(spec: FeatureSpec) -> HorizonModel:
+    from models.reference import ClimatologyModel
+
+    return ClimatologyModel(spec)
+
+
+def _recent(spec: FeatureSpec) -> HorizonModel:
+    from models.reference import RecentModel
+
+    return RecentModel(spec)
+
+
+def _last_value_poisson(spec: FeatureSpec) -> HorizonModel:
+    from models.reference import LastValuePoissonModel
+
+    return LastValuePoissonModel(spec)
 
 
 def _negative_binomial(spec: FeatureSpec) -> HorizonModel:
+    from events.periods import cadence
+    from models.count_regression import NegativeBinomialModel
+
     return NegativeBinomialModel(spec, training_periods=cadence(spec.freq).count_training_periods)
 
 
 def _gradient_boosting(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
+    from models.boosting import GradientBoostingModel
+
     return GradientBoostingModel(seed)
 
 
 def _ensemble(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
+    from events.periods import cadence
+    from models.actors import ActorShares
+    from models.boosting import GradientBoostingModel
+    from models.ensemble import EnsembleModel
+    from models.fatality_regression import LogNormalFatalities
+
     known = cadence(spec.freq)
     return EnsembleModel(
         members=[
@@ -50,18 +85,15 @@ def _ensemble(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
     )
 
 
-FAMILIES: dict[str, HorizonModelFactory] = {
-    "climatology": ClimatologyModel,
-    "recent": RecentModel,
-    "last_value_poisson": LastValuePoissonModel,
+FAMILIES: dict[str, Callable[..., HorizonModel]] = {
+    "climatology": _climatology,
+    "recent": _recent,
+    "last_value_poisson": _last_value_poisson,
     "negative_binomial": _negative_binomial,
     "gradient_boosting": _gradient_boosting,
     "ensemble": _ensemble,
 }
-
-
-# Families with randomness take the seed; the others are deterministic.
-SEEDED_FAMILIES = ("gradient_boosting", "ensemble")
+assert tuple(FAMILIES) == FAMILY_NAMES
 
 
 def make_forecaster(
@@ -73,8 +105,10 @@ def make_forecaster(
     version: str | None = None,
     n_jobs: int = 1,
 ) -> DirectForecaster:
+    from models.direct import DirectForecaster
+
     if name not in FAMILIES:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(FAMILIES)}")
-    family: Callable[..., HorizonModel] = FAMILIES[name]
+    family = FAMILIES[name]
     factory = partial(family, seed=seed) if name in SEEDED_FAMILIES else family
     return DirectForecaster(name, factory, spec, horizons, version=version, n_jobs=n_jobs)

@@ -14,13 +14,9 @@ from features import memo
 from features.design import HorizonData, horizon_data
 from features.specs import FeatureSpec, build_features
 from models.actors import group_forecast
-from models.base import (
-    FATALITY_COLUMNS,
-    FORECAST_COLUMNS,
-    CountForecast,
-    HorizonModel,
-    check_forecast_table,
-)
+from models.base import CountForecast, HorizonModel, check_forecast_table
+from models.columns import FATALITY_COLUMNS, FORECAST_COLUMNS
+from models.laws import CountLaw
 
 HorizonModelFactory = Callable[[FeatureSpec], HorizonModel]
 
@@ -196,7 +192,10 @@ class DirectForecaster:
             for row, law in enumerate(laws):
                 actors[row] = {
                     group: group_forecast(
-                        law, float(shares[row]), float(expected[row]), p_event[row]
+                        CountLaw.from_json(law),
+                        float(shares[row]),
+                        float(expected[row]),
+                        p_event[row],
                     )
                     for group, shares in forecast.actor_shares.items()
                 }

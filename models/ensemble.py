@@ -16,7 +16,7 @@ from features.design import HorizonData
 from models.actors import ActorShares
 from models.base import CountForecast, HorizonModel
 from models.distributions import continuous_quantile
-from models.fatalities import FatalityLaw
+from models.fatalities import FatalityLaws
 from models.fatality_regression import LogNormalFatalities
 
 TARGET_COVERAGE = 0.80
@@ -121,7 +121,7 @@ def _blend(first: np.ndarray, second: np.ndarray, weight: float | np.ndarray) ->
     return weight * first + (1 - weight) * second
 
 
-def _interval_level(forecast: CountForecast | FatalityLaw, observed: np.ndarray) -> float:
+def _interval_level(forecast: CountForecast | FatalityLaws, observed: np.ndarray) -> float:
     """The tail level t of the interval [q(t), q(1 - t)] published as p10 and p90.
 
     Among the levels whose held-out coverage is within COVERAGE_TOLERANCE of TARGET_COVERAGE,
@@ -300,7 +300,7 @@ class EnsembleModel:
         folds: list[_Fold],
         p_event: np.ndarray,
         p_severe: np.ndarray,
-    ) -> FatalityLaw:
+    ) -> FatalityLaws:
         """The fatality law of the held-out rows from fatality models fitted fold by fold, on
         the stacked probabilities the forecasts carry."""
         assert self.fatality_factory is not None
@@ -314,7 +314,7 @@ class EnsembleModel:
             )
             law = model.law(late.X[rows], p_event[rows], p_severe[rows])
             location[rows], scale[rows], p_fatal[rows] = law.location, law.scale, law.p_fatal
-        return FatalityLaw(p_fatal, p_severe, location, scale, model.threshold)
+        return FatalityLaws(p_fatal, p_severe, location, scale, model.threshold)
 
     def _event_inputs(
         self, forecasts: Sequence[CountForecast], X: pd.DataFrame

@@ -44,7 +44,7 @@ def _between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class FatalityLaw:
+class FatalityLaws:
     """Per-row spliced law (see the module docstring); arrays of one length, one threshold."""
 
     p_fatal: np.ndarray
@@ -128,7 +128,7 @@ class FatalityLaw:
         beyond = np.maximum(tail_mean - self.threshold - 0.5, 0.0)
         return np.asarray(up_to_threshold + self.p_severe * beyond)
 
-    def with_severe(self, p_severe: np.ndarray) -> FatalityLaw:
+    def with_severe(self, p_severe: np.ndarray) -> FatalityLaws:
         """The law with P(F >= T) set to `p_severe` (and P(F >= 1) at least that)."""
         return replace(self, p_severe=p_severe, p_fatal=np.maximum(self.p_fatal, p_severe))
 
@@ -148,7 +148,7 @@ class FatalityLaw:
         ]
 
     @classmethod
-    def from_params(cls, rows: list[dict[str, Any]]) -> FatalityLaw:
+    def from_params(cls, rows: list[dict[str, Any]]) -> FatalityLaws:
         thresholds = {float(r["threshold"]) for r in rows}
         if len(thresholds) != 1:
             raise ValueError("fatality laws of one table share one severe threshold")

@@ -9,7 +9,7 @@ import pandas as pd
 from statsmodels.regression.linear_model import OLS
 
 from features.design import HorizonData
-from models.fatalities import FatalityLaw
+from models.fatalities import FatalityLaws
 
 # Residual spread per region, shrunk toward the pooled spread as if it had this many rows.
 SCALE_PRIOR_ROWS = 12
@@ -72,12 +72,12 @@ class LogNormalFatalities:
             self.scales[str(region)] = max(float(np.sqrt(variance)), _MIN_SCALE)
         return self
 
-    def law(self, X: pd.DataFrame, p_event: np.ndarray, p_severe: np.ndarray) -> FatalityLaw:
+    def law(self, X: pd.DataFrame, p_event: np.ndarray, p_severe: np.ndarray) -> FatalityLaws:
         regions = pd.Series(X.index.get_level_values("region"))
         share = regions.map(self.fatal_share).fillna(1.0).to_numpy(dtype=float)
         p_fatal = np.clip(p_event * share, 0.0, 1.0)
         scale = regions.map(self.scales).fillna(self.pooled_scale).to_numpy(dtype=float)
-        return FatalityLaw(
+        return FatalityLaws(
             p_fatal=np.maximum(p_fatal, p_severe),
             p_severe=np.minimum(p_severe, np.maximum(p_fatal, p_severe)),
             location=self._design(X) @ self.params,

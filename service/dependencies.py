@@ -18,7 +18,7 @@ from service.guard import CHALLENGE, UNKNOWN_KEY, admin_refusal, bearer_token
 from service.keys import ApiKey, authenticate
 from service.serving import IssueServer
 from service.settings import Settings
-from training.issuing import Installation
+from training.installation import Installation
 
 
 async def _engine(request: Request) -> Engine:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 from events.coverage import Coverage
 from events.periods import Frequency, period_end
-from training.issuing import Issue
+from training.issued import Issue
 
 
 @dataclass(frozen=True)

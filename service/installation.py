@@ -7,7 +7,8 @@ from sqlalchemy import Connection
 
 from service.alerts.evaluation import evaluate
 from service.settings import Settings
-from training.issuing import Installation, Issue
+from training.installation import Installation
+from training.issued import Issue
 
 
 def installation(settings: Settings) -> Installation:

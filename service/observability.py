@@ -107,16 +107,16 @@ class ForecastCollector(Collector):
         for key, issue in sorted(self.server.served().items()):
             champion.add_metric([key, issue.version], 1.0)
             for row in issue.rows:
-                labels = [key, row["region"], str(row["horizon"])]
-                risk.add_metric([*labels, "event"], row["p_event"])
-                risk.add_metric([*labels, "severe"], row["p_severe"])
+                labels = [key, row.region, str(row.horizon)]
+                risk.add_metric([*labels, "event"], row.p_event)
+                risk.add_metric([*labels, "severe"], row.p_severe)
                 for stat, column in _EVENT_STATS.items():
-                    events.add_metric([*labels, stat], row[column])
-                if row.get("expected_fatalities") is not None:
+                    events.add_metric([*labels, stat], getattr(row, column))
+                if row.expected_fatalities is not None:
                     for stat, column in _FATALITY_STATS.items():
-                        fatalities.add_metric([*labels, stat], row[column])
-                for group, forecast in sorted((row.get("actors") or {}).items()):
-                    actors.add_metric([*labels, group], forecast["p_event"])
+                        fatalities.add_metric([*labels, stat], getattr(row, column))
+                for group, part in sorted(row.actors.items()):
+                    actors.add_metric([*labels, group], part.p_event)
         skill = GaugeMetricFamily(
             "threatcast_track_record_skill",
             "Brier skill of p_event over the last 12 scored months against a reference method "

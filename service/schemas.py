@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
+
+
+def _utc(moment: datetime) -> datetime:
+    """Stored times are UTC; SQLite hands them back without a zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# A moment in UTC, written as ISO 8601 with its offset (2026-12-04T18:28:06.123456+00:00).
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(_utc),
+    PlainSerializer(lambda moment: moment.isoformat(), return_type=str, when_used="json"),
+]
 
 
 class PagePublic(BaseModel):
@@ -148,7 +162,7 @@ class ForecastsPublic(BaseModel):
         description="True when the data end more than THREATCAST_STALE_AFTER_DAYS ago: "
         "these are not forecasts of the present."
     )
-    issued_at: str
+    issued_at: Timestamp
 
 
 class ObservedPublic(BaseModel):
@@ -199,7 +213,7 @@ class ArchivedForecastPublic(BaseModel):
     expected_events: float
     events_interval: IntervalPublic
     p_severe: float
-    issued_at: str
+    issued_at: Timestamp
 
 
 class ArchivePublic(PagePublic):
@@ -214,7 +228,7 @@ class StatusChangePublic(BaseModel):
     to_status: str
     actor: str
     reason: str
-    changed_at: str
+    changed_at: Timestamp
 
 
 class ModelPublic(BaseModel):
@@ -222,7 +236,7 @@ class ModelPublic(BaseModel):
     series: str
     freq: str
     status: str
-    created_at: str
+    created_at: Timestamp
     as_of: str
     brier: float | None
     calibration_error: float | None
@@ -256,9 +270,9 @@ class JobPublic(BaseModel):
     kind: str
     status: str
     requested_by: str | None
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
     version: str | None
     result: str | None
     findings: list[dict[str, str]] | None

@@ -20,7 +20,7 @@ from events.coverage import Coverage
 from service.cache import BoundedCache, TtlMemo
 from service.coverage import all_coverage, coverage_stamp
 from training import registry
-from training.issuing import Issue, latest_issue_key, load_issue
+from training.issued import Issue, latest_issue_key, load_issue
 
 log = logging.getLogger(__name__)
 MAX_CACHED_BODIES = 512

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from service.settings import Settings
 from store.db import make_engine, migrate
+from training.installation import Installation
 
 DATA = Path(__file__).parent / "data"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -274,7 +275,7 @@ def served_template(tmp_path_factory: pytest.TempPathFactory, recent_store_file:
         config = TrainingConfig.model_validate({**SMALL_TRAINING, "seed": seed})
         result = train_version(store, config, artifact_root=root, secret=SECRET, as_of=as_of)
         versions.append(result.version.version)
-    installation = issuing.Installation(root, SECRET)
+    installation = Installation(root, SECRET)
     issuing.promote(store, installation, versions[0], "cli", "first")
     issuing.issue(store, installation, origin="2021-10")
     issuing.issue(store, installation)
@@ -287,7 +288,7 @@ def _copy_rows(source: Engine, target: Engine) -> None:
     from sqlalchemy import insert, select
 
     from events.tables import coverage_spans, event_counts, event_rows, ingest_runs
-    from training.issuing import issued_forecasts
+    from training.issued import issued_forecasts
     from training.jobs import jobs
     from training.registry import model_status_changes, model_versions
 

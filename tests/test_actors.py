@@ -20,15 +20,15 @@ from events.series import Series
 from features.specs import default_spec
 from models.actors import ActorShares, group_forecast
 from models.base import CountForecast
-from service import distribution
+from models.laws import CountLaw
 from service.alerts import evaluation, rules
 from service.app import create_app
 from store.db import make_engine, write_transaction
 from tests.conftest import served_settings
-from training import issuing, registry
+from training import issued, registry
 from training.actor_metrics import actor_metrics
 from training.backtest import BacktestRequest, run_backtest
-from training.issuing import Issue
+from training.issued import Issue
 
 
 @settings(max_examples=60, deadline=None)
@@ -49,16 +49,17 @@ def test_group_forecasts_are_coherent_with_the_total(
     )  # fmt: skip
     (law,) = forecast.mass_functions()
     expected = float(forecast.expected()[0])
-    groups = [group_forecast(law, share, expected, p_event) for share in shares]
+    counts = CountLaw.from_json(law)
+    groups = [group_forecast(counts, share, expected, p_event) for share in shares]
     rest = expected - sum(g["expected_events"] for g in groups)
     # The groups' expected counts and the rest's add up to the total; none is negative.
     assert sum(g["expected_events"] for g in groups) + rest == pytest.approx(expected)
     assert rest >= -1e-8  # each group's mean is stored to 1e-9
     for group, share in zip(groups, shares, strict=True):
         assert group["p_event"] <= p_event  # P(any of the group's) <= P(any event)
-        whole = distribution.thinned(law, share)  # the group's law, as the API answers from it
-        assert sum(whole["pmf"]) == pytest.approx(1.0, abs=1e-9)
-        assert distribution.exceedance(whole, 1) == pytest.approx(group["p_event"], abs=1e-8)
+        whole = counts.thinned(share)  # the group's law, as the API answers from it
+        assert whole.pmf.sum() == pytest.approx(1.0, abs=1e-9)
+        assert whole.exceedance(1) == pytest.approx(group["p_event"], abs=1e-8)
         if share == 0.0:
             assert group["p_event"] == pytest.approx(0.0, abs=1e-8)  # laws are stored to 1e-9
     if shares[0] == 1.0:
@@ -134,15 +135,15 @@ def test_alert_rules_watch_one_actor_group(served_home: Path) -> None:
     engine = make_engine((served_home / "database_url.txt").read_text())
     champion = registry.champion(engine, "pak-ucdp-month")
     assert champion is not None
-    issue = issuing.latest_issue(engine, champion)
+    issue = issued.latest_issue(engine, champion)
     assert issue is not None
 
     def with_ttp(p_event: float, all_actors: float) -> Issue:
         rows = []
         for row in issue.rows:
-            if (row["region"], row["horizon"]) == ("PK-KP", 1):
-                actors = {**row["actors"], "ttp": {**row["actors"]["ttp"], "p_event": p_event}}
-                row = {**row, "p_event": all_actors, "actors": actors}
+            if (row.region, row.horizon) == ("PK-KP", 1):
+                ttp = replace(row.actors["ttp"], p_event=p_event)
+                row = replace(row, p_event=all_actors, actors={**row.actors, "ttp": ttp})
             rows.append(row)
         return replace(issue, rows=tuple(rows))
 

@@ -35,9 +35,9 @@ from service.keys import create_key
 from service.settings import Settings
 from store.db import make_engine, write_transaction
 from tests.conftest import SECRET, SMALL_TRAINING, free_port, served_settings, wait_until
-from training import issuing, registry
+from training import issued, issuing, registry
 from training.config import TrainingConfig
-from training.issuing import Issue
+from training.issued import Issue
 from training.train import train_version
 
 UCDP_MONTH = Series("PAK", "ucdp", Frequency.MONTH)
@@ -50,7 +50,7 @@ def _engine(home: Path) -> Engine:
 def _issue(engine: Engine) -> Issue:
     champion = registry.champion(engine, "pak-ucdp-month")
     assert champion is not None
-    issue = issuing.latest_issue(engine, champion)
+    issue = issued.latest_issue(engine, champion)
     assert issue is not None
     return replace(issue, severe_threshold=25)
 
@@ -68,7 +68,7 @@ def _to(*urls: str, base_url: str = "") -> Receivers:
 
 def _with_value(issue: Issue, region: str, horizon: int, **values: float) -> Issue:
     rows = tuple(
-        {**row, **values} if (row["region"], row["horizon"]) == (region, horizon) else row
+        replace(row, **values) if (row.region, row.horizon) == (region, horizon) else row
         for row in issue.rows
     )
     return replace(issue, rows=rows)
@@ -127,11 +127,11 @@ def test_hysteresis_cooldown_and_no_duplicate_alerts(served_home: Path) -> None:
 def test_rise_and_above_average_conditions(served_home: Path) -> None:
     engine = _engine(served_home)
     issue = _issue(engine)  # origin 2021-12; the champion also issued at 2021-10
-    kp = next(r for r in issue.rows if (r["region"], r["horizon"]) == ("PK-KP", 1))
+    kp = next(r for r in issue.rows if (r.region, r.horizon) == ("PK-KP", 1))
     rules.create_rule(
         engine, _rule(name="rise", condition="rise", target="expected_events", threshold=1.0), "cli"
     )
-    rising = _with_value(issue, "PK-KP", 1, expected_events=kp["expected_events"] + 50)
+    rising = _with_value(issue, "PK-KP", 1, expected_events=kp.expected_events + 50)
     assert _evaluate(engine, rising) == 1
     rules.create_rule(
         engine,
@@ -322,7 +322,7 @@ def test_p_severe_rules_count_severe_periods_with_the_models_threshold(recent_ho
     setup = installation(settings)
     issuing.promote(engine, setup, trained.version.version, "cli", "threshold 50")
     issue = _issue(engine)
-    value = next(r for r in issue.rows if (r["region"], r["horizon"]) == ("PK-KP", 1))["p_severe"]
+    value = next(r for r in issue.rows if (r.region, r.horizon) == ("PK-KP", 1)).p_severe
     months = [shift_period("2021-12", -k, "month") for k in range(12)]
     fatalities = region_outcomes(engine, UCDP_MONTH, "PK-KP", months)["fatalities"]
     share_50, share_25 = (max(float((fatalities >= t).mean()), 1 / 12) for t in (50, 25))

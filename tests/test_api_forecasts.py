@@ -22,9 +22,10 @@ from service.keys import create_key, revoke_key
 from service.settings import Settings
 from store.db import make_engine
 from tests.conftest import DATA, SECRET, served_settings, wait_until
-from training import issuing, jobs
-from training.artifacts import MODEL_FILE
-from training.issuing import Installation, issued_forecasts
+from training import issuing, jobs, operations
+from training.installation import Installation
+from training.issued import issued_forecasts
+from training.manifest import MODEL_FILE
 from training.registry import model_versions
 
 REGIONS = ["PK-BA", "PK-GB", "PK-IS", "PK-JK", "PK-KP", "PK-PB", "PK-SD"]
@@ -51,6 +52,37 @@ def _keys(client: TestClient) -> dict[str, str]:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _run_queued(client: TestClient) -> dict[str, Any]:
+    """Run the queued jobs as `threatcast worker` does, then let the web tier catch up."""
+    app = client.app
+    engine = app.state.engine  # type: ignore[attr-defined]
+    installation = app.state.installation  # type: ignore[attr-defined]
+    operations.work(engine, installation, operations.WorkerSchedule(once=True))
+    app.state.server.refresh()  # type: ignore[attr-defined]
+    latest = jobs.list_jobs(engine, limit=1)[0]
+    return {"status": latest.status, "version": latest.version, "result": latest.result}
+
+
+def test_promoting_over_http_never_loads_a_model_in_the_web_process(
+    client: TestClient, served_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    champion, candidate = _versions(served_home)
+    admin = _bearer(_keys(client)["admin"])
+
+    def no_unpickling(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the web process unpickled a model")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("joblib.load", no_unpickling)
+        patched.setattr("training.artifacts.load_artifact", no_unpickling)
+        queued = client.post(f"/v1/models/{candidate}/promote", json={"reason": "x"}, headers=admin)
+        assert queued.status_code == 202, queued.text
+        assert client.get("/v1/forecasts").json()["model_version"] == champion
+    done = _run_queued(client)
+    assert done["status"] == "succeeded" and done["version"] == candidate
+    assert client.get("/v1/forecasts").json()["model_version"] == candidate
 
 
 def test_latest_forecasts_for_every_region_and_horizon(
@@ -207,7 +239,12 @@ def test_models_list_show_promote_and_rollback(client: TestClient, served_home: 
     promoted = client.post(
         f"/v1/models/{candidate}/promote", json={"reason": "newer data"}, headers=admin
     )
-    assert promoted.status_code == 200 and promoted.json()["status"] == "champion"
+    assert promoted.status_code == 202 and promoted.json()["status"] == "queued"
+    assert promoted.headers["location"] == f"/v1/training-jobs/{promoted.json()['id']}"
+    assert client.get("/v1/forecasts").json()["model_version"] == champion  # not yet
+    assert _run_queued(client)["status"] == "succeeded"
+    job = client.get(promoted.headers["location"], headers=admin).json()
+    assert job["status"] == "succeeded" and job["version"] == candidate
     assert client.get("/v1/forecasts").json()["model_version"] == candidate
     history = client.get(f"/v1/models/{candidate}").json()["history"]
     assert history[-1] == {
@@ -218,7 +255,8 @@ def test_models_list_show_promote_and_rollback(client: TestClient, served_home: 
     }
 
     back = client.post("/v1/models/rollback", json={"reason": "bad"}, headers=admin)
-    assert back.status_code == 200 and back.json()["version"] == champion
+    assert back.status_code == 202 and back.json()["kind"] == "rollback"
+    assert _run_queued(client)["version"] == champion
     assert client.get("/v1/forecasts").json()["model_version"] == champion
     again = client.post(
         "/v1/models/rollback", json={"reason": "x", "series": "pak-ucdp-week"}, headers=admin
@@ -234,8 +272,10 @@ def test_a_tampered_candidate_is_not_promoted_and_the_champion_stays(
     champion, candidate = _versions(served_home)
     (served_home / "artifacts" / candidate / MODEL_FILE).write_bytes(b"planted")
     admin = _bearer(_keys(client)["admin"])
-    refused = client.post(f"/v1/models/{candidate}/promote", json={"reason": "x"}, headers=admin)
-    assert refused.status_code == 409 and "sha256" in refused.json()["error"]["message"]
+    queued = client.post(f"/v1/models/{candidate}/promote", json={"reason": "x"}, headers=admin)
+    assert queued.status_code == 202  # the manifest verifies; the worker checks the model
+    refused = _run_queued(client)
+    assert refused["status"] == "failed" and "sha256" in refused["result"]
     assert client.get("/v1/forecasts").json()["model_version"] == champion
     assert client.get(f"/v1/models/{candidate}").json()["status"] == "candidate"
     assert f"serving {champion}" in client.get("/readyz").json()["checks"]["champion"]

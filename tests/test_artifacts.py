@@ -11,16 +11,8 @@ from pathlib import Path
 import joblib
 import pytest
 
-from training.artifacts import (
-    MANIFEST_FILE,
-    MODEL_FILE,
-    ArtifactError,
-    library_versions,
-    load_artifact,
-    resign,
-    sign,
-    write_artifact,
-)
+from training.artifacts import library_versions, load_artifact, write_artifact
+from training.manifest import MANIFEST_FILE, MODEL_FILE, ArtifactError, resign, sign
 
 SECRET = "a-test-secret-that-is-long-enough-1234"
 

@@ -102,10 +102,10 @@ def test_invented_methods_are_one_label_and_metrics_stay_small(sqlite_served_hom
 
 
 def test_thinning_a_very_long_law_is_bounded_and_still_a_law() -> None:
-    from service import distribution
+    from models.laws import MAX_THINNED_LENGTH, CountLaw
 
     length = 20_000
-    law = {"pmf": [1.0 / length] * length, "tail": 0.0}  # events spread up to 20,000
-    thinned = distribution.thinned(law, 0.3)
-    assert len(thinned["pmf"]) == distribution.MAX_THINNED_LENGTH + 1
-    assert abs(sum(thinned["pmf"]) - 1.0) < 1e-9
+    law = CountLaw.from_json({"pmf": [1.0 / length] * length, "tail": 0.0})  # up to 20,000
+    thinned = law.thinned(0.3)
+    assert len(thinned.pmf) == MAX_THINNED_LENGTH + 1
+    assert abs(thinned.pmf.sum() - 1.0) < 1e-9

@@ -18,7 +18,7 @@ from events.series import Series
 from features.specs import default_spec
 from models.base import CountForecast
 from models.catalog import REFERENCE_MODELS
-from service import distribution
+from models.laws import CountLaw
 from service.app import create_app
 from store.db import make_engine
 from tests.conftest import served_settings
@@ -39,11 +39,10 @@ def test_the_stored_law_is_the_published_one(law: tuple[float, float, float]) ->
     )  # fmt: skip
     (stored,) = forecast.mass_functions()
     assert sum(stored["pmf"]) + stored["tail"] == pytest.approx(1.0, abs=1e-6)
-    assert distribution.exceedance(stored, 1) == pytest.approx(p_event, abs=1e-8)
+    law = CountLaw.from_json(stored)
+    assert law.exceedance(1) == pytest.approx(p_event, abs=1e-8)
     for level in (0.1, 0.9):
-        assert distribution.quantile(stored, level) == pytest.approx(
-            float(forecast.quantile(level)[0]), abs=1e-4
-        )
+        assert law.quantile(level) == pytest.approx(float(forecast.quantile(level)[0]), abs=1e-4)
 
 
 def test_the_ranked_probability_score_is_the_sum_over_counts() -> None:

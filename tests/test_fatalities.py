@@ -16,9 +16,9 @@ from events.panel import build_panel, gazetteer_of
 from events.periods import Frequency
 from events.series import Series
 from features.specs import default_spec
-from models.fatalities import FatalityLaw
+from models.fatalities import FatalityLaws
+from models.laws import FatalityLaw
 from models.reference import trailing_values
-from service import distribution
 from service.app import create_app
 from store.db import make_engine
 from tests.conftest import served_settings
@@ -34,9 +34,9 @@ laws = st.tuples(
 )
 
 
-def _law(params: tuple[float, float, float, float]) -> FatalityLaw:
+def _law(params: tuple[float, float, float, float]) -> FatalityLaws:
     p_fatal, share, location, scale = params
-    return FatalityLaw(
+    return FatalityLaws(
         np.array([p_fatal]), np.array([p_fatal * share]), np.array([location]),
         np.array([scale]), THRESHOLD,
     )  # fmt: skip
@@ -55,7 +55,7 @@ def test_the_law_splices_at_p_fatal_and_p_severe(params: tuple[float, float, flo
     # The web tier answers the same numbers without scipy.
     stored = law.params()[0]
     for k, expected in zip(counts[:, 0].astype(int), chance, strict=True):
-        assert distribution.fatality_exceedance(stored, int(k)) == pytest.approx(expected, abs=1e-7)
+        assert FatalityLaw.from_json(stored).exceedance(int(k)) == pytest.approx(expected, abs=1e-7)
 
 
 @settings(max_examples=40, deadline=None)
@@ -72,7 +72,7 @@ def test_quantiles_invert_the_exceedance(
 
 
 def test_expected_value_and_score_agree_with_sampling() -> None:
-    law = FatalityLaw(
+    law = FatalityLaws(
         np.array([0.9, 0.5, 0.99]), np.array([0.3, 0.01, 0.9]), np.array([2.0, 1.0, 5.0]),
         np.array([1.0, 0.8, 1.2]), THRESHOLD,
     )  # fmt: skip
@@ -116,7 +116,7 @@ def test_backtests_score_fatalities_of_ours_and_the_references(recent_store_file
     results = run_backtest(panel, request, default_spec(gazetteer_of("PAK"), Frequency.MONTH))
     ours = results[results["model"] == "ensemble"]
     # p_severe is the fatality law's P(>= 25) and the interval brackets the median.
-    laws = FatalityLaw.from_params(list(ours["fatality_law"]))
+    laws = FatalityLaws.from_params(list(ours["fatality_law"]))
     np.testing.assert_allclose(laws.exceedance(25.0), ours["p_severe"], atol=1e-8)
     assert (ours["fatalities_p10"] <= ours["fatalities_p50"]).all()
     assert (ours["fatalities_p50"] <= ours["fatalities_p90"]).all()

@@ -31,9 +31,9 @@ from service.keys import create_key
 from service.settings import Settings, get_settings
 from store.db import make_engine, migrate, write_transaction
 from tests.conftest import DATA, SECRET, served_settings, serving
-from training import issuing, registry
-from training.artifacts import ArtifactError
-from training.issuing import Installation
+from training import issued, issuing, registry
+from training.installation import Installation
+from training.manifest import ArtifactError
 from training.registry import model_versions
 
 
@@ -357,7 +357,7 @@ def test_an_issue_whose_alert_evaluation_fails_is_not_served(sqlite_served_home:
         issuing.promote(engine, broken, candidate, "cli", "newer")
     # One transaction: neither the promotion nor the issued rows happened.
     assert registry.champion(engine, "pak-ucdp-month").version == champion  # type: ignore[union-attr]
-    assert issuing.latest_issue_key(engine, candidate) is None
+    assert issued.latest_issue_key(engine, candidate) is None
     engine.dispose()
 
 

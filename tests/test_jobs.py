@@ -13,15 +13,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, update
+from pydantic import ValidationError
+from sqlalchemy import Engine, insert, update
 from typer.testing import CliRunner
 
 from service.cli import app
 from service.settings import get_settings
 from store.db import make_engine, write_transaction
 from tests.conftest import SMALL_TRAINING
-from training import issuing, jobs, registry
-from training.issuing import Installation, load_version
+from training import issued, jobs, registry
+from training.config import TrainingConfig
+from training.installation import Installation
+from training.issuing import load_version
+from training.job_params import RetrainParams, TrainParams
 from training.jobs import jobs as jobs_table
 
 SECRET = "a-test-secret-that-is-long-enough-1234"
@@ -152,7 +156,7 @@ def test_retrain_from_release_20_1_to_22_1_through_the_worker(
     assert code == 0 and "succeeded" in out and "promoted to champion: no champion yet" in out
     champion = registry.champion(_store(home), "pak-ucdp-month")
     assert champion is not None and champion.as_of == "2021-12"
-    assert issuing.latest_issue_key(_store(home), champion.version) is not None  # the gate issued
+    assert issued.latest_issue_key(_store(home), champion.version) is not None  # the gate issued
 
     # The same data again, under a gate it cannot pass: the version stays a candidate, and says why.
     code, out = _cli(
@@ -179,7 +183,7 @@ def test_a_failed_retrain_is_recorded_with_its_reason(home: Path, tmp_path: Path
 
 def test_a_job_whose_remote_worker_went_silent_is_failed(engine: Engine, tmp_path: Path) -> None:
     store = engine
-    job_id = jobs.enqueue(store, "train", {"config": SMALL_TRAINING}, "cli")
+    job_id = jobs.enqueue(store, TrainParams(config=TrainingConfig(**SMALL_TRAINING)), "cli")
     claimed = jobs.claim_next(store)
     assert claimed is not None and claimed.id == job_id and claimed.status == "running"
     assert jobs.claim_next(store) is None
@@ -199,13 +203,40 @@ def test_a_job_whose_remote_worker_went_silent_is_failed(engine: Engine, tmp_pat
 
 
 def test_two_workers_never_take_the_same_job(engine: Engine) -> None:
-    ids = [jobs.enqueue(engine, "train", {"n": n}, "cli") for n in range(3)]
+    ids = [jobs.enqueue(engine, TrainParams(as_of=f"2020-0{n + 1}"), "cli") for n in range(3)]
     taken = [jobs.claim_next(engine) for _ in range(4)]
     assert [job.id for job in taken if job] == ids and taken[-1] is None
-    with pytest.raises(jobs.JobError, match="unknown job kind"):
-        jobs.enqueue(engine, "dance", {}, "cli")
+    assert [job.parameters() for job in taken if job][1] == TrainParams(as_of="2020-02")
     with pytest.raises(jobs.JobError, match="no job 999"):
         jobs.get(engine, 999)
+
+
+def test_job_parameters_are_checked_when_queued_and_when_read(engine: Engine) -> None:
+    with pytest.raises(ValidationError, match="promote"):
+        RetrainParams(promote="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="horizons"):
+        TrainParams(config={"horizons": [0]})  # type: ignore[arg-type]
+    dance = _raw_job(engine, "dance", {})
+    with pytest.raises(jobs.JobError, match="do not fit a dance job"):
+        jobs.get(engine, dance).parameters()
+    odd = _raw_job(engine, "retrain", {"events": 42, "surprise": True})
+    with pytest.raises(jobs.JobError, match="surprise"):
+        jobs.get(engine, odd).parameters()
+
+
+def _raw_job(engine: Engine, kind: str, params: dict[str, object]) -> int:
+    """A queued row written by something other than jobs.enqueue (an older release, a hand)."""
+    with write_transaction(engine) as conn:
+        result = conn.execute(
+            insert(jobs_table).values(
+                kind=kind,
+                status="queued",
+                params=params,
+                requested_by="hand",
+                created_at=datetime.now(UTC),
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def test_the_worker_outlives_a_crashing_job_and_removes_uploaded_files(home: Path) -> None:
@@ -214,14 +245,13 @@ def test_the_worker_outlives_a_crashing_job_and_removes_uploaded_files(home: Pat
     uploads.mkdir()
     refused = uploads / "refused.csv"
     refused.write_text("id,when\n1,2\n")
-    config = {"config": SMALL_TRAINING}
+    config = TrainingConfig(**SMALL_TRAINING)
     first = jobs.enqueue(
-        store, "retrain", {**config, "events": str(refused), "uploaded": True}, "api"
+        store, RetrainParams(config=config, events=str(refused), uploaded=True), "api"
     )
-    broken = {**config, "events": None}  # the job itself is broken
-    second = jobs.enqueue(store, "retrain", broken, "api")
+    second = _raw_job(store, "retrain", {"events": ["not", "a", "path"]})  # the job is broken
     code, out = _cli(home, "worker", "--once")
     assert code == 0, out
     assert jobs.get(store, first).status == "failed" and not refused.exists()
     crashed = jobs.get(store, second)
-    assert crashed.status == "failed" and (crashed.result or "").startswith("crashed: TypeError")
+    assert crashed.status == "failed" and "do not fit a retrain job" in (crashed.result or "")

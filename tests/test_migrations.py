@@ -17,7 +17,7 @@ import training.registry
 import training.track_record
 from store.db import make_engine, migrate, schema_is_current
 from store.metadata import metadata
-from training.issuing import issued_forecasts
+from training.issued import issued_forecasts
 
 # Every module that declares tables, so the metadata holds the whole schema.
 OWNERS = (events.tables, training.registry, training.jobs, training.issuing, service.keys,

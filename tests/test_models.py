@@ -11,8 +11,9 @@ import pytest
 
 from features.design import horizon_data
 from features.specs import FeatureSpec, build_features
-from models.base import FORECAST_COLUMNS, check_forecast_table
+from models.base import check_forecast_table
 from models.catalog import FAMILIES, make_forecaster
+from models.columns import FORECAST_COLUMNS
 from models.ensemble import EnsembleModel, jeffreys_rate
 from tests.synthetic import REGIONS, generate_panel
 

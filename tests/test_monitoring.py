@@ -30,8 +30,8 @@ from service.alerts.tables import alert_deliveries
 from service.app import create_app
 from store.db import make_engine, write_transaction
 from tests.conftest import free_port, served_settings, serving, wait_until
-from training import issuing, registry
-from training.issuing import Issue
+from training import issued, registry
+from training.issued import Issue
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 PROMETHEUS_DIR = DEPLOY / "prometheus"
@@ -213,9 +213,9 @@ def _active(alertmanager: str) -> set[str]:
 def _issue_with(engine: Engine, p_event: float) -> Issue:
     champion = registry.champion(engine, "pak-ucdp-month")
     assert champion is not None
-    issue = issuing.latest_issue(engine, champion)
+    issue = issued.latest_issue(engine, champion)
     assert issue is not None
-    rows = tuple({**r, "p_event": p_event} if (r["region"], r["horizon"]) == ("PK-KP", 1) else r
+    rows = tuple(replace(r, p_event=p_event) if (r.region, r.horizon) == ("PK-KP", 1) else r
                  for r in issue.rows)  # fmt: skip
     return replace(issue, rows=rows, severe_threshold=25)
 

@@ -15,7 +15,7 @@ from service.cli.refresh import parse_every
 from store.db import make_engine
 from tests.conftest import DATA, SMALL_TRAINING, run_cli, settled
 from training import jobs, registry
-from training.issuing import latest_issue_key
+from training.issued import latest_issue_key
 
 ACLED_CSV = DATA / "acled_aggregated_pakistan_sample.csv"
 

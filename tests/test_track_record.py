@@ -27,7 +27,8 @@ from tests.conftest import SECRET, SMALL_TRAINING, run_cli, wait_until
 from training import issuing
 from training.backtest import BacktestRequest, run_backtest
 from training.config import TrainingConfig
-from training.issuing import Installation, issued_forecasts, reference_forecasts
+from training.installation import Installation
+from training.issued import issued_forecasts, reference_forecasts
 from training.metrics import score
 from training.track_record import (
     ISSUED,

@@ -13,9 +13,11 @@ from events.ingest import ingest_file
 from store.db import make_engine
 from tests.conftest import DATA, SMALL_TRAINING
 from training import issuing, registry
-from training.artifacts import MANIFEST_FILE, MODEL_FILE, ArtifactError
 from training.config import TrainingConfig, load_config
-from training.issuing import Installation, issued_forecasts, load_version
+from training.installation import Installation
+from training.issued import issued_forecasts
+from training.issuing import load_version
+from training.manifest import MANIFEST_FILE, MODEL_FILE, ArtifactError
 from training.train import TrainingError, train_version
 
 SECRET = "a-test-secret-that-is-long-enough-1234"

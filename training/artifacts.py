@@ -23,18 +23,21 @@ from typing import Any
 
 import joblib
 
+from training.manifest import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    TEMP_PREFIX,
+    ArtifactError,
+    read_manifest,
+    read_regular,
+    sign,
+)
+
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.joblib"
-MANIFEST_FILE = "manifest.json"
-TEMP_PREFIX = ".tmp-"
 # Libraries whose pickles are only safe to load under the same minor version.
 STRICT_LIBRARIES = ("scikit-learn", "statsmodels")
 RECORDED_LIBRARIES = ("numpy", "pandas", "scikit-learn", "statsmodels", "joblib")
-
-
-class ArtifactError(Exception):
-    """An artifact is missing, tampered with, or unsafe to load."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,6 @@ def library_versions() -> dict[str, str]:
     for name in RECORDED_LIBRARIES:
         versions[name] = metadata.version(name)
     return versions
-
-
-def sign(data: bytes, secret: str) -> str:
-    return hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -102,51 +101,6 @@ def write_artifact(
     return WrittenArtifact(final, signed["sha256"], sign(body, secret), signed)
 
 
-def _read_regular(path: Path) -> bytes:
-    """A file's bytes; a symlink is refused (it could point anywhere after verification)."""
-    if path.is_symlink():
-        raise ArtifactError(f"{path.parent.name}/{path.name} is a symbolic link; refusing it")
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read()
-
-
-def _manifest_body(directory: Path) -> bytes:
-    try:
-        return _read_regular(directory / MANIFEST_FILE)
-    except OSError as exc:
-        raise ArtifactError(
-            f"cannot read the manifest of {directory.name}: {exc.strerror or exc}"
-        ) from None
-
-
-def _verifies(body: bytes, manifest_hmac: str, keys: Sequence[str]) -> bool:
-    if isinstance(keys, str):  # one key, not a keyring of its characters
-        keys = (keys,)
-    return any(hmac.compare_digest(sign(body, key), manifest_hmac) for key in keys)
-
-
-def read_manifest(directory: Path, manifest_hmac: str, keys: Sequence[str]) -> dict[str, Any]:
-    """The manifest, only if its HMAC verifies with one of `keys` (the keyring)."""
-    body = _manifest_body(directory)
-    if not _verifies(body, manifest_hmac, keys):
-        raise ArtifactError(
-            f"the manifest of {directory.name} does not verify against the registry's signature "
-            "(tampered with, or signed with a key that is not THREATCAST_SECRET_KEY or one of "
-            "THREATCAST_PREVIOUS_SECRET_KEYS); refusing to load it"
-        )
-    manifest: dict[str, Any] = json.loads(body)
-    return manifest
-
-
-def resign(directory: Path, manifest_hmac: str, keys: Sequence[str], secret: str) -> str:
-    """The manifest's signature under `secret`, once it verifies with one of `keys`."""
-    body = _manifest_body(directory)
-    if not _verifies(body, manifest_hmac, keys):
-        raise ArtifactError(f"the manifest of {directory.name} verifies with none of the keys")
-    return sign(body, secret)
-
-
 def _minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
@@ -174,7 +128,7 @@ def load_artifact(
     if manifest.get("sha256") != sha256:
         raise ArtifactError(f"the manifest of {directory.name} names another model file")
     try:
-        data = _read_regular(directory / MODEL_FILE)
+        data = read_regular(directory / MODEL_FILE)
     except OSError:
         raise ArtifactError(f"{directory.name} has no readable {MODEL_FILE}") from None
     actual = hashlib.sha256(data).hexdigest()
@@ -198,16 +152,3 @@ def load_artifact(
             f"({type(exc).__name__}: {exc}); it was saved by {made_by}: retrain it"
         ) from None
     return model, manifest
-
-
-def discard(root: Path, version: str) -> list[str]:
-    """Delete what a dead job may have left of `version`: its temporary and final directories.
-
-    Only call this for a version no registry row points to.
-    """
-    removed = []
-    for directory in (root / f"{TEMP_PREFIX}{version}", root / version):
-        if directory.is_dir():
-            shutil.rmtree(directory, ignore_errors=True)
-            removed.append(directory.name)
-    return removed

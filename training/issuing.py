@@ -1,159 +1,44 @@
 """Issuing forecasts: the one step that turns a verified model version into served forecasts.
 
 Promotion, rollback, `threatcast forecast`, the retraining gate and bootstrap all issue through
-here: verify the artifact and forecast outside the lock, then in one write transaction change
-the registry (for a promotion or rollback), store the issued rows and tell the installation's
-listener (alert evaluation) about a champion's issue. Web workers only read what is stored.
+here, in workers and the CLI: verify the artifact and forecast outside the lock, then in one
+write transaction change the registry (for a promotion or rollback), store the issued rows and
+tell the installation's listener (alert evaluation) about a champion's issue. Web workers read
+what is stored through training.issued and never import this module.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (
-    JSON,
-    Column,
-    Connection,
-    DateTime,
-    Engine,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Table,
-    UniqueConstraint,
-    delete,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from events.gaps import check_origins, last_complete_origin
 from events.panel import build_panel
 from events.series import DEFAULT_SERIES, Series
-from models.base import FATALITY_COLUMNS, FORECAST_KEYS, FORECAST_VALUES
-from models.catalog import make_forecaster
+from models.catalog import ISSUED_REFERENCES, make_forecaster
 from models.direct import DirectForecaster
-from store.db import as_utc, write_transaction
-from store.metadata import metadata
+from store.db import write_transaction
 from training import changes, registry
-from training.artifacts import ArtifactError, load_artifact
+from training.artifacts import load_artifact
+from training.installation import Installation
+from training.issued import (
+    REFERENCE_COLUMNS,
+    ROW_COLUMNS,
+    Issue,
+    IssuedRow,
+    issued_forecasts,
+    reference_forecasts,
+)
+from training.manifest import ArtifactError
 
 log = logging.getLogger(__name__)
-
-issued_forecasts = Table(
-    "issued_forecasts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("version", String(64), ForeignKey("model_versions.version"), nullable=False),
-    Column("series", String(40), nullable=False),
-    Column("freq", String(8), nullable=False),
-    Column("region", String(10), nullable=False),
-    Column("origin", String(10), nullable=False),
-    Column("horizon", Integer, nullable=False),
-    Column("period", String(10), nullable=False, index=True),
-    *(Column(name, Float, nullable=False) for name in FORECAST_VALUES),
-    # [{"feature", "label", "contribution"}, ...], largest contribution first.
-    Column("drivers", JSON, nullable=False),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
-    # The issuing model's severe-period threshold (fatalities); unknown for older issues.
-    Column("severe_threshold", Integer, nullable=True),
-    # Why p_event moved since the previous issue for the region and horizon (training.changes).
-    Column("change", JSON, nullable=True),
-    # The whole count law: {"pmf": [P(0), P(1), ...], "tail": P(count >= len(pmf))}.
-    Column("count_law", JSON, nullable=True),
-    # Fatalities, from models that forecast them: the expected count, the interval and the law
-    # ({"p_fatal", "p_severe", "location", "scale", "threshold"}: models.fatalities).
-    *(Column(name, Float, nullable=True) for name in FATALITY_COLUMNS),
-    Column("fatality_law", JSON, nullable=True),
-    # Per tracked actor group, where the source names actors: {group: {"share", "p_event",
-    # "expected_events"}} (models.actors; the API thins the count law by the share).
-    Column("actors", JSON, nullable=True),
-    UniqueConstraint("version", "region", "origin", "horizon", name="uq_issued_forecasts_row"),
-)
-
-# What the reference methods forecast at the same issue, from the same data: a track record
-# compares with them as they stood then, never recomputed later.
-reference_forecasts = Table(
-    "reference_forecasts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("version", String(64), ForeignKey("model_versions.version"), nullable=False),
-    Column("series", String(40), nullable=False),
-    Column("reference", String(32), nullable=False),
-    Column("region", String(10), nullable=False),
-    Column("origin", String(10), nullable=False),
-    Column("horizon", Integer, nullable=False),
-    Column("period", String(10), nullable=False),
-    *(Column(name, Float, nullable=False) for name in FORECAST_VALUES),
-    Column("count_law", JSON, nullable=True),
-    UniqueConstraint(
-        "version", "origin", "reference", "region", "horizon", name="uq_reference_forecasts_row"
-    ),
-)
-REFERENCE_MODELS = ("climatology", "recent")
-REFERENCE_COLUMNS = (*FORECAST_KEYS, *FORECAST_VALUES, "count_law")
-ROW_COLUMNS = (
-    *FORECAST_KEYS,
-    *FORECAST_VALUES,
-    "drivers",
-    "change",
-    "count_law",
-    *FATALITY_COLUMNS,
-    "fatality_law",
-    "actors",
-)
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One version's forecasts issued at one origin."""
-
-    version: str
-    series: str
-    freq: str
-    model_as_of: str
-    origin: str
-    issued_at: datetime
-    rows: tuple[dict[str, Any], ...]
-    # The model's severe-period threshold (fatalities), known when the issue is made.
-    severe_threshold: int | None = None
-
-    @functools.cached_property
-    def etag(self) -> str:  # asked on every poll: hashed once
-        return hashlib.sha256(
-            f"{self.version}|{self.origin}|{self.issued_at.isoformat()}".encode()
-        ).hexdigest()[:32]
-
-
-class IssueListener(Protocol):
-    """Hears of each champion issue inside the transaction that stores it."""
-
-    def __call__(self, conn: Connection, issue: Issue) -> None: ...
-
-
-@dataclass(frozen=True)
-class Installation:
-    """What issuing and jobs need from the installation: where artifacts live, the key that
-    signs them (and older keys that still verify), and who hears of each champion issue."""
-
-    artifact_root: Path
-    secret: str
-    on_champion_issue: IssueListener | None = None
-    previous_secrets: tuple[str, ...] = ()
-
-    @property
-    def verifying_keys(self) -> tuple[str, ...]:
-        return (self.secret, *self.previous_secrets)
 
 
 @dataclass(frozen=True)
@@ -276,7 +161,7 @@ def _prepare(
         name: make_forecaster(name, forecaster.spec, chosen)
         .fit(history)
         .predict(history, origin, chosen)
-        for name in REFERENCE_MODELS
+        for name in ISSUED_REFERENCES
     }
     return _Prepared(model, table, references)
 
@@ -321,7 +206,7 @@ def _store(conn: Connection, installation: Installation, prepared: _Prepared) ->
         record.as_of,
         origin,
         issued_at,
-        rows,
+        tuple(IssuedRow.from_db(row) for row in rows),
         prepared.model.forecaster.spec.severe_threshold,
     )
     champion = registry.champion_in(conn, record.series)
@@ -420,43 +305,3 @@ def rollback(
         restored = registry.rollback(conn, series, previous.version, actor, reason)
         _store(conn, installation, prepared)
     return restored
-
-
-def latest_issue_key(engine: Engine, version: str) -> tuple[str, datetime] | None:
-    """(origin, issued_at) of a version's newest issue."""
-    with engine.connect() as conn:
-        latest = conn.execute(
-            select(issued_forecasts.c.origin, func.max(issued_forecasts.c.issued_at))
-            .where(issued_forecasts.c.version == version)
-            .group_by(issued_forecasts.c.origin)
-            .order_by(issued_forecasts.c.origin.desc())
-            .limit(1)
-        ).first()
-    if latest is None:
-        return None
-    issued_at = as_utc(latest[1])
-    assert issued_at is not None  # the column is not nullable
-    return str(latest[0]), issued_at
-
-
-def load_issue(
-    engine: Engine, record: registry.ModelVersion, origin: str, issued_at: datetime
-) -> Issue:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(*(issued_forecasts.c[c] for c in ROW_COLUMNS))
-            .where(
-                issued_forecasts.c.version == record.version, issued_forecasts.c.origin == origin
-            )
-            .order_by(issued_forecasts.c.region, issued_forecasts.c.horizon)
-        ).mappings()
-        listed = tuple(dict(r) for r in rows)
-    return Issue(
-        record.version, record.series, record.freq, record.as_of, origin, issued_at, listed
-    )
-
-
-def latest_issue(engine: Engine, record: registry.ModelVersion) -> Issue | None:
-    """A version's newest issued forecasts, or None when it has issued none."""
-    key = latest_issue_key(engine, record.version)
-    return load_issue(engine, record, *key) if key is not None else None

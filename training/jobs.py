@@ -36,7 +36,8 @@ from sqlalchemy import (
 
 from store.db import as_utc, write_transaction
 from store.metadata import metadata
-from training.artifacts import discard
+from training.job_params import JobParams, parse_params, stored_params
+from training.manifest import discard
 from training.registry import registered_versions
 
 jobs = Table(
@@ -59,7 +60,6 @@ jobs = Table(
 )
 
 log = logging.getLogger(__name__)
-JOB_KINDS = ("train", "retrain")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed")
 LOG_TAIL_LINES = 40
 HEARTBEAT_S = 5.0
@@ -82,6 +82,13 @@ class Job:
     result: str | None
     log_tail: str | None
 
+    def parameters(self) -> JobParams:
+        """The job's parameters, typed by its kind (JobError if the stored ones do not fit)."""
+        try:
+            return parse_params(self.kind, self.params)
+        except ValueError as exc:
+            raise JobError(f"job {self.id}: {exc}") from None
+
 
 class JobError(Exception):
     """An unknown job, or a request the queue cannot take."""
@@ -102,28 +109,26 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _insert(
-    engine: Engine, kind: str, params: dict[str, Any], requested_by: str, **state: Any
-) -> int:
-    if kind not in JOB_KINDS:
-        raise JobError(f"unknown job kind {kind!r}; known: {', '.join(JOB_KINDS)}")
+def _insert(engine: Engine, params: JobParams, requested_by: str, **state: Any) -> int:
     with write_transaction(engine) as conn:
         result = conn.execute(
-            insert(jobs).values(kind=kind, params=params, requested_by=requested_by, **state)
+            insert(jobs).values(
+                kind=params.kind, params=stored_params(params), requested_by=requested_by, **state
+            )
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def enqueue(engine: Engine, kind: str, params: dict[str, Any], requested_by: str) -> int:
+def enqueue(engine: Engine, params: JobParams, requested_by: str) -> int:
     """A job for `threatcast worker` to take."""
-    return _insert(engine, kind, params, requested_by, status="queued", created_at=_now())
+    return _insert(engine, params, requested_by, status="queued", created_at=_now())
 
 
-def start_inline(engine: Engine, kind: str, params: dict[str, Any], requested_by: str) -> int:
+def start_inline(engine: Engine, params: JobParams, requested_by: str) -> int:
     """A job run by the process that asked for it (the CLI), recorded as running at once."""
     now = _now()
     return _insert(
-        engine, kind, params, requested_by, status="running", created_at=now, started_at=now,
+        engine, params, requested_by, status="running", created_at=now, started_at=now,
         heartbeat_at=now, worker=worker_id(),
     )  # fmt: skip
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from models.fatalities import FatalityLaw
+from models.fatalities import FatalityLaws
 from training.scores import QUANTILES, brier, mean_rps, pinball
 
 CALIBRATION_BINS = 10
@@ -94,7 +94,7 @@ def fatality_rps_rows(rows: pd.DataFrame) -> np.ndarray:
     known = np.array([isinstance(law, dict) for law in laws]) & ~np.isnan(observed)
     fitted = known & np.array([isinstance(law, dict) and "sample" not in law for law in laws])
     if fitted.any():
-        scores[fitted] = FatalityLaw.from_params(list(laws[fitted])).ranked_probability_score(
+        scores[fitted] = FatalityLaws.from_params(list(laws[fitted])).ranked_probability_score(
             observed[fitted]
         )
     for row in np.flatnonzero(known & ~fitted):

@@ -40,6 +40,7 @@ from events.sources import ProgressLog, SourceFormatError
 from events.sources.base import DEFAULT_LIMITS, FileLimits, excerpt
 from training import jobs, registry
 from training.config import TrainingConfig
+from training.job_params import RetrainParams
 from training.track_record import record_outcomes
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,6 @@ def refresh_inbox(
             if series.freq != base.freq:  # that frequency's own default horizons
                 values.update(horizons=(), backtest_horizons=())
             config = TrainingConfig.model_validate(values)
-            params = {"config": config.model_dump(mode="json"), "promote": "gate"}
             start = jobs.start_inline if inline else jobs.enqueue
-            result.queued.append((series.key, start(engine, "retrain", params, actor)))
+            result.queued.append((series.key, start(engine, RetrainParams(config=config), actor)))
     return result

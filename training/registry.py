@@ -34,6 +34,7 @@ from sqlalchemy import (
 
 from store.db import fetch_page, write_transaction
 from store.metadata import metadata
+from training.scorecard import BacktestMetrics
 
 # Model versions and their audit trail; the artifact directory holds the model itself.
 model_versions = Table(
@@ -92,6 +93,11 @@ class ModelVersion:
     manifest_hmac: str
     metrics: dict[str, Any]
     job_id: int | None
+
+    @property
+    def backtest(self) -> BacktestMetrics | None:
+        """The metrics as a value; None for a version registered without a backtest."""
+        return BacktestMetrics.from_json(self.metrics) if "models" in self.metrics else None
 
 
 @dataclass(frozen=True)

@@ -5,22 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from events.ingest import IngestError, ingest_file
+from events.ingest import IngestError
 from events.sources import ProgressLog, SourceFormatError
 from training import issuing, jobs, registry
-from training.artifacts import ArtifactError
 from training.config import TrainingConfig
-from training.issuing import Installation
-from training.track_record import record_outcomes
-from training.train import TrainingError, main_scores, new_version_id, train_version
+from training.ingesting import ingest_and_record
+from training.installation import Installation
+from training.job_params import PromoteParams, RetrainParams, RollbackParams, TrainParams
+from training.manifest import ArtifactError
+from training.scorecard import BacktestMetrics
+from training.train import TrainingError, new_version_id, train_version
 
 log = logging.getLogger(__name__)
-PromoteMode = Literal["never", "gate", "always"]
-PROMOTE_MODES = ("never", "gate", "always")
 
 
 @dataclass(frozen=True)
@@ -30,11 +29,10 @@ class GateDecision:
 
 
 def promotion_gate(
-    candidate: dict[str, Any], champion: registry.ModelVersion | None, config: TrainingConfig
+    candidate: BacktestMetrics, champion: registry.ModelVersion | None, config: TrainingConfig
 ) -> GateDecision:
     """Calibration within bound, and Brier no worse than the champion's beyond the tolerance."""
-    scores = main_scores(candidate)
-    brier, ece = float(scores["brier"]), float(scores["calibration_error"])
+    brier, ece = candidate.brier, candidate.calibration_error
     if ece > config.gate_max_calibration_error:
         return GateDecision(
             False,
@@ -44,13 +42,15 @@ def promotion_gate(
         return GateDecision(
             True, f"no champion yet; Brier {brier:.4f}, calibration error {ece:.4f}"
         )
-    best = float(main_scores(champion.metrics)["brier"])
-    window = candidate["window"]
+    judged = champion.backtest
+    if judged is None:
+        return GateDecision(True, f"champion {champion.version} was never backtested")
+    best = judged.brier
+    window = candidate.window
     note = (
         ""
-        if champion.metrics.get("window") == window
-        else f" (champion scored on {champion.metrics['window']['start']}..{champion.metrics['window']['end']},"
-        f" candidate on {window['start']}..{window['end']})"
+        if judged.window == window
+        else f" (champion scored on {judged.window}, candidate on {window})"
     )
     if brier > best + config.gate_brier_tolerance:
         return GateDecision(
@@ -66,11 +66,15 @@ def promotion_gate(
 
 
 def _train(
-    engine: Engine, env: Installation, job: jobs.Job, actor: str, source: str | None
-) -> tuple[str, str]:
+    engine: Engine,
+    env: Installation,
+    job: jobs.Job,
+    params: TrainParams | RetrainParams,
+    source: str | None,
+) -> str:
     """Train the job's series (of `source`, the family of the file it ingested, when given)."""
-    params = job.params
-    config = TrainingConfig.model_validate(params.get("config", {}))
+    actor = job.requested_by
+    config = params.config
     if source is not None:
         config = TrainingConfig.model_validate({**config.model_dump(), "source": source})
     version = new_version_id(config.freq)
@@ -80,70 +84,89 @@ def _train(
         config,
         artifact_root=env.artifact_root,
         secret=env.secret,
-        as_of=params.get("as_of"),
+        as_of=params.as_of,
         actor=actor,
         job_id=job.id,
         version=version,
-        force=bool(params.get("force", False)),
+        force=params.force,
     )
     jobs.record_findings(engine, job.id, [f.to_dict() for f in result.findings])
-    scores = main_scores(result.version.metrics)
+    scores = BacktestMetrics.from_json(result.version.metrics)
     summary = (
-        f"registered {version} as a candidate: pooled Brier {scores['brier']:.4f}, "
-        f"calibration error {scores['calibration_error']:.4f}"
+        f"registered {version} as a candidate: pooled Brier {scores.brier:.4f}, "
+        f"calibration error {scores.calibration_error:.4f}"
     )
-    if job.kind == "train":
-        return version, summary
-    mode: PromoteMode = params.get("promote", "gate")
-    if mode == "never":
-        return version, summary + "; not promoted (--promote never)"
-    if mode == "always":
+    if isinstance(params, TrainParams):
+        return summary
+    if params.promote == "never":
+        return summary + "; not promoted (--promote never)"
+    if params.promote == "always":
         issuing.promote(engine, env, version, actor, "retrain with --promote always")
-        return version, summary + "; promoted to champion (--promote always)"
+        return summary + "; promoted to champion (--promote always)"
     judged_against = registry.champion(engine, config.series.key)
-    decision = promotion_gate(result.version.metrics, judged_against, config)
+    decision = promotion_gate(scores, judged_against, config)
     if not decision.passed:
-        return version, summary + f"; stays a candidate: {decision.reason}"
+        return summary + f"; stays a candidate: {decision.reason}"
     try:
         issuing.promote(
             engine, env, version, actor, f"promotion gate passed: {decision.reason}",
             replaces=judged_against.version if judged_against else None,
         )  # fmt: skip
     except registry.ChampionChanged as exc:  # promoted by hand or by another gate meanwhile
-        return version, summary + f"; stays a candidate: {exc}"
-    return version, summary + f"; promoted to champion: {decision.reason}"
+        return summary + f"; stays a candidate: {exc}"
+    return summary + f"; promoted to champion: {decision.reason}"
+
+
+def _retrain(engine: Engine, env: Installation, job: jobs.Job, params: RetrainParams) -> str:
+    source = None
+    if params.events is not None:
+        path = Path(params.events)
+        try:
+            ingested = ingest_and_record(
+                engine, path, source=params.source, replace=params.replace,
+                progress=ProgressLog(log),
+            )  # fmt: skip
+        finally:
+            if params.uploaded:  # the job's own copy: stored or refused now
+                path.unlink(missing_ok=True)
+        report = ingested.report
+        log.info(
+            "ingested %s: %d added, %d updated, %d missing now",
+            path.name, report.added, report.updated, report.missing_now,
+        )  # fmt: skip
+        source = report.source
+    return _train(engine, env, job, params, source)
+
+
+def _promote(engine: Engine, env: Installation, job: jobs.Job, params: PromoteParams) -> str:
+    promoted = issuing.promote(engine, env, params.version, job.requested_by, params.reason)
+    jobs.set_version(engine, job.id, promoted.version)
+    return f"{promoted.version} is the {promoted.series} champion; its forecasts are issued"
+
+
+def _rollback(engine: Engine, env: Installation, job: jobs.Job, params: RollbackParams) -> str:
+    restored = issuing.rollback(engine, env, params.series, job.requested_by, params.reason)
+    jobs.set_version(engine, job.id, restored.version)
+    return f"rolled {params.series} back to {restored.version}; its forecasts are issued"
+
+
+def _run(engine: Engine, env: Installation, job: jobs.Job) -> str:
+    params = job.parameters()
+    if isinstance(params, TrainParams):
+        return _train(engine, env, job, params, None)
+    if isinstance(params, RetrainParams):
+        return _retrain(engine, env, job, params)
+    if isinstance(params, PromoteParams):
+        return _promote(engine, env, job, params)
+    return _rollback(engine, env, job, params)
 
 
 def run_job(engine: Engine, env: Installation, job_id: int) -> jobs.Job:
     """Run a claimed (running) job to its end and record how it ended."""
     job = jobs.get(engine, job_id)
-    actor = job.requested_by
     with jobs.heartbeat(engine, job.id) as tail:
         try:
-            source = None
-            if job.kind == "retrain" and "events" in job.params:
-                path = Path(job.params["events"])
-                try:
-                    report = ingest_file(
-                        engine,
-                        path,
-                        source=job.params.get("source", "auto"),
-                        replace=bool(job.params.get("replace", False)),
-                        progress=ProgressLog(log),
-                    )
-                finally:
-                    if job.params.get("uploaded"):  # the job's own copy: stored or refused now
-                        path.unlink(missing_ok=True)
-                log.info(
-                    "ingested %s: %d added, %d updated, %d missing now",
-                    path.name,
-                    report.added,
-                    report.updated,
-                    report.missing_now,
-                )
-                source = report.source
-                record_outcomes(engine)
-            _, summary = _train(engine, env, job, actor, source)
+            summary = _run(engine, env, job)
         except TrainingError as exc:
             log.error("job %d failed: %s", job.id, exc)
             jobs.finish(
@@ -159,6 +182,7 @@ def run_job(engine: Engine, env: Installation, job_id: int) -> jobs.Job:
             SourceFormatError,
             registry.RegistryError,
             ArtifactError,
+            jobs.JobError,
             ValueError,
             OSError,
         ) as exc:

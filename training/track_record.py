@@ -32,14 +32,10 @@ from sqlalchemy import (
 
 from events.panel import build_panel
 from events.series import Series
+from models.catalog import ISSUED_REFERENCES
 from store.db import write_transaction
 from store.metadata import metadata
-from training.issuing import (
-    REFERENCE_COLUMNS,
-    REFERENCE_MODELS,
-    issued_forecasts,
-    reference_forecasts,
-)
+from training.issued import REFERENCE_COLUMNS, issued_forecasts, reference_forecasts
 from training.scores import brier, interval_pinball, ranked_probability_score
 
 log = logging.getLogger(__name__)
@@ -276,7 +272,7 @@ def summarize(rows: pd.DataFrame) -> dict[str, Any]:
     Brier skill against each reference with its bootstrap interval."""
     if rows.empty:
         return {"months": [], "overall": {}, "skill": [], "revised_targets": 0}
-    models = [ISSUED, *(m for m in REFERENCE_MODELS if m in set(rows["model"]))]
+    models = [ISSUED, *(m for m in ISSUED_REFERENCES if m in set(rows["model"]))]
     months = []
     for period, part in rows.groupby("period", sort=True):
         months.append(
@@ -348,7 +344,7 @@ def latest_skill(
             continue
         last = sorted(rows["period"].unique())[-months:]
         recent = rows[rows["period"].isin(last)]
-        for reference in REFERENCE_MODELS:
+        for reference in ISSUED_REFERENCES:
             value, _, _ = _skill_interval(
                 recent[recent["model"] == ISSUED], recent[recent["model"] == reference], "latest"
             )

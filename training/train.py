@@ -23,11 +23,13 @@ from events.periods import Frequency, cadence, period_end, period_start, shift_p
 from features.specs import FeatureSpec, default_spec
 from models.catalog import make_forecaster
 from training import registry
-from training.artifacts import discard, library_versions, write_artifact
+from training.artifacts import library_versions, write_artifact
 from training.backtest import BacktestRequest, run_backtest
 from training.checks import Finding, input_checks, severe
 from training.config import TrainingConfig
+from training.manifest import discard
 from training.metrics import reliability_table, score_backtest
+from training.scorecard import BacktestMetrics
 
 log = logging.getLogger(__name__)
 REFERENCE_MODEL = "climatology"
@@ -143,12 +145,6 @@ def _last_usable(panel: pd.DataFrame, freq: Frequency) -> str | None:
         return None
 
 
-def main_scores(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The pooled scores of the version's own model."""
-    scores: dict[str, Any] = metrics["models"][metrics["main_model"]]["all"]
-    return scores
-
-
 def train_version(
     engine: Engine,
     config: TrainingConfig,
@@ -261,6 +257,8 @@ def train_version(
         discard(artifact_root, version)
         raise
     log.info(
-        "registered %s as a candidate (pooled Brier %.4f)", version, main_scores(metrics)["brier"]
+        "registered %s as a candidate (pooled Brier %.4f)",
+        version,
+        BacktestMetrics.from_json(metrics).brier,
     )
     return TrainingResult(registered, written.manifest, findings)

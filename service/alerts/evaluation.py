@@ -21,7 +21,7 @@ from service.alerts.delivery import notify
 from service.alerts.rules import Rule, UnknownRule, rule_from_row
 from service.alerts.tables import alert_rules, alerts
 from store.db import as_utc, fetch_page, write_transaction
-from training.issuing import Issue, issued_forecasts
+from training.issued import ActorPart, Issue, IssuedRow, issued_forecasts
 
 log = logging.getLogger(__name__)
 TRAILING_PERIODS = 12
@@ -43,26 +43,27 @@ def _rules(conn: Connection, series: str) -> list[Rule]:
     return [rule_from_row(row) for row in rows]
 
 
-def _watched(row: dict[str, Any], rule: Rule) -> float | None:
+def _watched(row: IssuedRow, rule: Rule) -> float | None:
     """The value a rule watches in a forecast row: one actor group's, or all actors'; None
     when the row has no forecast for the group."""
     if rule.actor_group is None:
-        return float(row[rule.target])
-    groups = row.get("actors") or {}
-    group = groups.get(rule.actor_group)
-    return float(group[rule.target]) if group is not None else None
+        return float(getattr(row, rule.target))
+    return _group_value(row.actors.get(rule.actor_group), rule)
 
 
-def _previous_value(
-    conn: Connection, issue: Issue, row: dict[str, Any], rule: Rule
-) -> float | None:
+def _group_value(part: ActorPart | None, rule: Rule) -> float | None:
+    # Rules on a group watch p_event or expected_events (p_severe is refused when made).
+    return float(getattr(part, rule.target)) if part is not None else None
+
+
+def _previous_value(conn: Connection, issue: Issue, row: IssuedRow, rule: Rule) -> float | None:
     column = "actors" if rule.actor_group is not None else rule.target
     earlier = conn.execute(
         select(issued_forecasts.c[column])
         .where(
             issued_forecasts.c.series == issue.series,
-            issued_forecasts.c.region == row["region"],
-            issued_forecasts.c.horizon == row["horizon"],
+            issued_forecasts.c.region == row.region,
+            issued_forecasts.c.horizon == row.horizon,
             issued_forecasts.c.origin < issue.origin,
         )
         .order_by(issued_forecasts.c.origin.desc(), issued_forecasts.c.issued_at.desc())
@@ -70,7 +71,10 @@ def _previous_value(
     ).first()
     if earlier is None or earlier[0] is None:
         return None
-    return _watched({column: earlier[0]}, rule)
+    if rule.actor_group is None:
+        return float(earlier[0])
+    stored = earlier[0].get(rule.actor_group)
+    return _group_value(ActorPart(**stored) if stored is not None else None, rule)
 
 
 def _trailing_average(conn: Connection, issue: Issue, region: str, target: str) -> float:
@@ -92,7 +96,7 @@ def _trailing_average(conn: Connection, issue: Issue, region: str, target: str) 
     return float((outcomes["fatalities"] >= issue.severe_threshold).mean())
 
 
-def _judge(conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any]) -> Judgement | None:
+def _judge(conn: Connection, rule: Rule, issue: Issue, row: IssuedRow) -> Judgement | None:
     """(condition holds, condition cleared beyond the hysteresis band, value) or None to skip."""
     watched = _watched(row, rule)
     if watched is None:
@@ -106,7 +110,7 @@ def _judge(conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any]) -> J
             return None
         level, limit = value - previous, rule.threshold
     else:
-        trailing = _trailing_average(conn, issue, row["region"], rule.target)
+        trailing = _trailing_average(conn, issue, row.region, rule.target)
         if math.isnan(trailing):
             return None
         average = max(trailing, _QUIET_AVERAGE)
@@ -121,8 +125,8 @@ def evaluate(conn: Connection, issue: Issue) -> int:
     changed = 0
     for rule in _rules(conn, issue.series):
         for row in issue.rows:
-            if (rule.region and row["region"] != rule.region) or (
-                rule.horizon and row["horizon"] != rule.horizon
+            if (rule.region and row.region != rule.region) or (
+                rule.horizon and row.horizon != rule.horizon
             ):
                 continue
             judged = _judge(conn, rule, issue, row)
@@ -136,20 +140,20 @@ def evaluate(conn: Connection, issue: Issue) -> int:
 
 
 def _transition(
-    conn: Connection, rule: Rule, issue: Issue, row: dict[str, Any], judged: Judgement
+    conn: Connection, rule: Rule, issue: Issue, row: IssuedRow, judged: Judgement
 ) -> int:
     holds, cleared, value = judged
     key = and_(
         alerts.c.rule_id == rule.id,
-        alerts.c.region == row["region"],
-        alerts.c.horizon == row["horizon"],
+        alerts.c.region == row.region,
+        alerts.c.horizon == row.horizon,
     )
     firing = conn.execute(select(alerts).where(key, alerts.c.state == "firing")).mappings().first()
     facts = {
         "value": value,
         "version": issue.version,
         "origin": issue.origin,
-        "period": row["period"],
+        "period": row.period,
     }
     if firing is not None:
         now = _now()
@@ -180,8 +184,8 @@ def _transition(
     alert_id = conn.execute(
         insert(alerts).values(
             rule_id=rule.id,
-            region=row["region"],
-            horizon=row["horizon"],
+            region=row.region,
+            horizon=row.horizon,
             state="firing",
             started_at=now,
             updated_at=now,
@@ -190,8 +194,8 @@ def _transition(
     ).inserted_primary_key[0]  # type: ignore[index]
     alert = {
         "id": alert_id,
-        "region": row["region"],
-        "horizon": row["horizon"],
+        "region": row.region,
+        "horizon": row.horizon,
         "started_at": now,
         **facts,
     }

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from events.actors import TrackedGroup
 from events.periods import Frequency
 from service.alerts.rules import Condition, Severity, Target
-from service.schemas import PagePublic
+from service.schemas import PagePublic, Timestamp
 
 
 class AlertRulePublic(BaseModel):
@@ -29,7 +29,7 @@ class AlertRulePublic(BaseModel):
     webhook_url: str | None = Field(description="Shown to admins only: a webhook URL is a secret.")
     webhook_host: str | None = Field(description="The webhook's host, for everyone.")
     created_by: str
-    created_at: str
+    created_at: Timestamp
 
 
 class AlertRulesPublic(PagePublic):
@@ -51,9 +51,9 @@ class AlertPublic(BaseModel):
     model_version: str
     origin: str
     period: str
-    started_at: str
-    resolved_at: str | None
-    acknowledged_at: str | None
+    started_at: Timestamp
+    resolved_at: Timestamp | None
+    acknowledged_at: Timestamp | None
     acknowledged_by: str | None
     ack_comment: str | None
 
@@ -73,9 +73,9 @@ class DeliveryPublic(BaseModel):
     url: str
     status: str
     attempts: int
-    next_attempt_at: str
+    next_attempt_at: Timestamp
     last_error: str | None
-    delivered_at: str | None
+    delivered_at: Timestamp | None
 
 
 class DeliveriesPublic(PagePublic):

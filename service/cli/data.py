@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import tempfile
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -13,15 +12,12 @@ from typing import Annotated
 
 import typer
 
-from events.gazetteer import default_resolver
-from events.ingest import IngestError, IngestReport, ingest_file, parse_covers
-from events.panel import build_panel, has_counts
+from events.ingest import IngestError, IngestReport, parse_covers
+from events.panel import build_panel
 from events.periods import Frequency
-from events.series import Series
 from events.sources import ProgressLog, SourceFormatError
 from events.sources.base import excerpt
 from events.summary import summarize
-from features.specs import default_spec
 from service.cli.support import (
     SERIES_HELP,
     BackendChoice,
@@ -34,11 +30,10 @@ from service.cli.support import (
     settings_of,
 )
 from service.coverage import series_summaries
-from store.db import make_engine, migrate
-from training.backtest import BacktestRequest, default_models, run_backtest
-from training.parallel import compute_backend
+from training import operations
+from training.backtest import BacktestRequest, default_models
+from training.ingesting import ingest_and_record
 from training.report import write_outputs
-from training.track_record import record_outcomes
 
 log = logging.getLogger("threatcast")
 events_app = typer.Typer(help="Inspect the event store.", no_args_is_help=True)
@@ -126,7 +121,7 @@ def ingest(
     engine = open_engine(ctx)
     settings = settings_of(ctx)
     try:
-        report = ingest_file(
+        ingested = ingest_and_record(
             engine,
             path,
             source=source.value,
@@ -142,7 +137,7 @@ def ingest(
         raise fail(
             f"{path.name}: {exc}" if isinstance(exc, SourceFormatError) else str(exc)
         ) from None
-    recorded = None if dry_run else record_outcomes(engine)
+    report, recorded = ingested.report, ingested.recorded
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -297,40 +292,19 @@ def backtest_command(
         raise fail(
             f"--series {chosen.key} is not a {request.freq} series; drop --freq or --series", 2
         )
-    gazetteer = default_resolver().gazetteers.get(chosen.country)
-    if gazetteer is None:
-        raise fail(f"no gazetteer for country {chosen.country!r}", 2)
-    with tempfile.TemporaryDirectory(prefix="threatcast-backtest-") as scratch:
-        if events_file is not None:
-            engine = make_engine(f"sqlite:///{Path(scratch) / 'events.db'}")
-            migrate(engine)
-            try:
-                ingested = ingest_file(
-                    engine, events_file, source=source.value, progress=ProgressLog(log),
-                    limits=settings_of(ctx).file_limits,
-                )  # fmt: skip
-            except (IngestError, SourceFormatError) as exc:
-                raise fail(f"{events_file.name}: {exc}") from None
-            if series is None:
-                chosen = Series(chosen.country, ingested.source, chosen.freq)
-        else:
-            engine = open_engine(ctx)
-        try:
-            panel = build_panel(engine, chosen)
-            groups = () if has_counts(engine, chosen) else None
-            address = (
-                scheduler or settings_of(ctx).dask_scheduler if backend == "dask" else scheduler
-            )
-            with compute_backend(request.backend, address):
-                results = run_backtest(
-                    panel,
-                    request,
-                    default_spec(gazetteer, request.freq, groups=groups),
-                    progress=lambda done, total: log.info("backtest: %d/%d origins", done, total),
-                )
-        except ValueError as exc:
-            raise fail(str(exc), 2) from None
-        engine.dispose()
+    address = scheduler or settings_of(ctx).dask_scheduler if backend == "dask" else scheduler
+    try:
+        done = operations.backtest_series(
+            None if events_file is not None else open_engine(ctx), chosen, request,
+            events_file=events_file, source=source.value, keep_source=series is not None,
+            limits=settings_of(ctx).file_limits, scheduler=address,
+        )  # fmt: skip
+    except (IngestError, SourceFormatError) as exc:
+        name = events_file.name if events_file is not None else chosen.key
+        raise fail(f"{name}: {exc}") from None
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    results = done.results
     metrics = write_outputs(results, output, report, request.models[0])
     typer.echo(
         f"wrote {len(results)} forecasts ({results['origin'].nunique()} origins) to {output}"

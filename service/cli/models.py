@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import time
+import os
+import threading
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from sqlalchemy import Engine
@@ -27,13 +28,13 @@ from service.cli.support import (
     series_of,
     settings_of,
 )
-from training import issuing, jobs, registry
-from training.artifacts import ArtifactError, resign
+from training import issuing, jobs, operations, registry
 from training.config import TrainingConfig, load_config
+from training.job_params import RetrainParams, TrainParams
+from training.manifest import ArtifactError, resign
 from training.parallel import compute_backend
 from training.report import write_forecast_table
 from training.runner import run_job
-from training.train import main_scores
 
 log = logging.getLogger("threatcast")
 models_app = typer.Typer(
@@ -62,15 +63,14 @@ def _reap(ctx: typer.Context, engine: Engine) -> None:
 
 def _run_inline(
     ctx: typer.Context,
-    kind: str,
-    params: dict[str, Any],
+    params: TrainParams | RetrainParams,
     backend: BackendChoice,
     scheduler: str | None,
 ) -> jobs.Job:
     engine = open_engine(ctx)
     _reap(ctx, engine)
-    job_id = jobs.start_inline(engine, kind, params, CLI_ACTOR)
-    typer.echo(f"job {job_id}: {kind} running")
+    job_id = jobs.start_inline(engine, params, CLI_ACTOR)
+    typer.echo(f"job {job_id}: {params.kind} running")
     address = (
         scheduler or settings_of(ctx).dask_scheduler if backend == BackendChoice.dask else scheduler
     )
@@ -116,8 +116,8 @@ def train(
     """Fit the default ensemble on one series' data (its source alone), backtest it, and register
     a candidate version."""
     settings = _config(config, freq, source.value if source else None)
-    params = {"config": settings.model_dump(mode="json"), "as_of": as_of, "force": force}
-    _report_job(_run_inline(ctx, "train", params, backend, scheduler))
+    params = TrainParams(config=settings, as_of=as_of, force=force)
+    _report_job(_run_inline(ctx, params, backend, scheduler))
 
 
 def retrain(
@@ -141,18 +141,15 @@ def retrain(
 ) -> None:
     """Ingest new events, train, backtest, and promote if the gate allows."""
     settings = _config(config, freq)
-    params = {
-        "events": str(events_file.resolve()),
-        "source": source.value,
-        "config": settings.model_dump(mode="json"),
-        "promote": promote.value,
-        "force": force,
-    }
+    params = RetrainParams(
+        events=str(events_file.resolve()), source=source.value, config=settings,
+        promote=promote.value, force=force,
+    )  # fmt: skip
     if enqueue:
-        job_id = jobs.enqueue(open_engine(ctx), "retrain", params, CLI_ACTOR)
+        job_id = jobs.enqueue(open_engine(ctx), params, CLI_ACTOR)
         typer.echo(f"job {job_id} queued; `threatcast worker` will run it")
         return
-    _report_job(_run_inline(ctx, "retrain", params, backend, scheduler))
+    _report_job(_run_inline(ctx, params, backend, scheduler))
 
 
 def forecast(
@@ -218,10 +215,12 @@ def models_list(
         f"{'version':<24} {'series':<16} {'status':<9} {'as_of':<8} {'brier':>7} {'ece':>7}  created"
     )
     for mv in versions:
-        scores = main_scores(mv.metrics)
+        scores = mv.backtest
+        brier = f"{scores.brier:>7.4f}" if scores else f"{'-':>7}"
+        ece = f"{scores.calibration_error:>7.4f}" if scores else f"{'-':>7}"
         typer.echo(
             f"{mv.version:<24} {mv.series:<16} {mv.status:<9} {mv.as_of:<8} "
-            f"{scores['brier']:>7.4f} {scores['calibration_error']:>7.4f}  {mv.created_at:%Y-%m-%d %H:%M}"
+            f"{brier} {ece}  {mv.created_at:%Y-%m-%d %H:%M}"
         )
 
 
@@ -238,11 +237,14 @@ def models_show(ctx: typer.Context, version: str) -> None:
     typer.echo(
         f"artifact    {settings_of(ctx).artifact_root / mv.artifact_dir}\nsha256      {mv.sha256}"
     )
-    window = mv.metrics["window"]
-    typer.echo(
-        f"backtest    origins {window['start']}..{window['end']}, horizons {window['horizons']}"
-    )
-    for model, by_horizon in mv.metrics["models"].items():
+    metrics = mv.backtest
+    if metrics is None:
+        typer.echo("backtest    none recorded")
+    else:
+        typer.echo(
+            f"backtest    origins {metrics.window}, horizons {list(metrics.window.horizons)}"
+        )
+    for model, by_horizon in (metrics.models if metrics else {}).items():
         for horizon, scores in by_horizon.items():
             typer.echo(
                 f"  {model:<12} h={horizon:<4} brier {scores['brier']:.4f}  "
@@ -398,6 +400,10 @@ def worker(
         str | None,
         typer.Option(help="Also run `threatcast refresh` on the inbox this often, e.g. 6h."),
     ] = None,
+    parent_pid: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Stop when this process is gone (`threatcast serve`)."),
+    ] = None,
 ) -> None:
     """Take queued jobs and run them, one at a time (and refresh the inbox on a schedule)."""
     try:
@@ -405,32 +411,36 @@ def worker(
     except ValueError as exc:
         raise fail(f"--refresh-every: {exc}", 2) from None
     engine = open_engine(ctx)
-    env = installation_of(ctx)
-    typer.echo(f"worker {jobs.worker_id()} polling every {poll_interval:g} s")
-    next_refresh = time.monotonic()
-    while True:
-        if every is not None and time.monotonic() >= next_refresh:
-            next_refresh = time.monotonic() + every
-            try:
-                run_refresh(ctx, engine)
-            except typer.Exit:  # a busy inbox or a bad config: said, and tried again later
-                log.warning("worker: refresh did not run; next in %g s", every)
-            except Exception:  # the worker outlives any refresh; the next one tries again
-                log.exception("worker: refresh failed; next in %g s", every)
-        _reap(ctx, engine)
-        job = jobs.claim_next(engine)
-        if job is None:
-            if once:
-                return
-            time.sleep(poll_interval)
-            continue
-        log.info("worker: running job %d (%s)", job.id, job.kind)
+    settings = settings_of(ctx)
+    schedule = operations.WorkerSchedule(
+        poll_interval_s=poll_interval, stale_after_s=settings.job_stale_after_s,
+        refresh_every_s=every, once=once,
+    )  # fmt: skip
+
+    def refresh() -> None:
         try:
-            finished = run_job(engine, env, job.id)
-        except Exception:  # the worker outlives any one job; the job's row says what happened
-            log.exception("worker: job %d could not be run to its end", job.id)
-            continue
-        typer.echo(f"job {finished.id} {finished.status}: {finished.result}")
+            run_refresh(ctx, engine)
+        except typer.Exit:  # a busy inbox or a bad config: said, and tried again later
+            log.warning("worker: refresh did not run; next in %g s", every)
+
+    def finished(job: jobs.Job) -> None:
+        typer.echo(f"job {job.id} {job.status}: {job.result}")
+
+    stop = threading.Event()
+    if parent_pid is not None:
+        threading.Thread(target=_watch_parent, args=(parent_pid, stop), daemon=True).start()
+    typer.echo(f"worker {jobs.worker_id()} polling every {poll_interval:g} s")
+    operations.work(
+        engine, installation_of(ctx), schedule, refresh=refresh, on_finished=finished, stop=stop
+    )
+
+
+def _watch_parent(parent_pid: int, stop: threading.Event) -> None:
+    """A worker started by `threatcast serve` ends with it, even if the server was killed."""
+    while not stop.wait(1.0):
+        if os.getppid() != parent_pid:
+            log.info("worker: the server (pid %d) is gone; stopping", parent_pid)
+            stop.set()
 
 
 def register(app: typer.Typer) -> None:

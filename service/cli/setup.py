@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from events import bundled
-from events.ingest import ingest_file
-from events.sources import ProgressLog
-from events.tables import event_rows
 from service.cli.data import print_report
 from service.cli.support import CLI_ACTOR, fail, installation_of, open_engine, settings_of
 from service.observability import MULTIPROCESS_DIR
-from training import issuing, jobs, registry
-from training.config import load_config
-from training.runner import run_job
+from training import operations
 
 log = logging.getLogger("threatcast")
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
@@ -34,34 +30,20 @@ def db_upgrade(ctx: typer.Context) -> None:
 
 def _bootstrap(ctx: typer.Context, engine: Engine) -> None:
     """Ingest the bundled data into an empty store; train and promote a first champion if none."""
-    with engine.connect() as conn:
-        stored = conn.execute(select(func.count()).select_from(event_rows)).scalar_one()
-    if stored:
-        typer.echo(f"event store already holds {stored} events")
-    else:
-        typer.echo(f"first run: ingesting the bundled {bundled.UCDP_GED_22_1_PAKISTAN.name}")
-        print_report(ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=ProgressLog(log)))
     try:
-        config = load_config(settings_of(ctx).bootstrap_config)
-    except ValueError as exc:
-        raise fail(f"THREATCAST_BOOTSTRAP_CONFIG: {exc}") from None
-    series = config.series.key
-    champion = registry.champion(engine, series)
-    if champion is not None:
-        if issuing.latest_issue_key(engine, champion.version) is None:
-            typer.echo(f"champion {champion.version} has issued nothing yet: issuing its forecasts")
-            issuing.issue(engine, installation_of(ctx), version=champion.version)
-        return
-    typer.echo(f"no {series} champion yet: training a first model (about a minute or two)")
-    params = {"config": config.model_dump(mode="json"), "as_of": None, "force": False}
-    installation = installation_of(ctx)
-    job = run_job(engine, installation, jobs.start_inline(engine, "train", params, CLI_ACTOR))
-    if job.status != "succeeded" or job.version is None:
-        raise fail(f"bootstrap training failed: {job.result}")
-    issuing.promote(
-        engine, installation, job.version, CLI_ACTOR, "first champion, trained at bootstrap"
-    )
-    typer.echo(f"{job.version} is the first {series} champion")
+        done = operations.bootstrap(
+            engine, installation_of(ctx), settings_of(ctx).bootstrap_config, CLI_ACTOR
+        )
+    except operations.BootstrapError as exc:
+        raise fail(str(exc)) from None
+    if done.ingested is not None:
+        print_report(done.ingested)
+    else:
+        typer.echo(f"event store already holds {done.stored_events} events")
+    if done.trained:
+        typer.echo(f"{done.champion} is the first {done.series} champion")
+    elif done.issued:
+        typer.echo(f"issued the forecasts of champion {done.champion}")
 
 
 def bootstrap(ctx: typer.Context) -> None:
@@ -78,12 +60,40 @@ def serve(
         bool,
         typer.Option("--bootstrap", help="First migrate and ingest the bundled data if empty."),
     ] = False,
+    with_worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Also run `threatcast worker` beside the web workers, so that jobs queued "
+            "over HTTP (training, promotion, rollback) run; --no-worker where workers run "
+            "elsewhere.",
+        ),
+    ] = True,
 ) -> None:
-    """Serve the HTTP API."""
+    """Serve the HTTP API (and, by default, a job worker in its own process)."""
     import uvicorn  # only this command needs the server
 
     if with_bootstrap:
         _bootstrap(ctx, open_engine(ctx, upgrade=True))
+    worker = (
+        subprocess.Popen(
+            [sys.executable, "-m", "service", "worker", "--parent-pid", str(os.getpid())]
+        )
+        if with_worker
+        else None
+    )
+    try:
+        _run_web(ctx, uvicorn, host, port, workers)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def _run_web(ctx: typer.Context, uvicorn: Any, host: str, port: int, workers: int) -> None:
     with tempfile.TemporaryDirectory(prefix="metrics-", dir=_home(ctx)) as counters:
         if workers > 1:  # every worker's request counters, summed at each scrape
             os.environ[MULTIPROCESS_DIR] = counters

@@ -11,7 +11,7 @@ from events.series import Series, choose_series
 from service.installation import installation
 from service.settings import Settings
 from store.db import make_engine, migrate, schema_state
-from training.issuing import Installation
+from training.installation import Installation
 
 CLI_ACTOR = "cli"
 

@@ -32,7 +32,6 @@ from service.errors import ApiError, ErrorPublic
 from service.etags import json_response, not_modified
 from service.keys import ApiKey
 from service.settings import Settings
-from store.db import as_utc
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -42,17 +41,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 RuleId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-def _iso(moment: Any) -> str | None:
-    stored = as_utc(moment)
-    return stored.isoformat() if stored is not None else None
-
-
 def _rule_public(rule: rules.Rule, caller: ApiKey | None) -> AlertRulePublic:
     """A rule as `caller` may see it: only admins see webhook URLs, which are credentials."""
     admin = caller is not None and caller.role == "admin"
     values = {
         **rule.__dict__,
-        "created_at": rule.created_at.isoformat(),
+        "created_at": rule.created_at,
         "webhook_url": rule.webhook_url if admin else None,
         "webhook_host": host_of(rule.webhook_url) if rule.webhook_url else None,
     }
@@ -172,9 +166,9 @@ def _alert_public(row: dict[str, Any], caller: ApiKey | None) -> AlertPublic:
             )
         },
         model_version=row["version"],
-        started_at=_iso(row["started_at"]) or "",
-        resolved_at=_iso(row["resolved_at"]),
-        acknowledged_at=_iso(row["acknowledged_at"]),
+        started_at=row["started_at"],
+        resolved_at=row["resolved_at"],
+        acknowledged_at=row["acknowledged_at"],
     )
 
 
@@ -231,9 +225,9 @@ def deliveries(engine: EngineDep, _: AdminDep, page: PageDep) -> DeliveriesPubli
             url=d["url"],
             status=d["status"],
             attempts=d["attempts"],
-            next_attempt_at=_iso(d["next_attempt_at"]) or "",
+            next_attempt_at=d["next_attempt_at"],
             last_error=d["last_error"],
-            delivered_at=_iso(d["delivered_at"]),
+            delivered_at=d["delivered_at"],
         )
         for d in listed
     ]

@@ -24,8 +24,8 @@ from service.serving import IssueServer
 from service.settings import Settings
 from store.db import schema_state
 from training import registry
-from training.artifacts import ArtifactError, read_manifest
-from training.issuing import Installation
+from training.installation import Installation
+from training.manifest import ArtifactError, read_manifest
 
 router = APIRouter(tags=["health"])
 

@@ -19,6 +19,7 @@ from service.keys import ApiKey
 from service.schemas import JobPublic
 from training import jobs
 from training.config import TrainingConfig
+from training.job_params import RetrainParams, TrainParams
 
 router = APIRouter(prefix="/v1/training-jobs", tags=["training jobs"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -33,11 +34,8 @@ _CHUNK = 1 << 20
 _SUFFIXES = (".csv.gz", ".csv", ".xlsx")
 
 
-def _public(job: jobs.Job, caller: ApiKey | None) -> JobPublic:
+def job_public(job: jobs.Job, caller: ApiKey | None) -> JobPublic:
     """A job as `caller` may see it: who asked for it and what it found only with a key."""
-
-    def iso(moment: Any) -> str | None:
-        return moment.isoformat() if moment is not None else None
 
     known = caller is not None
     return JobPublic(
@@ -45,9 +43,9 @@ def _public(job: jobs.Job, caller: ApiKey | None) -> JobPublic:
         kind=job.kind,
         status=job.status,
         requested_by=job.requested_by if known else None,
-        created_at=job.created_at.isoformat(),
-        started_at=iso(job.started_at),
-        finished_at=iso(job.finished_at),
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
         version=job.version,
         result=job.result if known else None,
         findings=job.findings if known else None,
@@ -114,10 +112,10 @@ def create_job(
     if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:
         raise _too_large(settings.max_upload_bytes)
     family = {} if source == "auto" else {"source": source}
-    config = TrainingConfig(freq=freq, **family).model_dump(mode="json")
+    config = TrainingConfig(freq=freq, **family)
     if events is None:
-        job_id = jobs.enqueue(engine, "train", {"config": config}, admin.name)
-        return _public(jobs.get(engine, job_id), admin)
+        job_id = jobs.enqueue(engine, TrainParams(config=config), admin.name)
+        return job_public(jobs.get(engine, job_id), admin)
     path = _save(events, settings.home / "uploads", settings.max_upload_bytes)
     shown = _shown(events.filename or path.name)
     try:
@@ -135,12 +133,12 @@ def create_job(
         path.unlink(missing_ok=True)
         detail = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
         raise ApiError(400, f"{shown}: the file could not be read ({detail})") from None
-    params = {
-        "events": str(path.resolve()), "source": source, "config": config, "promote": promote,
-        "uploaded": True, "replace": replace,
-    }  # fmt: skip
-    job_id = jobs.enqueue(engine, "retrain", params, admin.name)
-    return _public(jobs.get(engine, job_id), admin)
+    params = RetrainParams(
+        events=str(path.resolve()), source=source, config=config, promote=promote,
+        uploaded=True, replace=replace,
+    )  # fmt: skip
+    job_id = jobs.enqueue(engine, params, admin.name)
+    return job_public(jobs.get(engine, job_id), admin)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=_ERRORS)
@@ -150,6 +148,6 @@ def show_job(
     """A job's status and times; with a key, also who asked for it, its input-check findings
     and its result."""
     try:
-        return _public(jobs.get(engine, job_id), caller)
+        return job_public(jobs.get(engine, job_id), caller)
     except jobs.JobError as exc:
         raise ApiError(404, str(exc)) from None

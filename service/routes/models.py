@@ -1,10 +1,11 @@
-"""The model registry over HTTP: versions, their manifests and metrics, promotion, rollback."""
+"""The model registry over HTTP: versions, their manifests and metrics; promotion and rollback
+queued as jobs for a worker, which loads the model (the web tier never does)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response, status
 
 from service.dependencies import (
     AdminDep,
@@ -12,12 +13,14 @@ from service.dependencies import (
     InstallationDep,
     PageDep,
     ReaderDep,
-    ServerDep,
     SettingsDep,
 )
 from service.errors import ApiError, ErrorPublic
+from service.keys import ApiKey
 from service.routes.forecasts import chosen_series
+from service.routes.jobs import job_public
 from service.schemas import (
+    JobPublic,
     ModelDetailPublic,
     ModelPublic,
     ModelsPublic,
@@ -25,9 +28,9 @@ from service.schemas import (
     StatusChangePublic,
     StatusChangeRequest,
 )
-from training import issuing, registry
-from training.artifacts import ArtifactError, read_manifest
-from training.train import main_scores
+from training import jobs, registry
+from training.job_params import PromoteParams, RollbackParams
+from training.manifest import ArtifactError, read_manifest
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -40,16 +43,16 @@ VersionPath = Annotated[str, Path(max_length=64, examples=["m20261128T071112-fe3
 
 
 def _public(mv: registry.ModelVersion) -> ModelPublic:
-    scores = main_scores(mv.metrics) if "models" in mv.metrics else {}
+    scores = mv.backtest
     return ModelPublic(
         version=mv.version,
         series=mv.series,
         freq=mv.freq,
         status=mv.status,
-        created_at=mv.created_at.isoformat(),
+        created_at=mv.created_at,
         as_of=mv.as_of,
-        brier=scores.get("brier"),
-        calibration_error=scores.get("calibration_error"),
+        brier=scores.brier if scores else None,
+        calibration_error=scores.calibration_error if scores else None,
     )
 
 
@@ -94,7 +97,7 @@ def show_model(
             to_status=c.to_status,
             actor=c.actor,
             reason=c.reason,
-            changed_at=c.changed_at.isoformat(),
+            changed_at=c.changed_at,
         )
         for c in registry.history(engine, version)
     ]
@@ -107,40 +110,64 @@ def show_model(
     )
 
 
-@router.post("/rollback", response_model=ModelPublic, responses=_ERRORS)
+def _queued(response: Response, job_id: int, engine: Any, admin: ApiKey) -> JobPublic:
+    """202: the worker runs the job (it loads the model and issues); follow it at Location."""
+    response.headers["Location"] = f"/v1/training-jobs/{job_id}"
+    return job_public(jobs.get(engine, job_id), admin)
+
+
+@router.post(
+    "/rollback",
+    response_model=JobPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_ERRORS,
+)
 def rollback(
     body: RollbackRequest,
+    response: Response,
     engine: EngineDep,
-    server: ServerDep,
-    installation: InstallationDep,
     admin: AdminDep,
     settings: SettingsDep,
-) -> ModelPublic:
-    """Return to the previous champion of a series and issue its forecasts (admin)."""
+) -> JobPublic:
+    """Queue a return to the previous champion of a series (admin). A worker restores it and
+    issues its forecasts; follow the job at the Location given. 409 when there is nothing to
+    roll back to."""
     series = chosen_series(settings, body.series, None, None).key
     try:
-        mv = issuing.rollback(engine, installation, series, admin.name, body.reason)
-    except (registry.RegistryError, ArtifactError, ValueError) as exc:
+        with engine.connect() as conn:
+            registry.rollback_target(conn, series)
+    except registry.RegistryError as exc:
         raise ApiError(409, str(exc)) from None
-    server.refresh()
-    return _public(mv)
+    params = RollbackParams(series=series, reason=body.reason)
+    return _queued(response, jobs.enqueue(engine, params, admin.name), engine, admin)
 
 
-@router.post("/{version}/promote", response_model=ModelPublic, responses=_ERRORS)
+@router.post(
+    "/{version}/promote",
+    response_model=JobPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_ERRORS,
+)
 def promote(
     version: VersionPath,
     body: StatusChangeRequest,
+    response: Response,
     engine: EngineDep,
-    server: ServerDep,
     installation: InstallationDep,
     admin: AdminDep,
-) -> ModelPublic:
-    """Make a version its series' champion and issue its forecasts, once, in this request
-    (admin); the previous champion is retired. A version that does not verify is refused."""
-    _get(engine, version)
+) -> JobPublic:
+    """Queue making a version its series' champion (admin). A worker verifies the model, issues
+    its forecasts and retires the previous champion in one transaction; follow the job at the
+    Location given. 409 at once for the champion itself or a manifest that does not verify."""
+    mv = _get(engine, version)
+    if mv.status == "champion":
+        raise ApiError(409, f"{version} is already the {mv.series} champion")
     try:
-        mv = issuing.promote(engine, installation, version, admin.name, body.reason)
-    except (registry.RegistryError, ArtifactError, ValueError) as exc:
+        read_manifest(
+            installation.artifact_root / mv.artifact_dir, mv.manifest_hmac,
+            installation.verifying_keys,
+        )  # fmt: skip
+    except ArtifactError as exc:
         raise ApiError(409, str(exc)) from None
-    server.refresh()
-    return _public(mv)
+    params = PromoteParams(version=version, reason=body.reason)
+    return _queued(response, jobs.enqueue(engine, params, admin.name), engine, admin)

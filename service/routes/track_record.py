@@ -10,12 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from events.periods import period_start
+from models.catalog import ISSUED_REFERENCES
 from service.dependencies import EngineDep, ReaderDep, ServerDep, SettingsDep
 from service.errors import ApiError, ErrorPublic
 from service.etags import json_response, not_modified
 from service.routes.forecasts import FreqQuery, SeriesQuery, SourceQuery, chosen_series
 from service.schemas import TrackRecordPublic
-from training.issuing import REFERENCE_MODELS
 from training.track_record import (
     ISSUED,
     filter_rows,
@@ -94,7 +94,7 @@ def track_record(
             _finite(
                 {
                     "series": chosen.key,
-                    "models": [ISSUED, *REFERENCE_MODELS],
+                    "models": [ISSUED, *ISSUED_REFERENCES],
                     **summarize(rows),
                     "rolling_skill": rolling_skill(rows).to_dict(orient="records"),
                 }

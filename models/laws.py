@@ -1,0 +1,160 @@
+"""The laws an issued forecast carries, as values with their maths: a count law (mass function
+and tail) and a fatality law (its parameters).
+
+numpy and math only: models write these values, issuing stores them, and web workers answer
+quantiles, exceedance and actor-group thinning from them without a model library.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+_THIN_BLOCK = 128
+# Thinning costs the square of the law's length: counts past this are folded into the tail
+# (a unit with thousands of events a period; the group's law then ends there too).
+MAX_THINNED_LENGTH = 2000
+
+
+@dataclass(frozen=True, eq=False)
+class CountLaw:
+    """P(count = k) for k < len(pmf), and `tail` = P(count >= len(pmf))."""
+
+    pmf: np.ndarray
+    tail: float
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> CountLaw:
+        return cls(np.asarray(value["pmf"], dtype=float), float(value["tail"]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pmf": self.pmf.tolist(), "tail": self.tail}
+
+    @functools.cached_property
+    def cdf(self) -> np.ndarray:  # asked of many levels and counts: summed once
+        return np.cumsum(self.pmf)
+
+    def quantile(self, level: float) -> float:
+        """The `level` quantile with each count k spread evenly over [k - 1/2, k + 1/2], cut at
+        0: the convention of the published interval ends (models.distributions)."""
+        pmf, cdf = self.pmf, self.cdf
+        k = int(np.searchsorted(cdf, level, side="left"))
+        if k >= len(pmf):  # in the unlisted tail: its first count
+            return float(len(pmf))
+        below = cdf[k - 1] if k > 0 else 0.0
+        fraction = (level - below) / max(pmf[k], 1e-12)
+        return float(max(k - 0.5 + min(max(fraction, 0.0), 1.0), 0.0))
+
+    def exceedance(self, count: int) -> float:
+        """P(count >= `count`)."""
+        if count <= 0:
+            return 1.0
+        if count >= len(self.pmf):
+            return float(self.tail)
+        return float(min(max(1.0 - self.cdf[count - 1], 0.0), 1.0))
+
+    def p_none_thinned(self, share: float) -> float:
+        """P(no event of a group holding `share` of the events) = E[(1 - share)^N], the tail
+        counted as its first count."""
+        pmf = np.append(self.pmf, self.tail)
+        return min(float(np.sum(pmf * (1.0 - share) ** np.arange(len(pmf))) / pmf.sum()), 1.0)
+
+    def thinned(self, share: float) -> CountLaw:
+        """The law of a Binomial(N, share) thinning of N: one actor group's count when `share`
+        of the events are the group's (models.actors). The unlisted tail of N is counted as the
+        first unlisted count, so the result lists everything (tail 0)."""
+        listed = self.pmf
+        tail = float(self.tail) + float(listed[MAX_THINNED_LENGTH:].sum())
+        pmf = np.append(listed[:MAX_THINNED_LENGTH], tail)
+        pmf = pmf / pmf.sum()
+        counts = np.arange(len(pmf))
+        log_factorial = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(counts[1:], 1)))])
+        j = counts[None, :]
+        law_of_group = np.zeros(len(pmf))
+        # A block of counts N at a time: the memory stays small for the longest listed laws.
+        for start in range(0, len(pmf), _THIN_BLOCK):
+            k = counts[start : start + _THIN_BLOCK, None]
+            below = j <= k
+            # log C(k, j) + j log(share) + (k - j) log(1 - share), where j <= k.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_binomial = (
+                    log_factorial[k] - log_factorial[j] - log_factorial[np.where(below, k - j, 0)]
+                    + (j * math.log(share) if share > 0 else np.where(j == 0, 0.0, -np.inf))
+                    + ((k - j) * math.log1p(-share) if share < 1 else np.where(k == j, 0.0, -np.inf))
+                )  # fmt: skip
+            law_of_group += pmf[start : start + _THIN_BLOCK] @ np.where(
+                below, np.exp(log_binomial), 0.0
+            )
+        return CountLaw(law_of_group, 0.0)
+
+
+@dataclass(frozen=True)
+class FatalityLaw:
+    """One forecast's fatality law (models.fatalities.FatalityLaws holds them for many rows):
+    none with probability 1 - p_fatal, then log-normal pieces below and from the severe
+    threshold, the upper one carrying p_severe."""
+
+    p_fatal: float
+    p_severe: float
+    location: float
+    scale: float
+    threshold: float
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> FatalityLaw:
+        return cls(*(float(value[k]) for k in ("p_fatal", "p_severe", "location", "scale", "threshold")))  # fmt: skip
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "p_fatal": self.p_fatal,
+            "p_severe": self.p_severe,
+            "location": self.location,
+            "scale": self.scale,
+            "threshold": self.threshold,
+        }
+
+    def exceedance(self, count: int) -> float:
+        """P(fatalities >= `count`)."""
+        if count <= 0:
+            return 1.0
+        if count <= 1:
+            return self.p_fatal
+        threshold = self.threshold
+
+        def z(x: float) -> float:
+            return (math.log(x) - self.location) / self.scale
+
+        if count < threshold:
+            mass = _normal_between(z(1.0), z(threshold))
+            share = (
+                _normal_between(z(count), z(threshold)) / mass
+                if mass > 1e-12
+                else 1.0 - math.log(count) / math.log(threshold)
+            )
+            return self.p_severe + (self.p_fatal - self.p_severe) * min(max(share, 0.0), 1.0)
+        return self.p_severe * math.exp(
+            min(_log_normal_sf(z(count)) - _log_normal_sf(z(threshold)), 0.0)
+        )
+
+
+def _normal_between(a: float, b: float) -> float:
+    """P(a < Z <= b) of a standard normal, from the side that keeps its digits
+    (models.fatalities does the same over arrays, with scipy)."""
+
+    def cdf(x: float) -> float:
+        return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+    return cdf(b) - cdf(a) if b <= 0 else cdf(-a) - cdf(-b)
+
+
+def _log_normal_sf(z: float) -> float:
+    """log P(Z > z) of a standard normal; the asymptotic series far in the tail, where erfc
+    underflows."""
+    if z < 30.0:
+        return math.log(max(0.5 * math.erfc(z / math.sqrt(2.0)), 1e-320))
+    return -z * z / 2.0 - math.log(z) - 0.5 * math.log(2.0 * math.pi)
