@@ -15,7 +15,7 @@ from events import bundled
 from events.calendar import CALENDAR_COLUMNS
 from events.ingest import ingest_file
 from events.panel import build_panel, panel_from_events
-from events.periods import Frequency, period_of
+from events.periods import Frequency, period_end, period_of
 from events.series import Series
 from store.db import make_engine, migrate
 from tests.conftest import DATA
@@ -164,3 +164,16 @@ def test_as_of_never_uses_a_later_event(
 
     pd.testing.assert_frame_equal(honest, leaky_input)
     assert honest["events"].sum() == len(past)
+
+
+@pytest.mark.parametrize("freq", ["month", "week"])
+def test_the_whole_panel_is_the_panel_as_of_its_last_period(
+    recent_store_file: Path, freq: str
+) -> None:
+    """Training reuses the whole panel when no cutoff is asked: it must be the honest one."""
+    engine = make_engine(f"sqlite:///{recent_store_file}")
+    series = Series("PAK", "ucdp", Frequency(freq))
+    whole = build_panel(engine, series)
+    last = str(whole["period"].max())
+    as_of = build_panel(engine, series, end=last, as_of=period_end(last, Frequency(freq)))
+    pd.testing.assert_frame_equal(whole, as_of)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from events.periods import Frequency, cadence, shift_period
+from features import memo
 from features.specs import build_features, feature_label
 from models.direct import DirectForecaster
 
@@ -72,7 +73,11 @@ class FeatureCache:
         key = (model.version, origin)
         if key not in self._built:
             history = self.panel[self.panel["period"] <= origin]
-            self._built[key] = build_features(history, model.spec)
+            # Shared with the forecast itself where the spec is the same (features.memo).
+            self._built[key] = memo.reuse(
+                ("features", memo.fingerprint(history, model.spec)),
+                lambda: build_features(history, model.spec),
+            )
         return model.inputs(self.panel, origin, horizon, self._built[key])
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 from events.gaps import check_origins, last_complete_origin
 from events.panel import build_panel
 from events.series import DEFAULT_SERIES, Series
+from features import memo
 from models.catalog import ISSUED_REFERENCES, make_forecaster
 from models.direct import DirectForecaster
 from store.db import write_transaction
@@ -129,10 +130,25 @@ def _prepare(
     horizons: Sequence[int] | None,
     origin: str | None,
     installation: Installation | None = None,
+    panel: pd.DataFrame | None = None,
 ) -> _Prepared:
-    """Forecast from the newest period whose recent window the data covers (or `origin`)."""
+    """Forecast from the newest period whose recent window the data covers (or `origin`), on
+    `panel` (the series' panel, when the caller has just built it) or a panel built now."""
+    with memo.sharing():  # the forecast, the explained changes and the references share features
+        return _forecast(engine, model, horizons, origin, installation, panel)
+
+
+def _forecast(
+    engine: Engine,
+    model: ServingModel,
+    horizons: Sequence[int] | None,
+    origin: str | None,
+    installation: Installation | None,
+    panel: pd.DataFrame | None,
+) -> _Prepared:
     record, forecaster = model.record, model.forecaster
-    panel = build_panel(engine, Series.parse(record.series))
+    if panel is None:
+        panel = build_panel(engine, Series.parse(record.series))
     if origin is None:
         origin = last_complete_origin(panel, forecaster.spec.freq)
     else:
@@ -277,6 +293,7 @@ def promote(
     actor: str,
     reason: str,
     replaces: str | None = registry.ANY_CHAMPION,
+    panel: pd.DataFrame | None = None,
 ) -> registry.ModelVersion:
     """Make `version` its series' champion and issue its forecasts, in one transaction: a
     version whose artifact does not verify or cannot forecast is not promoted, nor one judged
@@ -284,9 +301,8 @@ def promote(
     record = registry.get(engine, version)
     if record.status == "champion":
         raise registry.RegistryError(f"{version} is already the {record.series} champion")
-    prepared = _prepare(
-        engine, load_version(engine, installation, version=version), None, None, installation
-    )
+    model = load_version(engine, installation, version=version)
+    prepared = _prepare(engine, model, None, None, installation, panel)
     with write_transaction(engine) as conn:
         promoted = registry.promote(conn, version, actor, reason, replaces)
         _store(conn, installation, prepared)

@@ -101,7 +101,9 @@ def _train(
     if params.promote == "never":
         return summary + "; not promoted (--promote never)"
     if params.promote == "always":
-        issuing.promote(engine, env, version, actor, "retrain with --promote always")
+        issuing.promote(
+            engine, env, version, actor, "retrain with --promote always", panel=result.panel
+        )
         return summary + "; promoted to champion (--promote always)"
     judged_against = registry.champion(engine, config.series.key)
     decision = promotion_gate(scores, judged_against, config)
@@ -110,7 +112,7 @@ def _train(
     try:
         issuing.promote(
             engine, env, version, actor, f"promotion gate passed: {decision.reason}",
-            replaces=judged_against.version if judged_against else None,
+            replaces=judged_against.version if judged_against else None, panel=result.panel,
         )  # fmt: skip
     except registry.ChampionChanged as exc:  # promoted by hand or by another gate meanwhile
         return summary + f"; stays a candidate: {exc}"

@@ -48,6 +48,8 @@ class TrainingResult:
     version: registry.ModelVersion
     manifest: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
+    # The series' whole panel as training found it: promoting right after reuses it.
+    panel: pd.DataFrame | None = None
 
 
 def new_version_id(freq: str) -> str:
@@ -180,7 +182,9 @@ def train_version(
             + (f"{usable} (--as-of {usable})" if usable else "a period before it (--as-of)")
         )
     cutoff_day = period_end(cutoff, freq)
-    panel = build_panel(engine, series, end=cutoff, as_of=cutoff_day)
+    # With no cutoff asked, the whole panel is the one to train on: nothing in it started after
+    # the end of its last period (tests/test_panel.py checks the two are equal).
+    panel = full if as_of is None else build_panel(engine, series, end=cutoff, as_of=cutoff_day)
     inv = inventory(engine, series, cutoff_day)
     findings = input_checks(inv, panel, freq, cutoff)
     for finding in findings:
@@ -261,4 +265,4 @@ def train_version(
         version,
         BacktestMetrics.from_json(metrics).brier,
     )
-    return TrainingResult(registered, written.manifest, findings)
+    return TrainingResult(registered, written.manifest, findings, full)
