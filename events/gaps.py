@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from events.coverage import describe_runs, runs
-from events.periods import Frequency, cadence, period_range, shift_period
+from events.periods import YEAR, Frequency, cadence, period_range, shift_period
 
 
 def missing_periods(panel: pd.DataFrame) -> list[str]:
@@ -24,7 +24,7 @@ def window_gaps(panel: pd.DataFrame, origin: str, freq: Frequency) -> list[str]:
     """Periods of the recent window an origin's forecast reads that the data does not cover:
     missing in the panel, or after its end. (Periods before the data start are short history,
     which the backtest's own history check judges.)"""
-    window = cadence(freq).recent_window
+    window = YEAR.of(freq)
     first = max(shift_period(origin, -(window - 1), freq), str(panel["period"].min()))
     if first > origin:
         return []
@@ -48,7 +48,7 @@ def check_origins(panel: pd.DataFrame, origins: Sequence[str], freq: Frequency) 
     last = str(panel["period"].max())
     if not missing_periods(panel) and all(origin <= last for origin in origins):
         return
-    window = cadence(freq).recent_window
+    window = YEAR.of(freq)
     for origin in origins:
         gaps = window_gaps(panel, origin, freq)
         if gaps:
@@ -68,6 +68,4 @@ def last_complete_origin(panel: pd.DataFrame, freq: Frequency) -> str:
             and panel.loc[panel["period"] == period, "events"].notna().all()
         ):
             return str(period)
-    raise ValueError(
-        f"no period has {cadence(freq).recent_window} covered {cadence(freq).unit}s before it"
-    )
+    raise ValueError(f"no period has {YEAR.of(freq)} covered {cadence(freq).unit}s before it")

@@ -1,5 +1,5 @@
-"""Periods of a series (calendar months YYYY-MM, ISO weeks YYYY-Www) and the one description of
-each frequency that every layer reads: horizons, windows, history and staleness limits."""
+"""Periods of a series (calendar months YYYY-MM, ISO weeks YYYY-Www), each frequency's calendar
+facts and horizons, and durations: lengths of time that every frequency counts in its periods."""
 
 from __future__ import annotations
 
@@ -15,48 +15,17 @@ class Frequency(StrEnum):
 
 
 @dataclass(frozen=True)
-class FeatureWindows:
-    """Trailing window lengths, in periods, of each feature family."""
-
-    count: tuple[int, ...]
-    occurrence: tuple[int, ...]
-    fatality: tuple[int, ...]
-    severe: tuple[int, ...]
-    spatial: tuple[int, ...]
-    group: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class Cadence:
-    """Everything that differs between monthly and weekly series. Weekly windows span the same
-    lengths of time as the monthly ones."""
+    """The calendar facts of a frequency and how far its forecasts reach. Everything else that
+    depends on the frequency is a `Duration` its layer declares."""
 
     freq: Frequency
     unit: str
     label_format: str
+    periods_per_year: int
     # Forecasts reach this many periods ahead; the promotion gate scores these horizons.
     max_horizon: int
     gate_horizons: tuple[int, ...]
-    windows: FeatureWindows
-    # "Periods since the last event" stops counting here (ten years).
-    since_cap: int
-    # The reference models: climatology is the trailing ten years, "recent" the last year.
-    climatology_window: int
-    recent_window: int
-    # The ensemble blends the count mean with the mean count over the last half year: on both
-    # 2010-2015 and 2016-2021 backtests it tracked surges and lulls better than a full year's.
-    level_window: int
-    # The count model learns from the last fifteen years: older eras pull its region levels away.
-    count_training_periods: int
-    # Origins held out at the end of the training rows to learn weights and calibration.
-    validation_periods: int
-    # A backtest origin needs this much history for features and held-out calibration.
-    min_history_periods: int
-    # Input checks: days from the newest event to the cutoff's end that warn / stop training,
-    # and the recent window compared against the one before it.
-    stale_days: tuple[int, int]
-    check_recent_periods: int
-    check_before_periods: int
 
 
 CADENCES: dict[Frequency, Cadence] = {
@@ -64,53 +33,54 @@ CADENCES: dict[Frequency, Cadence] = {
         freq=Frequency.MONTH,
         unit="month",
         label_format="YYYY-MM",
+        periods_per_year=12,
         max_horizon=6,
         gate_horizons=(1, 3, 6),
-        windows=FeatureWindows(
-            count=(1, 3, 6, 12, 24, 120),
-            occurrence=(3, 6, 12, 36, 120),
-            fatality=(3, 12),
-            severe=(12, 36, 120),
-            spatial=(3,),
-            group=(12,),
-        ),
-        since_cap=120,
-        climatology_window=120,
-        recent_window=12,
-        level_window=6,
-        count_training_periods=180,
-        validation_periods=72,
-        min_history_periods=96,
-        stale_days=(31, 92),
-        check_recent_periods=12,
-        check_before_periods=36,
     ),
     Frequency.WEEK: Cadence(
         freq=Frequency.WEEK,
         unit="week",
         label_format="YYYY-Www",
+        periods_per_year=52,
         max_horizon=8,
         gate_horizons=(1, 4, 8),
-        windows=FeatureWindows(
-            count=(1, 4, 13, 26, 52, 520),
-            occurrence=(4, 13, 26, 52, 156, 520),
-            fatality=(13, 52),
-            severe=(52, 156, 520),
-            spatial=(13,),
-            group=(52,),
-        ),
-        since_cap=520,
-        climatology_window=520,
-        recent_window=52,
-        level_window=26,
-        count_training_periods=780,
-        validation_periods=312,
-        min_history_periods=416,
-        stale_days=(14, 42),
-        check_recent_periods=52,
-        check_before_periods=156,
     ),
 }
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A length of time, as many periods of each frequency as span it (`months=3` is 3 months
+    or 13 weeks); `periods=1` is one period, whatever its length."""
+
+    months: int = 0
+    periods: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.months > 0) == (self.periods > 0):
+            raise ValueError("a duration is a number of months or of periods")
+
+    def of(self, freq: str) -> int:
+        """The number of `freq` periods that span it (at least one)."""
+        if self.periods:
+            return self.periods
+        per_year = cadence(freq).periods_per_year
+        return max(1, round(self.months * per_year / 12))
+
+    def __str__(self) -> str:
+        if self.periods:
+            return "one period" if self.periods == 1 else f"{self.periods} periods"
+        if self.months % 12 == 0:
+            years = self.months // 12
+            return f"{years} year" + ("s" if years > 1 else "")
+        return f"{self.months} month" + ("s" if self.months > 1 else "")
+
+
+ONE_PERIOD = Duration(periods=1)
+# The window a forecast needs covered before its origin, and the "recent" reference's window.
+YEAR = Duration(months=12)
+
+
 FREQUENCIES: tuple[Frequency, ...] = tuple(Frequency)
 # ASCII digits only and nothing after the label (`$` would let a trailing newline through).
 _PATTERNS = {

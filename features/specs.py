@@ -7,27 +7,37 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, cast
 
-import numpy as np
 import pandas as pd
 
 from events.actors import TRACKED_GROUPS
 from events.calendar import calendar_features
 from events.gazetteer import Gazetteer
-from events.periods import Frequency, cadence, period_of, period_range, period_start, shift_period
+from events.periods import (
+    YEAR,
+    Duration,
+    Frequency,
+    cadence,
+    period_of,
+    period_range,
+    period_start,
+    shift_period,
+)
+from features.families import FAMILIES, family_windows, label, wide_inputs
+
+DECADE = Duration(months=120)
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Which features to compute from a panel, and the facts they need (saved in artifacts)."""
+    """Which features to compute from a panel, and the facts they need (saved in artifacts):
+    every window in periods, as training used them."""
 
     freq: Frequency
-    count_windows: tuple[int, ...]
-    occurrence_windows: tuple[int, ...]
-    fatality_windows: tuple[int, ...]
-    severe_windows: tuple[int, ...]
-    spatial_windows: tuple[int, ...]
-    group_windows: tuple[int, ...]
-    since_cap: int
+    # Family name (features.families) -> its windows in periods.
+    windows: Mapping[str, tuple[int, ...]]
+    # The reference methods' windows: the recent share (a year) and climatology (ten years).
+    recent_window: int
+    climatology_window: int
     severe_threshold: int = 25
     groups: tuple[str, ...] = TRACKED_GROUPS
     calendar: tuple[str, ...] = ("election_window", "ramadan_days", "ashura")
@@ -43,29 +53,33 @@ class FeatureSpec:
         neighbours: Mapping[str, Sequence[str]] | None = None,
         severe_threshold: int = 25,
     ) -> FeatureSpec:
-        known = cadence(freq)
-        windows = known.windows
+        freq = cadence(freq).freq
         return cls(
-            freq=known.freq,
-            count_windows=windows.count,
-            occurrence_windows=windows.occurrence,
-            fatality_windows=windows.fatality,
-            severe_windows=windows.severe,
-            spatial_windows=windows.spatial,
-            group_windows=windows.group,
-            since_cap=known.since_cap,
+            freq=freq,
+            windows=family_windows(freq),
+            recent_window=YEAR.of(freq),
+            climatology_window=DECADE.of(freq),
             severe_threshold=severe_threshold,
             elections=tuple(elections),
             neighbours={k: tuple(v) for k, v in (neighbours or {}).items()},
         )
 
-    @property
-    def climatology_window(self) -> int:
-        return cadence(self.freq).climatology_window
+    def window(self, family: str) -> tuple[int, ...]:
+        return self.windows.get(family, ())
 
-    @property
-    def recent_window(self) -> int:
-        return cadence(self.freq).recent_window
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Specs saved before the windows were one mapping: each family's windows, and the
+        reference windows of their frequency (12 and 120 months, 52 and 520 weeks)."""
+        state = dict(state)
+        if "windows" not in state:
+            names = ("count", "occurrence", "fatality", "severe", "spatial", "group")
+            windows = {name: tuple(state.pop(f"{name}_windows")) for name in names}
+            windows["since"] = (int(state.pop("since_cap")),)
+            state["windows"] = windows
+            state.setdefault("recent_window", YEAR.of(state["freq"]))
+            state.setdefault("climatology_window", DECADE.of(state["freq"]))
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
 
 
 def default_spec(
@@ -85,79 +99,17 @@ def default_spec(
     return spec if groups is None else replace(spec, groups=tuple(groups))
 
 
-def _wide(panel: pd.DataFrame, column: str) -> pd.DataFrame:
-    return panel.pivot(index="period", columns="region", values=column).sort_index().astype(float)
-
-
-def _periods_since(occurred: pd.DataFrame, cap: int) -> pd.DataFrame:
-    """Periods since the last True at or before each period (cap when never). Across a missing
-    period (NaN) nothing is known: the count restarts after it, as far as the data can see."""
-    values = occurred.to_numpy(dtype=float)
-    position = np.arange(len(occurred), dtype=float)[:, None]
-    last = pd.DataFrame(np.where(values == 1.0, position, np.nan)).ffill().to_numpy()
-    gap = pd.DataFrame(np.where(np.isnan(values), position, np.nan)).ffill().to_numpy()
-    last = np.where(np.isnan(gap) | (last >= gap), last, np.nan)
-    since = np.where(np.isnan(last), cap, np.minimum(position - last, cap))
-    since = np.where(np.isnan(last) & ~np.isnan(gap), np.minimum(position - gap, cap), since)
-    return pd.DataFrame(since, index=occurred.index, columns=occurred.columns)
-
-
-def _trailing_sum(frame: pd.DataFrame, window: int) -> pd.DataFrame:
-    """The trailing sum; where periods in the window are missing, the covered periods' mean
-    scaled to the window (a missing period is never read as a quiet one)."""
-    rolling = frame.rolling(window, min_periods=1)
-    total = rolling.sum()
-    seen = frame.notna().astype(float).rolling(window, min_periods=1).sum()
-    span = pd.DataFrame(
-        np.minimum(np.arange(1, len(frame) + 1), window)[:, None].repeat(frame.shape[1], axis=1),
-        index=frame.index,
-        columns=frame.columns,
-    )
-    scaled = (total / seen * span).where(seen > 0)
-    return total.where(seen == span, scaled)
-
-
-def _flag(values: pd.DataFrame, condition: pd.DataFrame) -> pd.DataFrame:
-    """1.0 / 0.0 where the value is known, NaN where the period is missing."""
-    return condition.astype(float).where(values.notna())
-
-
 def build_features(panel: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """Features for every (region, period), each using only that period and earlier ones.
 
     Trailing means are over the covered periods of each window: a missing period (NaN in the
     panel) is left out, never read as a quiet one.
     """
-    events = _wide(panel, "events")
-    fatalities = _wide(panel, "fatalities")
-    occurred = _flag(events, events > 0)
-    severe = _flag(fatalities, fatalities >= spec.severe_threshold)
+    inputs = wide_inputs(panel, spec)
     columns: dict[str, Any] = {}
-    for w in spec.count_windows:
-        columns[f"log_events_mean_{w}"] = np.log1p(events.rolling(w, min_periods=1).mean())
-    for w in spec.occurrence_windows:
-        columns[f"share_with_events_{w}"] = occurred.rolling(w, min_periods=1).mean()
-    for w in spec.fatality_windows:
-        columns[f"log_fatalities_mean_{w}"] = np.log1p(fatalities.rolling(w, min_periods=1).mean())
-    for w in spec.severe_windows:
-        columns[f"share_severe_{w}"] = severe.rolling(w, min_periods=1).mean()
-    columns["log_periods_since_event"] = np.log1p(_periods_since(occurred, spec.since_cap))
-    columns["log_periods_since_severe"] = np.log1p(_periods_since(severe, spec.since_cap))
-    for w in spec.group_windows:
-        for group in spec.groups:
-            group_events = _wide(panel, f"events_{group}")
-            columns[f"log_{group}_events_{w}"] = np.log1p(_trailing_sum(group_events, w))
-    for w in spec.spatial_windows:
-        recent = np.log1p(events.rolling(w, min_periods=1).mean())
-        columns[f"neighbours_log_events_mean_{w}"] = pd.DataFrame(
-            {
-                region: recent[list(spec.neighbours.get(region, ()))].mean(axis=1)
-                if spec.neighbours.get(region)
-                else 0.0
-                for region in events.columns
-            },
-            index=events.index,
-        )
+    for family in FAMILIES:
+        for w in spec.window(family.name):
+            columns.update(family.compute(inputs, w))
     stacked = {name: frame.stack() for name, frame in columns.items()}
     features = pd.DataFrame(stacked)
     features.index = cast(pd.MultiIndex, features.index).swaplevel().set_names(["region", "period"])
@@ -178,16 +130,7 @@ def target_calendar(periods: Sequence[str], horizon: int, spec: FeatureSpec) -> 
     return values.add_prefix("target_")
 
 
-_LABEL_PATTERNS = {
-    "log_events_mean_": "events per period over the last {w}",
-    "share_with_events_": "share of periods with events over the last {w}",
-    "log_fatalities_mean_": "fatalities per period over the last {w}",
-    "share_severe_": "share of severe periods over the last {w}",
-    "neighbours_log_events_mean_": "events in neighbouring regions over the last {w}",
-}
 _FIXED_LABELS = {
-    "log_periods_since_event": "time since the last event",
-    "log_periods_since_severe": "time since the last severe period",
     "target_election_window": "election window",
     "target_ramadan_days": "Ramadan",
     "target_ashura": "Ashura",
@@ -196,16 +139,8 @@ _FIXED_LABELS = {
 
 def feature_label(name: str, freq: Frequency) -> str:
     """Words an analyst understands for a feature column."""
-    unit = f"{cadence(freq).unit}s"
     if name in _FIXED_LABELS:
         return _FIXED_LABELS[name]
     if name.startswith("region_"):
         return f"{name.removeprefix('region_')} baseline"
-    for prefix, template in _LABEL_PATTERNS.items():
-        if name.startswith(prefix):
-            window = name.removeprefix(prefix)
-            return template.format(w=f"{window} {unit}" if window != "1" else unit[:-1])
-    if name.startswith("log_") and "_events_" in name:
-        group, window = name.removeprefix("log_").split("_events_")
-        return f"{group.upper()} events over the last {window} {unit}"
-    return name.replace("_", " ")
+    return label(name, cadence(freq).unit) or name.replace("_", " ")

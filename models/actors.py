@@ -18,17 +18,20 @@ from models.laws import CountLaw
 # The region's long-run share counts as this many recent events: a group seen in none of the
 # last 12 periods keeps part of its long-run share, one seen often mostly follows recent months.
 SHARE_PRIOR_EVENTS = 6.0
-# Long-run shares are read over the last this many training rows per region.
-LONG_RUN_ROWS = 120
 
 
 class ActorShares:
     """Each row's share of events per tracked group: the last `window` periods' group events over
     all events, shrunk toward the region's long-run share (and that toward the pooled one)."""
 
-    def __init__(self, groups: tuple[str, ...], window: int) -> None:
+    # Long-run shares are read over the last this many periods (ten years); models saved before
+    # it was set read 120.
+    long_run_periods = 120
+
+    def __init__(self, groups: tuple[str, ...], window: int, long_run_periods: int) -> None:
         self.groups = groups
         self.window = window
+        self.long_run_periods = long_run_periods
         self.long_run: dict[str, dict[str, float]] = {}
         self.pooled: dict[str, float] = {}
 
@@ -43,7 +46,7 @@ class ActorShares:
     def fit(self, X: pd.DataFrame) -> Self:
         regions = X.index.get_level_values("region").to_numpy()
         periods = X.index.get_level_values("period").to_numpy()
-        recent = np.isin(periods, np.unique(periods)[-LONG_RUN_ROWS:])
+        recent = np.isin(periods, np.unique(periods)[-self.long_run_periods :])
         total, groups = self._counts(X)
         all_events = max(float(total[recent].sum()), 1e-9)
         self.pooled = {g: float(groups[g][recent].sum()) / all_events for g in self.groups}

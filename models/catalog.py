@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
+from events.periods import Duration
+
 if TYPE_CHECKING:
     from features.specs import FeatureSpec
     from models.base import HorizonModel
@@ -24,6 +26,13 @@ ISSUED_REFERENCES = REFERENCE_MODELS[:2]
 FAMILY_NAMES = (*REFERENCE_MODELS, "negative_binomial", "gradient_boosting", "ensemble")
 # Families with randomness take the seed; the others are deterministic.
 SEEDED_FAMILIES = ("gradient_boosting", "ensemble")
+# The count model learns from the last fifteen years: older eras pull its region levels away.
+COUNT_TRAINING = Duration(months=180)
+# The ensemble learns its weights and calibration on the last six years' held-out forecasts.
+VALIDATION = Duration(months=72)
+# It blends the count mean with the mean count over the last half year: on both 2010-2015 and
+# 2016-2021 backtests that tracked surges and lulls better than a full year's.
+LEVEL = Duration(months=6)
 
 
 def _climatology(spec: FeatureSpec) -> HorizonModel:
@@ -45,10 +54,9 @@ def _last_value_poisson(spec: FeatureSpec) -> HorizonModel:
 
 
 def _negative_binomial(spec: FeatureSpec) -> HorizonModel:
-    from events.periods import cadence
     from models.count_regression import NegativeBinomialModel
 
-    return NegativeBinomialModel(spec, training_periods=cadence(spec.freq).count_training_periods)
+    return NegativeBinomialModel(spec, training_periods=COUNT_TRAINING.of(spec.freq))
 
 
 def _gradient_boosting(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
@@ -58,28 +66,26 @@ def _gradient_boosting(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
 
 
 def _ensemble(spec: FeatureSpec, seed: int = 0) -> HorizonModel:
-    from events.periods import cadence
     from models.actors import ActorShares
     from models.boosting import GradientBoostingModel
     from models.ensemble import EnsembleModel
     from models.fatality_regression import LogNormalFatalities
 
-    known = cadence(spec.freq)
     return EnsembleModel(
         members=[
             partial(_negative_binomial, spec),
             partial(GradientBoostingModel, seed, counts=False),
         ],
-        validation_periods=known.validation_periods,
-        level_feature=f"log_events_mean_{known.level_window}",
+        validation_periods=VALIDATION.of(spec.freq),
+        level_feature=f"log_events_mean_{LEVEL.of(spec.freq)}",
         severe_share_feature=f"share_severe_{spec.recent_window}",
         severe_share_periods=spec.recent_window,
         event_share_feature=f"share_with_events_{spec.recent_window}",
         held_out_stride=spec.recent_window,
         fatalities=partial(
-            LogNormalFatalities, spec.severe_threshold, known.count_training_periods
+            LogNormalFatalities, spec.severe_threshold, COUNT_TRAINING.of(spec.freq)
         ),
-        actors=partial(ActorShares, tuple(spec.groups), spec.recent_window)
+        actors=partial(ActorShares, tuple(spec.groups), spec.recent_window, spec.climatology_window)
         if spec.groups
         else None,
     )

@@ -30,7 +30,7 @@ TOP_DRIVERS = 3
 def default_covariates(spec: FeatureSpec) -> tuple[str, ...]:
     """Level and persistence of violence: short and yearly means, yearly and ten-year shares."""
     return (
-        *(f"log_events_mean_{w}" for w in (*spec.count_windows[:3], spec.recent_window)),
+        *(f"log_events_mean_{w}" for w in (*spec.window("count")[:3], spec.recent_window)),
         f"share_with_events_{spec.recent_window}",
         f"share_with_events_{spec.climatology_window}",
         "log_periods_since_event",

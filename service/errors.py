@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -33,6 +34,20 @@ class ErrorBody(BaseModel):
 
 class ErrorPublic(BaseModel):
     error: ErrorBody
+
+
+def error_responses(
+    *statuses: int, described: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses a route answers, with a description where
+    the status alone does not say it."""
+    responses: dict[int | str, dict[str, Any]] = {code: {"model": ErrorPublic} for code in statuses}
+    for code, description in (described or {}).items():
+        responses[code] = {"model": ErrorPublic, "description": description}
+    return dict(sorted(responses.items(), key=lambda item: int(item[0])))
+
+
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified."}}
 
 
 class ApiError(Exception):

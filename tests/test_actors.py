@@ -80,11 +80,11 @@ def test_shares_follow_recent_events_and_fall_back_on_the_long_run() -> None:
         },
         index=index,
     )
-    shares = ActorShares(("ttp", "baloch"), 12).fit(X).shares(X)
+    shares = ActorShares(("ttp", "baloch"), 12, 120).fit(X).shares(X)
     assert shares["baloch"][ba].min() > 0.9 and shares["baloch"][~ba].max() < 0.1
     assert shares["ttp"][~ba].min() > 0.9
     quiet = X.assign(log_events_mean_12=0.0, log_baloch_events_12=0.0, log_ttp_events_12=0.0)
-    fallback = ActorShares(("ttp", "baloch"), 12).fit(X).shares(quiet)
+    fallback = ActorShares(("ttp", "baloch"), 12, 120).fit(X).shares(quiet)
     # No recent events: the region's long-run shares.
     assert fallback["baloch"][ba].min() > 0.9 and fallback["ttp"][~ba].min() > 0.9
 

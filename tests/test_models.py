@@ -166,3 +166,28 @@ def test_ensemble_saved_before_share_smoothing_keeps_its_raw_share(
     expected = np.minimum(raw, table.loc[regions, "p_event"].to_numpy())
     np.testing.assert_allclose(table.loc[regions, "p_severe"], expected)
     assert np.max(np.abs(raw - smoothed)) > 1e-3  # the two readings differ here
+
+
+def test_a_spec_saved_before_the_window_mapping_loads_with_its_windows() -> None:
+    """Artifacts pickled with six window fields and no reference windows still load."""
+    import pickle
+
+    from events.periods import Frequency
+
+    week = FeatureSpec.default(Frequency.WEEK)
+    old_state = {
+        k: v
+        for k, v in week.__dict__.items()
+        if k not in {"windows", "recent_window", "climatology_window"}
+    }
+    old_state.update(
+        count_windows=(1, 4, 13, 26, 52, 520), occurrence_windows=(4, 13, 26, 52, 156, 520),
+        fatality_windows=(13, 52), severe_windows=(52, 156, 520), spatial_windows=(13,),
+        group_windows=(52,), since_cap=520,
+    )  # fmt: skip
+    old = FeatureSpec.__new__(FeatureSpec)
+    old.__setstate__(old_state)
+    assert old.window("count") == (1, 4, 13, 26, 52, 520) and old.window("since") == (520,)
+    assert (old.recent_window, old.climatology_window) == (52, 520)
+    assert pickle.loads(pickle.dumps(week)) == week
+    assert week.window("count") == (1, 4, 13, 26, 52, 104, 520)  # durations: two years is 104

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SECRET, free_port
+from service.keys import create_key
+from store.db import make_engine
+from tests.conftest import SECRET, free_port, serving, wait_until
 
 CONVERGED_FOR_S = 3.0
 
@@ -74,3 +76,48 @@ def test_two_workers_on_postgresql_swap_champions_together(postgres_served_home:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _post(url: str, body: dict[str, object], token: str) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.load(response)
+
+
+@pytest.mark.integration
+def test_a_promotion_over_http_is_run_by_the_worker_serve_starts(sqlite_served_home: Path) -> None:
+    home = sqlite_served_home
+    _, candidate = (home / "versions.txt").read_text().split()
+    engine = make_engine(f"sqlite:///{home / 'threatcast.db'}")
+    _, token = create_key(engine, "ops", "admin")
+    with serving(home, refresh_s="0.3") as (_, url):
+        status, job = _post(f"{url}/v1/models/{candidate}/promote", {"reason": "live"}, token)
+        assert status == 202 and job["status"] == "queued"
+
+        def promoted() -> bool:
+            return _get(f"{url}/v1/forecasts")[1]["model_version"] == candidate
+
+        wait_until(promoted, timeout_s=120)
+        with urllib.request.urlopen(
+            urllib.request.Request(
+                f"{url}/v1/training-jobs/{job['id']}", headers={"Authorization": f"Bearer {token}"}
+            ),
+            timeout=5,
+        ) as response:
+            assert json.load(response)["status"] == "succeeded"
+
+
+def test_a_worker_started_for_a_server_stops_when_the_server_is_gone(recent_home: Path) -> None:
+    env = {**os.environ, "THREATCAST_HOME": str(recent_home), "THREATCAST_DATABASE_URL": "",
+           "THREATCAST_SECRET_KEY": SECRET}  # fmt: skip
+    # Its parent is this test, not process 1: as if the server that started it had died.
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "worker", "--parent-pid", "1"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 30

@@ -17,7 +17,7 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from events.gaps import check_origins
-from events.periods import Frequency, cadence, period_range, period_start
+from events.periods import Duration, Frequency, cadence, period_range, period_start
 from features import memo
 from features.specs import FeatureSpec
 from models.base import Forecaster
@@ -31,6 +31,8 @@ ForecasterFactory = Callable[[], Forecaster]
 # Consecutive origins run as one task, so they share the features and fits they have in common
 # (`features.memo`); a year of monthly origins shares the ensemble's held-out members.
 MAX_BLOCK = 12
+# A first origin needs eight years before it: features and the ensemble's held-out calibration.
+MIN_HISTORY = Duration(months=96)
 
 
 def _forecast_block(
@@ -139,7 +141,7 @@ def run_backtest(
     periods = sorted(panel["period"].unique())
     if request.end not in periods or request.start not in periods:
         raise ValueError(f"origins must lie within the data: {periods[0]} .. {periods[-1]}")
-    needed = cadence(request.freq).min_history_periods
+    needed = MIN_HISTORY.of(request.freq)
     if periods.index(request.start) < needed:
         raise ValueError(
             f"--start {request.start} leaves too little history: the first origin needs "

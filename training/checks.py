@@ -9,9 +9,14 @@ from typing import Literal
 import pandas as pd
 
 from events.inventory import Inventory
-from events.periods import Frequency, cadence, period_end, period_range, shift_period
+from events.periods import YEAR, Duration, Frequency, period_end, period_range, shift_period
 
 Severity = Literal["info", "warning", "severe"]
+# The last year is compared with the three years before it.
+RECENT, BEFORE = YEAR, Duration(months=36)
+# Days from the newest event to the end of the cutoff period that warn / stop training: a
+# weekly series is read week by week, so it goes stale sooner.
+STALE_DAYS = {Frequency.MONTH: (31, 92), Frequency.WEEK: (14, 42)}
 _ZERO_SHARE_JUMP = (0.25, 0.5)
 _UNRESOLVED_JUMP = (0.10, 0.30)
 
@@ -32,9 +37,8 @@ def _grade(change: float, limits: tuple[float, float]) -> Severity:
 
 
 def _windows(freq: Frequency, as_of: str) -> tuple[list[str], list[str]]:
-    known = cadence(freq)
-    recent_start = shift_period(as_of, -known.check_recent_periods + 1, freq)
-    before_start = shift_period(recent_start, -known.check_before_periods, freq)
+    recent_start = shift_period(as_of, -RECENT.of(freq) + 1, freq)
+    before_start = shift_period(recent_start, -BEFORE.of(freq), freq)
     recent = period_range(recent_start, as_of, freq)
     before = period_range(before_start, shift_period(recent_start, -1, freq), freq)
     return recent, before
@@ -44,7 +48,7 @@ def freshness(inv: Inventory, freq: Frequency, as_of: str) -> Finding:
     if inv.newest_event is None:
         return Finding("freshness", "severe", "the event store holds no events for this country")
     gap = (period_end(as_of, freq) - inv.newest_event).days
-    warn, severe = cadence(freq).stale_days
+    warn, severe = STALE_DAYS[freq]
     severity: Severity = "severe" if gap > severe else "warning" if gap > warn else "info"
     return Finding(
         "freshness",

@@ -19,7 +19,7 @@ from events.gaps import describe_gap, last_complete_origin, window_gaps
 from events.gazetteer import Gazetteer, default_resolver
 from events.inventory import inventory
 from events.panel import build_panel, has_counts
-from events.periods import Frequency, cadence, period_end, period_start, shift_period
+from events.periods import YEAR, Frequency, cadence, period_end, period_start, shift_period
 from features.specs import FeatureSpec, default_spec
 from models.catalog import make_forecaster
 from training import registry
@@ -177,7 +177,7 @@ def train_version(
         usable = _last_usable(full[full["period"] <= cutoff], freq)
         raise TrainingError(
             f"series {series.key} has no data for {describe_gap(full, cutoff, freq)}, within the "
-            f"{cadence(freq).recent_window} {cadence(freq).unit}s before {cutoff}: a missing "
+            f"{YEAR.of(freq)} {cadence(freq).unit}s before {cutoff}: a missing "
             "period is not a quiet one. Ingest data that covers the gap, or train up to "
             + (f"{usable} (--as-of {usable})" if usable else "a period before it (--as-of)")
         )

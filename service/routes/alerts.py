@@ -28,16 +28,13 @@ from service.dependencies import (
     ResolverDep,
     SettingsDep,
 )
-from service.errors import ApiError, ErrorPublic
+from service.errors import ApiError, error_responses
 from service.etags import json_response, not_modified
 from service.keys import ApiKey
 from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorPublic}, 403: {"model": ErrorPublic},
-    404: {"model": ErrorPublic}, 422: {"model": ErrorPublic},
-}  # fmt: skip
+_ERRORS = error_responses(401, 403, 404, 422)
 RuleId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 

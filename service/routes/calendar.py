@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from events.calendar import HIJRI_SUPPORTED, OutsideCalendar, calendar_features, check_supported
 from events.periods import Frequency, period_range, period_start
 from service.dependencies import ResolverDep
-from service.errors import ApiError, ErrorPublic
+from service.errors import ApiError, error_responses
 from service.etags import model_response
 from service.schemas import CalendarPeriodPublic, CalendarPublic
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["calendar"])
 MAX_PERIODS = 600
 
 
-@router.get("/calendar", response_model=CalendarPublic, responses={422: {"model": ErrorPublic}})
+@router.get("/calendar", response_model=CalendarPublic, responses=error_responses(422))
 def calendar(
     request: Request,
     resolver: ResolverDep,

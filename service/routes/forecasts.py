@@ -26,7 +26,7 @@ from service.dependencies import (
     SettingsDep,
     reader_check,
 )
-from service.errors import ApiError, ErrorPublic
+from service.errors import NOT_MODIFIED, ApiError, error_responses
 from service.etags import json_response, not_modified
 from service.freshness import today
 from service.presenting import Presenter, events_interval, freshness_fields, observed, select_rows
@@ -43,11 +43,7 @@ from training.issued import Issue, archive_page
 
 router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
 HISTORY_PERIODS = 24
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorPublic},
-    404: {"model": ErrorPublic},
-    422: {"model": ErrorPublic},
-}
+_ERRORS = error_responses(401, 404, 422)
 FreqQuery = Annotated[
     Frequency | None,
     Query(description="Monthly or weekly forecasts (of the default series' source)."),
@@ -137,7 +133,7 @@ async def _cached_json_off_loop(
 @router.get(
     "",
     response_model=ForecastsPublic,
-    responses={304: {"description": "Not modified."}, **_ERRORS},
+    responses={**NOT_MODIFIED, **_ERRORS},
     openapi_extra={"parameters": openapi_parameters()},
 )
 async def latest_forecasts(request: Request) -> Any:
@@ -226,7 +222,7 @@ def forecast_archive(
 @router.get(
     "/{region}",
     response_model=RegionForecastsPublic,
-    responses={304: {"description": "Not modified."}, **_ERRORS},
+    responses={**NOT_MODIFIED, **_ERRORS},
     openapi_extra={"parameters": openapi_parameters(without=("region",))},
 )
 def region_forecasts(

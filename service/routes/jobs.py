@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile, status
 from fastapi import Path as PathParam
@@ -14,7 +14,7 @@ from events.ingest import IngestError, ingest_file
 from events.periods import Frequency
 from events.sources import FileTooLarge, SourceFormatError
 from service.dependencies import AdminDep, EngineDep, ReaderDep, SettingsDep
-from service.errors import ApiError, ErrorPublic
+from service.errors import ApiError, error_responses
 from service.keys import ApiKey
 from service.schemas import JobPublic
 from training import jobs
@@ -22,13 +22,15 @@ from training.config import TrainingConfig
 from training.job_params import RetrainParams, TrainParams
 
 router = APIRouter(prefix="/v1/training-jobs", tags=["training jobs"])
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorPublic, "description": "The uploaded event file is malformed."},
-    401: {"model": ErrorPublic},
-    403: {"model": ErrorPublic},
-    404: {"model": ErrorPublic},
-    413: {"model": ErrorPublic, "description": "The upload is larger than the server accepts."},
-}
+_ERRORS = error_responses(
+    401,
+    403,
+    404,
+    described={
+        400: "The uploaded event file is malformed.",
+        413: "The upload is larger than the server accepts.",
+    },
+)
 _CHUNK = 1 << 20
 # The stored file is named by a random id and one of these suffixes, never by the client.
 _SUFFIXES = (".csv.gz", ".csv", ".xlsx")

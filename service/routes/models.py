@@ -15,7 +15,7 @@ from service.dependencies import (
     ReaderDep,
     SettingsDep,
 )
-from service.errors import ApiError, ErrorPublic
+from service.errors import ApiError, error_responses
 from service.keys import ApiKey
 from service.routes.forecasts import chosen_series
 from service.routes.jobs import job_public
@@ -33,12 +33,7 @@ from training.job_params import PromoteParams, RollbackParams
 from training.manifest import ArtifactError, read_manifest
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorPublic},
-    403: {"model": ErrorPublic},
-    404: {"model": ErrorPublic},
-    409: {"model": ErrorPublic},
-}
+_ERRORS = error_responses(401, 403, 404, 409)
 VersionPath = Annotated[str, Path(max_length=64, examples=["m20261128T071112-fe39ed"])]
 
 

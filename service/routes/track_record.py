@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from events.periods import period_start
 from models.catalog import ISSUED_REFERENCES
 from service.dependencies import EngineDep, ReaderDep, ServerDep, SettingsDep
-from service.errors import ApiError, ErrorPublic
+from service.errors import NOT_MODIFIED, ApiError, error_responses
 from service.etags import json_response, not_modified
 from service.routes.forecasts import FreqQuery, SeriesQuery, SourceQuery, chosen_series
 from service.schemas import TrackRecordPublic
@@ -43,11 +43,7 @@ def _finite(value: Any) -> Any:
 @router.get(
     "/track-record",
     response_model=TrackRecordPublic,
-    responses={
-        304: {"description": "Not modified."},
-        404: {"model": ErrorPublic},
-        422: {"model": ErrorPublic},
-    },
+    responses={**NOT_MODIFIED, **error_responses(404, 422)},
 )
 def track_record(
     request: Request,
