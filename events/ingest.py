@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, String, bindparam, func, select, update
 
@@ -19,10 +19,16 @@ from events.actors import ActorClassifier, default_classifier
 from events.canonical import Event
 from events.coverage import Span
 from events.gazetteer import RegionResolver, default_resolver
-from events.ingest_counts import CountScope, compare_counts, replace_counts, resolve_counts
+from events.ingest_counts import (
+    CountChanges,
+    CountScope,
+    compare_counts,
+    replace_counts,
+    resolve_counts,
+)
 from events.sources import ProgressCallback, RowError, read_events
-from events.sources.aggregated import aggregated_layout, read_counts
-from events.sources.base import DEFAULT_LIMITS, FileLimits, RowErrors
+from events.sources.aggregated import ParsedCounts, aggregated_layout, read_counts
+from events.sources.base import DEFAULT_LIMITS, FileLimits, ParsedFile, RowErrors
 from events.sources.reader import read_header
 from events.tables import coverage_spans, event_rows, ingest_runs
 from store.db import write_transaction
@@ -415,6 +421,27 @@ def _record_coverage(conn: Connection, source: str, spans: dict[str, Span], run_
         )  # fmt: skip
 
 
+Planned = TypeVar("Planned")
+
+
+class _FileKind(Protocol[Planned]):
+    """What differs between event files and count files; `_apply` does the rest."""
+
+    source: str
+    rows_read: int
+
+    def plan(self, conn: Connection) -> Planned:
+        """Check the file against the store (conflicts, the removal guard) and say what it
+        would change; raises IngestError or ReplacementRefused."""
+        ...
+
+    def write(self, conn: Connection, planned: Planned, run_id: int) -> None: ...
+
+    def report(self, planned: Planned, run_id: int | None) -> IngestReport: ...
+
+    def summary(self, result: IngestReport) -> str: ...
+
+
 def ingest_file(
     engine: Engine,
     path: Path,
@@ -438,8 +465,10 @@ def ingest_file(
     release's years, a candidate file's month, else its first to last event). A file that
     would remove more than `max_removed_share` of the stored rows in that scope is refused
     (ReplacementRefused) unless `replace`. `before_commit` may still refuse (by raising) once
-    everything is written, before it is committed.
+    everything is written, before it is committed. A dry run reads; it never takes the lock.
     """
+    started = datetime.now(UTC)
+    guard = _Guard(replace, max_removed_share)
     if aggregated_layout(read_header(path, limits)) is not None:
         if source not in {"auto", "acled"}:
             raise IngestError(path, [], 0, f"this is aggregated ACLED data, not a {source} file")
@@ -450,99 +479,39 @@ def ingest_file(
                 0,
                 "--covers is for event files: counts cover the periods they have rows for",
             )
-        return _ingest_counts(
-            engine, path, resolver or default_resolver(), skip_invalid, dry_run, replace,
-            limits, max_removed_share, before_commit,
-        )  # fmt: skip
-    started = datetime.now(UTC)
+        counts = _CountFile(path, read_counts(path, limits), resolver or default_resolver(),
+                            skip_invalid, dry_run, guard)  # fmt: skip
+        return _apply(engine, path, counts, started, dry_run, before_commit)
     parsed = read_events(path, source, progress, limits)
-    rows, duplicates = _canonical_rows(
-        parsed.events, resolver or default_resolver(), classifier or default_classifier()
-    )
-    errors = parsed.errors
-    errors.extend(duplicates)
-    if errors and not skip_invalid:
-        raise IngestError(path, errors, parsed.rows_read)
-    if not rows:
-        raise IngestError(path, errors or [RowError(1, "no valid rows")], parsed.rows_read)
-    unknown_admin1 = Counter(
-        row["admin1"] for row in rows.values() if row["region"] is None and row["admin1"]
-    )
-    by_country: dict[str, list[dict[str, Any]]] = {}
-    for row in rows.values():
-        by_country.setdefault(row["country"], []).append(row)
-    scopes = [
-        EventScope(
-            country,
-            covers or _event_span(country_rows, parsed.source, path.name),
-            frozenset(row["region"] for row in country_rows),
-            None if parsed.source in _ALL_TYPES_SOURCES
-            else frozenset(row["event_type"] for row in country_rows),
-        )
-        for country, country_rows in sorted(by_country.items())
-    ]  # fmt: skip
-    # Coverage says a period's violence is known; a file with no organized violence in a
-    # country (an ACLED export cut to protests) says nothing of it.
-    covered = [
-        scope for scope in scopes
-        if any(row["violence_type"] is not None for row in by_country[scope.country])
-    ]  # fmt: skip
-    spans = {scope.country: scope.span for scope in covered}
+    events = _EventFile(path, parsed, resolver or default_resolver(),
+                        classifier or default_classifier(), skip_invalid, dry_run, guard,
+                        covers, progress)  # fmt: skip
+    return _apply(engine, path, events, started, dry_run, before_commit)
 
-    def report(diff: _Diff, run_id: int | None) -> IngestReport:
-        return IngestReport(
-            file=path.name,
-            source=parsed.source,
-            rows_read=parsed.rows_read,
-            valid=len(rows),
-            added=len(diff.added),
-            updated=len(diff.changed),
-            unchanged=diff.unchanged,
-            missing_now=len(diff.missing_ids),
-            unresolved=sum(row["region"] is None for row in rows.values()),
-            placed_by_point=sum(row["region_method"] == "point" for row in rows.values()),
-            skipped=tuple(errors.kept()),
-            unknown_admin1=dict(unknown_admin1.most_common()),
-            dry_run=dry_run,
-            run_id=run_id,
-            covers={c: f"{a.isoformat()}..{b.isoformat()}" for c, (a, b) in spans.items()},
-            invalid=len(errors),
-            scope={scope.country: scope.describe() for scope in scopes},
-        )
 
-    def checked_diff(conn: Connection) -> _Diff:
-        for country, span in spans.items():
-            conflict = _unit_conflict(conn, parsed.source, country, "day", span)
-            if conflict is not None:
-                raise IngestError(path, [], parsed.rows_read, conflict)
-        diff = _diff(conn, parsed.source, rows, scopes)
-        refusal = removal_refusal(
-            diff.missing_by_region, diff.in_scope, "events", max_removed_share
-        )
-        if refusal is not None and not replace:
-            raise ReplacementRefused(path, parsed.rows_read, refusal)
-        return diff
-
+def _apply(
+    engine: Engine,
+    path: Path,
+    kind: _FileKind[Planned],
+    started: datetime,
+    dry_run: bool,
+    before_commit: Callable[[], None] | None,
+) -> IngestReport:
+    """Plan (and, unless dry, write) a validated file in one transaction, recorded as a run."""
     if dry_run:
         with engine.connect() as conn:
-            return report(checked_diff(conn), None)
-
+            return kind.report(kind.plan(conn), None)
     digest = file_sha256(path)
     with write_transaction(engine) as conn:
-        # The diff is taken under the write lock, so concurrent ingests cannot both insert.
-        diff = checked_diff(conn)
-        run_id = _start_run(conn, parsed.source, path, digest, started, parsed.rows_read)
-        _write(conn, diff, run_id, progress)
-        _record_coverage(conn, parsed.source, spans, run_id)
-        result = report(diff, run_id)
+        # Planned under the write lock, so concurrent ingests cannot both insert.
+        planned = kind.plan(conn)
+        run_id = _start_run(conn, kind.source, path, digest, started, kind.rows_read)
+        kind.write(conn, planned, run_id)
+        result = kind.report(planned, run_id)
         _finish_run(conn, run_id, result)
         if before_commit is not None:
             before_commit()
-    log.info(
-        "ingested %s: %d added, %d updated, %d unchanged, %d missing now, %d unresolved",
-        path.name, result.added, result.updated, result.unchanged, result.missing_now,
-        result.unresolved,
-    )  # fmt: skip
+    log.info("ingested %s: %s", path.name, kind.summary(result))
     return result
 
 
@@ -569,89 +538,193 @@ def _finish_run(conn: Connection, run_id: int, result: IngestReport) -> None:
     )  # fmt: skip
 
 
-def _ingest_counts(
-    engine: Engine,
-    path: Path,
-    resolver: RegionResolver,
-    skip_invalid: bool,
-    dry_run: bool,
-    replace: bool,
-    limits: FileLimits,
-    max_removed_share: float,
-    before_commit: Callable[[], None] | None,
-) -> IngestReport:
-    started = datetime.now(UTC)
-    parsed = read_counts(path, limits)
-    by_country, resolve_errors, ignored = resolve_counts(parsed, resolver)
-    errors = parsed.errors
-    errors.extend(resolve_errors)
-    if errors and not skip_invalid:
-        raise IngestError(path, errors, parsed.rows_read)
-    if not by_country:
-        raise IngestError(
-            path, errors or [RowError(1, "no rows of a known country")], parsed.rows_read
-        )
-    scopes = {
-        country: CountScope.of(rows, parsed.unit, parsed.event_types)
-        for country, rows in by_country.items()
-    }
-    spans = {c: scope.span for c, scope in scopes.items() if scope.covers_violence}
+@dataclass(frozen=True)
+class _Guard:
+    """Whether a file may remove more of its scope than `max_removed_share`."""
 
-    def apply(conn: Connection, run_id: int | None) -> IngestReport:
-        for country, span in spans.items():
-            conflict = _unit_conflict(conn, parsed.source, country, parsed.unit, span)
-            if conflict is not None:
-                raise IngestError(path, [], parsed.rows_read, conflict)
-        totals = Counter[str]()
-        periods: set[str] = set()
-        planned = {
-            country: compare_counts(
-                conn, parsed.source, country, parsed.unit, scopes[country], rows
+    replace: bool
+    max_removed_share: float
+
+    def check(
+        self, path: Path, rows_read: int, removed: Counter[str], stored: Counter[str], what: str
+    ) -> None:
+        refusal = removal_refusal(removed, stored, what, self.max_removed_share)
+        if refusal is not None and not self.replace:
+            raise ReplacementRefused(path, rows_read, refusal)
+
+
+def _valid_or_refused(
+    path: Path, errors: RowErrors, rows_read: int, found: int, skip_invalid: bool, none: str
+) -> None:
+    """Every row valid (or `skip_invalid`), and at least one to store."""
+    if errors and not skip_invalid:
+        raise IngestError(path, errors, rows_read)
+    if not found:
+        raise IngestError(path, errors or [RowError(1, none)], rows_read)
+
+
+class _EventFile:
+    """An event file (UCDP, GTD, ACLED events): rows by source id, diffed with the store."""
+
+    def __init__(
+        self,
+        path: Path,
+        parsed: ParsedFile,
+        resolver: RegionResolver,
+        classifier: ActorClassifier,
+        skip_invalid: bool,
+        dry_run: bool,
+        guard: _Guard,
+        covers: Span | None,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.path, self.source, self.rows_read = path, parsed.source, parsed.rows_read
+        self.dry_run, self.guard, self.progress = dry_run, guard, progress
+        self.rows, duplicates = _canonical_rows(parsed.events, resolver, classifier)
+        self.errors = parsed.errors
+        self.errors.extend(duplicates)
+        _valid_or_refused(path, self.errors, self.rows_read, len(self.rows), skip_invalid,
+                          "no valid rows")  # fmt: skip
+        by_country: dict[str, list[dict[str, Any]]] = {}
+        for row in self.rows.values():
+            by_country.setdefault(row["country"], []).append(row)
+        self.scopes = [
+            EventScope(
+                country,
+                covers or _event_span(country_rows, parsed.source, path.name),
+                frozenset(row["region"] for row in country_rows),
+                None if parsed.source in _ALL_TYPES_SOURCES
+                else frozenset(row["event_type"] for row in country_rows),
             )
-            for country, rows in by_country.items()
+            for country, country_rows in sorted(by_country.items())
+        ]  # fmt: skip
+        # Coverage says a period's violence is known; a file with no organized violence in a
+        # country (an ACLED export cut to protests) says nothing of it.
+        self.spans = {
+            scope.country: scope.span for scope in self.scopes
+            if any(row["violence_type"] is not None for row in by_country[scope.country])
+        }  # fmt: skip
+
+    def plan(self, conn: Connection) -> _Diff:
+        for country, span in self.spans.items():
+            conflict = _unit_conflict(conn, self.source, country, "day", span)
+            if conflict is not None:
+                raise IngestError(self.path, [], self.rows_read, conflict)
+        diff = _diff(conn, self.source, self.rows, self.scopes)
+        self.guard.check(self.path, self.rows_read, diff.missing_by_region, diff.in_scope, "events")
+        return diff
+
+    def write(self, conn: Connection, planned: _Diff, run_id: int) -> None:
+        _write(conn, planned, run_id, self.progress)
+        _record_coverage(conn, self.source, self.spans, run_id)
+
+    def report(self, planned: _Diff, run_id: int | None) -> IngestReport:
+        rows = self.rows.values()
+        unknown_admin1 = Counter(
+            row["admin1"] for row in rows if row["region"] is None and row["admin1"]
+        )
+        return IngestReport(
+            file=self.path.name,
+            source=self.source,
+            rows_read=self.rows_read,
+            valid=len(self.rows),
+            added=len(planned.added),
+            updated=len(planned.changed),
+            unchanged=planned.unchanged,
+            missing_now=len(planned.missing_ids),
+            unresolved=sum(row["region"] is None for row in rows),
+            placed_by_point=sum(row["region_method"] == "point" for row in rows),
+            skipped=tuple(self.errors.kept()),
+            unknown_admin1=dict(unknown_admin1.most_common()),
+            dry_run=self.dry_run,
+            run_id=run_id,
+            covers={c: f"{a.isoformat()}..{b.isoformat()}" for c, (a, b) in self.spans.items()},
+            invalid=len(self.errors),
+            scope={scope.country: scope.describe() for scope in self.scopes},
+        )
+
+    def summary(self, result: IngestReport) -> str:
+        return (
+            f"{result.added} added, {result.updated} updated, {result.unchanged} unchanged, "
+            f"{result.missing_now} missing now, {result.unresolved} unresolved"
+        )
+
+
+@dataclass(frozen=True)
+class _CountPlan:
+    by_country: dict[str, CountChanges]
+
+
+class _CountFile:
+    """An aggregated count file (ACLED aggregated, HDX): cells per country, unit and period."""
+
+    def __init__(
+        self,
+        path: Path,
+        parsed: ParsedCounts,
+        resolver: RegionResolver,
+        skip_invalid: bool,
+        dry_run: bool,
+        guard: _Guard,
+    ) -> None:
+        self.path, self.parsed, self.source = path, parsed, parsed.source
+        self.rows_read, self.dry_run, self.guard = parsed.rows_read, dry_run, guard
+        self.by_country, resolve_errors, self.ignored = resolve_counts(parsed, resolver)
+        self.errors = parsed.errors
+        self.errors.extend(resolve_errors)
+        _valid_or_refused(path, self.errors, self.rows_read, len(self.by_country), skip_invalid,
+                          "no rows of a known country")  # fmt: skip
+        self.scopes = {
+            country: CountScope.of(rows, parsed.unit, parsed.event_types)
+            for country, rows in self.by_country.items()
+        }
+        self.spans = {c: scope.span for c, scope in self.scopes.items() if scope.covers_violence}
+
+    def plan(self, conn: Connection) -> _CountPlan:
+        unit = self.parsed.unit
+        for country, span in self.spans.items():
+            conflict = _unit_conflict(conn, self.source, country, unit, span)
+            if conflict is not None:
+                raise IngestError(self.path, [], self.rows_read, conflict)
+        planned = {
+            country: compare_counts(conn, self.source, country, unit, self.scopes[country], rows)
+            for country, rows in self.by_country.items()
         }
         removed, stored = Counter[str](), Counter[str]()
         for country, changes in planned.items():
             removed.update({f"{country} {r}": n for r, n in changes.removed_by_region.items()})
             stored.update({f"{country} {r}": n for r, n in changes.in_scope.items()})
-        refusal = removal_refusal(removed, stored, "cells", max_removed_share)
-        if refusal is not None and not replace:
-            raise ReplacementRefused(path, parsed.rows_read, refusal)
-        for country, rows in by_country.items():
-            changes = planned[country]
-            if run_id is not None:
-                replace_counts(
-                    conn, parsed.source, country, parsed.unit, scopes[country], rows, changes,
-                    run_id,
-                )  # fmt: skip
+        self.guard.check(self.path, self.rows_read, removed, stored, "cells")
+        return _CountPlan(planned)
+
+    def write(self, conn: Connection, planned: _CountPlan, run_id: int) -> None:
+        for country, rows in self.by_country.items():
+            replace_counts(
+                conn, self.source, country, self.parsed.unit, self.scopes[country], rows,
+                planned.by_country[country], run_id,
+            )  # fmt: skip
+
+    def report(self, planned: _CountPlan, run_id: int | None) -> IngestReport:
+        totals = Counter[str]()
+        periods: set[str] = set()
+        for changes in planned.by_country.values():
             totals.update(added=changes.added, changed=changes.changed,
                           unchanged=changes.unchanged, removed=changes.removed)  # fmt: skip
             periods.update(changes.periods_changed)
         return IngestReport(
-            file=path.name, source=parsed.source, rows_read=parsed.rows_read,
-            valid=sum(len(rows) for rows in by_country.values()), added=totals["added"],
+            file=self.path.name, source=self.source, rows_read=self.rows_read,
+            valid=sum(len(rows) for rows in self.by_country.values()), added=totals["added"],
             updated=totals["changed"], unchanged=totals["unchanged"],
             missing_now=totals["removed"], unresolved=0, placed_by_point=0,
-            skipped=tuple(errors.kept()), dry_run=dry_run, run_id=run_id,
-            kind="counts", unit=parsed.unit,
-            covers={c: f"{a.isoformat()}..{b.isoformat()}" for c, (a, b) in spans.items()},
-            periods_changed=tuple(sorted(periods)), ignored_countries=dict(ignored),
-            invalid=len(errors), scope={c: scope.describe() for c, scope in scopes.items()},
+            skipped=tuple(self.errors.kept()), dry_run=self.dry_run, run_id=run_id,
+            kind="counts", unit=self.parsed.unit,
+            covers={c: f"{a.isoformat()}..{b.isoformat()}" for c, (a, b) in self.spans.items()},
+            periods_changed=tuple(sorted(periods)), ignored_countries=dict(self.ignored),
+            invalid=len(self.errors), scope={c: s.describe() for c, s in self.scopes.items()},
         )  # fmt: skip
 
-    if dry_run:  # a dry run reads; it never takes the write lock
-        with engine.connect() as conn:
-            return apply(conn, None)
-    digest = file_sha256(path)
-    with write_transaction(engine) as conn:
-        run_id = _start_run(conn, parsed.source, path, digest, started, parsed.rows_read)
-        result = apply(conn, run_id)
-        _finish_run(conn, run_id, result)
-        if before_commit is not None:
-            before_commit()
-    log.info(
-        "ingested %s (%s counts): %d cells added, %d changed, %d removed, %d unchanged",
-        path.name, parsed.layout, result.added, result.updated, result.missing_now,
-        result.unchanged,
-    )  # fmt: skip
-    return result
+    def summary(self, result: IngestReport) -> str:
+        return (
+            f"{self.parsed.layout} counts: {result.added} cells added, {result.updated} changed, "
+            f"{result.missing_now} removed, {result.unchanged} unchanged"
+        )
