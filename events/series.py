@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from events.periods import Frequency, check_frequency
 
 SOURCE_FAMILIES = ("ucdp", "acled", "gtd")
+# The source family a series is built from, and what a data file may be read as (or detected).
+SeriesSource = StrEnum("SeriesSource", {name: name for name in SOURCE_FAMILIES})  # type: ignore[misc]
+FileSource = StrEnum("FileSource", {"auto": "auto", **{name: name for name in SOURCE_FAMILIES}})  # type: ignore[misc]
+DETECT_SOURCE = FileSource("auto")
 DEFAULT_SERIES = "pak-ucdp-month"
 _KEY = re.compile(r"([a-z]{3})-([a-z]+)-([a-z]+)", re.ASCII)
 

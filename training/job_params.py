@@ -6,10 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from events.series import DETECT_SOURCE, FileSource
 from training.config import TrainingConfig
 
 PromoteMode = Literal["never", "gate", "always"]
-FileSource = Literal["auto", "ucdp", "gtd", "acled"]
 
 
 class _Params(BaseModel):
@@ -33,7 +33,7 @@ class RetrainParams(_Params):
     as_of: str | None = None
     force: bool = False
     events: str | None = Field(default=None, description="A data file to ingest first.")
-    source: FileSource = "auto"
+    source: FileSource = DETECT_SOURCE
     promote: PromoteMode = "gate"
     # The job's own copy of an upload: removed once stored or refused.
     uploaded: bool = False

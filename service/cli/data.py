@@ -15,14 +15,13 @@ import typer
 from events.ingest import IngestError, IngestReport, parse_covers
 from events.panel import build_panel
 from events.periods import Frequency
+from events.series import DETECT_SOURCE, FileSource, SeriesSource
 from events.sources import ProgressLog, SourceFormatError
 from events.sources.base import excerpt
 from events.summary import summarize
 from service.cli.support import (
     SERIES_HELP,
     BackendChoice,
-    SeriesSource,
-    SourceChoice,
     fail,
     open_engine,
     parse_horizons,
@@ -91,7 +90,7 @@ def print_report(report: IngestReport) -> None:
 def ingest(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    source: Annotated[SourceChoice, typer.Option(help="Event file format.")] = SourceChoice.auto,
+    source: Annotated[FileSource, typer.Option(help="Event file format.")] = DETECT_SOURCE,
     skip_invalid: Annotated[
         bool, typer.Option(help="Load the valid rows, report the rest.")
     ] = False,
@@ -245,7 +244,7 @@ def backtest_command(
             help="Backtest this event file alone, in a temporary store.",
         ),
     ] = None,
-    source: Annotated[SourceChoice, typer.Option(help="Format of --events.")] = SourceChoice.auto,
+    source: Annotated[FileSource, typer.Option(help="Format of --events.")] = DETECT_SOURCE,
     horizons: Annotated[str, typer.Option(help="Horizons, e.g. 1,3,6 or 1-6.")] = "1,3,6",
     freq: Annotated[Frequency, typer.Option(help="Period length.")] = Frequency.MONTH,
     report: Annotated[

@@ -14,13 +14,12 @@ import typer
 from sqlalchemy import Engine
 
 from events.periods import Frequency
+from events.series import DETECT_SOURCE, FileSource, SeriesSource
 from service.cli.refresh import parse_every, run_refresh
 from service.cli.support import (
     CLI_ACTOR,
     SERIES_HELP,
     BackendChoice,
-    SeriesSource,
-    SourceChoice,
     fail,
     installation_of,
     open_engine,
@@ -41,6 +40,10 @@ models_app = typer.Typer(
     help="The model registry: list, inspect, promote, roll back.", no_args_is_help=True
 )
 jobs_app = typer.Typer(help="Training and retraining jobs.", no_args_is_help=True)
+
+
+# What the registry and issuing refuse with a reason to show: a version, artifact or origin.
+_REFUSALS = (registry.RegistryError, ArtifactError, ValueError)
 
 
 class PromoteChoice(StrEnum):
@@ -126,7 +129,7 @@ def retrain(
         Path,
         typer.Option("--events", exists=True, dir_okay=False, help="New event file to ingest."),
     ],
-    source: Annotated[SourceChoice, typer.Option(help="Format of --events.")] = SourceChoice.auto,
+    source: Annotated[FileSource, typer.Option(help="Format of --events.")] = DETECT_SOURCE,
     config: Annotated[Path | None, _CONFIG_OPTION] = None,
     freq: Annotated[Frequency | None, typer.Option(help="Period length.")] = None,
     promote: Annotated[
@@ -192,7 +195,7 @@ def forecast(
             origin=origin,
             allow_version_mismatch=allow_version_mismatch,
         )
-    except (registry.RegistryError, ArtifactError, ValueError) as exc:
+    except _REFUSALS as exc:
         raise fail(str(exc)) from None
     write_forecast_table(table, output, pmf=pmf)
     typer.echo(
@@ -270,7 +273,7 @@ def models_promote(
     forecasts."""
     try:
         mv = issuing.promote(open_engine(ctx), installation_of(ctx), version, CLI_ACTOR, reason)
-    except (registry.RegistryError, ArtifactError, ValueError) as exc:
+    except _REFUSALS as exc:
         raise fail(str(exc)) from None
     typer.echo(f"{mv.version} is now the {mv.series} champion")
 
@@ -288,7 +291,7 @@ def models_rollback(
     chosen = series_of(ctx, series, freq=freq).key
     try:
         mv = issuing.rollback(open_engine(ctx), installation_of(ctx), chosen, CLI_ACTOR, reason)
-    except (registry.RegistryError, ArtifactError, ValueError) as exc:
+    except _REFUSALS as exc:
         raise fail(str(exc)) from None
     typer.echo(f"rolled back: {mv.version} is the {mv.series} champion again")
 

@@ -16,19 +16,6 @@ from training.installation import Installation
 CLI_ACTOR = "cli"
 
 
-class SourceChoice(StrEnum):
-    auto = "auto"
-    ucdp = "ucdp"
-    gtd = "gtd"
-    acled = "acled"
-
-
-class SeriesSource(StrEnum):
-    ucdp = "ucdp"
-    acled = "acled"
-    gtd = "gtd"
-
-
 class BackendChoice(StrEnum):
     loky = "loky"
     dask = "dask"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import uuid
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile, status
 from fastapi import Path as PathParam
 
 from events.ingest import IngestError, ingest_file
 from events.periods import Frequency
+from events.series import DETECT_SOURCE, FileSource
 from events.sources import FileTooLarge, SourceFormatError
 from service.dependencies import AdminDep, EngineDep, ReaderDep, SettingsDep
 from service.errors import ApiError, error_responses
@@ -19,7 +20,7 @@ from service.keys import ApiKey
 from service.schemas import JobPublic
 from training import jobs
 from training.config import TrainingConfig
-from training.job_params import RetrainParams, TrainParams
+from training.job_params import PromoteMode, RetrainParams, TrainParams
 
 router = APIRouter(prefix="/v1/training-jobs", tags=["training jobs"])
 _ERRORS = error_responses(
@@ -95,8 +96,8 @@ def create_job(
         UploadFile | None,
         File(description="New data file: events or aggregated counts (CSV, CSV.gz or .xlsx)."),
     ] = None,
-    source: Annotated[Literal["auto", "ucdp", "gtd", "acled"], Form()] = "auto",
-    promote: Annotated[Literal["never", "gate", "always"], Form()] = "gate",
+    source: Annotated[FileSource, Form()] = DETECT_SOURCE,
+    promote: Annotated[PromoteMode, Form()] = "gate",
     freq: Annotated[Frequency, Form()] = Frequency.MONTH,
     replace: Annotated[
         bool,
