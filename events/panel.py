@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, select
 from events.actors import default_classifier
 from events.calendar import calendar_features
 from events.canonical import ViolenceType
-from events.coverage import series_coverage
+from events.coverage import Coverage, series_coverage
 from events.gazetteer import Gazetteer, default_resolver
 from events.periods import (
     Frequency,
@@ -280,10 +280,15 @@ def event_cells(events: pd.DataFrame, freq: Frequency) -> pd.DataFrame:
 
 
 def region_outcomes(
-    bind: Engine | Connection, series: Series, region: str, periods: Sequence[str]
+    bind: Engine | Connection,
+    series: Series,
+    region: str,
+    periods: Sequence[str],
+    coverage: Coverage | None = None,
 ) -> pd.DataFrame:
     """Observed events and fatalities of one region in the given periods: zero where the
-    source covers a period and has nothing, NaN where it does not cover it."""
+    source covers a period and has nothing, NaN where it does not cover it (by `coverage`,
+    the series' as the store holds it now, when the caller has it)."""
     columns = ["period", "events", "fatalities"]
     if not periods:
         return pd.DataFrame(columns=columns)
@@ -296,6 +301,6 @@ def region_outcomes(
     cells = cells[cells["region"] == region]
     grouped = cells.groupby("period")[["events", "fatalities"]].sum()
     filled = grouped.reindex(list(periods), fill_value=0).astype("float64")
-    coverage = series_coverage(bind, series)
+    coverage = coverage if coverage is not None else series_coverage(bind, series)
     filled.loc[[p for p in periods if not coverage.covers(p)]] = np.nan
     return filled.rename_axis("period").reset_index()

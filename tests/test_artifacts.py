@@ -42,8 +42,8 @@ def test_round_trip_and_manifest(tmp_path: Path) -> None:
     directory, sha, mac = _artifact(tmp_path, as_of="2021-12")
     model, manifest = load_artifact(directory, sha, mac, SECRET)
     assert model == {"weights": [1.0, 2.0]}
-    assert manifest["version"] == "v1" and manifest["sha256"] == sha
-    assert manifest["as_of"] == "2021-12"
+    assert manifest.version == "v1" and manifest.sha256 == sha
+    assert manifest.body["as_of"] == "2021-12"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v1"]
 
 

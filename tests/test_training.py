@@ -43,7 +43,7 @@ def test_training_registers_a_candidate_with_a_complete_manifest(
     mv = _train(store, tmp_path / "artifacts")
     assert mv.status == "candidate" and mv.as_of == "2020-12"
     serving = load_version(store, Installation(tmp_path / "artifacts", SECRET), version=mv.version)
-    manifest = serving.manifest
+    manifest = serving.manifest.body
     assert set(manifest) >= MANIFEST_FIELDS
     assert manifest["sha256"] == mv.sha256
     assert manifest["data"]["newest_event"] <= "2020-12-31"
@@ -77,9 +77,9 @@ def test_the_fingerprint_follows_the_training_events(store: Engine, tmp_path: Pa
         as_of="2021-06",
     ).version
     fingerprints = {
-        load_version(store, Installation(tmp_path, SECRET), version=v.version).manifest["data"][
-            "fingerprint"
-        ]
+        load_version(store, Installation(tmp_path, SECRET), version=v.version).manifest.body[
+            "data"
+        ]["fingerprint"]
         for v in (earlier, later)
     }
     assert len(fingerprints) == 2

@@ -28,6 +28,7 @@ from training.manifest import (
     MODEL_FILE,
     TEMP_PREFIX,
     ArtifactError,
+    Manifest,
     read_manifest,
     read_regular,
     sign,
@@ -105,8 +106,8 @@ def _minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def version_mismatches(manifest: dict[str, Any]) -> list[str]:
-    saved = manifest.get("libraries", {})
+def version_mismatches(manifest: Manifest) -> list[str]:
+    saved = manifest.libraries
     current = library_versions()
     return [
         f"{name} {saved.get(name)} (running {current[name]})"
@@ -122,10 +123,10 @@ def load_artifact(
     keys: Sequence[str],
     *,
     allow_version_mismatch: bool = False,
-) -> tuple[object, dict[str, Any]]:
+) -> tuple[object, Manifest]:
     """Verify, then load. Raises ArtifactError before unpickling anything unverified."""
     manifest = read_manifest(directory, manifest_hmac, keys)
-    if manifest.get("sha256") != sha256:
+    if manifest.sha256 != sha256:
         raise ArtifactError(f"the manifest of {directory.name} names another model file")
     try:
         data = read_regular(directory / MODEL_FILE)
@@ -146,7 +147,7 @@ def load_artifact(
     try:
         model = joblib.load(io.BytesIO(data))
     except Exception as exc:  # verified, but written by code that no longer matches this one
-        made_by = f"package {manifest.get('package_version')}, commit {manifest.get('git_commit')}"
+        made_by = f"package {manifest.package_version}, commit {manifest.git_commit}"
         raise ArtifactError(
             f"{directory.name} verifies but cannot be loaded by this ThreatCast "
             f"({type(exc).__name__}: {exc}); it was saved by {made_by}: retrain it"

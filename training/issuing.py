@@ -37,7 +37,7 @@ from training.issued import (
     issued_forecasts,
     reference_forecasts,
 )
-from training.manifest import ArtifactError
+from training.manifest import ArtifactError, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 class ServingModel:
     record: registry.ModelVersion
     forecaster: DirectForecaster
-    manifest: dict[str, Any]
+    manifest: Manifest
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,10 @@ def load_version(
         installation.verifying_keys,
         allow_version_mismatch=allow_version_mismatch,
     )
-    if manifest.get("version") != record.version:
+    if manifest.version != record.version:
         raise ArtifactError(
             f"the artifact in {record.artifact_dir} was written for version "
-            f"{manifest.get('version')!r}, not {record.version}; refusing it"
+            f"{manifest.version!r}, not {record.version}; refusing it"
         )
     if not isinstance(model, DirectForecaster):
         raise ArtifactError(f"{record.version} does not hold a ThreatCast forecaster")

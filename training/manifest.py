@@ -11,13 +11,38 @@ import hmac
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 TEMP_PREFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A verified manifest: what loading and issuing check, and the whole signed body (the
+    config, feature spec, metrics, data fingerprint and input checks) to show."""
+
+    version: str | None
+    sha256: str | None
+    libraries: Mapping[str, str]
+    package_version: str | None
+    git_commit: str | None
+    body: Mapping[str, Any]
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Manifest:
+        return cls(
+            body.get("version"),
+            body.get("sha256"),
+            dict(body.get("libraries", {})),
+            body.get("package_version"),
+            body.get("git_commit"),
+            body,
+        )
 
 
 class ArtifactError(Exception):
@@ -52,7 +77,7 @@ def _verifies(body: bytes, manifest_hmac: str, keys: Sequence[str]) -> bool:
     return any(hmac.compare_digest(sign(body, key), manifest_hmac) for key in keys)
 
 
-def read_manifest(directory: Path, manifest_hmac: str, keys: Sequence[str]) -> dict[str, Any]:
+def read_manifest(directory: Path, manifest_hmac: str, keys: Sequence[str]) -> Manifest:
     """The manifest, only if its HMAC verifies with one of `keys` (the keyring)."""
     body = _manifest_body(directory)
     if not _verifies(body, manifest_hmac, keys):
@@ -61,8 +86,7 @@ def read_manifest(directory: Path, manifest_hmac: str, keys: Sequence[str]) -> d
             "(tampered with, or signed with a key that is not THREATCAST_SECRET_KEY or one of "
             "THREATCAST_PREVIOUS_SECRET_KEYS); refusing to load it"
         )
-    manifest: dict[str, Any] = json.loads(body)
-    return manifest
+    return Manifest.from_json(json.loads(body))
 
 
 def resign(directory: Path, manifest_hmac: str, keys: Sequence[str], secret: str) -> str:

@@ -245,10 +245,13 @@ def region_forecasts(
     issue = _served(server, query.series)
     presenter = Presenter(issue, names, settings, server.laws)
     freq = query.series.freq
+    # The history reads the coverage the server keeps; new data can change it without a new
+    # issue, so its end is part of the body's key.
+    covered = server.coverage().get(query.series.key)
 
     def render() -> RegionForecastsPublic:
         periods = [shift_period(issue.origin, -k, freq) for k in range(HISTORY_PERIODS - 1, -1, -1)]
-        history = region_outcomes(engine, query.series, region, periods)
+        history = region_outcomes(engine, query.series, region, periods, covered)
         data = [
             presenter.public(row, query.asked) for row in select_rows(issue, region, query.horizon)
         ]
@@ -264,7 +267,5 @@ def region_forecasts(
         )
 
     key = f"{issue.etag}-{query.key}-history-{today().isoformat()}"
-    # New data can change the history without a new issue: the coverage is part of the key.
-    covered = server.coverage().get(query.series.key)
     key += f"-{covered.last if covered else None}"
     return _cached_json(request, server, key, render)

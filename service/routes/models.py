@@ -83,7 +83,7 @@ def show_model(
             installation.artifact_root / mv.artifact_dir,
             mv.manifest_hmac,
             installation.verifying_keys,
-        )
+        ).body
     except ArtifactError as exc:
         problem = str(exc)
     history = [
