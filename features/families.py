@@ -10,15 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from events.periods import ONE_PERIOD, Duration
-
-if TYPE_CHECKING:
-    from features.specs import FeatureSpec
 
 
 @dataclass(frozen=True)
@@ -30,7 +27,8 @@ class Inputs:
     fatalities: pd.DataFrame
     occurred: pd.DataFrame
     severe: pd.DataFrame
-    spec: FeatureSpec
+    groups: tuple[str, ...]
+    neighbours: Mapping[str, tuple[str, ...]]
 
 
 # One window's columns: name -> values (period x region).
@@ -89,13 +87,13 @@ def _wide(panel: pd.DataFrame, column: str) -> pd.DataFrame:
 def _groups(inputs: Inputs, w: int) -> dict[str, pd.DataFrame]:
     return {
         f"log_{group}_events_{w}": _log1p(trailing_sum(_wide(inputs.panel, f"events_{group}"), w))
-        for group in inputs.spec.groups
+        for group in inputs.groups
     }
 
 
 def _neighbours(inputs: Inputs, w: int) -> dict[str, pd.DataFrame]:
     recent = _log1p(_mean(inputs.events, w))
-    neighbours = inputs.spec.neighbours
+    neighbours = inputs.neighbours
     values = {
         region: recent[list(neighbours.get(region, ()))].mean(axis=1)
         if neighbours.get(region)
@@ -189,7 +187,12 @@ def family_windows(freq: str) -> dict[str, tuple[int, ...]]:
     }
 
 
-def wide_inputs(panel: pd.DataFrame, spec: FeatureSpec) -> Inputs:
+def wide_inputs(
+    panel: pd.DataFrame,
+    severe_threshold: int,
+    groups: tuple[str, ...],
+    neighbours: Mapping[str, tuple[str, ...]],
+) -> Inputs:
     events = _wide(panel, "events")
     fatalities = _wide(panel, "fatalities")
     return Inputs(
@@ -197,8 +200,9 @@ def wide_inputs(panel: pd.DataFrame, spec: FeatureSpec) -> Inputs:
         events,
         fatalities,
         _flag(events, events > 0),
-        _flag(fatalities, fatalities >= spec.severe_threshold),
-        spec,
+        _flag(fatalities, fatalities >= severe_threshold),
+        groups,
+        neighbours,
     )
 
 

@@ -105,7 +105,7 @@ def build_features(panel: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     Trailing means are over the covered periods of each window: a missing period (NaN in the
     panel) is left out, never read as a quiet one.
     """
-    inputs = wide_inputs(panel, spec)
+    inputs = wide_inputs(panel, spec.severe_threshold, spec.groups, spec.neighbours)
     columns: dict[str, Any] = {}
     for family in FAMILIES:
         for w in spec.window(family.name):

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, func, select
 from events.panel import region_outcomes
 from events.periods import Frequency, shift_period
 from events.series import Series
-from service.alerts import evaluation, rules, webhooks
+from service.alerts import evaluation, lifecycle, rules, webhooks
 from service.alerts.delivery import Receivers, deliver_due, list_deliveries
 from service.alerts.tables import alerts
 from service.alerts.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -119,7 +119,7 @@ def test_hysteresis_cooldown_and_no_duplicate_alerts(served_home: Path) -> None:
     assert _evaluate(engine, _with_value(issue, "PK-KP", 1, p_event=0.35)) == 1  # resolved
     assert _evaluate(engine, high) == 0  # cooling down
     assert [a["state"] for a in evaluation.list_alerts(engine)[0]] == ["resolved"]
-    rules.update_rule(engine, rule.id, _rule(hysteresis=0.1, cooldown_s=0))
+    lifecycle.update_rule(engine, rule.id, _rule(hysteresis=0.1, cooldown_s=0))
     assert _evaluate(engine, high) == 1
     assert [a["state"] for a in evaluation.list_alerts(engine)[0]] == ["firing", "resolved"]
 
@@ -544,8 +544,8 @@ def test_deleting_or_moving_a_rule_ends_its_alerts_with_a_resolved_notice(
     moved = rules.create_rule(engine, _rule(webhook_url=url), "cli")
     deleted = rules.create_rule(engine, _rule(name="KP again", webhook_url=url), "cli")
     assert _evaluate(engine, _with_value(_issue(engine), "PK-KP", 1, p_event=0.95)) == 2
-    rules.update_rule(engine, moved.id, _rule(webhook_url=url, region="PK-BA"))
-    rules.delete_rule(engine, deleted.id)
+    lifecycle.update_rule(engine, moved.id, _rule(webhook_url=url, region="PK-BA"))
+    lifecycle.delete_rule(engine, deleted.id)
     wait_until(lambda: deliver_due(engine, "k", 0.01, 10, receivers=_to()) >= 0
                and len(_Receiver.received) == 4)  # fmt: skip
     server.shutdown()

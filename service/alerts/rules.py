@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AnyUrl, BaseModel, Field, UrlConstraints, model_validator
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Engine, insert, select
 
 from events.actors import TrackedGroup
 from events.periods import Frequency, cadence
 from events.series import DEFAULT_SERIES, Series, choose_series
-from service.alerts.tables import alert_rules, alerts
+from service.alerts.tables import alert_rules
 from store.db import as_utc, fetch_page, write_transaction
 
 Target = Literal["p_event", "p_severe", "expected_events"]
@@ -116,7 +116,7 @@ class UnknownRule(LookupError):
     """No rule (or alert) with the id asked for."""
 
 
-def _values(rule: AlertRuleIn, default_series: str) -> dict[str, object]:
+def rule_values(rule: AlertRuleIn, default_series: str) -> dict[str, object]:
     """The stored row: a rule that names no series watches the default one at its frequency."""
     values = rule.model_dump(mode="json")
     values["series"] = rule.series or choose_series(default_series, freq=rule.freq).key
@@ -126,7 +126,7 @@ def _values(rule: AlertRuleIn, default_series: str) -> dict[str, object]:
 def create_rule(
     engine: Engine, rule: AlertRuleIn, actor: str, default_series: str = DEFAULT_SERIES
 ) -> Rule:
-    values = _values(rule, default_series)
+    values = rule_values(rule, default_series)
     with write_transaction(engine) as conn:
         rule_id = conn.execute(
             insert(alert_rules).values(**values, created_by=actor, created_at=datetime.now(UTC))
@@ -135,7 +135,7 @@ def create_rule(
 
 
 # What a rule watches: changing any of these ends the alerts it opened under the old ones.
-_WATCHED = (
+WATCHED = (
     "region",
     "series",
     "freq",
@@ -145,53 +145,6 @@ _WATCHED = (
     "condition",
     "threshold",
 )
-
-
-def update_rule(
-    engine: Engine, rule_id: int, rule: AlertRuleIn, default_series: str = DEFAULT_SERIES
-) -> Rule:
-    """Change a rule; if what it watches changed, its firing alerts are resolved (with their
-    notices): the next issue judges the rule anew."""
-    before = get_rule(engine, rule_id)
-    values = _values(rule, default_series)
-    with write_transaction(engine) as conn:
-        conn.execute(update(alert_rules).where(alert_rules.c.id == rule_id).values(**values))
-        if any(getattr(before, name) != values[name] for name in _WATCHED):
-            resolve_firing(conn, before, "the rule was changed")
-    return get_rule(engine, rule_id)
-
-
-def delete_rule(engine: Engine, rule_id: int) -> None:
-    """Retire a rule: its firing alerts are resolved and their notices still delivered; the
-    rule is kept, marked deleted, until then and after."""
-    rule = get_rule(engine, rule_id)
-    with write_transaction(engine) as conn:
-        resolve_firing(conn, rule, "the rule was deleted")
-        conn.execute(
-            update(alert_rules)
-            .where(alert_rules.c.id == rule_id)
-            .values(deleted_at=datetime.now(UTC))
-        )
-
-
-def resolve_firing(conn: Connection, rule: Rule, why: str) -> int:
-    """Resolve every firing alert of `rule`, each with a resolved notice; returns how many."""
-    from service.alerts.delivery import notify  # delivery imports rules
-
-    now = datetime.now(UTC)
-    firing = (
-        conn.execute(select(alerts).where(alerts.c.rule_id == rule.id, alerts.c.state == "firing"))
-        .mappings()
-        .all()
-    )
-    for alert in firing:
-        conn.execute(
-            update(alerts)
-            .where(alerts.c.id == alert["id"])
-            .values(state="resolved", resolved_at=now, updated_at=now)
-        )
-        notify(conn, rule, {**alert, "resolved_at": now, "reason": why}, "resolved")
-    return len(firing)
 
 
 def get_rule(engine: Engine, rule_id: int) -> Rule:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from events.gazetteer import default_resolver
 from events.periods import Frequency
-from service.alerts import evaluation, rules
+from service.alerts import evaluation, lifecycle, rules
 from service.alerts.delivery import deliver_due
 from service.cli.support import CLI_ACTOR, SERIES_HELP, fail, open_engine, settings_of
 
@@ -92,7 +92,7 @@ def rules_add(
 def rules_remove(ctx: typer.Context, rule_id: int) -> None:
     """Delete a rule and its alerts."""
     try:
-        rules.delete_rule(open_engine(ctx), rule_id)
+        lifecycle.delete_rule(open_engine(ctx), rule_id)
     except rules.UnknownRule as exc:
         raise fail(str(exc)) from None
     typer.echo(f"rule {rule_id} removed")

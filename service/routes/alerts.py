@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from service.alerts import evaluation, rules
+from service.alerts import evaluation, lifecycle, rules
 from service.alerts.delivery import list_deliveries
 from service.alerts.rules import AlertRuleIn, Severity
 from service.alerts.schemas import (
@@ -126,14 +126,16 @@ def replace_rule(
     _rule(engine, rule_id)
     _check_region(rule, resolver)
     _check_receiver(rule, settings)
-    return _rule_public(rules.update_rule(engine, rule_id, rule, settings.default_series), admin)
+    return _rule_public(
+        lifecycle.update_rule(engine, rule_id, rule, settings.default_series), admin
+    )
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
 def delete_rule(rule_id: RuleId, engine: EngineDep, _: AdminDep) -> Response:
     """Delete a rule (admin): its firing alerts are resolved, and receivers hear of it."""
     _rule(engine, rule_id)
-    rules.delete_rule(engine, rule_id)
+    lifecycle.delete_rule(engine, rule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
