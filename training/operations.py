@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -149,6 +150,8 @@ class SeriesBacktest:
 
     series: Series
     results: pd.DataFrame
+    # The country's general elections (for the report's election slice).
+    elections: tuple[date, ...] = ()
 
 
 def backtest_series(
@@ -191,4 +194,4 @@ def backtest_series(
         finally:
             if events_file is not None:
                 engine.dispose()
-    return SeriesBacktest(series, results)
+    return SeriesBacktest(series, results, tuple(gazetteer.elections))

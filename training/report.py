@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from training.actor_metrics import actor_metrics
+from training.elections import election_metrics
 from training.metrics import fatality_rps_rows, reliability_table, score_backtest
 
 
@@ -32,11 +35,16 @@ def write_forecast_table(table: pd.DataFrame, path: Path, pmf: bool = False) -> 
 
 
 def write_report(
-    results: pd.DataFrame, directory: Path, main_model: str, severe_threshold: int = 25
+    results: pd.DataFrame,
+    directory: Path,
+    main_model: str,
+    severe_threshold: int = 25,
+    freq: str = "month",
+    elections: Sequence[date] = (),
 ) -> pd.DataFrame:
     """Write metrics.csv, metrics.json, metrics_by_region.csv, reliability.png and regions.png
-    (and actor_metrics.csv where the main model forecast actor groups); return the metrics per
-    horizon."""
+    (and actor_metrics.csv where the main model forecast actor groups, metrics_election.csv
+    where target periods fall near `elections`); return the metrics per horizon."""
     directory.mkdir(parents=True, exist_ok=True)
     scored = results.dropna(subset=["observed_events"])
     # Each row's fatality RPS once, for the tables per horizon and per region.
@@ -51,6 +59,9 @@ def write_report(
     by_group = actor_metrics(scored)
     if not by_group.empty:
         by_group.to_csv(directory / "actor_metrics.csv", index=False)
+    near = election_metrics(scored, freq, elections, severe_threshold)
+    if not near.empty:
+        near.to_csv(directory / "metrics_election.csv", index=False)
     _reliability_plot(scored, directory / "reliability.png", main_model)
     _regions_plot(scored, directory / "regions.png", main_model)
     return metrics
@@ -106,7 +117,14 @@ def _regions_plot(scored: pd.DataFrame, path: Path, main_model: str) -> None:
 
 
 def write_outputs(
-    results: pd.DataFrame, output: Path, report: Path | None, main_model: str
+    results: pd.DataFrame,
+    output: Path,
+    report: Path | None,
+    main_model: str,
+    freq: str = "month",
+    elections: Sequence[date] = (),
 ) -> pd.DataFrame | None:
     write_forecast_table(results, output)
-    return write_report(results, report, main_model) if report is not None else None
+    if report is None:
+        return None
+    return write_report(results, report, main_model, freq=freq, elections=elections)

@@ -304,7 +304,9 @@ def backtest_command(
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     results = done.results
-    metrics = write_outputs(results, output, report, request.models[0])
+    metrics = write_outputs(
+        results, output, report, request.models[0], request.freq, done.elections
+    )
     typer.echo(
         f"wrote {len(results)} forecasts ({results['origin'].nunique()} origins) to {output}"
     )
