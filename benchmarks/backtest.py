@@ -1,7 +1,8 @@
 """Time and peak memory of the reference backtest (not a test): GED 22.1, origins 2016-01..2021-12,
-horizons 1, 3, 6, the default ensemble and the reference models.
+horizons 1, 3, 6, the default ensemble and the reference models; with --freq week the weekly
+one (origins 2016-W01..2021-W52, horizons 1, 2, 4, 8), with --freq both the two side by side.
 
-    .venv/bin/python benchmarks/backtest.py [--n-jobs 2] [--repeat 1]
+    .venv/bin/python benchmarks/backtest.py [--n-jobs 2] [--repeat 1] [--freq month|week|both]
     .venv/bin/python benchmarks/backtest.py --baseline d26b846 --repeat 3
 
 With --baseline, the same backtest of that commit (checked out in a temporary git worktree, run
@@ -26,19 +27,34 @@ from events import bundled
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run_once(tree: Path, n_jobs: int, workdir: Path) -> float:
+WINDOWS = {
+    "month": ("--freq", "month", "--start", "2016-01", "--end", "2021-12", "--horizons", "1,3,6"),
+    "week": ("--freq", "week", "--start", "2016-W01", "--end", "2021-W52", "--horizons", "1,2,4,8"),
+}
+
+
+def _run_once(tree: Path, n_jobs: int, workdir: Path, freq: str = "month") -> tuple[float, float]:
+    """Wall seconds, and the peak resident memory (MiB) of the command or any of its workers."""
     command = [
         sys.executable, "-m", "service", "backtest", "--events", str(bundled.UCDP_GED_22_1_PAKISTAN),
-        "--start", "2016-01", "--end", "2021-12", "--horizons", "1,3,6", "--n-jobs", str(n_jobs),
+        *WINDOWS[freq], "--n-jobs", str(n_jobs),
         "--output", str(workdir / "forecasts.csv"), "--report", str(workdir / "report"),
     ]  # fmt: skip
     # The tree's own packages come first on the path (an older commit has its own layout).
     env = {**os.environ, "PYTHONPATH": str(tree)}
     started = time.perf_counter()
-    subprocess.run(
-        command, check=True, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    return time.perf_counter() - started
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--measure", *command],
+        check=True, cwd=tree, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    return time.perf_counter() - started, float(done.stdout.split()[-1])
+
+
+def _measure(command: list[str]) -> None:
+    """Run `command` and print its children's peak resident set (MiB): one run's own figure."""
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # ru_maxrss of children: the largest resident set of the command or any worker (KiB on Linux).
+    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
 def _summary(times: list[float]) -> str:
@@ -46,11 +62,18 @@ def _summary(times: list[float]) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--measure"]:
+        _measure(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--freq", choices=("month", "week", "both"), default="month")
     parser.add_argument("--baseline", help="A commit to alternate with, e.g. d26b846.")
     args = parser.parse_args()
+    freqs = ("month", "week") if args.freq == "both" else (args.freq,)
+    ours: dict[str, list[tuple[float, float]]] = {freq: [] for freq in freqs}
+    theirs: dict[str, list[tuple[float, float]]] = {freq: [] for freq in freqs}
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         baseline = work / "baseline"
@@ -60,11 +83,12 @@ def main() -> None:
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         try:
-            ours, theirs = [], []
+            # Alternated run by run (and frequency by frequency), so both meet the same noise.
             for _ in range(args.repeat):
-                if args.baseline:
-                    theirs.append(_run_once(baseline, args.n_jobs, work / "theirs"))
-                ours.append(_run_once(ROOT, args.n_jobs, work / "ours"))
+                for freq in freqs:
+                    if args.baseline:
+                        theirs[freq].append(_run_once(baseline, args.n_jobs, work / "theirs", freq))
+                    ours[freq].append(_run_once(ROOT, args.n_jobs, work / "ours", freq))
             metrics = (work / "ours" / "report" / "metrics.csv").read_text()
         finally:
             if args.baseline:
@@ -72,14 +96,17 @@ def main() -> None:
                     ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)],
                     check=False,
                 )
-    # ru_maxrss of children: the largest resident set of the command or any worker (KiB on Linux).
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"backtest wall time: {_summary(ours)}")
-    if theirs:
-        ratio = statistics.median(ours) / statistics.median(theirs)
-        print(f"baseline {args.baseline} wall time: {_summary(theirs)}")
-        print(f"ratio of medians (this tree / baseline): {ratio:.2f}")
-    print(f"peak memory of one process: {peak_mib:.0f} MiB")
+    for freq in freqs:
+        times = [t for t, _ in ours[freq]]
+        peak = max(m for _, m in ours[freq])
+        print(f"{freq}ly backtest wall time: {_summary(times)}; peak memory {peak:.0f} MiB")
+        if theirs[freq]:
+            base = [t for t, _ in theirs[freq]]
+            ratio = statistics.median(times) / statistics.median(base)
+            print(f"  baseline {args.baseline}: {_summary(base)}; ratio of medians {ratio:.2f}")
+    if len(freqs) == 2:
+        month, week = (statistics.median(t for t, _ in ours[f]) for f in freqs)
+        print(f"weekly / monthly wall time: {week / month:.2f}")
     print(metrics)
 
 

@@ -24,6 +24,18 @@ NAMES = {
     "climatology": "climatology (trailing 120 months)",
     "last_value_poisson": "last-value Poisson",
 }
+WEEKLY_NAMES = {
+    **NAMES,
+    "recent": "recent (trailing 52 weeks)",
+    "climatology": "climatology (trailing 520 weeks)",
+}
+ELECTION_METRICS = (
+    ("brier", "Brier", 4),
+    ("calibration_error", "ECE", 3),
+    ("severe_brier", "severe Brier", 4),
+    ("pinball", "pinball", 3),
+    ("rps", "RPS", 3),
+)
 POOLED = (
     ("brier", "Brier of `p_event`", 4),
     ("brier_skill", "Brier skill vs climatology", 3),
@@ -51,6 +63,11 @@ class Window:
     command: str
     note: str
     reading: str = ""
+    weekly: bool = False
+
+    @property
+    def names(self) -> dict[str, str]:
+        return WEEKLY_NAMES if self.weekly else NAMES
 
 
 WINDOWS = (
@@ -88,6 +105,34 @@ WINDOWS = (
         "--report docs/backtest-ged-20.1",
         "Never used to choose anything: a check on another coding of the same years.",
     ),
+    Window(
+        "backtest-week",
+        "Weekly: GED 22.1, origins 2016-W01 to 2021-W52",
+        "threatcast backtest --events events/data/events/ucdp_ged_22.1_pakistan_hdx.csv.gz "
+        "--freq week --start 2016-W01 --end 2021-W52 --horizons 1,2,4,8 --output forecasts.csv "
+        "--report docs/backtest-week",
+        "The weekly series of the standard window, one to eight weeks ahead, against the weekly "
+        "references.",
+        weekly=True,
+    ),
+    Window(
+        "backtest-week-2010-2015",
+        "Weekly: GED 22.1, origins 2010-W01 to 2015-W53",
+        "threatcast backtest --events events/data/events/ucdp_ged_22.1_pakistan_hdx.csv.gz "
+        "--freq week --start 2010-W01 --end 2015-W53 --horizons 1,2,4,8 --output forecasts.csv "
+        "--report docs/backtest-week-2010-2015",
+        "The second window weekly choices are judged on.",
+        weekly=True,
+    ),
+    Window(
+        "backtest-week-ged-20.1",
+        "Weekly: GED 20.1, origins 2014-W01 to 2019-W52",
+        "threatcast backtest --events events/data/events/ucdp_ged_20.1_pakistan_webexport.csv.gz "
+        "--freq week --start 2014-W01 --end 2019-W52 --horizons 1,2,4,8 --output forecasts.csv "
+        "--report docs/backtest-week-ged-20.1",
+        "Another release's coding of those years.",
+        weekly=True,
+    ),
 )
 
 
@@ -102,25 +147,57 @@ def _window(window: Window) -> list[str]:
     by = {(r["model"], r["horizon"]): r for r in rows}
     horizons = sorted({r["horizon"] for r in rows if r["horizon"] != "all"}, key=int)
     models = [m for m in (MAIN, *REFERENCES) if (m, "all") in by]
+    names = window.names
     lines = [f"## {window.title}", "", window.note, "", "```bash", window.command, "```", ""]
     scored = int(by[(MAIN, "all")]["n"])
-    lines += [f"{scored:,} scored region-months.", ""]
+    unit = "weeks" if window.weekly else "months"
+    lines += [f"{scored:,} scored region-{unit}.", ""]
     header = " | ".join(f"h={h}" for h in horizons)
     lines += [f"| Brier of `p_event` | {header} | pooled |", "|---" * (len(horizons) + 2) + "|"]
     for model in models:
         cells = " | ".join(_number(by[(model, h)]["brier"], 4) for h in (*horizons, "all"))
-        lines.append(f"| {NAMES[model]} | {cells} |")
+        lines.append(f"| {names[model]} | {cells} |")
     if window.directory == "backtest":
         cells = " | ".join(f"{PEER_2016_2021[h]:.4f}" for h in (*horizons, "all"))
         lines.append(f"| best published peer on these rows (target) | {cells} |")
-    lines += ["", "| pooled | " + " | ".join(NAMES[m].strip("*") for m in models) + " |"]
+    lines += ["", "| pooled | " + " | ".join(names[m].strip("*") for m in models) + " |"]
     lines.append("|---" * (len(models) + 1) + "|")
     for key, label, digits in POOLED:
         cells = " | ".join(_number(by[(m, "all")][key], digits) for m in models)
         lines.append(f"| {label} | {cells} |")
-    lines += ["", *_regions(directory), "", *_actors(directory)]
+    lines += ["", *_elections(directory, names), *_regions(directory), "", *_actors(directory)]
     if window.reading:
         lines += [window.reading, ""]
+    return lines
+
+
+def _elections(directory: Path, names: dict[str, str]) -> list[str]:
+    """The forecasts whose target period lies within eight weeks of a general election."""
+    path = directory / "metrics_election.csv"
+    if not path.exists():
+        return []
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    lines = []
+    for election in dict.fromkeys(r["election"] for r in rows):
+        by = {(r["model"], r["horizon"]): r for r in rows if r["election"] == election}
+        horizons = sorted({h for _, h in by if h != "all"}, key=int)
+        title = "every election in the window" if election == "all" else f"the {election} election"
+        scored = int(float(by[(MAIN, "all")]["n"]))
+        lines += [
+            f"Near {title} (target periods within eight weeks of it; {scored:,} scored):",
+            "",
+            "| | " + " | ".join(f"Brier h={h}" for h in horizons) + " | "
+            + " | ".join(f"pooled {label}" for _, label, _ in ELECTION_METRICS) + " |",
+            "|---" * (len(horizons) + len(ELECTION_METRICS) + 1) + "|",
+        ]  # fmt: skip
+        for model in (MAIN, *REFERENCES):
+            if (model, "all") not in by:
+                continue
+            cells = [_number(by[(model, h)]["brier"], 4) for h in horizons]
+            cells += [_number(by[(model, "all")][k], d) for k, _, d in ELECTION_METRICS]
+            lines.append(f"| {names[model]} | " + " | ".join(cells) + " |")
+        lines.append("")
     return lines
 
 
