@@ -135,6 +135,10 @@ def start_inline(engine: Engine, params: JobParams, requested_by: str) -> int:
 
 def claim_next(engine: Engine) -> Job | None:
     """Take the oldest queued job; the write lock makes two workers take different jobs."""
+    queued = select(jobs.c.id).where(jobs.c.status == "queued").limit(1)
+    with engine.connect() as conn:  # an idle worker's poll reads; it takes no lock
+        if conn.execute(queued).first() is None:
+            return None
     with write_transaction(engine) as conn:
         row = conn.execute(
             select(jobs.c.id).where(jobs.c.status == "queued").order_by(jobs.c.id).limit(1)
