@@ -41,7 +41,7 @@ POOLED = (
     ("brier_skill", "Brier skill vs climatology", 3),
     ("roc_auc", "ROC AUC", 3),
     ("calibration_error", "calibration error (ECE)", 3),
-    ("severe_brier", "severe-month Brier", 4),
+    ("severe_brier", "severe-{period} Brier", 4),
     ("pinball", "mean pinball loss (0.1/0.5/0.9)", 3),
     ("coverage_p10_p90", "p10-p90 coverage", 3),
     ("mae", "MAE of `expected_events`", 3),
@@ -164,7 +164,7 @@ def _window(window: Window) -> list[str]:
     lines.append("|---" * (len(models) + 1) + "|")
     for key, label, digits in POOLED:
         cells = " | ".join(_number(by[(m, "all")][key], digits) for m in models)
-        lines.append(f"| {label} | {cells} |")
+        lines.append(f"| {label.format(period=unit[:-1])} | {cells} |")
     lines += ["", *_elections(directory, names), *_regions(directory), "", *_actors(directory)]
     if window.reading:
         lines += [window.reading, ""]
