@@ -1,0 +1,94 @@
+"""Each calendar input's effect on the ensemble, on the three UCDP windows (not a test).
+
+For every window, the default ensemble is backtested with all calendar inputs and then without
+each one in turn; the pooled scores and their differences are printed (negative: the input
+helps). Keep an input only where it helps on all three windows.
+
+    .venv/bin/python benchmarks/calendar_inputs.py [--freq month|week]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from events import bundled
+from events.gazetteer import default_resolver
+from events.ingest import ingest_file
+from events.panel import build_panel
+from events.series import Series
+from features.specs import default_spec
+from store.db import make_engine, migrate
+from training.backtest import BacktestRequest, run_backtest
+from training.metrics import score_backtest
+
+WINDOWS = {
+    "month": (
+        ("GED 22.1 2016-2021", bundled.UCDP_GED_22_1_PAKISTAN, "2016-01", "2021-12", (1, 3, 6)),
+        ("GED 22.1 2010-2015", bundled.UCDP_GED_22_1_PAKISTAN, "2010-01", "2015-12", (1, 3, 6)),
+        ("GED 20.1 2014-2019", bundled.UCDP_GED_20_1_PAKISTAN, "2014-01", "2019-12", (1, 3, 6)),
+    ),
+    "week": (
+        (
+            "GED 22.1 2016-2021",
+            bundled.UCDP_GED_22_1_PAKISTAN,
+            "2016-W01",
+            "2021-W52",
+            (1, 2, 4, 8),
+        ),
+        (
+            "GED 22.1 2010-2015",
+            bundled.UCDP_GED_22_1_PAKISTAN,
+            "2010-W01",
+            "2015-W53",
+            (1, 2, 4, 8),
+        ),
+        (
+            "GED 20.1 2014-2019",
+            bundled.UCDP_GED_20_1_PAKISTAN,
+            "2014-W01",
+            "2019-W52",
+            (1, 2, 4, 8),
+        ),
+    ),
+}
+SCORES = ("brier", "calibration_error", "severe_brier", "pinball", "rps")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--freq", choices=tuple(WINDOWS), default="month")
+    parser.add_argument("--n-jobs", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    gazetteer = default_resolver().gazetteers["PAK"]
+    print(f"{'window':<20} {'without':<16} " + " ".join(f"{s:>18}" for s in SCORES))
+    for title, events, start, end, horizons in WINDOWS[args.freq]:
+        with tempfile.TemporaryDirectory() as scratch:
+            engine = make_engine(f"sqlite:///{Path(scratch) / 'events.db'}")
+            migrate(engine)
+            ingest_file(engine, events)
+            panel = build_panel(engine, Series("PAK", "ucdp", args.freq))
+            engine.dispose()
+        spec = default_spec(gazetteer, args.freq)
+        request = BacktestRequest(
+            freq=args.freq, start=start, end=end, horizons=horizons, models=("ensemble",),
+            n_jobs=args.n_jobs,
+        )  # fmt: skip
+        baseline = None
+        for dropped in ("nothing", *spec.calendar):
+            variant = replace(spec, calendar=tuple(c for c in spec.calendar if c != dropped))
+            results = run_backtest(panel, request, variant)
+            table = score_backtest(results)
+            pooled = table[(table["model"] == "ensemble") & (table["horizon"] == "all")].iloc[0]
+            scores = {name: float(pooled[name]) for name in SCORES}
+            baseline = baseline or scores
+            cells = " ".join(f"{scores[s]:8.4f} ({scores[s] - baseline[s]:+.4f})" for s in SCORES)
+            print(f"{title:<20} {dropped:<16} {cells}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
