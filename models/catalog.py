@@ -23,7 +23,6 @@ REFERENCE_MODELS = ("climatology", "recent", "last_value_poisson")
 # Forecast beside every issue and kept in the track record: the trailing shares an analyst
 # would use instead (a last value adds nothing a track record can be judged by).
 ISSUED_REFERENCES = REFERENCE_MODELS[:2]
-FAMILY_NAMES = (*REFERENCE_MODELS, "negative_binomial", "gradient_boosting", "ensemble")
 # Families with randomness take the seed; the others are deterministic.
 SEEDED_FAMILIES = ("gradient_boosting", "ensemble")
 # The count model learns from the last fifteen years: older eras pull its region levels away.
@@ -99,7 +98,6 @@ FAMILIES: dict[str, Callable[..., HorizonModel]] = {
     "gradient_boosting": _gradient_boosting,
     "ensemble": _ensemble,
 }
-assert tuple(FAMILIES) == FAMILY_NAMES
 
 
 def make_forecaster(

@@ -179,6 +179,17 @@ def openapi_parameters(*, without: tuple[str, ...] = ()) -> list[dict[str, Any]]
     return [p.openapi() for p in PARAMETERS if p.name not in without]
 
 
+def chosen_series(
+    default_series: str, series: str | None, source: str | None, freq: str | None
+) -> Series:
+    """The series a request asks for: `series`, or the default series with `source` and `freq`
+    replaced; 422 names what is wrong."""
+    try:
+        return choose_series(default_series, series, source, freq)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
 def parse_query(
     query: Mapping[str, str], default_series: str, region: str | None = None
 ) -> ForecastQuery:
@@ -193,12 +204,9 @@ def parse_query(
             values[name] = parameter.parse(text) if parameter.parse is not None else text
         except ValueError as exc:
             raise ApiError(422, str(exc)) from None
-    try:
-        series = choose_series(
-            default_series, values.get("series"), values.get("source"), values.get("freq")
-        )
-    except ValueError as exc:
-        raise ApiError(422, str(exc)) from None
+    series = chosen_series(
+        default_series, values.get("series"), values.get("source"), values.get("freq")
+    )
     horizon = values.get("horizon")
     limit = cadence(series.freq).max_horizon
     if horizon is not None and not 1 <= horizon <= limit:

@@ -199,10 +199,6 @@ class IssuedRow:
             actors={group: ActorPart(**part) for group, part in (row["actors"] or {}).items()},
         )
 
-    @property
-    def forecasts_fatalities(self) -> bool:
-        return self.fatality_law is not None and self.expected_fatalities is not None
-
 
 def _maybe_float(value: Any) -> float | None:
     return None if value is None else float(value)

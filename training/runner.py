@@ -131,12 +131,7 @@ def _retrain(engine: Engine, env: Installation, job: jobs.Job, params: RetrainPa
         finally:
             if params.uploaded:  # the job's own copy: stored or refused now
                 path.unlink(missing_ok=True)
-        report = ingested.report
-        log.info(
-            "ingested %s: %d added, %d updated, %d missing now",
-            path.name, report.added, report.updated, report.missing_now,
-        )  # fmt: skip
-        source = report.source
+        source = ingested.report.source  # ingest_file has logged what the file changed
     return _train(engine, env, job, params, source)
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from sqlalchemy import Engine
@@ -71,8 +71,6 @@ def serve(
     ] = True,
 ) -> None:
     """Serve the HTTP API (and, by default, a job worker in its own process)."""
-    import uvicorn  # only this command needs the server
-
     if with_bootstrap:
         _bootstrap(ctx, open_engine(ctx, upgrade=True))
     worker = (
@@ -83,7 +81,7 @@ def serve(
         else None
     )
     try:
-        _run_web(ctx, uvicorn, host, port, workers)
+        _run_web(ctx, host, port, workers)
     finally:
         if worker is not None:
             worker.terminate()
@@ -93,7 +91,9 @@ def serve(
                 worker.kill()
 
 
-def _run_web(ctx: typer.Context, uvicorn: Any, host: str, port: int, workers: int) -> None:
+def _run_web(ctx: typer.Context, host: str, port: int, workers: int) -> None:
+    import uvicorn  # only this command needs the server
+
     with tempfile.TemporaryDirectory(prefix="metrics-", dir=_home(ctx)) as counters:
         if workers > 1:  # every worker's request counters, summed at each scrape
             os.environ[MULTIPROCESS_DIR] = counters

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from events.gazetteer import RegionResolver
 from events.panel import region_outcomes
 from events.periods import Frequency, period_end, shift_period
-from events.series import Series, choose_series
+from events.series import Series
 from service.dependencies import (
     EngineDep,
     PageDep,
@@ -30,7 +30,7 @@ from service.errors import NOT_MODIFIED, ApiError, error_responses
 from service.etags import json_response, not_modified
 from service.freshness import today
 from service.presenting import Presenter, events_interval, freshness_fields, observed, select_rows
-from service.queries import cached_query, openapi_parameters
+from service.queries import cached_query, chosen_series, openapi_parameters
 from service.schemas import (
     ArchivedForecastPublic,
     ArchivePublic,
@@ -57,17 +57,6 @@ SeriesQuery = Annotated[
 SourceQuery = Annotated[
     str | None, Query(description="The source family (ucdp, acled, gtd), instead of series.")
 ]
-
-
-def chosen_series(
-    settings: Settings, series: str | None, source: str | None, freq: str | None
-) -> Series:
-    """The series a request asks for: `series`, or the default series with `source` and `freq`
-    replaced; 422 names what is wrong."""
-    try:
-        return choose_series(settings.default_series, series, source, freq)
-    except ValueError as exc:
-        raise ApiError(422, str(exc)) from None
 
 
 @functools.cache
@@ -188,7 +177,7 @@ def forecast_archive(
 ) -> ArchivePublic:
     """Everything forecast for one region and period, at each origin and by each version, and
     the observed outcome once the series' data covers it: a track record to check."""
-    chosen = chosen_series(settings, series, source, freq)
+    chosen = chosen_series(settings.default_series, series, source, freq)
     freq = chosen.freq
     _check_region(region, _names(resolver))
     try:

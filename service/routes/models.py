@@ -17,7 +17,7 @@ from service.dependencies import (
 )
 from service.errors import ApiError, error_responses
 from service.keys import ApiKey
-from service.routes.forecasts import chosen_series
+from service.queries import chosen_series
 from service.routes.jobs import job_public
 from service.schemas import (
     JobPublic,
@@ -127,7 +127,7 @@ def rollback(
     """Queue a return to the previous champion of a series (admin). A worker restores it and
     issues its forecasts; follow the job at the Location given. 409 when there is nothing to
     roll back to."""
-    series = chosen_series(settings, body.series, None, None).key
+    series = chosen_series(settings.default_series, body.series, None, None).key
     try:
         with engine.connect() as conn:
             registry.rollback_target(conn, series)

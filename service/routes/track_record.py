@@ -14,7 +14,8 @@ from models.catalog import ISSUED_REFERENCES
 from service.dependencies import EngineDep, ReaderDep, ServerDep, SettingsDep
 from service.errors import NOT_MODIFIED, ApiError, error_responses
 from service.etags import json_response, not_modified
-from service.routes.forecasts import FreqQuery, SeriesQuery, SourceQuery, chosen_series
+from service.queries import chosen_series
+from service.routes.forecasts import FreqQuery, SeriesQuery, SourceQuery
 from service.schemas import TrackRecordPublic
 from training.track_record import (
     ISSUED,
@@ -64,7 +65,7 @@ def track_record(
     as they stood at each issue), our Brier skill with a bootstrap interval over months, and
     each region's rolling 12-month skill. Computed once per change of the issues and outcomes
     (and per filter): a poll costs a few indexed lookups, or a 304 with `If-None-Match`."""
-    chosen = chosen_series(settings, series, source, freq)
+    chosen = chosen_series(settings.default_series, series, source, freq)
     for label in (start, end):
         if label is not None:
             try:
