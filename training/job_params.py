@@ -16,22 +16,24 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TrainParams(_Params):
-    """Fit, backtest and register a candidate of the config's series."""
+class _Training(_Params):
+    """What every training job says: the config, the data cutoff, whether to force it."""
 
-    kind: Literal["train"] = "train"
     config: TrainingConfig = TrainingConfig()
     as_of: str | None = Field(default=None, description="Data cutoff; default the newest data.")
     force: bool = False
 
 
-class RetrainParams(_Params):
+class TrainParams(_Training):
+    """Fit, backtest and register a candidate of the config's series."""
+
+    kind: Literal["train"] = "train"
+
+
+class RetrainParams(_Training):
     """Ingest a data file first (if given), train, and promote as `promote` says."""
 
     kind: Literal["retrain"] = "retrain"
-    config: TrainingConfig = TrainingConfig()
-    as_of: str | None = None
-    force: bool = False
     events: str | None = Field(default=None, description="A data file to ingest first.")
     source: FileSource = DETECT_SOURCE
     promote: PromoteMode = "gate"
