@@ -411,6 +411,15 @@ def _unit_conflict(
     )
 
 
+def _refuse_unit_conflicts(
+    conn: Connection, path: Path, rows_read: int, source: str, unit: str, spans: dict[str, Span]
+) -> None:
+    for country, span in spans.items():
+        conflict = _unit_conflict(conn, source, country, unit, span)
+        if conflict is not None:
+            raise IngestError(path, [], rows_read, conflict)
+
+
 def _record_coverage(conn: Connection, source: str, spans: dict[str, Span], run_id: int) -> None:
     for country, (first, last) in spans.items():
         conn.execute(
@@ -606,10 +615,7 @@ class _EventFile:
         }  # fmt: skip
 
     def plan(self, conn: Connection) -> _Diff:
-        for country, span in self.spans.items():
-            conflict = _unit_conflict(conn, self.source, country, "day", span)
-            if conflict is not None:
-                raise IngestError(self.path, [], self.rows_read, conflict)
+        _refuse_unit_conflicts(conn, self.path, self.rows_read, self.source, "day", self.spans)
         diff = _diff(conn, self.source, self.rows, self.scopes)
         self.guard.check(self.path, self.rows_read, diff.missing_by_region, diff.in_scope, "events")
         return diff
@@ -682,10 +688,7 @@ class _CountFile:
 
     def plan(self, conn: Connection) -> _CountPlan:
         unit = self.parsed.unit
-        for country, span in self.spans.items():
-            conflict = _unit_conflict(conn, self.source, country, unit, span)
-            if conflict is not None:
-                raise IngestError(self.path, [], self.rows_read, conflict)
+        _refuse_unit_conflicts(conn, self.path, self.rows_read, self.source, unit, self.spans)
         planned = {
             country: compare_counts(conn, self.source, country, unit, self.scopes[country], rows)
             for country, rows in self.by_country.items()
