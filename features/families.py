@@ -65,7 +65,7 @@ def _periods_since(occurred: pd.DataFrame, cap: int) -> pd.DataFrame:
     return pd.DataFrame(since, index=occurred.index, columns=occurred.columns)
 
 
-def trailing_sum(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+def _trailing_sum(frame: pd.DataFrame, window: int) -> pd.DataFrame:
     """The trailing sum; where periods in the window are missing, the covered periods' mean
     scaled to the window (a missing period is never read as a quiet one)."""
     rolling = frame.rolling(window, min_periods=1)
@@ -86,7 +86,7 @@ def _wide(panel: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def _groups(inputs: Inputs, w: int) -> dict[str, pd.DataFrame]:
     return {
-        f"log_{group}_events_{w}": _log1p(trailing_sum(_wide(inputs.panel, f"events_{group}"), w))
+        f"log_{group}_events_{w}": _log1p(_trailing_sum(_wide(inputs.panel, f"events_{group}"), w))
         for group in inputs.groups
     }
 
@@ -152,7 +152,6 @@ FAMILIES: tuple[FeatureFamily, ...] = (
         {"neighbours_log_events_mean_{w}": "events in neighbouring regions over the last {w}"},
     ),
 )
-BY_NAME = {family.name: family for family in FAMILIES}
 # Column pattern -> words, with the pattern as a regular expression.
 _LABELS = [
     (

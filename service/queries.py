@@ -172,7 +172,6 @@ PARAMETERS = (
         {"type": "string", "enum": list(FREQUENCIES)},
     ),
 )
-_BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}
 
 
 def openapi_parameters(*, without: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -196,7 +195,8 @@ def parse_query(
     """The query of `query` (a request's parameters); 422 says what is wrong. `region`, from
     the path, replaces the parameter."""
     values: dict[str, Any] = {}
-    for name, parameter in _BY_NAME.items():
+    for parameter in PARAMETERS:
+        name = parameter.name
         text = query.get(name)
         if text is None:
             continue
