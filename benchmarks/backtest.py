@@ -24,6 +24,8 @@ from pathlib import Path
 
 from events import bundled
 
+GED_22_1 = bundled.EVENTS_DIR / "ucdp_ged_22.1_pakistan_hdx.csv.gz"
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -36,7 +38,7 @@ WINDOWS = {
 def _run_once(tree: Path, n_jobs: int, workdir: Path, freq: str = "month") -> tuple[float, float]:
     """Wall seconds, and the peak resident memory (MiB) of the command or any of its workers."""
     command = [
-        sys.executable, "-m", "service", "backtest", "--events", str(bundled.UCDP_GED_22_1_PAKISTAN),
+        sys.executable, "-m", "service", "backtest", "--events", str(GED_22_1),
         *WINDOWS[freq], "--n-jobs", str(n_jobs),
         "--output", str(workdir / "forecasts.csv"), "--report", str(workdir / "report"),
     ]  # fmt: skip

@@ -25,30 +25,33 @@ from store.db import make_engine, migrate
 from training.backtest import BacktestRequest, run_backtest
 from training.metrics import score_backtest
 
+GED_22_1 = bundled.EVENTS_DIR / "ucdp_ged_22.1_pakistan_hdx.csv.gz"
+GED_20_1 = bundled.EVENTS_DIR / "ucdp_ged_20.1_pakistan_webexport.csv.gz"
+
 WINDOWS = {
     "month": (
-        ("GED 22.1 2016-2021", bundled.UCDP_GED_22_1_PAKISTAN, "2016-01", "2021-12", (1, 3, 6)),
-        ("GED 22.1 2010-2015", bundled.UCDP_GED_22_1_PAKISTAN, "2010-01", "2015-12", (1, 3, 6)),
-        ("GED 20.1 2014-2019", bundled.UCDP_GED_20_1_PAKISTAN, "2014-01", "2019-12", (1, 3, 6)),
+        ("GED 22.1 2016-2021", GED_22_1, "2016-01", "2021-12", (1, 3, 6)),
+        ("GED 22.1 2010-2015", GED_22_1, "2010-01", "2015-12", (1, 3, 6)),
+        ("GED 20.1 2014-2019", GED_20_1, "2014-01", "2019-12", (1, 3, 6)),
     ),
     "week": (
         (
             "GED 22.1 2016-2021",
-            bundled.UCDP_GED_22_1_PAKISTAN,
+            GED_22_1,
             "2016-W01",
             "2021-W52",
             (1, 2, 4, 8),
         ),
         (
             "GED 22.1 2010-2015",
-            bundled.UCDP_GED_22_1_PAKISTAN,
+            GED_22_1,
             "2010-W01",
             "2015-W53",
             (1, 2, 4, 8),
         ),
         (
             "GED 20.1 2014-2019",
-            bundled.UCDP_GED_20_1_PAKISTAN,
+            GED_20_1,
             "2014-W01",
             "2019-W52",
             (1, 2, 4, 8),

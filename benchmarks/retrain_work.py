@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+GED_22_1 = ROOT / "events" / "data" / "events" / "ucdp_ged_22.1_pakistan_hdx.csv.gz"
 CONFIG = {"horizons": [1, 2, 3], "backtest_origins": 6, "backtest_horizons": [1], "n_jobs": 1}
 
 
@@ -66,12 +67,11 @@ def _child(home: Path) -> None:
                     setattr(module, attr, wrapper)
     config = home / "config.json"
     config.write_text(json.dumps(CONFIG))
-    from events import bundled
 
     started = time.perf_counter()
     try:
         app(
-            ["retrain", "--events", str(bundled.UCDP_GED_22_1_PAKISTAN), "--config", str(config),
+            ["retrain", "--events", str(GED_22_1), "--config", str(config),
              "--promote", "always"],
             standalone_mode=False,
         )  # fmt: skip

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from events.actors import default_classifier
 from events.panel import panel_from_events
 from events.periods import period_range
 from features.specs import FeatureSpec
@@ -48,7 +47,7 @@ def synthetic_events(regions: list[str], start_year: int, years: int, seed: int)
     days = first_days[month_index] + rng.integers(0, 28, size=len(month_index)).astype(
         "timedelta64[D]"
     )
-    groups = np.array(default_classifier().names)
+    groups = np.array(("ttp", "iskp", "baloch", "state", "other"))
     return pd.DataFrame(
         {
             "region": np.array(regions)[region_index],

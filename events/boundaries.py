@@ -48,8 +48,11 @@ def _geojson_geometry(geometry: dict[str, Any], arcs: list[list[Position]]) -> d
     raise ValueError(f"unsupported TopoJSON geometry type {kind!r} (expected polygons)")
 
 
-def load_topojson(path: Path, object_name: str) -> dict[str, BaseGeometry]:
-    """The geometries of one TopoJSON object, keyed by feature id."""
+def load_topojson(
+    path: Path, object_name: str, id_property: str | None = None
+) -> dict[str, BaseGeometry]:
+    """The geometries of one TopoJSON object, keyed by feature id (or by the property
+    `id_property`, as geoBoundaries files key theirs: `shapeISO`, `shapeID`)."""
     topology = json.loads(path.read_text(encoding="utf-8"))
     try:
         collection = topology["objects"][object_name]
@@ -57,6 +60,13 @@ def load_topojson(path: Path, object_name: str) -> dict[str, BaseGeometry]:
         raise ValueError(f"{path.name} has no object {object_name!r}") from None
     arcs = _decode_arcs(topology)
     return {
-        str(item["id"]): shape(_geojson_geometry(item, arcs)).buffer(0)
+        _feature_id(item, id_property): shape(_geojson_geometry(item, arcs)).buffer(0)
         for item in collection["geometries"]
     }
+
+
+def _feature_id(item: dict[str, Any], id_property: str | None) -> str:
+    value = item.get("properties", {}).get(id_property) if id_property else item.get("id")
+    if value is None:
+        raise ValueError(f"a geometry has no {id_property or 'id'}")
+    return str(value)

@@ -1,4 +1,6 @@
-"""Regions by ISO 3166-2 code: name variants and boundaries, one data file per country."""
+"""A country's definition: its regions by ISO 3166-2 code with the names sources use, their
+boundaries, calendar facts and actor groups. One data file per country, bundled
+(`events/data/countries/`) or added by a user (`threatcast countries add`)."""
 
 from __future__ import annotations
 
@@ -10,16 +12,20 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
 from shapely import union_all
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from shapely.prepared import PreparedGeometry, prep
 
+from events.actors import ActorClassifier
 from events.boundaries import load_topojson
-from events.bundled import BOUNDARIES_DIR, GAZETTEER_DIR
+from events.bundled import BOUNDARIES_DIR, COUNTRIES_DIR
 from events.canonical import PROVINCE_LEVEL_PRECISION, Event
 
+# A definition is named by its country's ISO 3166-1 alpha-3 code: PAK.json.
+_DEFINITION_NAME = re.compile(r"[A-Z]{3}\.json", re.ASCII)
 # Words that vary between releases without changing which unit is meant.
 _GENERIC_WORDS = frozenset({"province"})
 
@@ -43,15 +49,19 @@ class Region:
 
 @dataclass(frozen=True)
 class Gazetteer:
-    """One country's first-level units."""
+    """One country's definition: first-level units, boundaries, elections and actor groups.
+    Without a boundary file (`boundaries_file` None) units are known by name alone."""
 
     country: str
     name: str
     regions: tuple[Region, ...]
-    boundaries_file: Path
+    boundaries_file: Path | None
     boundaries_object: str
     boundary_ids: Mapping[str, str]
     elections: tuple[date, ...] = ()
+    actors: ActorClassifier = field(default_factory=ActorClassifier)
+    # The TopoJSON property holding a geometry's id (None: the geometry's own `id`).
+    id_property: str | None = None
     _by_name: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -65,23 +75,39 @@ class Gazetteer:
 
     @classmethod
     def from_file(cls, path: Path) -> Gazetteer:
-        spec = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            return cls.from_spec(json.loads(path.read_text(encoding="utf-8")), path.parent)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path.name}: not a country definition ({exc!s:.200})") from None
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], folder: Path) -> Gazetteer:
+        """From a definition's JSON; its boundary file lies in `folder` or the bundled ones."""
         country = spec["country"]
         regions = tuple(
             Region(r["code"], r["name"], country, tuple(r.get("aliases", ())))
             for r in spec["regions"]
         )
-        boundaries = spec["boundaries"]
-        beside = path.parent / boundaries["file"]
+        boundaries = spec.get("boundaries") or {}
+        path = None
+        if boundaries:
+            beside = folder / boundaries["file"]
+            path = beside if beside.exists() else BOUNDARIES_DIR / boundaries["file"]
         return cls(
             country=country,
             name=spec["name"],
             regions=regions,
-            boundaries_file=beside if beside.exists() else BOUNDARIES_DIR / boundaries["file"],
-            boundaries_object=boundaries["object"],
-            boundary_ids=dict(boundaries["ids"]),
+            boundaries_file=path,
+            boundaries_object=boundaries.get("object", ""),
+            boundary_ids=dict(boundaries.get("ids", {})),
             elections=tuple(date.fromisoformat(day) for day in spec.get("elections", ())),
+            actors=ActorClassifier.from_spec(spec.get("actor_groups")),
+            id_property=boundaries.get("id_property"),
         )
+
+    @property
+    def has_boundaries(self) -> bool:
+        return self.boundaries_file is not None
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -93,7 +119,9 @@ class Gazetteer:
     @cached_property
     def shapes(self) -> dict[str, BaseGeometry]:
         """One geometry per region code (parts of the boundary file merged, e.g. NWFP + FATA)."""
-        parts = load_topojson(self.boundaries_file, self.boundaries_object)
+        if self.boundaries_file is None:
+            return {}
+        parts = load_topojson(self.boundaries_file, self.boundaries_object, self.id_property)
         unknown = set(parts) - set(self.boundary_ids)
         if unknown:
             raise ValueError(f"{self.boundaries_file.name}: ids {sorted(unknown)} map to no region")
@@ -119,6 +147,8 @@ class Gazetteer:
         return {code: prep(geometry) for code, geometry in self.shapes.items()}
 
     def code_for_point(self, longitude: float, latitude: float) -> str | None:
+        if not self._prepared:
+            return None
         point = Point(longitude, latitude)
         for code, geometry in self._prepared.items():
             if geometry.covers(point):
@@ -150,6 +180,8 @@ class RegionResolver:
         code = gazetteer.code_for_name(event.admin1)
         if code is not None:
             return Placement(code, "name")
+        if not gazetteer.has_boundaries:
+            return UNRESOLVED
         precise = (
             event.location_precision is not None
             and event.location_precision <= PROVINCE_LEVEL_PRECISION
@@ -161,7 +193,11 @@ class RegionResolver:
         return UNRESOLVED
 
     def region_names(self) -> dict[str, str]:
-        """Every region's name by code, in code order."""
+        """Every region's name by code, in code order (a copy: callers may keep it)."""
+        return dict(self._names)
+
+    @cached_property
+    def _names(self) -> dict[str, str]:
         regions = (r for g in self.gazetteers.values() for r in g.regions)
         return {r.code: r.name for r in sorted(regions, key=lambda r: r.code)}
 
@@ -173,13 +209,51 @@ class RegionResolver:
         raise KeyError(code)
 
 
-def load_gazetteers(directory: Path = GAZETTEER_DIR) -> list[Gazetteer]:
-    files = sorted(directory.glob("*.json"))
-    if not files:
-        raise FileNotFoundError(f"no gazetteer files (*.json) in {directory}")
-    return [Gazetteer.from_file(path) for path in files]
+def load_gazetteers(*directories: Path) -> list[Gazetteer]:
+    """The country definitions in `directories` (the bundled ones when none is given); a later
+    folder's definition of a country replaces an earlier one's."""
+    folders = directories or (COUNTRIES_DIR,)
+    found: dict[str, Gazetteer] = {}
+    for folder in folders:
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+            if not _DEFINITION_NAME.fullmatch(path.name):
+                continue  # a boundary file beside the definitions
+            gazetteer = Gazetteer.from_file(path)
+            found[gazetteer.country] = gazetteer
+    if not found:
+        raise FileNotFoundError(
+            f"no country definitions (*.json) in {', '.join(map(str, folders))}"
+        )
+    return list(found.values())
 
 
-@lru_cache(maxsize=1)
+# Folders of countries users added (THREATCAST_HOME/countries), read after the bundled ones.
+_user_folders: tuple[Path, ...] = ()
+
+
+def use_country_folders(*folders: Path) -> None:
+    """Read user-added country definitions from `folders` too (set once from the settings)."""
+    global _user_folders
+    _user_folders = tuple(folders)
+
+
+def _stamp(folders: tuple[Path, ...]) -> tuple[tuple[str, int], ...]:
+    """What changes when a definition is added, changed or removed in `folders`."""
+    stamps = []
+    for folder in folders:
+        try:
+            stamps.append((str(folder), folder.stat().st_mtime_ns))
+        except FileNotFoundError:
+            stamps.append((str(folder), 0))
+    return tuple(stamps)
+
+
+@lru_cache(maxsize=4)
+def _resolver(folders: tuple[Path, ...], stamp: tuple[tuple[str, int], ...]) -> RegionResolver:
+    return RegionResolver(load_gazetteers(COUNTRIES_DIR, *folders))
+
+
 def default_resolver() -> RegionResolver:
-    return RegionResolver(load_gazetteers())
+    """Every defined country: the bundled ones and those users added, re-read when a user's
+    folder changes (so a country added by the CLI reaches running servers)."""
+    return _resolver(_user_folders, _stamp(_user_folders))

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, String, bindparam, func, select, update
 
-from events.actors import ActorClassifier, default_classifier
+from events.actors import ActorClassifier
 from events.canonical import Event
 from events.coverage import Span
 from events.gazetteer import RegionResolver, default_resolver
@@ -153,14 +153,21 @@ def _content_hash(row: dict[str, Any]) -> str:
 def _canonical_rows(
     parsed: Iterable[tuple[int, Event]],
     resolver: RegionResolver,
-    classifier: ActorClassifier,
-) -> tuple[dict[str, dict[str, Any]], list[RowError]]:
+    classifier: ActorClassifier | None,
+) -> tuple[dict[str, dict[str, Any]], list[RowError], Counter[str]]:
     """Rows for the events table keyed by source id; a repeated id, or text longer than its
-    column, is an error."""
+    column, is an error. Events of a country without a definition are counted (third value),
+    not stored: they would belong to no series. Actors are classified by the country's groups
+    (or `classifier`)."""
     rows: dict[str, dict[str, Any]] = {}
     first_line: dict[str, int] = {}
     duplicates: list[RowError] = []
+    undefined = Counter[str]()
     for line, event in parsed:
+        gazetteer = resolver.gazetteers.get(event.country)
+        if gazetteer is None:
+            undefined[event.country] += 1
+            continue
         if event.source_id in rows:
             duplicates.append(
                 RowError(
@@ -179,11 +186,13 @@ def _canonical_rows(
         row["violence_type"] = int(event.violence_type) if event.violence_type else None
         row["region"] = placement.region
         row["region_method"] = placement.method
-        row["actor_group"] = classifier.classify((event.actor1, event.actor2))
+        row["actor_group"] = (classifier or gazetteer.actors).classify(
+            (event.actor1, event.actor2), event.date_start
+        )
         row["content_hash"] = _content_hash(row)
         rows[event.source_id] = row
         first_line[event.source_id] = line
-    return rows, duplicates
+    return rows, duplicates, undefined
 
 
 @dataclass(frozen=True)
@@ -492,9 +501,8 @@ def ingest_file(
                             skip_invalid, dry_run, guard)  # fmt: skip
         return _apply(engine, path, counts, started, dry_run, before_commit)
     parsed = read_events(path, source, progress, limits)
-    events = _EventFile(path, parsed, resolver or default_resolver(),
-                        classifier or default_classifier(), skip_invalid, dry_run, guard,
-                        covers, progress)  # fmt: skip
+    events = _EventFile(path, parsed, resolver or default_resolver(), classifier, skip_invalid,
+                        dry_run, guard, covers, progress)  # fmt: skip
     return _apply(engine, path, events, started, dry_run, before_commit)
 
 
@@ -572,6 +580,17 @@ def _valid_or_refused(
         raise IngestError(path, errors or [RowError(1, none)], rows_read)
 
 
+def _none_known(undefined: Counter[str], what: str) -> str:
+    """Why a file had nothing to store: no valid rows, or rows of undefined countries only."""
+    if not undefined:
+        return f"no {what}"
+    countries = ", ".join(f"{c} ({n} rows)" for c, n in undefined.most_common(5))
+    return (
+        f"no {what} of a defined country; {countries} have no definition: add one with "
+        "`threatcast countries add`"
+    )
+
+
 class _EventFile:
     """An event file (UCDP, GTD, ACLED events): rows by source id, diffed with the store."""
 
@@ -580,7 +599,7 @@ class _EventFile:
         path: Path,
         parsed: ParsedFile,
         resolver: RegionResolver,
-        classifier: ActorClassifier,
+        classifier: ActorClassifier | None,
         skip_invalid: bool,
         dry_run: bool,
         guard: _Guard,
@@ -589,11 +608,11 @@ class _EventFile:
     ) -> None:
         self.path, self.source, self.rows_read = path, parsed.source, parsed.rows_read
         self.dry_run, self.guard, self.progress = dry_run, guard, progress
-        self.rows, duplicates = _canonical_rows(parsed.events, resolver, classifier)
+        self.rows, duplicates, self.ignored = _canonical_rows(parsed.events, resolver, classifier)
         self.errors = parsed.errors
         self.errors.extend(duplicates)
         _valid_or_refused(path, self.errors, self.rows_read, len(self.rows), skip_invalid,
-                          "no valid rows")  # fmt: skip
+                          _none_known(self.ignored, "valid rows"))  # fmt: skip
         by_country: dict[str, list[dict[str, Any]]] = {}
         for row in self.rows.values():
             by_country.setdefault(row["country"], []).append(row)
@@ -647,6 +666,7 @@ class _EventFile:
             covers={c: f"{a.isoformat()}..{b.isoformat()}" for c, (a, b) in self.spans.items()},
             invalid=len(self.errors),
             scope={scope.country: scope.describe() for scope in self.scopes},
+            ignored_countries=dict(self.ignored.most_common()),
         )
 
     def summary(self, result: IngestReport) -> str:
@@ -679,7 +699,7 @@ class _CountFile:
         self.errors = parsed.errors
         self.errors.extend(resolve_errors)
         _valid_or_refused(path, self.errors, self.rows_read, len(self.by_country), skip_invalid,
-                          "no rows of a known country")  # fmt: skip
+                          _none_known(self.ignored, "rows"))  # fmt: skip
         self.scopes = {
             country: CountScope.of(rows, parsed.unit, parsed.event_types)
             for country, rows in self.by_country.items()

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
-from events.actors import default_classifier
 from events.calendar import calendar_features
 from events.canonical import ViolenceType
 from events.coverage import Coverage, series_coverage
+from events.cross_border import ACROSS_COLUMN, across_events, across_neighbours
 from events.gazetteer import Gazetteer, default_resolver
 from events.periods import (
     Frequency,
@@ -176,7 +176,7 @@ def panel_from_events(
         frame = frame[frame["date_start"] <= as_of]
     frame = frame.assign(period=[period_of(d, freq) for d in frame["date_start"]])
     periods = _periods(list(frame["period"]), freq, start, end, as_of, covered)
-    groups = list(actor_groups or default_classifier().names)
+    groups = list(actor_groups or ())
     frame = frame[frame["period"].isin(periods) & frame["region"].isin(regions)]
     counts = pd.DataFrame(
         {
@@ -231,7 +231,9 @@ def gazetteer_of(country: str) -> Gazetteer:
     gazetteer: Gazetteer | None = default_resolver().gazetteers.get(country)
     if gazetteer is None:
         known = ", ".join(sorted(default_resolver().gazetteers))
-        raise ValueError(f"no gazetteer for country {country!r}; known: {known}")
+        raise ValueError(
+            f"no country definition for {country!r} (known: {known}); add one with `threatcast countries add`"
+        )
     return gazetteer
 
 
@@ -244,7 +246,39 @@ def build_panel(
     as_of: date | None = None,
 ) -> pd.DataFrame:
     """The panel of one series from the store: its source's records alone, its uncovered
-    periods missing."""
+    periods missing; with `events_across` (events across the border: `events.cross_border`)
+    where another defined country touching it has data of the same source."""
+    panel = _own_panel(engine, series, start=start, end=end, as_of=as_of)
+    return _with_across(engine, series, panel, as_of)
+
+
+def _with_across(
+    engine: Engine, series: Series, panel: pd.DataFrame, as_of: date | None
+) -> pd.DataFrame:
+    resolver = default_resolver()
+    neighbours = across_neighbours(resolver, series.country)
+    countries = sorted({resolver.region(c).country for cs in neighbours.values() for c in cs})
+    others = []
+    for country in countries:
+        other = Series(country, series.source, series.freq)
+        if series_coverage(engine, other, as_of).periods:
+            own = _own_panel(engine, other, as_of=as_of)
+            others.append(own[["region", "period", "events"]])
+    if not others:
+        return panel
+    return panel.assign(
+        **{ACROSS_COLUMN: across_events(panel, neighbours, pd.concat(others, ignore_index=True))}
+    )
+
+
+def _own_panel(
+    engine: Engine,
+    series: Series,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    as_of: date | None = None,
+) -> pd.DataFrame:
     gazetteer = gazetteer_of(series.country)
     coverage = series_coverage(engine, series, as_of)
     if not coverage.periods:
@@ -264,7 +298,13 @@ def build_panel(
         counts = load_counts(engine, series, as_of)
         frame = pd.concat([counts, event_cells(events, series.freq)], ignore_index=True)
         return panel_from_counts(frame, gazetteer.codes, series.freq, **options)  # type: ignore[arg-type]
-    return panel_from_events(events, gazetteer.codes, series.freq, **options)  # type: ignore[arg-type]
+    return panel_from_events(
+        events,
+        gazetteer.codes,
+        series.freq,
+        actor_groups=gazetteer.actors.names,
+        **options,  # type: ignore[arg-type]
+    )
 
 
 def event_cells(events: pd.DataFrame, freq: Frequency) -> pd.DataFrame:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from events.bundled import bundle
 from events.periods import Frequency, check_frequency
 
 SOURCE_FAMILIES = ("ucdp", "acled", "gtd")
@@ -14,7 +15,6 @@ SOURCE_FAMILIES = ("ucdp", "acled", "gtd")
 SeriesSource = StrEnum("SeriesSource", {name: name for name in SOURCE_FAMILIES})  # type: ignore[misc]
 FileSource = StrEnum("FileSource", {"auto": "auto", **{name: name for name in SOURCE_FAMILIES}})  # type: ignore[misc]
 DETECT_SOURCE = FileSource("auto")
-DEFAULT_SERIES = "pak-ucdp-month"
 _KEY = re.compile(r"([a-z]{3})-([a-z]+)-([a-z]+)", re.ASCII)
 
 
@@ -35,7 +35,8 @@ class Series:
 
     @property
     def key(self) -> str:
-        """'pak-ucdp-month': the name the registry, API, metrics and dashboard use."""
+        """'iso-ucdp-month' (the country's ISO 3166-1 alpha-3 code in lower case): the name the
+        registry, API, metrics and dashboard use."""
         return f"{self.country.lower()}-{self.source}-{self.freq}"
 
     def __str__(self) -> str:
@@ -47,9 +48,15 @@ class Series:
         match = _KEY.fullmatch(key.strip().lower()) if len(key) <= 40 else None
         if match is None:
             raise ValueError(
-                f"{key[:40]!r} is not a series; expected COUNTRY-SOURCE-FREQ, e.g. {DEFAULT_SERIES}"
+                f"{key[:40]!r} is not a series; expected COUNTRY-SOURCE-FREQ, "
+                f"e.g. {default_series()}"
             )
         return cls(match[1].upper(), match[2], check_frequency(match[3]))
+
+
+def default_series() -> str:
+    """The series shown when none is asked for, as the bundled data declare it."""
+    return bundle().default_series
 
 
 def series_of(country: str, source: str, freq: str) -> Series:

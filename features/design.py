@@ -55,6 +55,16 @@ def region_dummies(index: pd.MultiIndex, regions: Sequence[str]) -> pd.DataFrame
     return pd.DataFrame({f"region_{r}": (codes == r).astype(float) for r in regions}, index=index)
 
 
+def _known_or_zero(features: pd.DataFrame) -> pd.DataFrame:
+    """Cross-border features the other country's data do not cover: 0 beside a `_known` flag
+    of 0, so a model tells an uncovered period from a quiet one."""
+    across = [c for c in features.columns if c.startswith("across_")]
+    if not across:
+        return features
+    flags = {f"{c}_known": features[c].notna().astype(float) for c in across}
+    return features.assign(**{c: features[c].fillna(0.0) for c in across}, **flags)
+
+
 def horizon_data(
     panel: pd.DataFrame,
     spec: FeatureSpec,
@@ -66,8 +76,10 @@ def horizon_data(
     features = build_features(panel, spec) if features is None else features
     periods = sorted(features.index.get_level_values("period").unique())
     calendar = target_calendar(periods, horizon, spec)
-    X = features.join(calendar, on="period").join(
-        region_dummies(cast(pd.MultiIndex, features.index), regions)
+    X = (
+        _known_or_zero(features)
+        .join(calendar, on="period")
+        .join(region_dummies(cast(pd.MultiIndex, features.index), regions))
     )
     wide_events = panel.pivot(index="period", columns="region", values="events").sort_index()
     wide_fatalities = panel.pivot(

@@ -15,6 +15,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from events.cross_border import ACROSS_COLUMN
 from events.periods import ONE_PERIOD, Duration
 
 
@@ -103,6 +104,16 @@ def _neighbours(inputs: Inputs, w: int) -> dict[str, pd.DataFrame]:
     return {f"neighbours_log_events_mean_{w}": pd.DataFrame(values, index=inputs.events.index)}
 
 
+def _across(inputs: Inputs, w: int) -> dict[str, pd.DataFrame]:
+    """Events across the border: a covered period's mean over the window; NaN where the other
+    country's data cover none of it (never read as quiet)."""
+    if ACROSS_COLUMN in inputs.panel.columns:
+        across = _wide(inputs.panel, ACROSS_COLUMN)
+    else:
+        across = inputs.events * np.nan
+    return {f"across_log_events_mean_{w}": _log1p(_mean(across, w))}
+
+
 M = Duration
 FAMILIES: tuple[FeatureFamily, ...] = (
     FeatureFamily(
@@ -151,7 +162,19 @@ FAMILIES: tuple[FeatureFamily, ...] = (
         _neighbours,
         {"neighbours_log_events_mean_{w}": "events in neighbouring regions over the last {w}"},
     ),
+    # Off unless a spec asks for it (OPTIONAL): the data to judge it on are not shipped.
+    FeatureFamily(
+        "across",
+        (ONE_PERIOD, M(3), M(12)),
+        _across,
+        {
+            "across_log_events_mean_{w}": "events across the border over the last {w}",
+            "across_log_events_mean_{w}_known": "whether data cover the last {w} across the border",
+        },
+    ),
 )
+# Families a spec has only when asked for.
+OPTIONAL = frozenset({"across"})
 # Column pattern -> words, with the pattern as a regular expression.
 _LABELS = [
     (
@@ -177,12 +200,13 @@ def label(name: str, unit: str) -> str | None:
     return None
 
 
-def family_windows(freq: str) -> dict[str, tuple[int, ...]]:
+def family_windows(freq: str, optional: frozenset[str] = frozenset()) -> dict[str, tuple[int, ...]]:
     """Each family's windows in periods of `freq` (durations that round to the same number of
-    periods are one window)."""
+    periods are one window); of the OPTIONAL families, only those in `optional`."""
     return {
         family.name: tuple(dict.fromkeys(window.of(freq) for window in family.windows))
         for family in FAMILIES
+        if family.name not in OPTIONAL or family.name in optional
     }
 
 

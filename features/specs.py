@@ -9,7 +9,6 @@ from typing import Any, cast
 
 import pandas as pd
 
-from events.actors import TRACKED_GROUPS
 from events.calendar import calendar_features
 from events.gazetteer import Gazetteer
 from events.periods import (
@@ -39,7 +38,7 @@ class FeatureSpec:
     recent_window: int
     climatology_window: int
     severe_threshold: int = 25
-    groups: tuple[str, ...] = TRACKED_GROUPS
+    groups: tuple[str, ...] = ()
     calendar: tuple[str, ...] = ("election_window", "ramadan_days", "ashura")
     elections: tuple[date, ...] = ()
     neighbours: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -52,11 +51,12 @@ class FeatureSpec:
         elections: Sequence[date] = (),
         neighbours: Mapping[str, Sequence[str]] | None = None,
         severe_threshold: int = 25,
+        optional: frozenset[str] = frozenset(),
     ) -> FeatureSpec:
         freq = cadence(freq).freq
         return cls(
             freq=freq,
-            windows=family_windows(freq),
+            windows=family_windows(freq, optional),
             recent_window=YEAR.of(freq),
             climatology_window=DECADE.of(freq),
             severe_threshold=severe_threshold,
@@ -87,16 +87,19 @@ def default_spec(
     freq: Frequency,
     severe_threshold: int = 25,
     groups: Sequence[str] | None = None,
+    cross_border: bool = False,
 ) -> FeatureSpec:
-    """The default spec for one country: its elections and its regions' neighbours (and, with
-    `groups`, other actor groups than the default; none for sources that name no actors)."""
+    """The default spec for one country: its elections, its regions' neighbours and the actor
+    groups it tracks (or `groups`: none for sources that name no actors); with `cross_border`,
+    the events across its borders too."""
     spec = FeatureSpec.default(
         freq,
         elections=gazetteer.elections,
         neighbours=gazetteer.neighbours(),
         severe_threshold=severe_threshold,
+        optional=frozenset({"across"}) if cross_border else frozenset(),
     )
-    return spec if groups is None else replace(spec, groups=tuple(groups))
+    return replace(spec, groups=tuple(gazetteer.actors.tracked if groups is None else groups))
 
 
 def build_features(panel: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:

@@ -22,7 +22,7 @@ class LogNormalFatalities:
     spread.
 
     Fatality levels alone, without region effects or event counts: on GED 22.1 (2010-2015 and
-    2016-2021) richer designs carried the 2008-2009 peak of Khyber Pakhtunkhwa into forecasts
+    2016-2021) richer designs carried the 2008-2009 peak of the busiest province into forecasts
     of its decline and lost to the trailing-12-month empirical law there.
     """
 

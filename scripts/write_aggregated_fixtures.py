@@ -23,6 +23,8 @@ from events.ingest import ingest_file
 from events.panel import load_events
 from store.db import make_engine, migrate
 
+GED_22_1 = bundled.EVENTS_DIR / "ucdp_ged_22.1_pakistan_hdx.csv.gz"
+
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data"
 FIRST, LAST = date(2010, 1, 2), date(2021, 12, 31)  # the first Saturday of 2010
 # ACLED's spellings of Pakistan's first-level units.
@@ -48,7 +50,7 @@ def _week(day: date) -> date:
 def main() -> None:
     engine = make_engine("sqlite://")
     migrate(engine)
-    ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN)
+    ingest_file(engine, GED_22_1)
     frame = load_events(engine, "PAK")
     frame = frame[(frame["date_start"] >= FIRST) & (frame["date_start"] <= LAST)]
     centroids = {

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
-from events.gazetteer import default_resolver
+from events.gazetteer import use_country_folders
 from service import errors, observability
 from service.alerts import delivery
 from service.guard import RequestGuard
@@ -47,7 +47,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.engine, app.state.server = engine, server
         app.state.installation = installation(settings)
         app.state.key_usage = KeyUsage()
-        app.state.resolver, app.state.settings = default_resolver(), settings
+        use_country_folders(settings.country_folder)
+        app.state.settings = settings
         app.state.metrics = observability.install_collectors(server, settings.stale_after_days)
         server.refresh()
         stop = threading.Event()
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
             thread.join(timeout=10)
         app.state.key_usage.flush(engine)
         engine.dispose()
+        use_country_folders()  # the folder of this app's settings, while it lives
 
     # The API docs' assets are served from the fastapi-offline package: nothing loads from a CDN.
     app = FastAPIOffline(

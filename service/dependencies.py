@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 
-from events.gazetteer import RegionResolver
+from events.gazetteer import RegionResolver, default_resolver
 from service.errors import ApiError
 from service.guard import CHALLENGE, UNKNOWN_KEY, admin_refusal, bearer_token
 from service.keys import ApiKey, authenticate
@@ -27,8 +27,8 @@ async def _engine(request: Request) -> Engine:
 
 
 async def _resolver(request: Request) -> RegionResolver:
-    resolver: RegionResolver = request.app.state.resolver
-    return resolver
+    # Re-read when a user adds a country; otherwise the cached definitions.
+    return default_resolver()
 
 
 async def _settings(request: Request) -> Settings:

@@ -100,6 +100,12 @@ class Presenter:
 
     def _actor(self, row: IssuedRow, group: str, asked: Asked) -> ActorPublic:
         part = row.actors.get(group)
+        if part is None and row.actors:
+            raise ApiError(
+                422,
+                f"{self.issue.version} forecasts no actor group {group!r}",
+                {"valid_actors": sorted(row.actors)},
+            )
         if part is None:
             raise ApiError(
                 404,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from events.actors import TRACKED_GROUPS as ACTOR_GROUPS
+from events.actors import GROUP_KEY
 from events.periods import FREQUENCIES, cadence
 from events.series import SOURCE_FAMILIES, Series, choose_series
 from service.cache import BoundedCache
@@ -96,8 +96,10 @@ def _parts(text: str, name: str) -> list[str]:
 
 
 def _actor(text: str) -> str:
-    if text not in ACTOR_GROUPS:
-        raise ApiError(422, f"unknown actor {text[:20]!r}", {"valid_actors": list(ACTOR_GROUPS)})
+    if not GROUP_KEY.fullmatch(text):
+        raise ApiError(
+            422, f"{text[:20]!r} is not an actor group key (lower-case letters, digits and _)"
+        )
     return text
 
 
@@ -128,7 +130,7 @@ class Parameter:
 
 _LIST = {"type": "string", "maxLength": MAX_LIST_TEXT}
 PARAMETERS = (
-    Parameter("region", "ISO 3166-2 code, e.g. PK-KP.", {"type": "string"}),
+    Parameter("region", "ISO 3166-2 code, e.g. AF-KNR.", {"type": "string"}),
     Parameter("horizon", "Periods ahead.", {"type": "integer"}, _horizon),
     Parameter(
         "quantiles",
@@ -144,9 +146,9 @@ PARAMETERS = (
     ),
     Parameter(
         "actor",
-        "An actor group to forecast (sources that name actors): each row gains `actor` with "
-        "the group's probability, count and interval.",
-        {"type": "string", "enum": list(ACTOR_GROUPS)},
+        "An actor group the series' country tracks (sources that name actors), e.g. iskp: "
+        "each row gains `actor` with the group's probability, count and interval.",
+        {"type": "string", "pattern": f"^{GROUP_KEY.pattern}$"},
         _actor,
     ),
     Parameter(
@@ -157,7 +159,7 @@ PARAMETERS = (
     ),
     Parameter(
         "series",
-        "The series, COUNTRY-SOURCE-FREQ (e.g. pak-acled-month); default: the configured one "
+        "The series, COUNTRY-SOURCE-FREQ (e.g. afg-acled-month); default: the configured one "
         "(THREATCAST_DEFAULT_SERIES).",
         {"type": "string"},
     ),

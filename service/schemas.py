@@ -31,13 +31,31 @@ class PagePublic(BaseModel):
 
 
 class RegionPublic(BaseModel):
-    code: str = Field(examples=["PK-KP"], description="ISO 3166-2 code.")
-    name: str = Field(examples=["Khyber Pakhtunkhwa"])
-    country: str = Field(examples=["PAK"], description="ISO 3166-1 alpha-3 code.")
+    code: str = Field(examples=["AF-KNR"], description="ISO 3166-2 code.")
+    name: str = Field(examples=["Kunar"])
+    country: str = Field(examples=["AFG"], description="ISO 3166-1 alpha-3 code.")
 
 
 class RegionsPublic(BaseModel):
     data: list[RegionPublic]
+    count: int
+
+
+class ActorGroupPublic(BaseModel):
+    group: str = Field(examples=["iskp"], description="The key `?actor=` takes.")
+    label: str = Field(examples=["ISKP / Islamic State"])
+
+
+class CountryPublic(BaseModel):
+    code: str = Field(examples=["AFG"], description="ISO 3166-1 alpha-3 code.")
+    name: str = Field(examples=["Afghanistan"])
+    units: int = Field(description="First-level units forecast.")
+    boundaries: bool = Field(description="Whether /v1/regions.geojson has its units' shapes.")
+    actor_groups: list[ActorGroupPublic] = Field(description="The groups it forecasts one by one.")
+
+
+class CountriesPublic(BaseModel):
+    data: list[CountryPublic]
     count: int
 
 
@@ -118,8 +136,8 @@ class ActorPublic(BaseModel):
 
 
 class ForecastPublic(BaseModel):
-    region: str = Field(examples=["PK-KP"])
-    region_name: str = Field(examples=["Khyber Pakhtunkhwa"])
+    region: str = Field(examples=["AF-KNR"])
+    region_name: str = Field(examples=["Kunar"])
     horizon: int = Field(examples=[1])
     period: str = Field(examples=["2022-01"], description="The period forecast.")
     p_event: float = Field(examples=[0.97], description="Probability of at least one event.")

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from events.ingest import MAX_REMOVED_SHARE
-from events.series import DEFAULT_SERIES, Series
+from events.series import Series, default_series
 from events.sources.base import DEFAULT_LIMITS, FileLimits
 
 SUPPORTED_DRIVERS = ("sqlite", "postgresql")
@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     artifacts_dir: Path | None = Field(
         default=None, description="Model artifact directories; defaults to home/artifacts."
     )
+    countries_dir: Path | None = Field(
+        default=None,
+        description="Definitions of countries users added; defaults to home/countries.",
+    )
     dask_scheduler: str | None = Field(
         default=None, description="Dask scheduler address for `--backend dask`."
     )
@@ -87,7 +91,7 @@ class Settings(BaseSettings):
         description="Forecasts are stale when their data end this many days before today.",
     )
     default_series: str = Field(
-        default=DEFAULT_SERIES,
+        default_factory=default_series,
         description="The series (COUNTRY-SOURCE-FREQ) the API and dashboard show when none is asked.",
     )
     refresh_s: float = Field(
@@ -262,6 +266,11 @@ class Settings(BaseSettings):
     @property
     def artifact_root(self) -> Path:
         return self.artifacts_dir or self.home / "artifacts"
+
+    @property
+    def country_folder(self) -> Path:
+        """Where `threatcast countries add` writes the definitions of countries users bring."""
+        return self.countries_dir or self.home / "countries"
 
 
 def settings_problems(exc: ValidationError) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from service.settings import Settings
 from store.db import make_engine, migrate
+from tests.real_data import GED_20_1, GED_22_1
 from training.installation import Installation
 
 DATA = Path(__file__).parent / "data"
@@ -177,9 +178,8 @@ def _home_with(tmp_path: Path, store_file: Path) -> Path:
 @pytest.fixture(scope="session")
 def ged_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite store holding the bundled GED 22.1 events, built once and copied per test."""
-    from events import bundled
 
-    return _store_holding(tmp_path_factory.mktemp("ged"), bundled.UCDP_GED_22_1_PAKISTAN)
+    return _store_holding(tmp_path_factory.mktemp("ged"), GED_22_1)
 
 
 @pytest.fixture
@@ -217,19 +217,17 @@ def _cut_to_recent(source: Path, target: Path) -> Path:
 @pytest.fixture(scope="session")
 def recent_ged_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled GED 22.1 file cut to the events that started in 2010 or later."""
-    from events import bundled
 
     target = tmp_path_factory.mktemp("recent") / "ucdp_ged_22.1_pakistan_since_2010.csv"
-    return _cut_to_recent(bundled.UCDP_GED_22_1_PAKISTAN, target)
+    return _cut_to_recent(GED_22_1, target)
 
 
 @pytest.fixture(scope="session")
 def recent_ged_20_1_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled GED 20.1 web export cut the same way (its quirks kept)."""
-    from events import bundled
 
     target = tmp_path_factory.mktemp("recent") / "ucdp_ged_20.1_pakistan_since_2010.csv"
-    return _cut_to_recent(bundled.UCDP_GED_20_1_PAKISTAN, target)
+    return _cut_to_recent(GED_20_1, target)
 
 
 @pytest.fixture(scope="session")
@@ -248,6 +246,9 @@ SECRET = "a-test-secret-that-is-long-enough-1234"
 
 def served_settings(home: Path, **extra: Any) -> Settings:
     """The settings of a served home: its database and the test secret (and any others)."""
+    default = home / "default_series.txt"
+    if default.exists():
+        extra.setdefault("default_series", default.read_text())
     return Settings(
         home=home, database_url=(home / "database_url.txt").read_text(), secret_key=SECRET, **extra
     )
@@ -281,6 +282,44 @@ def served_template(tmp_path_factory: pytest.TempPathFactory, recent_store_file:
     issuing.issue(store, installation)
     (home / "versions.txt").write_text("\n".join(versions))
     store.dispose()
+    return home
+
+
+SOUTH_ASIA = DATA / "acled_aggregated_south_asia_sample.csv.gz"
+
+
+@pytest.fixture(scope="session")
+def south_asia_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home holding the multi-country ACLED fixture (Afghan and Indian counts illustrative),
+    India defined from its names (no boundaries), and champions of afg-acled-month (the default
+    series) and ind-acled-month. Read-only: tests must not change it."""
+    from events.countries import from_data, write_definition
+    from events.gazetteer import use_country_folders
+    from events.ingest import ingest_file
+    from training import issuing
+    from training.config import TrainingConfig
+    from training.train import train_version
+
+    home = tmp_path_factory.mktemp("south-asia") / "home"
+    home.mkdir()
+    write_definition(from_data("IND", SOUTH_ASIA), home / "countries")
+    use_country_folders(home / "countries")
+    try:
+        store = make_engine(f"sqlite:///{home / 'threatcast.db'}")
+        migrate(store)
+        ingest_file(store, SOUTH_ASIA)
+        root = home / "artifacts"
+        for country in ("AFG", "IND"):
+            config = TrainingConfig.model_validate(
+                {**SMALL_TRAINING, "country": country, "source": "acled"}
+            )
+            result = train_version(store, config, artifact_root=root, secret=SECRET)
+            issuing.promote(store, Installation(root, SECRET), result.version.version, "cli", "")
+        store.dispose()
+    finally:
+        use_country_folders()
+    (home / "database_url.txt").write_text(f"sqlite:///{home / 'threatcast.db'}")
+    (home / "default_series.txt").write_text("afg-acled-month")
     return home
 
 

@@ -126,8 +126,11 @@ def test_the_api_serves_one_actor_group(served_home: Path) -> None:
             assert 0 <= interval["p10"] <= interval["p50"] <= interval["p90"]
         kp = client.get("/v1/forecasts/PK-KP", params={"actor": "baloch"}).json()
         assert kp["data"][0]["actor"]["group"] == "baloch"
-        refused = client.get("/v1/forecasts", params={"actor": "al-qaeda"})
-        assert refused.status_code == 422 and "ttp" in refused.text
+        malformed = client.get("/v1/forecasts", params={"actor": "al-qaeda"})
+        assert malformed.status_code == 422 and "not an actor group key" in malformed.text
+        untracked = client.get("/v1/forecasts", params={"actor": "taliban"})
+        assert untracked.status_code == 422
+        assert untracked.json()["error"]["details"]["valid_actors"] == ["baloch", "iskp", "ttp"]
         assert client.get("/v1/forecasts").json()["data"][0]["actor"] is None
 
 

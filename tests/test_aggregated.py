@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
-from events import bundled
 from events.gazetteer import default_resolver
 from events.ingest import IngestError, ingest_file
 from events.panel import build_panel
@@ -20,6 +19,7 @@ from events.series import Series
 from events.tables import coverage_spans, event_counts
 from store.db import make_engine, migrate
 from tests.conftest import DATA
+from tests.real_data import GED_22_1
 
 ACLED_CSV = DATA / "acled_aggregated_pakistan_sample.csv"
 ACLED_XLSX = DATA / "acled_aggregated_pakistan_sample.xlsx"
@@ -54,9 +54,9 @@ def _store(tmp_path: Path, name: str) -> Engine:
 @pytest.mark.parametrize("freq", list(Frequency))
 def test_sources_are_never_added_together(tmp_path: Path, freq: Frequency) -> None:
     both, alone = _store(tmp_path, "both.db"), _store(tmp_path, "alone.db")
-    ingest_file(both, bundled.UCDP_GED_22_1_PAKISTAN)
+    ingest_file(both, GED_22_1)
     report = ingest_file(both, ACLED_CSV)
-    ingest_file(alone, bundled.UCDP_GED_22_1_PAKISTAN)
+    ingest_file(alone, GED_22_1)
     assert (report.kind, report.unit, report.source) == ("counts", "week", "acled")
 
     pd.testing.assert_frame_equal(build_panel(both, UCDP[freq]), build_panel(alone, UCDP[freq]))

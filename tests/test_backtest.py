@@ -10,16 +10,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from events import bundled
 from features.specs import FeatureSpec
 from models.catalog import make_forecaster
 from service.cli import app
 from service.settings import get_settings
 from tests.conftest import DATA
+from tests.real_data import GED_22_1
 from tests.synthetic import REGIONS, generate_panel
 from training.backtest import backtest, with_reference_laws
 
-GED = str(bundled.UCDP_GED_22_1_PAKISTAN)
+GED = str(GED_22_1)
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from events import bundled
 from service.cli import app
 from service.settings import get_settings
 from tests.conftest import DATA, SMALL_TRAINING, free_port
+from tests.real_data import GED_20_1, GED_22_1
 
 
 @pytest.fixture
@@ -37,15 +37,15 @@ def _run(cli: tuple[CliRunner, dict[str, str]], *args: str, **env: str) -> tuple
 
 
 def test_ingest_reports_counts_and_is_idempotent(cli: tuple[CliRunner, dict[str, str]]) -> None:
-    code, out, _ = _run(cli, "ingest", str(bundled.UCDP_GED_20_1_PAKISTAN))
+    code, out, _ = _run(cli, "ingest", str(GED_20_1))
     assert code == 0, out
     assert "added 5834, updated 0, unchanged 0, missing now 0" in out
 
-    code, out, _ = _run(cli, "ingest", str(bundled.UCDP_GED_22_1_PAKISTAN), "--json")
+    code, out, _ = _run(cli, "ingest", str(GED_22_1), "--json")
     report = json.loads(out)
     assert (code, report["added"], report["updated"], report["missing_now"]) == (0, 586, 53, 4)
 
-    code, out, _ = _run(cli, "ingest", str(bundled.UCDP_GED_22_1_PAKISTAN))
+    code, out, _ = _run(cli, "ingest", str(GED_22_1))
     assert "added 0, updated 0, unchanged 6416, missing now 0" in out
 
 
@@ -91,7 +91,7 @@ def test_unknown_layout_and_bad_options_are_refused(
 
 
 def test_events_summary_groupings(cli: tuple[CliRunner, dict[str, str]]) -> None:
-    _run(cli, "ingest", str(bundled.UCDP_GED_22_1_PAKISTAN))
+    _run(cli, "ingest", str(GED_22_1))
     code, out, _ = _run(cli, "events", "summary", "--by", "region")
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:]}
     assert code == 0
@@ -105,7 +105,7 @@ def test_events_summary_groupings(cli: tuple[CliRunner, dict[str, str]]) -> None
 
 
 def test_panel_export(cli: tuple[CliRunner, dict[str, str]], tmp_path: Path) -> None:
-    _run(cli, "ingest", str(bundled.UCDP_GED_22_1_PAKISTAN))
+    _run(cli, "ingest", str(GED_22_1))
     out_file = tmp_path / "panel.csv"
     code, out, _ = _run(
         cli,

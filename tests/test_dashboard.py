@@ -176,3 +176,31 @@ def test_the_dashboard_reads_a_private_server_with_a_reader_key(
         page.wait_for_function("document.querySelectorAll('#map path').length === 7")
         assert "pak-ucdp-month: model " in page.inner_text("#model-line")
         browser.close()
+
+
+def test_the_dashboard_draws_the_country_of_the_series(south_asia_home: Path) -> None:
+    with (
+        serving(south_asia_home, default_series="afg-acled-month") as (_, url),
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
+        page.goto(f"{url}/?refresh=1")
+        page.wait_for_function("document.querySelectorAll('#map path').length === 34")
+        fills = _fills(page)
+        assert all(code.startswith("AF-") for code in fills) and "AF-KNR" in fills
+        assert all(colour != "#ccc" for colour in fills.values())
+        assert "Afghanistan" in page.inner_text("#map-title")
+        assert "Afghanistan: ACLED, monthly" in page.inner_text("#series")
+        actors = page.eval_on_selector_all("#actor option", "o => o.map(x => x.textContent)")
+        assert actors == ["All actors", "Taliban", "ISKP / Islamic State",
+                          "Anti-Taliban resistance"]  # fmt: skip
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-afghanistan.png"), full_page=True)
+        # India was defined from its data's names: no boundaries, so a table, not a map.
+        page.select_option("#series", "ind-acled-month")
+        page.wait_for_function("document.getElementById('map').hasAttribute('hidden')")
+        assert page.locator("#no-map").is_visible()
+        page.wait_for_function("document.querySelectorAll('#map-table tbody tr').length === 3")
+        assert "Jammu and Kashmir" in page.inner_text("#map-table")
+        browser.close()

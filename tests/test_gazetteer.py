@@ -11,8 +11,7 @@ from pathlib import Path
 import pycountry
 import pytest
 
-from events.actors import default_classifier
-from events.bundled import GAZETTEER_DIR
+from events.bundled import COUNTRIES_DIR
 from events.canonical import Event
 from events.gazetteer import RegionResolver, default_resolver, load_gazetteers
 
@@ -104,31 +103,44 @@ def test_events_are_placed_by_name_first_then_by_precise_point() -> None:
     assert resolver.place(_event(location_precision=5)).region is None
     assert resolver.place(_event(location_precision=None)).region is None
     assert resolver.place(_event(latitude=None, longitude=None)).region is None
-    assert resolver.place(_event(country="AFG", admin1="Kabul")).region is None
+    assert resolver.place(_event(country="IND", admin1="Kerala")).region is None
 
 
 def test_adding_a_country_is_adding_a_file(tmp_path: Path) -> None:
-    shutil.copy(GAZETTEER_DIR / "PAK.json", tmp_path / "PAK.json")
-    spec = json.loads((GAZETTEER_DIR / "PAK.json").read_text())
-    spec.update(country="AFG", name="Afghanistan")
-    spec["regions"] = [{"code": "AF-KAB", "name": "Kabul", "aliases": ["Kabul Province"]}]
-    spec["boundaries"]["ids"] = {}
-    (tmp_path / "AFG.json").write_text(json.dumps(spec))
+    shutil.copy(COUNTRIES_DIR / "PAK.json", tmp_path / "PAK.json")
+    spec = {
+        "country": "NPL",
+        "name": "Nepal",
+        "regions": [{"code": "NP-P3", "name": "Bagmati", "aliases": ["Bagmati Province"]}],
+    }
+    (tmp_path / "NPL.json").write_text(json.dumps(spec))
 
     resolver = RegionResolver(load_gazetteers(tmp_path))
 
-    assert set(resolver.gazetteers) == {"AFG", "PAK"}
-    assert resolver.place(_event(country="AFG", admin1="Kabul province")).region == "AF-KAB"
-    assert resolver.region("AF-KAB").name == "Kabul"
+    assert set(resolver.gazetteers) == {"NPL", "PAK"}
+    assert resolver.place(_event(country="NPL", admin1="Bagmati province")).region == "NP-P3"
+    assert resolver.region("NP-P3").name == "Bagmati"
+    # Without boundaries a unit is known by its names alone; coordinates place nothing.
+    assert resolver.place(_event(country="NPL", admin1=None)).region is None
+    assert resolver.gazetteers["NPL"].actors.tracked == ()
 
 
-def test_an_empty_gazetteer_directory_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no gazetteer files"):
+def test_an_empty_country_directory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no country definitions"):
         load_gazetteers(tmp_path)
 
 
+def test_a_later_folder_replaces_a_country_of_an_earlier_one(tmp_path: Path) -> None:
+    spec = json.loads((COUNTRIES_DIR / "PAK.json").read_text())
+    spec["regions"][0]["aliases"].append("Pakhtunkhwa")
+    (tmp_path / "PAK.json").write_text(json.dumps(spec))
+    resolver = RegionResolver(load_gazetteers(COUNTRIES_DIR, tmp_path))
+    assert resolver.gazetteers["PAK"].code_for_name("Pakhtunkhwa") == "PK-KP"
+    assert "AFG" in resolver.gazetteers
+
+
 def test_a_name_given_to_two_regions_is_refused(tmp_path: Path) -> None:
-    spec = json.loads((GAZETTEER_DIR / "PAK.json").read_text())
+    spec = json.loads((COUNTRIES_DIR / "PAK.json").read_text())
     spec["regions"][1]["aliases"].append("FATA")
     (tmp_path / "PAK.json").write_text(json.dumps(spec))
     with pytest.raises(ValueError, match="'FATA' is given to two regions"):
@@ -155,4 +167,4 @@ def test_a_name_given_to_two_regions_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_actor_groups(actors: tuple[str | None, str | None], group: str) -> None:
-    assert default_classifier().classify(actors) == group
+    assert PAKISTAN.actors.classify(actors) == group

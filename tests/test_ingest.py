@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from events import bundled
 from events.ingest import IngestError, IngestReport, ingest_file
 from events.tables import event_rows, ingest_runs
 from tests.conftest import DATA
+from tests.real_data import GED_20_1, GED_22_1
 
-GED_22 = bundled.UCDP_GED_22_1_PAKISTAN
-GED_20 = bundled.UCDP_GED_20_1_PAKISTAN
+GED_22 = GED_22_1
+GED_20 = GED_20_1
 # Ids in GED 20.1 that GED 22.1 no longer has.
 DROPPED_IN_22_1 = {"53301", "59413", "61689", "258780"}
 

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from events import bundled
 from events.calendar import CALENDAR_COLUMNS
 from events.ingest import ingest_file
 from events.panel import build_panel, panel_from_events
@@ -19,6 +18,7 @@ from events.periods import Frequency, period_end, period_of
 from events.series import Series
 from store.db import make_engine, migrate
 from tests.conftest import DATA
+from tests.real_data import GED_20_1, GED_22_1
 
 REGIONS = ("PK-KP", "PK-BA", "PK-PB", "PK-SD", "PK-IS", "PK-GB", "PK-JK")
 GROUPS = ("ttp", "iskp", "baloch", "state", "other")
@@ -26,7 +26,7 @@ UCDP_MONTH = Series("PAK", "ucdp", Frequency.MONTH)
 
 
 def test_monthly_panel_of_ged_22_1_covers_every_region_and_month(engine: Engine) -> None:
-    ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN)
+    ingest_file(engine, GED_22_1)
     panel = build_panel(engine, UCDP_MONTH, start="1989-01", end="2021-12")
 
     assert len(panel) == 7 * 396
@@ -42,7 +42,7 @@ def test_monthly_panel_of_ged_22_1_covers_every_region_and_month(engine: Engine)
 
 
 def test_weekly_panel_counts_the_same_events(engine: Engine) -> None:
-    ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN)
+    ingest_file(engine, GED_22_1)
     weekly = build_panel(engine, Series("PAK", "ucdp", Frequency.WEEK))
     assert int(weekly["events"].sum()) == 6371
     # GED releases cover whole years: the first ISO week of 1989 is covered, if quiet.
@@ -51,7 +51,7 @@ def test_weekly_panel_counts_the_same_events(engine: Engine) -> None:
 
 
 def test_as_of_cuts_events_that_started_later(engine: Engine) -> None:
-    ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN)
+    ingest_file(engine, GED_22_1)
     full = build_panel(engine, UCDP_MONTH, start="2010-01", end="2010-06")
     cut = build_panel(engine, UCDP_MONTH, start="2010-01", as_of=date(2010, 6, 30))
     pd.testing.assert_frame_equal(full, cut)
@@ -63,11 +63,11 @@ def test_older_then_newer_release_equals_the_newer_release_alone(
     engine: Engine, tmp_path: Path
 ) -> None:
     """Revised events are replaced and withdrawn ones leave the panel."""
-    ingest_file(engine, bundled.UCDP_GED_20_1_PAKISTAN)
-    ingest_file(engine, bundled.UCDP_GED_22_1_PAKISTAN)
+    ingest_file(engine, GED_20_1)
+    ingest_file(engine, GED_22_1)
     fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     migrate(fresh)
-    ingest_file(fresh, bundled.UCDP_GED_22_1_PAKISTAN)
+    ingest_file(fresh, GED_22_1)
 
     pd.testing.assert_frame_equal(build_panel(engine, UCDP_MONTH), build_panel(fresh, UCDP_MONTH))
 
@@ -82,8 +82,8 @@ def test_gtd_and_acled_events_appear_in_their_own_series(engine: Engine, fixture
 
 
 def test_unknown_country_and_empty_store_are_clear_errors(engine: Engine) -> None:
-    with pytest.raises(ValueError, match="no gazetteer for country 'AFG'"):
-        build_panel(engine, Series("AFG", "ucdp", Frequency.MONTH))
+    with pytest.raises(ValueError, match="no country definition for 'IND'"):
+        build_panel(engine, Series("IND", "ucdp", Frequency.MONTH))
     with pytest.raises(ValueError, match="covers no period of series pak-ucdp-month"):
         build_panel(engine, UCDP_MONTH)
     with pytest.raises(ValueError, match="covers no period"):

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from events import bundled
 from events.canonical import ViolenceType
 from events.gazetteer import default_resolver
 from events.ingest import ingest_file
@@ -19,10 +18,11 @@ from events.series import Series
 from events.sources import SourceFormatError, read_events
 from events.sources.acled import AcledAdapter
 from tests.conftest import DATA
+from tests.real_data import GED_20_1, GED_22_1
 
 
 def test_hdx_extract_skips_the_hashtag_row() -> None:
-    parsed = read_events(bundled.UCDP_GED_22_1_PAKISTAN)
+    parsed = read_events(GED_22_1)
     assert (parsed.source, parsed.rows_read, len(parsed.events), parsed.errors) == (
         "ucdp",
         6416,
@@ -40,7 +40,7 @@ def test_hdx_extract_skips_the_hashtag_row() -> None:
 
 
 def test_web_export_reads_best_est_columns_us_dates_and_trailing_commas() -> None:
-    parsed = read_events(bundled.UCDP_GED_20_1_PAKISTAN)
+    parsed = read_events(GED_20_1)
     assert (parsed.rows_read, len(parsed.events), parsed.errors) == (5834, 5834, [])
     _, first = parsed.events[0]
     assert first.source_id == "51720"

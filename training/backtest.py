@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from events.gaps import check_origins
 from events.periods import Duration, Frequency, cadence, period_range, period_start
 from features import memo
+from features.families import OPTIONAL, family_windows
 from features.specs import FeatureSpec
 from models.base import Forecaster
 from models.catalog import DEFAULT_MODEL, FAMILIES, REFERENCE_MODELS, make_forecaster
@@ -114,6 +115,8 @@ class BacktestRequest:
     models: tuple[str, ...]
     n_jobs: int = 1
     backend: str = "loky"
+    # Also backtest the first model with the cross-border features, as "<model>+across".
+    cross_border: bool = False
 
     def __post_init__(self) -> None:
         first, last = period_start(self.start, self.freq), period_start(self.end, self.freq)
@@ -151,6 +154,14 @@ def run_backtest(
     check_origins(panel, origins, request.freq)
     models = list(dict.fromkeys([*request.models]))
     factories = {m: partial(make_forecaster, m, spec, request.horizons) for m in models}
+    if request.cross_border:
+        optional = family_windows(spec.freq, OPTIONAL).items()
+        across = replace(
+            spec, windows={**spec.windows, **{k: w for k, w in optional if k in OPTIONAL}}
+        )
+        factories[f"{models[0]}+across"] = partial(
+            make_forecaster, models[0], across, request.horizons
+        )
     log.info(
         "backtest: %d origins x %d horizons x %d models",
         len(origins),

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from events.periods import CADENCES, Frequency
-from events.series import Series
+from events.series import Series, default_series
 from models.catalog import DEFAULT_MODEL, FAMILIES
 
 
@@ -20,11 +20,19 @@ class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     freq: Frequency = Frequency.MONTH
-    country: str = "PAK"
+    country: str = Field(
+        default_factory=lambda: Series.parse(default_series()).country,
+        description="ISO 3166-1 alpha-3; default: the default series' country.",
+    )
     source: str = Field(default="ucdp", description="The source family the series is built from.")
     model: str = DEFAULT_MODEL
     horizons: tuple[int, ...] = Field(default=(), description="Default: 1 to the maximum.")
     seed: int = 0
+    cross_border: bool = Field(
+        default=False,
+        description="Add events across the border (other defined countries' units touching "
+        "each unit, same source) as features. Off: no real data to judge it ships.",
+    )
     severe_threshold: int = Field(default=25, ge=1)
     backtest_origins: int = Field(default=72, ge=1, le=240)
     backtest_horizons: tuple[int, ...] = Field(

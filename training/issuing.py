@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 
 from events.gaps import check_origins, last_complete_origin
 from events.panel import build_panel
-from events.series import DEFAULT_SERIES, Series
+from events.series import Series, default_series
 from features import memo
 from models.catalog import ISSUED_REFERENCES, make_forecaster
 from models.direct import DirectForecaster
@@ -62,13 +62,15 @@ def load_version(
     installation: Installation,
     *,
     version: str | None = None,
-    series: str = DEFAULT_SERIES,
+    series: str | None = None,
     allow_version_mismatch: bool = False,
 ) -> ServingModel:
-    """The named version, or the series' champion, verified before it is unpickled."""
+    """The named version, or the series' champion (default: the default series'), verified
+    before it is unpickled."""
     if version is not None:
         record = registry.get(engine, version)
     else:
+        series = series or default_series()
         champion = registry.champion(engine, series)
         if champion is None:
             raise registry.RegistryError(
@@ -267,7 +269,7 @@ def issue(
     installation: Installation,
     *,
     version: str | None = None,
-    series: str = DEFAULT_SERIES,
+    series: str | None = None,
     horizons: Sequence[int] | None = None,
     origin: str | None = None,
     allow_version_mismatch: bool = False,

@@ -67,10 +67,9 @@ def bootstrap(
         stored = conn.execute(select(func.count()).select_from(event_rows)).scalar_one()
     ingested = None
     if not stored:
-        log.info("first run: ingesting the bundled %s", bundled.UCDP_GED_22_1_PAKISTAN.name)
-        ingested = ingest_and_record(
-            engine, bundled.UCDP_GED_22_1_PAKISTAN, progress=ProgressLog(log)
-        ).report
+        first_file = bundled.bundle().first_run_events
+        log.info("first run: ingesting the bundled %s", first_file.name)
+        ingested = ingest_and_record(engine, first_file, progress=ProgressLog(log)).report
     try:
         config = load_config(config_path)
     except ValueError as exc:
@@ -170,7 +169,9 @@ def backtest_series(
     ValueError says what is wrong with the request or the data."""
     gazetteer = default_resolver().gazetteers.get(series.country)
     if gazetteer is None:
-        raise ValueError(f"no gazetteer for country {series.country!r}")
+        raise ValueError(
+            f"no country definition for {series.country!r}; add one with `threatcast countries add`"
+        )
     with tempfile.TemporaryDirectory(prefix="threatcast-backtest-") as scratch:
         if events_file is not None:
             engine = make_engine(f"sqlite:///{Path(scratch) / 'events.db'}")

@@ -82,7 +82,9 @@ def _package_version() -> str | None:
 def _gazetteer(country: str) -> Gazetteer:
     gazetteer = default_resolver().gazetteers.get(country)
     if gazetteer is None:
-        raise TrainingError(f"no gazetteer for country {country!r}")
+        raise TrainingError(
+            f"no country definition for {country!r}; add one with `threatcast countries add`"
+        )
     return gazetteer
 
 
@@ -95,7 +97,11 @@ def series_spec(engine: Engine, config: TrainingConfig) -> FeatureSpec:
     series built from them has no actor-group features."""
     groups = () if has_counts(engine, config.series) else None
     return default_spec(
-        _gazetteer(config.country), config.freq, config.severe_threshold, groups=groups
+        _gazetteer(config.country),
+        config.freq,
+        config.severe_threshold,
+        groups=groups,
+        cross_border=config.cross_border,
     )
 
 

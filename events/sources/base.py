@@ -233,7 +233,7 @@ def parse_choice(value: str, name: str, allowed: range) -> int:
 
 @lru_cache(maxsize=512)
 def country_code(name: str = "", numeric: str = "") -> str:
-    """ISO 3166-1 alpha-3 for a country name ('Pakistan', 'Yemen (North Yemen)') or numeric code."""
+    """ISO 3166-1 alpha-3 for a country name ('Nepal', 'Yemen (North Yemen)') or numeric code."""
     if numeric.strip():
         found = pycountry.countries.get(numeric=numeric.strip().zfill(3))
         if found is not None:

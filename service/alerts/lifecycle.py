@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, select, update
 
-from events.series import DEFAULT_SERIES
 from service.alerts.delivery import notify
 from service.alerts.rules import WATCHED, AlertRuleIn, Rule, get_rule, rule_values
 from service.alerts.tables import alert_rules, alerts
@@ -14,7 +13,7 @@ from store.db import write_transaction
 
 
 def update_rule(
-    engine: Engine, rule_id: int, rule: AlertRuleIn, default_series: str = DEFAULT_SERIES
+    engine: Engine, rule_id: int, rule: AlertRuleIn, default_series: str | None = None
 ) -> Rule:
     """Change a rule; if what it watches changed, its firing alerts are resolved (with their
     notices): the next issue judges the rule anew."""

@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyUrl, BaseModel, Field, UrlConstraints, model_validator
 from sqlalchemy import Engine, insert, select
 
-from events.actors import TrackedGroup
+from events.actors import GROUP_KEY
+from events.gazetteer import RegionResolver
 from events.periods import Frequency, cadence
-from events.series import DEFAULT_SERIES, Series, choose_series
+from events.series import Series, choose_series, default_series
 from service.alerts.tables import alert_rules
 from store.db import as_utc, fetch_page, write_transaction
 
@@ -38,10 +39,11 @@ class AlertRuleIn(BaseModel):
     freq: Frequency = Frequency.MONTH
     horizon: int | None = Field(default=None, description="Periods ahead; null for any.")
     target: Target = "p_event"
-    actor_group: TrackedGroup | None = Field(
+    actor_group: str | None = Field(
         default=None,
-        description="Watch one actor group's forecast (p_event or expected_events; sources "
-        "that name actors); null: all actors.",
+        pattern=f"^{GROUP_KEY.pattern}$",
+        description="Watch one actor group the series' country tracks (p_event or "
+        "expected_events; sources that name actors), e.g. iskp; null: all actors.",
     )
     condition: Condition = "above"
     threshold: float = Field(
@@ -116,17 +118,36 @@ class UnknownRule(LookupError):
     """No rule (or alert) with the id asked for."""
 
 
-def rule_values(rule: AlertRuleIn, default_series: str) -> dict[str, object]:
+def rule_values(rule: AlertRuleIn, default: str | None) -> dict[str, object]:
     """The stored row: a rule that names no series watches the default one at its frequency."""
     values = rule.model_dump(mode="json")
-    values["series"] = rule.series or choose_series(default_series, freq=rule.freq).key
+    values["series"] = rule_series(rule, default).key
     return values
 
 
-def create_rule(
-    engine: Engine, rule: AlertRuleIn, actor: str, default_series: str = DEFAULT_SERIES
-) -> Rule:
-    values = rule_values(rule, default_series)
+def rule_series(rule: AlertRuleIn, default: str | None) -> Series:
+    if rule.series:
+        return Series.parse(rule.series)
+    return choose_series(default or default_series(), freq=rule.freq)
+
+
+def rule_problem(rule: AlertRuleIn, default: str | None, resolver: RegionResolver) -> str | None:
+    """Why a rule cannot watch what it names: a country without a definition, a region of
+    another country, an actor group its country does not track; None if it can."""
+    series = rule_series(rule, default)
+    country = resolver.gazetteers.get(series.country)
+    if country is None:
+        return f"no country definition for {series.key}"
+    if rule.region is not None and rule.region not in country.codes:
+        return f"{rule.region!r} is not a region of {country.name} ({series.key})"
+    if rule.actor_group is not None and rule.actor_group not in country.actors.tracked:
+        tracked = ", ".join(country.actors.tracked) or "none"
+        return f"{country.name} tracks no actor group {rule.actor_group!r}; its groups: {tracked}"
+    return None
+
+
+def create_rule(engine: Engine, rule: AlertRuleIn, actor: str, default: str | None = None) -> Rule:
+    values = rule_values(rule, default)
     with write_transaction(engine) as conn:
         rule_id = conn.execute(
             insert(alert_rules).values(**values, created_by=actor, created_at=datetime.now(UTC))

@@ -6,7 +6,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from events.actors import TrackedGroup
 from events.periods import Frequency
 from service.alerts.rules import Condition, Severity, Target
 from service.schemas import PagePublic, Timestamp
@@ -20,7 +19,7 @@ class AlertRulePublic(BaseModel):
     freq: Frequency
     horizon: int | None
     target: Target
-    actor_group: TrackedGroup | None
+    actor_group: str | None
     condition: Condition
     threshold: float
     hysteresis: float

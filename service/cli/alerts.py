@@ -47,7 +47,7 @@ def rules_add(
     target: Annotated[str, typer.Option(help="p_event, p_severe or expected_events.")] = "p_event",
     actor_group: Annotated[
         str | None,
-        typer.Option(help="Watch one actor group's forecast: ttp, iskp or baloch (default: all)."),
+        typer.Option(help="Watch one actor group the series' country tracks (default: all)."),
     ] = None,
     condition: Annotated[str, typer.Option(help="above, rise or above_average.")] = "above",
     hysteresis: Annotated[float, typer.Option()] = 0.0,
@@ -84,6 +84,9 @@ def rules_add(
     codes = default_resolver().region_names()
     if region is not None and region not in codes:
         raise fail(f"unknown region {region!r}; known: {', '.join(sorted(codes))}", 2)
+    problem = rules.rule_problem(rule, settings_of(ctx).default_series, default_resolver())
+    if problem is not None:
+        raise fail(problem, 2)
     created = rules.create_rule(open_engine(ctx), rule, CLI_ACTOR, settings_of(ctx).default_series)
     typer.echo(f"rule {created.id} created")
 

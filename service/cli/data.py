@@ -64,8 +64,7 @@ def print_report(report: IngestReport) -> None:
                 else ""
             )
             typer.echo(f"  periods changed (by start day): {shown}{more}")
-        for country, count in report.ignored_countries.items():
-            typer.echo(f"  {count} rows of {country} left out: no gazetteer for it")
+        _print_undefined(report)
         return
     typer.echo(
         f"{report.file} ({report.source}): {report.rows_read} rows read, {report.valid} valid\n"
@@ -77,14 +76,24 @@ def print_report(report: IngestReport) -> None:
     )
     for name, count in report.unknown_admin1.items():
         typer.echo(
-            f"  unknown admin-1 name {excerpt(name)}: {count} events (add it to a gazetteer)"
+            f"  unknown admin-1 name {excerpt(name)}: {count} events (add it to the country's "
+            "aliases: `threatcast countries add ... --aliases FILE --replace`)"
         )
+    _print_undefined(report)
     if report.invalid:
         typer.echo(f"  skipped {report.invalid} invalid rows:")
         for error in report.skipped[:20]:
             typer.echo(f"    {error}")
         if report.invalid > min(len(report.skipped), 20):
             typer.echo(f"    ... and {report.invalid - min(len(report.skipped), 20)} more")
+
+
+def _print_undefined(report: IngestReport) -> None:
+    for country, count in report.ignored_countries.items():
+        typer.echo(
+            f"  {count} rows of {country} left out: no definition of {country} "
+            f"(`threatcast countries add {country}`, then ingest the file again)"
+        )
 
 
 def ingest(
@@ -267,6 +276,13 @@ def backtest_command(
         str | None,
         typer.Option(help=SERIES_HELP + " With --events: the file's source family at --freq."),
     ] = None,
+    cross_border: Annotated[
+        bool,
+        typer.Option(
+            help="Also backtest the main model with events across the border as features "
+            "(reported as MODEL+across), to judge them on your data."
+        ),
+    ] = False,
 ) -> None:
     """Rolling-origin backtest of one series: at every origin, fit on data up to it and forecast
     each horizon."""
@@ -283,6 +299,7 @@ def backtest_command(
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
             n_jobs=n_jobs,
             backend=backend.value,
+            cross_border=cross_border,
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from None

@@ -7,7 +7,8 @@ import logging
 import typer
 from pydantic import ValidationError
 
-from service.cli import alerts, data, keys, models, refresh, setup, track
+from events.gazetteer import use_country_folders
+from service.cli import alerts, countries, data, keys, models, refresh, setup, track
 from service.cli.support import fail
 from service.settings import get_settings, settings_problems
 
@@ -28,10 +29,11 @@ def main(ctx: typer.Context) -> None:
         # The console shows the configured level even while a job records more for its log tail.
         handler.setLevel(settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    use_country_folders(settings.country_folder)
     ctx.obj = settings
 
 
-for module in (data, setup, models, refresh, track):
+for module in (data, setup, models, refresh, track, countries):
     module.register(app)
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(alerts.alerts_app, name="alerts")

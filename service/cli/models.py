@@ -14,7 +14,7 @@ import typer
 from sqlalchemy import Engine
 
 from events.periods import Frequency
-from events.series import DETECT_SOURCE, FileSource, SeriesSource
+from events.series import DETECT_SOURCE, FileSource, Series, SeriesSource
 from service.cli.refresh import parse_every, run_refresh
 from service.cli.support import (
     CLI_ACTOR,
@@ -52,9 +52,23 @@ class PromoteChoice(StrEnum):
     always = "always"
 
 
-def _config(path: Path | None, freq: Frequency | None, source: str | None = None) -> TrainingConfig:
+def _config(
+    path: Path | None,
+    freq: Frequency | None,
+    source: str | None = None,
+    series: str | None = None,
+) -> TrainingConfig:
+    country = None
+    if series is not None:
+        if freq is not None or source is not None:
+            raise fail("--series names the source and frequency: drop --source and --freq", 2)
+        try:
+            parsed = Series.parse(series)
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
+        country, source, freq = parsed.country, parsed.source, parsed.freq
     try:
-        return load_config(path, freq=freq, source=source)
+        return load_config(path, freq=freq, source=source, country=country)
     except ValueError as exc:
         raise fail(str(exc), 2) from None
 
@@ -111,6 +125,12 @@ def train(
         SeriesSource | None,
         typer.Option(help="The source family whose series to train (default: ucdp)."),
     ] = None,
+    series: Annotated[
+        str | None,
+        typer.Option(
+            help="The series to train, COUNTRY-SOURCE-FREQ (instead of --source, --freq)."
+        ),
+    ] = None,
     config: Annotated[Path | None, _CONFIG_OPTION] = None,
     force: Annotated[bool, typer.Option(help="Train despite severe input-check findings.")] = False,
     backend: Annotated[BackendChoice, _BACKEND_OPTION] = BackendChoice.loky,
@@ -118,7 +138,7 @@ def train(
 ) -> None:
     """Fit the default ensemble on one series' data (its source alone), backtest it, and register
     a candidate version."""
-    settings = _config(config, freq, source.value if source else None)
+    settings = _config(config, freq, source.value if source else None, series)
     params = TrainParams(config=settings, as_of=as_of, force=force)
     _report_job(_run_inline(ctx, params, backend, scheduler))
 

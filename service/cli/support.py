@@ -62,7 +62,7 @@ def series_of(
 
 
 SERIES_HELP = (
-    "Series COUNTRY-SOURCE-FREQ, e.g. pak-acled-month (default: THREATCAST_DEFAULT_SERIES)."
+    "Series COUNTRY-SOURCE-FREQ, e.g. afg-acled-month (default: THREATCAST_DEFAULT_SERIES)."
 )
 
 

@@ -68,10 +68,13 @@ def _check_receiver(rule: AlertRuleIn, settings: Settings) -> None:
         )
 
 
-def _check_region(rule: AlertRuleIn, resolver: Any) -> None:
+def _check_region(rule: AlertRuleIn, resolver: Any, default_series: str) -> None:
     codes = resolver.region_names()
     if rule.region is not None and rule.region not in codes:
         raise ApiError(422, f"unknown region {rule.region!r}", {"valid_regions": list(codes)})
+    problem = rules.rule_problem(rule, default_series, resolver)
+    if problem is not None:
+        raise ApiError(422, problem)
 
 
 def _rule(engine: Any, rule_id: int) -> rules.Rule:
@@ -103,7 +106,7 @@ def create_rule(
     settings: SettingsDep,
 ) -> AlertRulePublic:
     """Create a rule (admin). It is evaluated whenever its series' forecasts are issued."""
-    _check_region(rule, resolver)
+    _check_region(rule, resolver, settings.default_series)
     _check_receiver(rule, settings)
     return _rule_public(rules.create_rule(engine, rule, admin.name, settings.default_series), admin)
 
@@ -124,7 +127,7 @@ def replace_rule(
 ) -> AlertRulePublic:
     """Replace a rule (admin). If what it watches changes, its firing alerts are resolved."""
     _rule(engine, rule_id)
-    _check_region(rule, resolver)
+    _check_region(rule, resolver, settings.default_series)
     _check_receiver(rule, settings)
     return _rule_public(
         lifecycle.update_rule(engine, rule_id, rule, settings.default_series), admin

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from events.calendar import HIJRI_SUPPORTED, OutsideCalendar, calendar_features, check_supported
 from events.periods import Frequency, period_range, period_start
-from service.dependencies import ResolverDep
+from events.series import Series
+from service.dependencies import ResolverDep, SettingsDep
 from service.errors import ApiError, error_responses
 from service.etags import model_response
 from service.schemas import CalendarPeriodPublic, CalendarPublic
@@ -21,12 +22,17 @@ MAX_PERIODS = 600
 def calendar(
     request: Request,
     resolver: ResolverDep,
+    settings: SettingsDep,
     start: Annotated[str, Query(description="First period, YYYY-MM (or YYYY-Www).")],
     end: Annotated[str, Query(description="Last period.")],
     freq: Annotated[Frequency, Query()] = Frequency.MONTH,
-    country: Annotated[str, Query(max_length=3)] = "PAK",
+    country: Annotated[
+        str | None,
+        Query(max_length=3, description="ISO 3166-1 alpha-3; default: the default series'."),
+    ] = None,
 ) -> Response:
-    """Which periods hold an election, its window, Ashura and Ramadan days."""
+    """Which periods hold an election (the country's), its window, Ashura and Ramadan days."""
+    country = (country or Series.parse(settings.default_series).country).upper()
     gazetteer = resolver.gazetteers.get(country)
     if gazetteer is None:
         raise ApiError(

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from events.gazetteer import RegionResolver
+from events.gazetteer import RegionResolver, default_resolver
 from events.panel import region_outcomes
 from events.periods import Frequency, period_end, shift_period
 from events.series import Series
@@ -51,7 +51,7 @@ FreqQuery = Annotated[
 SeriesQuery = Annotated[
     str | None,
     Query(
-        description="The series, COUNTRY-SOURCE-FREQ (e.g. pak-acled-month); default: the configured one."
+        description="The series, COUNTRY-SOURCE-FREQ (e.g. afg-acled-month); default: the configured one."
     ),
 ]
 SourceQuery = Annotated[
@@ -60,8 +60,11 @@ SourceQuery = Annotated[
 
 
 @functools.cache
-def _names(resolver: RegionResolver) -> dict[str, str]:
-    return resolver.region_names()
+def _names(resolver: RegionResolver, country: str) -> dict[str, str]:
+    """The names of one country's regions by code (none for a country without a definition)."""
+    gazetteer = resolver.gazetteers.get(country)
+    regions = sorted(gazetteer.regions, key=lambda r: r.code) if gazetteer is not None else []
+    return {r.code: r.name for r in regions}
 
 
 def _check_region(region: str, names: dict[str, str]) -> None:
@@ -137,7 +140,7 @@ async def latest_forecasts(request: Request) -> Any:
     query = cached_query(
         request.scope.get("query_string", b""), request.query_params, settings.default_series
     )
-    names = _names(state.resolver)
+    names = _names(default_resolver(), query.series.country)
     if query.region is not None:
         _check_region(query.region, names)
     issue = _served(server, query.series)
@@ -179,7 +182,7 @@ def forecast_archive(
     the observed outcome once the series' data covers it: a track record to check."""
     chosen = chosen_series(settings.default_series, series, source, freq)
     freq = chosen.freq
-    _check_region(region, _names(resolver))
+    _check_region(region, _names(resolver, chosen.country))
     try:
         period_end(period, freq)  # validates the label
     except ValueError as exc:
@@ -225,12 +228,12 @@ def region_forecasts(
 ) -> Any:
     """One region's latest forecasts, with its observed history beside them (None where the
     source does not cover a period)."""
-    names = _names(resolver)
-    _check_region(region, names)
     query = cached_query(
         request.scope.get("query_string", b""), request.query_params, settings.default_series,
         region,
     )  # fmt: skip
+    names = _names(resolver, query.series.country)
+    _check_region(region, names)
     issue = _served(server, query.series)
     presenter = Presenter(issue, names, settings, server.laws)
     freq = query.series.freq

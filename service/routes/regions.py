@@ -1,30 +1,90 @@
-"""The regions ThreatCast forecasts for, and their boundaries."""
+"""The regions ThreatCast forecasts for, and their boundaries, per country."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import functools
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from shapely.geometry import mapping
 
+from events.gazetteer import Gazetteer, RegionResolver
 from service.dependencies import ResolverDep
-from service.schemas import GeoJsonFeatureCollection, RegionPublic, RegionsPublic
+from service.errors import ApiError, error_responses
+from service.schemas import (
+    ActorGroupPublic,
+    CountriesPublic,
+    CountryPublic,
+    GeoJsonFeatureCollection,
+    RegionPublic,
+    RegionsPublic,
+)
 
 router = APIRouter(prefix="/v1", tags=["regions"])
+CountryQuery = Annotated[
+    str | None,
+    Query(
+        max_length=3,
+        description="ISO 3166-1 alpha-3 code, e.g. AFG; default: every defined country.",
+    ),
+]
 
 
-@router.get("/regions", response_model=RegionsPublic)
-def list_regions(resolver: ResolverDep) -> RegionsPublic:
-    """Every region, by ISO 3166-2 code."""
+def _countries(resolver: RegionResolver, country: str | None) -> list[Gazetteer]:
+    if country is None:
+        return [resolver.gazetteers[code] for code in sorted(resolver.gazetteers)]
+    found = resolver.gazetteers.get(country.upper())
+    if found is None:
+        raise ApiError(
+            422, f"unknown country {country!r}", {"valid_countries": sorted(resolver.gazetteers)}
+        )
+    return [found]
+
+
+@router.get("/countries", response_model=CountriesPublic)
+def list_countries(resolver: ResolverDep) -> CountriesPublic:
+    """Every defined country: its units, whether it has boundaries, the actor groups it tracks."""
+    data = [
+        CountryPublic(
+            code=country.country,
+            name=country.name,
+            units=len(country.regions),
+            boundaries=country.has_boundaries,
+            actor_groups=[
+                ActorGroupPublic(group=g, label=country.actors.label(g))
+                for g in country.actors.tracked
+            ],
+        )
+        for country in _countries(resolver, None)
+    ]
+    return CountriesPublic(data=data, count=len(data))
+
+
+@router.get("/regions", response_model=RegionsPublic, responses=error_responses(422))
+def list_regions(resolver: ResolverDep, country: CountryQuery = None) -> RegionsPublic:
+    """Every region (of one country with `country`), by ISO 3166-2 code."""
     data = [
         RegionPublic(code=region.code, name=region.name, country=region.country)
-        for gazetteer in resolver.gazetteers.values()
+        for gazetteer in _countries(resolver, country)
         for region in gazetteer.regions
     ]
     return RegionsPublic(data=data, count=len(data))
 
 
-@router.get("/regions.geojson", response_model=GeoJsonFeatureCollection)
-def region_boundaries(resolver: ResolverDep) -> GeoJsonFeatureCollection:
-    """Region boundaries as GeoJSON (Khyber Pakhtunkhwa with the former FATA as one polygon)."""
+@router.get(
+    "/regions.geojson", response_model=GeoJsonFeatureCollection, responses=error_responses(422)
+)
+def region_boundaries(
+    resolver: ResolverDep, country: CountryQuery = None
+) -> GeoJsonFeatureCollection:
+    """Region boundaries as GeoJSON, each unit one feature (parts a boundary file splits, such
+    as a merged province's, are one). A country defined without boundaries has none."""
+    return _boundaries(resolver, tuple(g.country for g in _countries(resolver, country)))
+
+
+@functools.lru_cache(maxsize=32)
+def _boundaries(resolver: RegionResolver, countries: tuple[str, ...]) -> GeoJsonFeatureCollection:
+    """Built once per set of definitions (a resolver) and countries asked for."""
     features = [
         {
             "type": "Feature",
@@ -32,8 +92,8 @@ def region_boundaries(resolver: ResolverDep) -> GeoJsonFeatureCollection:
             "properties": {"code": region.code, "name": region.name, "country": region.country},
             "geometry": mapping(gazetteer.shapes[region.code]),
         }
-        for gazetteer in resolver.gazetteers.values()
-        if gazetteer.boundary_ids
+        for gazetteer in (resolver.gazetteers[code] for code in countries)
+        if gazetteer.has_boundaries
         for region in gazetteer.regions
     ]
     return GeoJsonFeatureCollection(features=features)

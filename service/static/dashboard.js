@@ -11,7 +11,7 @@ const KEY_ITEM = "threatcast-api-key";
 // Viridis stops: ordered in lightness, readable with the common colour-vision deficiencies.
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
 const LABELS = { p_event: "probability of an event", p_severe: "probability of a severe month", expected_events: "expected events" };
-const state = { target: "p_event", horizon: 1, selected: null, forecasts: null, shapes: null, model: null, series: null, actor: "", trackRecord: { series: null, at: 0 } };
+const state = { target: "p_event", horizon: 1, selected: null, forecasts: null, shapes: null, model: null, series: null, actor: "", trackRecord: { series: null, at: 0 }, countries: {}, shapesOf: {} };
 const UNITS = { month: ["month", 6], week: ["week", 8] };
 
 function authorization() {
@@ -54,6 +54,29 @@ function actorName() {
 
 function rings(geometry) {
   return geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+}
+
+// A series names its country first (afg-acled-month): the map and actor groups are that country's.
+function countryOf(series) {
+  return series.split("-")[0].toUpperCase();
+}
+
+async function loadCountry() {
+  const code = countryOf(state.series);
+  const country = state.countries[code] || { name: code, boundaries: false, actor_groups: [] };
+  if (!(code in state.shapesOf)) state.shapesOf[code] = country.boundaries ? await getJSON(`/v1/regions.geojson?country=${code}`) : { features: [] };
+  state.shapes = state.shapesOf[code];
+  const hasMap = state.shapes.features.length > 0;
+  const map = document.getElementById("map");
+  map.toggleAttribute("hidden", !hasMap);
+  document.getElementById("no-map").hidden = hasMap;
+  map.setAttribute("aria-label", `Map of ${country.name}'s regions coloured by the selected forecast; each region is a button`);
+  document.getElementById("map-title").textContent = `Risk by region: ${country.name}`;
+  const picker = document.getElementById("actor");
+  const groups = country.actor_groups.map((g) => g.group);
+  picker.replaceChildren(new Option("All actors", ""), ...country.actor_groups.map((g) => new Option(g.label, g.group)));
+  if (!groups.includes(state.actor)) setActor("");
+  picker.value = state.actor;
 }
 
 function drawMap() {
@@ -260,12 +283,15 @@ function report(error) {
 
 // One series at a time (a source and a frequency): sources are never added together.
 async function loadSeries() {
+  const countries = await getJSON("/v1/countries");
+  state.countries = Object.fromEntries(countries.data.map((c) => [c.code, c]));
   const listed = await getJSON("/v1/series");
   const served = listed.data.filter((s) => s.champion);
   const picker = document.getElementById("series");
   const keys = served.map((s) => s.series);
   if (!state.series) state.series = keys.includes(listed.default_series) ? listed.default_series : keys[0] || listed.default_series;
-  picker.replaceChildren(...served.map((s) => new Option(`${s.source.toUpperCase()}, ${s.freq}ly (data to ${s.last_period})`, s.series)));
+  const named = (s) => (state.countries[countryOf(s.series)] || { name: countryOf(s.series) }).name;
+  picker.replaceChildren(...served.map((s) => new Option(`${named(s)}: ${s.source.toUpperCase()}, ${s.freq}ly (data to ${s.last_period})`, s.series)));
   picker.value = state.series;
 }
 
@@ -281,6 +307,7 @@ function fillHorizons() {
 async function refresh() {
   try {
     await loadSeries();
+    await loadCountry();
     fillHorizons();
     const actor = state.actor ? `&actor=${encodeURIComponent(state.actor)}` : "";
     try {
@@ -322,7 +349,6 @@ async function start() {
   const keyInput = document.getElementById("api-key");
   keyInput.value = sessionStorage.getItem(KEY_ITEM) || "";
   keyInput.addEventListener("change", () => { sessionStorage.setItem(KEY_ITEM, keyInput.value); refreshOnce(); });
-  state.shapes = await getJSON("/v1/regions.geojson");
   await poll();
 }
 
