@@ -27,7 +27,7 @@ from service.app import create_app
 from service.cli import app
 from service.settings import get_settings
 from store.db import make_engine
-from tests.conftest import SOUTH_ASIA, served_settings
+from tests.conftest import DATA, SOUTH_ASIA, served_settings
 
 AFGHANISTAN = COUNTRIES_DIR.parent / "boundaries" / "afghanistan_adm1_geoboundaries.topo.json"
 # ACLED's spellings of Afghanistan's provinces, written out here rather than read from the
@@ -237,3 +237,57 @@ def test_packages_name_no_country_outside_the_country_data() -> None:
                     found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
     assert EVENTS_DIR.is_dir()
+
+
+def test_a_ucdp_extract_of_several_countries(engine: object) -> None:
+    report = ingest_file(engine, DATA / "ucdp_candidate_afghanistan_pakistan_sample.csv")  # type: ignore[arg-type]
+    assert report.ignored_countries == {"IND": 1}
+    assert (report.added, report.unresolved) == (13, 0)
+    from sqlalchemy import select
+
+    from events.panel import load_events
+    from events.tables import event_rows as e
+
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        stored = conn.execute(
+            select(e.c.source_id, e.c.region, e.c.actor_group).where(e.c.country == "AFG")
+        ).all()
+    placed = {sid: (region, group) for sid, region, group in stored}
+    assert placed == {
+        "9900001": ("AF-KNR", "taliban"),
+        "9900002": ("AF-HEL", "taliban"),
+        "9900003": ("AF-NIM", "taliban"),
+        "9900004": ("AF-NAN", "iskp"),
+        "9900005": ("AF-KAB", "iskp"),
+        "9900006": ("AF-KAB", "taliban"),  # by its coordinates; the government is the Taliban's
+    }
+    pakistani = load_events(engine, "PAK")  # type: ignore[arg-type]
+    assert len(pakistani) == 7 and set(pakistani["actor_group"]) <= {
+        "ttp", "iskp", "baloch", "state", "other"
+    }  # fmt: skip
+    panel = build_panel(engine, Series("AFG", "ucdp", Frequency.MONTH))  # type: ignore[arg-type]
+    kabul = panel.set_index(["region", "period"])
+    assert kabul.loc[("AF-KAB", "2022-06"), "events_iskp"] == 1
+    assert kabul.loc[("AF-KAB", "2022-09"), "events_taliban"] == 1
+
+
+def test_alert_rules_watch_a_region_and_group_of_their_series_country(
+    south_asia_home: Path,
+) -> None:
+    from service.keys import create_key
+
+    settings = served_settings(south_asia_home)
+    engine = make_engine(settings.database_url)
+    admin = create_key(engine, "countries-admin", "admin")[1]
+    engine.dispose()
+    headers = {"Authorization": f"Bearer {admin}"}
+    rule = {"name": "Kunar", "series": "afg-acled-month", "region": "AF-KNR", "threshold": 0.9}
+    with TestClient(create_app(settings)) as client:
+        made = client.post("/v1/alert-rules", json=rule, headers=headers)
+        assert made.status_code == 201, made.text
+        assert made.json()["series"] == "afg-acled-month"
+        wrong = client.post("/v1/alert-rules", json={**rule, "region": "PK-KP"}, headers=headers)
+        assert wrong.status_code == 422 and "not a region of Afghanistan" in wrong.text
+        group = {**rule, "actor_group": "baloch"}
+        refused = client.post("/v1/alert-rules", json=group, headers=headers)
+        assert refused.status_code == 422 and "tracks no actor group 'baloch'" in refused.text
