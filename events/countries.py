@@ -17,7 +17,8 @@ from typing import Any
 
 import pycountry
 
-from events.gazetteer import Gazetteer, normalize_name
+from events.gazetteer import Gazetteer
+from events.names import normalize_name
 from events.sources.aggregated import aggregated_layout, read_counts
 from events.sources.base import DEFAULT_LIMITS, FileLimits
 from events.sources.reader import read_events, read_header

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,22 +22,11 @@ from events.actors import ActorClassifier
 from events.boundaries import load_topojson
 from events.bundled import BOUNDARIES_DIR, COUNTRIES_DIR
 from events.canonical import PROVINCE_LEVEL_PRECISION, Event
+from events.levels import Level
+from events.names import normalize_name
 
 # A definition is named by its country's ISO 3166-1 alpha-3 code: PAK.json.
 _DEFINITION_NAME = re.compile(r"[A-Z]{3}\.json", re.ASCII)
-# Words that vary between releases without changing which unit is meant.
-_GENERIC_WORDS = frozenset({"province"})
-
-
-@lru_cache(maxsize=4096)
-def normalize_name(name: str) -> str:
-    """A spelling-insensitive key: case, accents, '&', dots, hyphens and 'province' ignored."""
-    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").lower()
-    text = text.replace("&", " and ").replace(".", "")
-    words = re.sub(r"[^a-z0-9]+", " ", text).split()
-    return " ".join(word for word in words if word not in _GENERIC_WORDS)
-
-
 @dataclass(frozen=True, slots=True)
 class Region:
     code: str
@@ -62,6 +50,8 @@ class Gazetteer:
     actors: ActorClassifier = field(default_factory=ActorClassifier)
     # The TopoJSON property holding a geometry's id (None: the geometry's own `id`).
     id_property: str | None = None
+    # Levels below the first, by name ("adm2": districts), each unit inside one region.
+    levels: Mapping[str, Level] = field(default_factory=dict)
     _by_name: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +62,10 @@ class Gazetteer:
                 if by_name.setdefault(key, region.code) != region.code:
                     raise ValueError(f"{self.country}: name {variant!r} is given to two regions")
         object.__setattr__(self, "_by_name", by_name)
+        for level in self.levels.values():
+            strangers = {u.parent for u in level.units} - set(self.codes)
+            if strangers:
+                raise ValueError(f"{self.country}: {level.name}s in unknown regions {strangers}")
 
     @classmethod
     def from_file(cls, path: Path) -> Gazetteer:
@@ -103,6 +97,10 @@ class Gazetteer:
             elections=tuple(date.fromisoformat(day) for day in spec.get("elections", ())),
             actors=ActorClassifier.from_spec(spec.get("actor_groups")),
             id_property=boundaries.get("id_property"),
+            levels={
+                name: Level.from_spec(level, folder, BOUNDARIES_DIR)
+                for name, level in (spec.get("levels") or {}).items()
+            },
         )
 
     @property
@@ -158,13 +156,58 @@ class Gazetteer:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """Where an event was placed: its region code and how (by 'name' or 'point'), or nowhere."""
+    """Where an event was placed: its region code and how (by 'name' or 'point'), or nowhere;
+    and its district, with what placing it found (`DistrictCheck`)."""
 
     region: str | None
     method: str | None
+    district: str | None = None
+    district_check: str | None = None
 
 
 UNRESOLVED = Placement(None, None)
+# UCDP's where_prec 3 is "a second-order administrative division": the finest precision that
+# says which district; GTD's specificity and ACLED's geo_precision are mapped onto this scale.
+DISTRICT_LEVEL_PRECISION = 3
+DISTRICT_LEVEL = "adm2"
+
+
+class DistrictCheck:
+    """What placing an event in a district found, as the ingest report counts it."""
+
+    PLACED = "placed"  # by its coordinates, in its region, agreeing with its admin-2 name
+    NAME_DISAGREES = "name_disagrees"  # placed by coordinates; its admin-2 name says another
+    # Its point lies in no district of its region but within SNAP_DEGREES of one (boundaries
+    # are simplified, and two files draw a province's edge differently): placed in that one.
+    SNAPPED = "snapped"
+    FAR_OUTSIDE = "far_outside"  # farther from its region's districts: unplaced
+    IMPRECISE = "imprecise"  # its location says only the region or the country: unplaced
+
+
+# About 11 km: the largest gap between two boundary files' edges seen on GED 22.1's points.
+SNAP_DEGREES = 0.1
+
+
+def _district(level: Level, event: Event, region: str) -> tuple[str | None, str]:
+    """The district of an event placed in `region`: by its point, when its precision says the
+    district, and only inside its region (a province keeps what it cannot place)."""
+    precise = (
+        event.location_precision is not None
+        and event.location_precision <= DISTRICT_LEVEL_PRECISION
+        and event.latitude is not None
+        and event.longitude is not None
+    )
+    if not precise:
+        return None, DistrictCheck.IMPRECISE
+    longitude, latitude = float(event.longitude), float(event.latitude)  # type: ignore[arg-type]
+    code = level.code_for_point(longitude, latitude)
+    if code is None or level.parents[code] != region:
+        near = level.nearest_in(region, longitude, latitude, SNAP_DEGREES)
+        return near, DistrictCheck.SNAPPED if near is not None else DistrictCheck.FAR_OUTSIDE
+    named = level.code_for_name(event.admin2)
+    if named is not None and named != code:
+        return code, DistrictCheck.NAME_DISAGREES
+    return code, DistrictCheck.PLACED
 
 
 class RegionResolver:
@@ -174,6 +217,15 @@ class RegionResolver:
         self.gazetteers = {g.country: g for g in gazetteers}
 
     def place(self, event: Event) -> Placement:
+        placed = self._region(event)
+        gazetteer = self.gazetteers.get(event.country)
+        level = gazetteer.levels.get(DISTRICT_LEVEL) if gazetteer is not None else None
+        if level is None or placed.region is None:
+            return placed
+        district, check = _district(level, event, placed.region)
+        return Placement(placed.region, placed.method, district, check)
+
+    def _region(self, event: Event) -> Placement:
         gazetteer = self.gazetteers.get(event.country)
         if gazetteer is None:
             return UNRESOLVED

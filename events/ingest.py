@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, String, bindparam, func, select, upda
 from events.actors import ActorClassifier
 from events.canonical import Event
 from events.coverage import Span
-from events.gazetteer import RegionResolver, default_resolver
+from events.gazetteer import DistrictCheck, RegionResolver, default_resolver
 from events.ingest_counts import (
     CountChanges,
     CountScope,
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 WRITE_CHUNK_ROWS = 500
 # Fields whose change makes an event "updated"; raw spellings of names are not among them.
 _CONTENT_FIELDS = (
-    "date_start", "date_end", "date_precision", "country", "region", "region_method",
+    "date_start", "date_end", "date_precision", "country", "region", "region_method", "district",
     "latitude", "longitude", "location_precision", "violence_type", "event_type",
     "actor1", "actor2", "actor_group", "fatalities_best", "fatalities_low", "fatalities_high",
     "civilian_deaths",
@@ -130,6 +130,10 @@ class IngestReport:
     # for: the stored rows it could have removed, per country.
     invalid: int = 0
     scope: dict[str, str] = field(default_factory=dict)
+    # Placing events in districts (countries with a district level): events per outcome
+    # (`gazetteer.DistrictCheck`), and the admin-2 names that disagree with the coordinates.
+    districts: dict[str, int] = field(default_factory=dict)
+    district_disagreements: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -150,19 +154,28 @@ def _content_hash(row: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+@dataclass
+class _Canonical:
+    """A file's rows for the events table keyed by source id, the rows refused, the events of
+    countries without a definition (per country), and what placing each in a district found."""
+
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+    undefined: Counter[str] = field(default_factory=Counter)
+    district_checks: dict[str, str] = field(default_factory=dict)
+
+
 def _canonical_rows(
     parsed: Iterable[tuple[int, Event]],
     resolver: RegionResolver,
     classifier: ActorClassifier | None,
-) -> tuple[dict[str, dict[str, Any]], list[RowError], Counter[str]]:
-    """Rows for the events table keyed by source id; a repeated id, or text longer than its
-    column, is an error. Events of a country without a definition are counted (third value),
-    not stored: they would belong to no series. Actors are classified by the country's groups
-    (or `classifier`)."""
-    rows: dict[str, dict[str, Any]] = {}
+) -> _Canonical:
+    """Rows for the events table; a repeated id, or text longer than its column, is an error.
+    Events of a country without a definition are counted, not stored: they would belong to no
+    series. Actors are classified by the country's groups (or `classifier`)."""
+    found = _Canonical()
+    rows, duplicates, undefined = found.rows, found.errors, found.undefined
     first_line: dict[str, int] = {}
-    duplicates: list[RowError] = []
-    undefined = Counter[str]()
     for line, event in parsed:
         gazetteer = resolver.gazetteers.get(event.country)
         if gazetteer is None:
@@ -186,13 +199,16 @@ def _canonical_rows(
         row["violence_type"] = int(event.violence_type) if event.violence_type else None
         row["region"] = placement.region
         row["region_method"] = placement.method
+        row["district"] = placement.district
+        if placement.district_check is not None:
+            found.district_checks[event.source_id] = placement.district_check
         row["actor_group"] = (classifier or gazetteer.actors).classify(
             (event.actor1, event.actor2), event.date_start
         )
         row["content_hash"] = _content_hash(row)
         rows[event.source_id] = row
         first_line[event.source_id] = line
-    return rows, duplicates, undefined
+    return found
 
 
 @dataclass(frozen=True)
@@ -608,9 +624,11 @@ class _EventFile:
     ) -> None:
         self.path, self.source, self.rows_read = path, parsed.source, parsed.rows_read
         self.dry_run, self.guard, self.progress = dry_run, guard, progress
-        self.rows, duplicates, self.ignored = _canonical_rows(parsed.events, resolver, classifier)
+        canonical = _canonical_rows(parsed.events, resolver, classifier)
+        self.rows, self.ignored = canonical.rows, canonical.undefined
+        self.district_checks = canonical.district_checks
         self.errors = parsed.errors
-        self.errors.extend(duplicates)
+        self.errors.extend(canonical.errors)
         _valid_or_refused(path, self.errors, self.rows_read, len(self.rows), skip_invalid,
                           _none_known(self.ignored, "valid rows"))  # fmt: skip
         by_country: dict[str, list[dict[str, Any]]] = {}
@@ -667,6 +685,14 @@ class _EventFile:
             invalid=len(self.errors),
             scope={scope.country: scope.describe() for scope in self.scopes},
             ignored_countries=dict(self.ignored.most_common()),
+            districts=dict(Counter(self.district_checks.values())),
+            district_disagreements=dict(
+                Counter(
+                    f"{row['admin2']} -> {row['district']}"
+                    for source_id, row in self.rows.items()
+                    if self.district_checks.get(source_id) == DistrictCheck.NAME_DISAGREES
+                ).most_common(SHOWN_ERRORS)
+            ),
         )
 
     def summary(self, result: IngestReport) -> str:

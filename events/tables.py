@@ -50,6 +50,8 @@ event_rows = Table(
     Column("country", String(3), nullable=False),
     Column("region", String(10), nullable=True, index=True),
     Column("region_method", String(8), nullable=True),
+    # The district a precise location falls in, inside `region` (None: placed no lower).
+    Column("district", String(40), nullable=True, index=True),
     Column("admin1", String(120), nullable=True),
     Column("admin2", String(120), nullable=True),
     Column("latitude", Float, nullable=True),

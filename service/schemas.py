@@ -31,9 +31,13 @@ class PagePublic(BaseModel):
 
 
 class RegionPublic(BaseModel):
-    code: str = Field(examples=["AF-KNR"], description="ISO 3166-2 code.")
+    code: str = Field(
+        examples=["AF-KNR"], description="ISO 3166-2 code (a district: its province's and name)."
+    )
     name: str = Field(examples=["Kunar"])
     country: str = Field(examples=["AFG"], description="ISO 3166-1 alpha-3 code.")
+    level: str = Field(default="adm1", description="adm1 (provinces) or adm2 (districts).")
+    parent: str | None = Field(default=None, description="A district's province.")
 
 
 class RegionsPublic(BaseModel):

@@ -114,6 +114,10 @@ def test_afghanistan_is_34_provinces_by_iso_code_with_the_files_quirks_mapped() 
         (("Government of Afghanistan", "NRF"), date(2022, 5, 1), "taliban"),
         (("National Resistance Front", "Civilians"), date(2022, 5, 1), "resistance"),
         (("Tehrik-i-Taliban Pakistan (TTP)", None), date(2022, 5, 1), "other"),
+        # GTD's group names (gname).
+        (("Taliban", None), date(2017, 5, 1), "taliban"),
+        (("Khorasan Chapter of the Islamic State", None), date(2018, 5, 1), "iskp"),
+        (("National Resistance Front (NRF)", None), date(2022, 5, 1), "resistance"),
         ((None, None), None, "other"),
     ],
 )

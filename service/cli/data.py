@@ -80,12 +80,29 @@ def print_report(report: IngestReport) -> None:
             "aliases: `threatcast countries add ... --aliases FILE --replace`)"
         )
     _print_undefined(report)
+    _print_districts(report)
     if report.invalid:
         typer.echo(f"  skipped {report.invalid} invalid rows:")
         for error in report.skipped[:20]:
             typer.echo(f"    {error}")
         if report.invalid > min(len(report.skipped), 20):
             typer.echo(f"    ... and {report.invalid - min(len(report.skipped), 20)} more")
+
+
+def _print_districts(report: IngestReport) -> None:
+    if not report.districts:
+        return
+    found = report.districts
+    placed = sum(found.get(k, 0) for k in ("placed", "name_disagrees", "snapped"))
+    kept = found.get("imprecise", 0) + found.get("far_outside", 0)
+    typer.echo(
+        f"  districts: {placed} events placed by their coordinates ({found.get('snapped', 0)} "
+        f"in the nearest district of their province, within 11 km); {kept} kept at the "
+        f"province level ({found.get('imprecise', 0)} imprecise, {found.get('far_outside', 0)} "
+        f"far outside their province); {found.get('name_disagrees', 0)} name another district"
+    )
+    for names, count in list(report.district_disagreements.items())[:5]:
+        typer.echo(f"    admin-2 name and coordinates disagree: {names}: {count} events")
 
 
 def _print_undefined(report: IngestReport) -> None:

@@ -59,7 +59,7 @@ SourceQuery = Annotated[
 ]
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)
 def _names(resolver: RegionResolver, country: str) -> dict[str, str]:
     """The names of one country's regions by code (none for a country without a definition)."""
     gazetteer = resolver.gazetteers.get(country)

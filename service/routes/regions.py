@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from shapely.geometry import mapping
@@ -21,6 +21,10 @@ from service.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["regions"])
+LevelQuery = Annotated[
+    Literal["adm1", "adm2"],
+    Query(description="adm1: first-level units (provinces); adm2: districts, where defined."),
+]
 CountryQuery = Annotated[
     str | None,
     Query(
@@ -61,13 +65,25 @@ def list_countries(resolver: ResolverDep) -> CountriesPublic:
 
 
 @router.get("/regions", response_model=RegionsPublic, responses=error_responses(422))
-def list_regions(resolver: ResolverDep, country: CountryQuery = None) -> RegionsPublic:
-    """Every region (of one country with `country`), by ISO 3166-2 code."""
-    data = [
-        RegionPublic(code=region.code, name=region.name, country=region.country)
-        for gazetteer in _countries(resolver, country)
-        for region in gazetteer.regions
-    ]
+def list_regions(
+    resolver: ResolverDep, country: CountryQuery = None, level: LevelQuery = "adm1"
+) -> RegionsPublic:
+    """Every region (of one country with `country`), by code; districts with `level=adm2`."""
+    countries = _countries(resolver, country)
+    if level == "adm1":
+        data = [
+            RegionPublic(code=region.code, name=region.name, country=region.country)
+            for gazetteer in countries
+            for region in gazetteer.regions
+        ]
+    else:
+        data = [
+            RegionPublic(code=unit.code, name=unit.name, country=gazetteer.country,
+                         level=level, parent=unit.parent)
+            for gazetteer in countries
+            if level in gazetteer.levels
+            for unit in gazetteer.levels[level].units
+        ]  # fmt: skip
     return RegionsPublic(data=data, count=len(data))
 
 
@@ -75,11 +91,38 @@ def list_regions(resolver: ResolverDep, country: CountryQuery = None) -> Regions
     "/regions.geojson", response_model=GeoJsonFeatureCollection, responses=error_responses(422)
 )
 def region_boundaries(
-    resolver: ResolverDep, country: CountryQuery = None
+    resolver: ResolverDep, country: CountryQuery = None, level: LevelQuery = "adm1"
 ) -> GeoJsonFeatureCollection:
     """Region boundaries as GeoJSON, each unit one feature (parts a boundary file splits, such
-    as a merged province's, are one). A country defined without boundaries has none."""
-    return _boundaries(resolver, tuple(g.country for g in _countries(resolver, country)))
+    as a merged province's, are one). A country defined without boundaries has none; districts
+    (`level=adm2`) carry their province as `parent`."""
+    countries = tuple(g.country for g in _countries(resolver, country))
+    if level == "adm2":
+        return _district_boundaries(resolver, countries)
+    return _boundaries(resolver, countries)
+
+
+@functools.lru_cache(maxsize=16)
+def _district_boundaries(
+    resolver: RegionResolver, countries: tuple[str, ...]
+) -> GeoJsonFeatureCollection:
+    features = [
+        {
+            "type": "Feature",
+            "id": unit.code,
+            "properties": {
+                "code": unit.code,
+                "name": unit.name,
+                "country": code,
+                "parent": unit.parent,
+            },
+            "geometry": mapping(level.shapes[unit.code]),
+        }
+        for code in countries
+        if (level := resolver.gazetteers[code].levels.get("adm2")) is not None
+        for unit in level.units
+    ]
+    return GeoJsonFeatureCollection(features=features)
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,0 +1,160 @@
+"""Districts as units: Pakistan's 126 geoBoundaries districts inside its provinces, and events
+placed in them by their coordinates at ingest, checked against the source's admin-2 names."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from shapely.geometry import Point
+from sqlalchemy import Engine, func, select
+
+from events.gazetteer import SNAP_DEGREES, default_resolver
+from events.ingest import ingest_file
+from events.tables import event_rows
+from tests.real_data import GED_22_1
+
+PAKISTAN = default_resolver().gazetteers["PAK"]
+DISTRICTS = PAKISTAN.levels["adm2"]
+FORMER_FATA = ("Bajaur", "Khyber", "Kurram", "Mohmand", "North Waziristan", "Orakzai",
+               "South Waziristan")  # fmt: skip
+
+
+def test_126_districts_each_inside_one_province() -> None:
+    assert len(DISTRICTS.units) == 126 == len(DISTRICTS.shapes)
+    assert len({u.code for u in DISTRICTS.units}) == 126
+    parents = {u.name: u.parent for u in DISTRICTS.units}
+    assert {parents[name] for name in FORMER_FATA} == {"PK-KP"}
+    assert parents["Jafarabad"] == "PK-BA" and parents["Karachi"] == "PK-SD"
+    assert Counter(parents.values()) == {"PK-PB": 34, "PK-KP": 31, "PK-BA": 27, "PK-SD": 22,
+                                         "PK-GB": 10, "PK-JK": 1, "PK-IS": 1}  # fmt: skip
+    for spelling, name in [("Khyber agency", "Khyber"), ("Neelam district", "Azad Kashmir"),
+                           ("Dera Ismail Khan district", "Dera Ismail Khan"),
+                           ("Killa Abdullah", "Qilla Abdullah"), ("Noshki", "Nushki")]:  # fmt: skip
+        code = DISTRICTS.code_for_name(spelling)
+        assert (
+            code is not None
+            and DISTRICTS.units[[u.code for u in DISTRICTS.units].index(code)].name == name
+        )
+    assert DISTRICTS.code_for_name("FR Kohat") is None  # a Frontier Region is no unit
+
+
+def _independent_counts() -> tuple[Counter[str], int]:
+    """Per-district counts of GED 22.1's precise events, by a plain loop over the boundaries:
+    the polygon of the event's province that covers the point, else the nearest one within
+    SNAP_DEGREES; and the number of precise events placed nowhere."""
+    shapes = DISTRICTS.shapes
+    counts: Counter[str] = Counter()
+    unplaced = 0
+    with gzip.open(GED_22_1, "rt", newline="") as handle:
+        rows = csv.DictReader(handle)
+        next(rows)  # HXL hashtags
+        for row in rows:
+            province = PAKISTAN.code_for_name(row["adm_1"])
+            if province is None or int(row["where_prec"]) > 3:
+                continue
+            point = Point(float(row["longitude"]), float(row["latitude"]))
+            mine = {c: s for c, s in shapes.items() if DISTRICTS.parents[c] == province}
+            inside = [c for c, s in sorted(mine.items()) if s.covers(point)]
+            if inside:
+                counts[inside[0]] += 1
+                continue
+            distance, nearest = min((s.distance(point), c) for c, s in mine.items())
+            if distance <= SNAP_DEGREES:
+                counts[nearest] += 1
+            else:
+                unplaced += 1
+    return counts, unplaced
+
+
+@pytest.fixture(scope="module")
+def ged_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, object]:
+    from store.db import make_engine, migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('districts') / 'x.db'}")
+    migrate(engine)
+    return engine, ingest_file(engine, GED_22_1)
+
+
+def test_precise_events_land_in_the_districts_an_independent_count_finds(
+    ged_report: tuple[Engine, object],
+) -> None:
+    engine, _ = ged_report
+    with engine.connect() as conn:
+        stored = Counter(
+            dict(
+                conn.execute(
+                    select(event_rows.c.district, func.count())
+                    .where(event_rows.c.district.is_not(None))
+                    .group_by(event_rows.c.district)
+                ).all()
+            )
+        )
+        wrong_province = conn.execute(
+            select(event_rows.c.district, event_rows.c.region).where(
+                event_rows.c.district.is_not(None)
+            )
+        ).all()
+        imprecise = conn.execute(
+            select(func.count()).where(
+                event_rows.c.district.is_not(None), event_rows.c.location_precision > 3
+            )
+        ).scalar_one()
+    expected, unplaced = _independent_counts()
+    assert stored == expected
+    assert sum(stored.values()) == 6097 and unplaced == 5
+    # Coherent with the province: a district is always inside its event's province, and an
+    # event placed only in a province (precision 4 and coarser) stays there.
+    assert all(DISTRICTS.parents[d] == region for d, region in wrong_province)
+    assert imprecise == 0
+
+
+def test_the_report_counts_what_placing_found(ged_report: tuple[Engine, object]) -> None:
+    _, report = ged_report
+    found = report.districts  # type: ignore[attr-defined]
+    assert found["far_outside"] == 5 and found["imprecise"] == 269
+    assert found["placed"] + found["name_disagrees"] + found["snapped"] == 6097
+    assert found["name_disagrees"] == 628
+    worst = report.district_disagreements  # type: ignore[attr-defined]
+    assert worst["Orakzai agency -> PK-KP-KHYBER"] == 128
+
+
+def test_a_country_without_districts_places_none(engine: Engine) -> None:
+    from tests.conftest import DATA
+
+    report = ingest_file(engine, DATA / "ucdp_candidate_afghanistan_pakistan_sample.csv")
+    with engine.connect() as conn:
+        afghan = (
+            conn.execute(select(event_rows.c.district).where(event_rows.c.country == "AFG"))
+            .scalars()
+            .all()
+        )
+    assert afghan and set(afghan) == {None}
+    assert sum(report.districts.values()) == 7  # the Pakistani events only
+
+
+def test_the_api_lists_districts_with_their_province(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    with TestClient(create_app(Settings(home=tmp_path, database_url="sqlite://"))) as client:
+        _lists_districts(client)
+
+
+def _lists_districts(client: object) -> None:
+    districts = client.get("/v1/regions", params={"level": "adm2"}).json()  # type: ignore[attr-defined]
+    assert districts["count"] == 126
+    bajaur = next(d for d in districts["data"] if d["name"] == "Bajaur")
+    assert bajaur == {"code": "PK-KP-BAJAUR", "name": "Bajaur", "country": "PAK",
+                      "level": "adm2", "parent": "PK-KP"}  # fmt: skip
+    shapes = client.get("/v1/regions.geojson", params={"country": "PAK", "level": "adm2"})  # type: ignore[attr-defined]
+    features = shapes.json()["features"]
+    assert len(features) == 126 and features[0]["properties"]["parent"].startswith("PK-")
+    afghan = client.get("/v1/regions", params={"country": "AFG", "level": "adm2"}).json()  # type: ignore[attr-defined]
+    assert afghan["count"] == 0  # no district level defined for Afghanistan
+    assert client.get("/v1/regions", params={"level": "adm3"}).status_code == 422  # type: ignore[attr-defined]
