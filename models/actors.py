@@ -13,6 +13,7 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
+from models.grouping import RegionIndex
 from models.laws import CountLaw
 
 # The region's long-run share counts as this many recent events: a group seen in none of the
@@ -50,12 +51,13 @@ class ActorShares:
         total, groups = self._counts(X)
         all_events = max(float(total[recent].sum()), 1e-9)
         self.pooled = {g: float(groups[g][recent].sum()) / all_events for g in self.groups}
-        for region in np.unique(regions):
-            mine = recent & (regions == region)
-            events = float(total[mine].sum())
+        index = RegionIndex(regions)
+        events = index.sums(total, recent)
+        mine = {g: index.sums(groups[g], recent) for g in self.groups}
+        for i, region in enumerate(index.names):
             self.long_run[str(region)] = {
-                g: (float(groups[g][mine].sum()) + SHARE_PRIOR_EVENTS * self.pooled[g])
-                / (events + SHARE_PRIOR_EVENTS)
+                g: (float(mine[g][i]) + SHARE_PRIOR_EVENTS * self.pooled[g])
+                / (float(events[i]) + SHARE_PRIOR_EVENTS)
                 for g in self.groups
             }
         return self

@@ -58,7 +58,23 @@ def _fit_horizon(
     known = data.subset(data.events.notna().to_numpy() & data.X.notna().all(axis=1).to_numpy())
     if known.X.empty:
         raise ValueError(f"the panel is too short to learn horizon {horizon}")
-    return factory(spec).fit(known)
+    return factory(spec).fit(_most_recent(known, MAX_FIT_ROWS))
+
+
+# A country's panel is a few thousand rows to some tens of thousands (seven provinces, 30 years
+# of weeks); a world panel is millions. Past this many rows the models learn from the most recent
+# periods only (features still read the whole history): at 3,600 units of weeks, two years.
+MAX_FIT_ROWS = 400_000
+
+
+def _most_recent(data: HorizonData, limit: int) -> HorizonData:
+    """The rows of the latest periods that together hold at most `limit` rows (all if fewer)."""
+    if len(data.X) <= limit:
+        return data
+    periods, counts = np.unique(data.periods, return_counts=True)
+    kept = np.cumsum(counts[::-1]) <= limit
+    first = periods[::-1][kept][-1] if kept.any() else periods[-1]
+    return data.subset(data.periods >= first)
 
 
 class DirectForecaster:

@@ -10,6 +10,7 @@ from statsmodels.regression.linear_model import OLS
 
 from features.design import HorizonData
 from models.fatalities import FatalityLaws
+from models.grouping import RegionIndex
 
 # Residual spread per region, shrunk toward the pooled spread as if it had this many rows.
 SCALE_PRIOR_ROWS = 12
@@ -51,10 +52,11 @@ class LogNormalFatalities:
         # Of the periods with events, the share with deaths (Jeffreys): near 1 in UCDP, lower
         # in sources that record attacks without casualties.
         with_events = events > 0
-        for region in np.unique(regions):
-            mine = with_events & (regions == region)
-            fatal = np.sum(fatalities[mine] >= 1)
-            self.fatal_share[str(region)] = float((fatal + 0.5) / (mine.sum() + 1))
+        index = RegionIndex(regions)
+        fatal = index.counts(with_events & (fatalities >= 1))
+        seen = index.counts(with_events)
+        for i, region in enumerate(index.names):
+            self.fatal_share[str(region)] = float((fatal[i] + 0.5) / (seen[i] + 1))
         positive = fatalities >= 1
         if positive.sum() <= len(self.columns) + 2:
             self.columns = []
@@ -63,11 +65,12 @@ class LogNormalFatalities:
         self.params = np.asarray(OLS(target, design).fit().params)
         residual = target - design @ self.params
         self.pooled_scale = max(float(np.sqrt(np.mean(residual**2))), _MIN_SCALE)
-        for region in np.unique(regions):
-            mine = regions[positive] == region
-            sum_sq = float(np.sum(residual[mine] ** 2))
-            variance = (sum_sq + SCALE_PRIOR_ROWS * self.pooled_scale**2) / (
-                int(mine.sum()) + SCALE_PRIOR_ROWS
+        squares = np.zeros(len(regions))
+        squares[positive] = residual**2
+        sum_sq, rows = index.sums(squares, positive), index.counts(positive)
+        for i, region in enumerate(index.names):
+            variance = (float(sum_sq[i]) + SCALE_PRIOR_ROWS * self.pooled_scale**2) / (
+                int(rows[i]) + SCALE_PRIOR_ROWS
             )
             self.scales[str(region)] = max(float(np.sqrt(variance)), _MIN_SCALE)
         return self
