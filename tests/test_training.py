@@ -170,3 +170,20 @@ def test_config_files_are_validated(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ValueError, match="cannot read config"):
         load_config(tmp_path / "broken.json")
+
+
+def test_a_short_series_is_backtested_on_the_origins_its_history_allows() -> None:
+    import pandas as pd
+
+    from events.periods import period_range
+    from training.config import TrainingConfig
+    from training.train import _backtest_origins
+
+    periods = period_range("2013-01", "2021-12", "month")  # 108 months, as ACLED's Afghanistan
+    panel = pd.DataFrame({"period": periods})
+    config = TrainingConfig.model_validate({"backtest_origins": 72})
+    assert _backtest_origins(panel, config, "2021-12") == 12  # 108 months less 96 of history
+    with pytest.raises(ValueError, match="backtest_origins = 11"):
+        _backtest_origins(panel, config, "2021-11")
+    few = TrainingConfig.model_validate({"backtest_origins": 6})
+    assert _backtest_origins(panel, few, "2021-11") == 6

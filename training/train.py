@@ -24,7 +24,7 @@ from features.specs import FeatureSpec, default_spec
 from models.catalog import make_forecaster
 from training import registry
 from training.artifacts import library_versions, write_artifact
-from training.backtest import BacktestRequest, run_backtest
+from training.backtest import MIN_HISTORY, BacktestRequest, run_backtest
 from training.checks import Finding, input_checks, severe
 from training.config import TrainingConfig
 from training.manifest import discard
@@ -112,9 +112,13 @@ def backtest_metrics(
     spec: FeatureSpec,
     progress_log: bool = True,
 ) -> dict[str, Any]:
-    """The standard backtest: the last `backtest_origins` origins before the cutoff."""
+    """The standard backtest: the last `backtest_origins` origins before the cutoff, or as many
+    as the series' history allows (a series that starts later, such as ACLED's Afghanistan in
+    2017), but never fewer than a year of origins."""
     end = shift_period(as_of, -1, config.freq)
-    start = shift_period(end, -(config.backtest_origins - 1), config.freq)
+    origins = _backtest_origins(panel, config, end)
+    start = shift_period(end, -(origins - 1), config.freq)
+    log.info("the standard backtest: %d origins, %s to %s", origins, start, end)
     request = BacktestRequest(
         freq=config.freq,
         start=start,
@@ -144,6 +148,26 @@ def backtest_metrics(
         "models": models,
         "reliability": reliability.to_dict(orient="records"),
     }
+
+
+def _backtest_origins(panel: pd.DataFrame, config: TrainingConfig, end: str) -> int:
+    periods = sorted(panel["period"].unique())
+    history = periods.index(end) + 1 if end in periods else 0
+    usable = history - MIN_HISTORY.of(config.freq)
+    floor = min(config.backtest_origins, YEAR.of(config.freq))
+    if usable < floor:
+        raise ValueError(
+            f"the series has {history} periods to {end}; a backtest of {floor} origins needs "
+            f"{MIN_HISTORY.of(config.freq) + floor} (a config with backtest_origins = "
+            f"{max(usable, 1)} judges it on fewer)"
+        )
+    if usable < config.backtest_origins:
+        log.warning(
+            "the series is short: the standard backtest runs %d origins, not %d",
+            usable,
+            config.backtest_origins,
+        )
+    return min(usable, config.backtest_origins)
 
 
 def _last_usable(panel: pd.DataFrame, freq: Frequency) -> str | None:
@@ -221,15 +245,10 @@ def train_version(
     forecaster = make_forecaster(
         config.model, spec, config.horizons, seed=config.seed, version=version, n_jobs=config.n_jobs
     ).fit(panel)
-    log.info("backtesting %s over the last %d origins", version, config.backtest_origins)
     try:
         metrics = backtest_metrics(panel, config, cutoff, spec)
     except ValueError as exc:
-        raise TrainingError(
-            f"the standard backtest cannot run: {exc} (a config with fewer backtest_origins "
-            f"than {config.backtest_origins} judges a shorter series)",
-            findings,
-        ) from None
+        raise TrainingError(f"the standard backtest cannot run: {exc}", findings) from None
     manifest = {
         "created_at": datetime.now(UTC).isoformat(),
         "series": series.key,
