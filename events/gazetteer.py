@@ -27,6 +27,8 @@ from events.names import normalize_name
 
 # A definition is named by its country's ISO 3166-1 alpha-3 code: PAK.json.
 _DEFINITION_NAME = re.compile(r"[A-Z]{3}\.json", re.ASCII)
+
+
 @dataclass(frozen=True, slots=True)
 class Region:
     code: str

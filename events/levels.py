@@ -83,7 +83,9 @@ class Level:
         parts = load_topojson(self.boundaries_file, self.boundaries_object, self.id_property)
         unknown = set(parts) - set(self.boundary_ids)
         if unknown:
-            raise ValueError(f"{self.boundaries_file.name}: ids {sorted(unknown)[:3]} map to no unit")
+            raise ValueError(
+                f"{self.boundaries_file.name}: ids {sorted(unknown)[:3]} map to no unit"
+            )
         return {self.boundary_ids[pid]: shape for pid, shape in parts.items()}
 
     @cached_property

@@ -36,7 +36,12 @@ _VIOLENCE_COLUMNS = {
     ViolenceType.NON_STATE: "events_non_state",
     ViolenceType.ONE_SIDED: "events_one_sided",
 }
-EVENT_COLUMNS = ("region", "date_start", "fatalities_best", "violence_type", "actor_group")
+EVENT_COLUMNS = (
+    "region", "date_start", "fatalities_best", "violence_type", "actor_group", "district"
+)  # fmt: skip
+# A district panel's unit for the events its province could not place in a district: the
+# province's remainder, so that districts and remainders add up to the province.
+UNPLACED = "UNPLACED"
 # ACLED's week starts on Saturday; the ISO week holding five of its days starts two days later.
 _ACLED_WEEK_TO_ISO = timedelta(days=2)
 
@@ -244,12 +249,52 @@ def build_panel(
     start: str | None = None,
     end: str | None = None,
     as_of: date | None = None,
+    level: str = "adm1",
 ) -> pd.DataFrame:
     """The panel of one series from the store: its source's records alone, its uncovered
     periods missing; with `events_across` (events across the border: `events.cross_border`)
-    where another defined country touching it has data of the same source."""
+    where another defined country touching it has data of the same source. With
+    `level="adm2"`, one row per district and per province remainder (`district_units`)."""
+    if level != "adm1":
+        return _district_panel(engine, series, level, start=start, end=end, as_of=as_of)
     panel = _own_panel(engine, series, start=start, end=end, as_of=as_of)
     return _with_across(engine, series, panel, as_of)
+
+
+def district_units(gazetteer: Gazetteer, level: str = "adm2") -> list[str]:
+    """A level's units, then one remainder per region (`PK-KP-UNPLACED`): events that can be
+    placed only in their region stay there, never in an invented district."""
+    units = gazetteer.levels[level].units
+    return [*sorted(u.code for u in units), *(f"{code}-{UNPLACED}" for code in gazetteer.codes)]
+
+
+def _district_panel(
+    engine: Engine,
+    series: Series,
+    level: str,
+    *,
+    start: str | None,
+    end: str | None,
+    as_of: date | None,
+) -> pd.DataFrame:
+    gazetteer = gazetteer_of(series.country)
+    if level not in gazetteer.levels:
+        raise ValueError(f"{gazetteer.name} has no {level} level; its levels: adm1")
+    if has_counts(engine, series):
+        raise ValueError(
+            f"{series.key} holds aggregated admin-1 counts: they name no district, so there is "
+            "no district series; use an event-level source (UCDP, GTD, ACLED events)"
+        )
+    coverage = series_coverage(engine, series, as_of)
+    if not coverage.periods:
+        raise ValueError(f"the store covers no period of series {series.key}")
+    events = load_events(engine, series.country, as_of, series.source)
+    events = events.assign(region=events["district"].fillna(events["region"] + f"-{UNPLACED}"))
+    return panel_from_events(
+        events, district_units(gazetteer, level), series.freq, start=start, end=end,
+        as_of=as_of, elections=gazetteer.elections, actor_groups=gazetteer.actors.names,
+        covered=coverage.periods,
+    )  # fmt: skip
 
 
 def _with_across(

@@ -8,6 +8,7 @@ import gzip
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from shapely.geometry import Point
 from sqlalchemy import Engine, func, select
@@ -158,3 +159,46 @@ def _lists_districts(client: object) -> None:
     afghan = client.get("/v1/regions", params={"country": "AFG", "level": "adm2"}).json()  # type: ignore[attr-defined]
     assert afghan["count"] == 0  # no district level defined for Afghanistan
     assert client.get("/v1/regions", params={"level": "adm3"}).status_code == 422  # type: ignore[attr-defined]
+
+
+def test_district_panels_add_up_to_the_province_panel(ged_report: tuple[Engine, object]) -> None:
+    import numpy as np
+
+    from events.panel import build_panel, district_units
+    from events.periods import Frequency
+    from events.series import Series
+
+    engine, _ = ged_report
+    for freq, start in ((Frequency.MONTH, "2015-01"), (Frequency.WEEK, "2018-W01")):
+        series = Series("PAK", "ucdp", freq)
+        provinces = build_panel(engine, series, start=start)
+        districts = build_panel(engine, series, start=start, level="adm2")
+        assert sorted(districts["region"].unique()) == sorted(district_units(PAKISTAN))
+        parent = {**DISTRICTS.parents, **{f"{c}-UNPLACED": c for c in PAKISTAN.codes}}
+        summed = (
+            districts.assign(region=districts["region"].map(parent))
+            .groupby(["region", "period"])[["events", "fatalities", "events_ttp"]]
+            .sum(min_count=1)
+        )
+        expected = provinces.set_index(["region", "period"])[["events", "fatalities", "events_ttp"]]
+        pd.testing.assert_frame_equal(summed.sort_index(), expected.sort_index(), check_dtype=False)
+        # The same periods are missing at both levels: never zero where no file covers them.
+        assert set(districts.loc[districts["events"].isna(), "period"]) == set(
+            provinces.loc[provinces["events"].isna(), "period"]
+        )
+        assert not np.isnan(districts["events"]).all()
+    bajaur = build_panel(engine, Series("PAK", "ucdp", Frequency.MONTH), level="adm2")
+    assert bajaur.loc[bajaur["region"] == "PK-KP-BAJAUR", "events"].sum() > 100
+
+
+def test_no_district_series_where_none_can_be_made(engine: Engine) -> None:
+    from events.panel import build_panel
+    from events.periods import Frequency
+    from events.series import Series
+    from tests.conftest import SOUTH_ASIA
+
+    ingest_file(engine, SOUTH_ASIA)
+    with pytest.raises(ValueError, match="Afghanistan has no adm2 level"):
+        build_panel(engine, Series("AFG", "acled", Frequency.MONTH), level="adm2")
+    with pytest.raises(ValueError, match="aggregated admin-1 counts: they name no district"):
+        build_panel(engine, Series("PAK", "acled", Frequency.MONTH), level="adm2")

@@ -38,6 +38,11 @@ log = logging.getLogger("threatcast")
 events_app = typer.Typer(help="Inspect the event store.", no_args_is_help=True)
 
 
+class PanelLevel(StrEnum):
+    adm1 = "adm1"
+    adm2 = "adm2"
+
+
 class SummaryChoice(StrEnum):
     year = "year"
     region = "region"
@@ -204,6 +209,10 @@ def panel(
         SeriesSource | None, typer.Option(help="The source family (default: the default series').")
     ] = None,
     series: Annotated[str | None, typer.Option(help=SERIES_HELP)] = None,
+    level: Annotated[
+        PanelLevel,
+        typer.Option(help="adm1: provinces; adm2: districts and each province's remainder."),
+    ] = PanelLevel.adm1,
 ) -> None:
     """Export one series' region x period panel (region, period, events, fatalities, breakdowns,
     calendar). Periods its source does not cover have empty counts: missing, not zero."""
@@ -214,7 +223,7 @@ def panel(
     chosen = series_of(ctx, series, source.value if source else None, freq)
     engine = open_engine(ctx)
     try:
-        frame = build_panel(engine, chosen, start=start, end=end, as_of=cutoff)
+        frame = build_panel(engine, chosen, start=start, end=end, as_of=cutoff, level=level.value)
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     out.parent.mkdir(parents=True, exist_ok=True)
