@@ -127,7 +127,8 @@ class DirectForecaster:
         tables = []
         for horizon in sorted(set(horizons)):
             X = self.inputs(history, origin, horizon, features, key)
-            tables.append(self._table(self.models[horizon].predict(X), origin, horizon))
+            regions = list(X.index.get_level_values("region"))
+            tables.append(self._table(self.models[horizon].predict(X), origin, horizon, regions))
         return check_forecast_table(pd.concat(tables, ignore_index=True))
 
     def inputs(
@@ -146,8 +147,11 @@ class DirectForecaster:
         if features is None:
             features = _features(history, self.spec, key)
         data = _design(history, self.spec, horizon, self.regions, features, key)
+        # A model pooled over several countries forecasts the units of the panel it is given.
+        present = set(history["region"])
+        regions = [r for r in self.regions if r in present]
         return data.X[data.X.index.get_level_values("period") == origin].reindex(
-            pd.MultiIndex.from_product([self.regions, [origin]], names=["region", "period"])
+            pd.MultiIndex.from_product([regions, [origin]], names=["region", "period"])
         )
 
     def probability(self, X: pd.DataFrame, horizon: int) -> np.ndarray:
@@ -155,7 +159,9 @@ class DirectForecaster:
         p_event: np.ndarray = np.clip(self.models[horizon].predict(X).p_event, 0.0, 1.0)
         return p_event
 
-    def _table(self, forecast: CountForecast, origin: str, horizon: int) -> pd.DataFrame:
+    def _table(
+        self, forecast: CountForecast, origin: str, horizon: int, regions: list[str]
+    ) -> pd.DataFrame:
         tail = forecast.tail_level
         low, high = forecast.quantile(tail), forecast.quantile(1 - tail)
         # Whole-number median; continuous interval ends (whole-number ends would cover far more
@@ -166,7 +172,7 @@ class DirectForecaster:
         p_severe = np.minimum(np.clip(forecast.p_severe, 0.0, 1.0), p_event)
         table = pd.DataFrame(
             {
-                "region": self.regions,
+                "region": regions,
                 "origin": origin,
                 "horizon": horizon,
                 "period": shift_period(origin, horizon, self.spec.freq),

@@ -26,7 +26,7 @@ from events.series import Series
 from service.app import create_app
 from service.cli import app
 from service.settings import get_settings
-from store.db import make_engine
+from store.db import make_engine, migrate
 from tests.conftest import DATA, SOUTH_ASIA, served_settings
 
 AFGHANISTAN = COUNTRIES_DIR.parent / "boundaries" / "afghanistan_adm1_geoboundaries.topo.json"
@@ -295,3 +295,38 @@ def test_alert_rules_watch_a_region_and_group_of_their_series_country(
         group = {**rule, "actor_group": "baloch"}
         refused = client.post("/v1/alert-rules", json=group, headers=headers)
         assert refused.status_code == 422 and "tracks no actor group 'baloch'" in refused.text
+
+
+def test_a_model_pools_countries_while_its_series_stays_one_country(
+    south_asia_home: Path, tmp_path: Path
+) -> None:
+    """Afghanistan's model also learns from Pakistan's provinces; it is scored, registered and
+    issued for Afghanistan's 34 alone."""
+    from tests.conftest import SECRET, SMALL_TRAINING
+    from training import issuing
+    from training.config import TrainingConfig
+    from training.installation import Installation
+    from training.train import TrainingError, train_version
+
+    store = make_engine(f"sqlite:///{tmp_path / 'pooled.db'}")
+    migrate(store)
+    ingest_file(store, SOUTH_ASIA)
+    config = TrainingConfig.model_validate(
+        {**SMALL_TRAINING, "country": "AFG", "source": "acled", "pool_with": ["pak"]}
+    )
+    assert config.pool_with == ("PAK",)
+    result = train_version(store, config, artifact_root=tmp_path / "artifacts", secret=SECRET)
+    assert result.version.series == "afg-acled-month"
+    scored = result.manifest["metrics"]["models"]["ensemble"]["1"]["n"]
+    assert scored == 34 * SMALL_TRAINING["backtest_origins"]  # Afghan units only
+    installation = Installation(tmp_path / "artifacts", SECRET)
+    _, table = issuing.issue(store, installation, version=result.version.version)
+    assert set(table["region"]) == set(ACLED_AFGHAN_CODES.values())
+    # The UCDP extract's Afghan and Pakistani panels track different actor groups.
+    ingest_file(store, DATA / "ucdp_candidate_afghanistan_pakistan_sample.csv")
+    ucdp = TrainingConfig.model_validate(
+        {**SMALL_TRAINING, "country": "AFG", "source": "ucdp", "pool_with": ["PAK"]}
+    )
+    with pytest.raises(TrainingError):
+        train_version(store, ucdp, artifact_root=tmp_path / "artifacts", secret=SECRET)
+    store.dispose()

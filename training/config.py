@@ -7,7 +7,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from events.periods import CADENCES, Frequency
 from events.series import Series, default_series
@@ -28,6 +35,12 @@ class TrainingConfig(BaseModel):
     model: str = DEFAULT_MODEL
     horizons: tuple[int, ...] = Field(default=(), description="Default: 1 to the maximum.")
     seed: int = 0
+    pool_with: tuple[str, ...] = Field(
+        default=(),
+        description="Other countries (ISO 3166-1 alpha-3) whose units of the same source and "
+        "frequency the model also learns from: a small country has little history alone. The "
+        "series, its backtest scores and its forecasts stay this country's.",
+    )
     cross_border: bool = Field(
         default=False,
         description="Add events across the border (other defined countries' units touching "
@@ -58,6 +71,15 @@ class TrainingConfig(BaseModel):
                 )
                 values["backtest_horizons"] = values.get("backtest_horizons") or known.gate_horizons
         return values
+
+    @field_validator("pool_with")
+    @classmethod
+    def _countries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        codes = tuple(dict.fromkeys(code.strip().upper() for code in value))
+        bad = [c for c in codes if len(c) != 3 or not c.isalpha()]
+        if bad:
+            raise ValueError(f"pool_with takes ISO 3166-1 alpha-3 codes, not {bad}")
+        return codes
 
     @property
     def series(self) -> Series:

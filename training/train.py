@@ -6,8 +6,9 @@ import logging
 import math
 import secrets
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,13 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.cross_border import ACROSS_COLUMN
 from events.gaps import describe_gap, last_complete_origin, window_gaps
 from events.gazetteer import Gazetteer, default_resolver
 from events.inventory import inventory
 from events.panel import build_panel, has_counts
 from events.periods import YEAR, Frequency, cadence, period_end, period_start, shift_period
+from events.series import Series
 from features.specs import FeatureSpec, default_spec
 from models.catalog import make_forecaster
 from training import registry
@@ -111,6 +114,7 @@ def backtest_metrics(
     as_of: str,
     spec: FeatureSpec,
     progress_log: bool = True,
+    scored: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The standard backtest: the last `backtest_origins` origins before the cutoff, or as many
     as the series' history allows (a series that starts later, such as ACLED's Afghanistan in
@@ -133,6 +137,8 @@ def backtest_metrics(
         spec,
         progress=(lambda d, t: log.info("backtest: %d/%d origins", d, t)) if progress_log else None,
     )
+    if scored is not None:  # a pooled model is judged on its own country's units only
+        results = results[results["region"].isin(scored)]
     table = score_backtest(results, severe_threshold=config.severe_threshold)
     models: dict[str, dict[str, dict[str, Any]]] = {}
     for row in table.to_dict(orient="records"):
@@ -148,6 +154,33 @@ def backtest_metrics(
         "models": models,
         "reliability": reliability.to_dict(orient="records"),
     }
+
+
+def pooled_panel(
+    engine: Engine, config: TrainingConfig, panel: pd.DataFrame, cutoff_day: date
+) -> pd.DataFrame:
+    """The series' panel with the units of the countries it pools with (same source and
+    frequency, the same periods); they must carry the same columns (actor groups)."""
+    if not config.pool_with:
+        return panel
+    first, last = panel["period"].min(), panel["period"].max()
+    parts = [panel]
+    for country in config.pool_with:
+        if country == config.country:
+            continue
+        other = Series(country, config.source, config.freq)
+        try:
+            frame = build_panel(engine, other, as_of=cutoff_day)
+        except ValueError as exc:
+            raise TrainingError(f"cannot pool with {other.key}: {exc}") from None
+        differ = (set(frame.columns) ^ set(panel.columns)) - {ACROSS_COLUMN}
+        if differ:
+            raise TrainingError(
+                f"cannot pool with {other.key}: its panel's columns differ ({sorted(differ)}); "
+                "countries that track different actor groups pool only on aggregated counts"
+            )
+        parts.append(frame[(frame["period"] >= first) & (frame["period"] <= last)])
+    return pd.concat(parts, ignore_index=True)
 
 
 def _backtest_origins(panel: pd.DataFrame, config: TrainingConfig, end: str) -> int:
@@ -242,11 +275,13 @@ def train_version(
         panel["period"].nunique(),
         cutoff,
     )
+    learned = pooled_panel(engine, config, panel, cutoff_day)
     forecaster = make_forecaster(
         config.model, spec, config.horizons, seed=config.seed, version=version, n_jobs=config.n_jobs
-    ).fit(panel)
+    ).fit(learned)
+    own = sorted(panel["region"].unique())
     try:
-        metrics = backtest_metrics(panel, config, cutoff, spec)
+        metrics = backtest_metrics(learned, config, cutoff, spec, scored=own)
     except ValueError as exc:
         raise TrainingError(f"the standard backtest cannot run: {exc}", findings) from None
     manifest = {
