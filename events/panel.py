@@ -262,7 +262,7 @@ def build_panel(
 
 
 def district_units(gazetteer: Gazetteer, level: str = "adm2") -> list[str]:
-    """A level's units, then one remainder per region (`PK-KP-UNPLACED`): events that can be
+    """A level's units, then one remainder per region (`<region code>-UNPLACED`): events that can be
     placed only in their region stay there, never in an invented district."""
     units = gazetteer.levels[level].units
     return [*sorted(u.code for u in units), *(f"{code}-{UNPLACED}" for code in gazetteer.codes)]
