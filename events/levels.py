@@ -106,6 +106,15 @@ class Level:
         distance, code = min(near, default=(float("inf"), None))
         return code if distance <= degrees else None
 
+    def neighbours(self, tolerance: float = 0.01) -> dict[str, tuple[str, ...]]:
+        """Units sharing a border (within `tolerance` degrees, for simplified boundaries)."""
+        tree, codes = self._tree
+        found = {}
+        for code in codes:
+            hits = tree.query(self.shapes[code].buffer(tolerance), predicate="intersects")
+            found[code] = tuple(codes[i] for i in sorted(hits) if codes[i] != code)
+        return found
+
     def code_for_point(self, longitude: float, latitude: float) -> str | None:
         """The unit whose boundary covers the point (the first by code on a shared edge)."""
         tree, codes = self._tree

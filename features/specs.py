@@ -88,14 +88,18 @@ def default_spec(
     severe_threshold: int = 25,
     groups: Sequence[str] | None = None,
     cross_border: bool = False,
+    level: str = "adm1",
 ) -> FeatureSpec:
     """The default spec for one country: its elections, its regions' neighbours and the actor
     groups it tracks (or `groups`: none for sources that name no actors); with `cross_border`,
-    the events across its borders too."""
+    the events across its borders too. At `level` adm2, neighbours are districts (a province's
+    remainder has none)."""
     spec = FeatureSpec.default(
         freq,
         elections=gazetteer.elections,
-        neighbours=gazetteer.neighbours(),
+        neighbours=gazetteer.neighbours()
+        if level == "adm1"
+        else gazetteer.levels[level].neighbours(),
         severe_threshold=severe_threshold,
         optional=frozenset({"across"}) if cross_border else frozenset(),
     )

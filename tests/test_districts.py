@@ -202,3 +202,16 @@ def test_no_district_series_where_none_can_be_made(engine: Engine) -> None:
         build_panel(engine, Series("AFG", "acled", Frequency.MONTH), level="adm2")
     with pytest.raises(ValueError, match="aggregated admin-1 counts: they name no district"):
         build_panel(engine, Series("PAK", "acled", Frequency.MONTH), level="adm2")
+
+
+def test_district_neighbours_share_a_border() -> None:
+    from events.periods import Frequency
+    from features.specs import default_spec
+
+    spec = default_spec(PAKISTAN, Frequency.MONTH, level="adm2")
+    assert set(spec.neighbours["PK-KP-BAJAUR"]) == {
+        "PK-KP-LOWER_DIR", "PK-KP-MALAKAND", "PK-KP-MOHMAND", "PK-KP-UPPER_DIR"
+    }  # fmt: skip
+    assert "PK-KP-PESHAWAR" in spec.neighbours["PK-KP-KHYBER"]
+    assert all(code not in spec.neighbours[code] for code in spec.neighbours)
+    assert "PK-KP-UNPLACED" not in spec.neighbours  # a remainder has no place, so no neighbours

@@ -163,6 +163,7 @@ def backtest_series(
     keep_source: bool = False,
     limits: FileLimits = DEFAULT_LIMITS,
     scheduler: str | None = None,
+    level: str = "adm1",
 ) -> SeriesBacktest:
     """Backtest `series` in the store of `engine`, or, with `events_file`, of that file alone in
     a temporary store (the series then takes the file's source unless `keep_source`).
@@ -183,13 +184,13 @@ def backtest_series(
                 series = Series(series.country, report.source, series.freq)
         assert engine is not None, "a store or an event file"
         try:
-            panel = build_panel(engine, series)
+            panel = build_panel(engine, series, level=level)
             groups = () if has_counts(engine, series) else None
             with compute_backend(request.backend, scheduler):
                 results = run_backtest(
                     panel,
                     request,
-                    default_spec(gazetteer, request.freq, groups=groups),
+                    default_spec(gazetteer, request.freq, groups=groups, level=level),
                     progress=lambda done, total: log.info("backtest: %d/%d origins", done, total),
                 )
         finally:

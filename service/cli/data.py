@@ -309,6 +309,10 @@ def backtest_command(
             "(reported as MODEL+across), to judge them on your data."
         ),
     ] = False,
+    level: Annotated[
+        PanelLevel,
+        typer.Option(help="adm2: per district and province remainder, where defined."),
+    ] = PanelLevel.adm1,
 ) -> None:
     """Rolling-origin backtest of one series: at every origin, fit on data up to it and forecast
     each horizon."""
@@ -339,7 +343,7 @@ def backtest_command(
         done = operations.backtest_series(
             None if events_file is not None else open_engine(ctx), chosen, request,
             events_file=events_file, source=source.value, keep_source=series is not None,
-            limits=settings_of(ctx).file_limits, scheduler=address,
+            limits=settings_of(ctx).file_limits, scheduler=address, level=level.value,
         )  # fmt: skip
     except (IngestError, SourceFormatError) as exc:
         name = events_file.name if events_file is not None else chosen.key
