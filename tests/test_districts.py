@@ -215,3 +215,22 @@ def test_district_neighbours_share_a_border() -> None:
     assert "PK-KP-PESHAWAR" in spec.neighbours["PK-KP-KHYBER"]
     assert all(code not in spec.neighbours[code] for code in spec.neighbours)
     assert "PK-KP-UNPLACED" not in spec.neighbours  # a remainder has no place, so no neighbours
+
+
+@pytest.mark.parametrize(
+    "name", ["gtd_pakistan_sample.csv", "acled_pakistan_sample.csv", "ucdp_candidate_sample.csv"]
+)
+def test_every_event_source_places_precise_events_in_districts(engine: Engine, name: str) -> None:
+    """GTD's specificity and ACLED's geo_precision are read on UCDP's scale: 3 or finer names
+    the district."""
+    from tests.conftest import DATA
+
+    report = ingest_file(engine, DATA / name)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(event_rows.c.district, event_rows.c.region, event_rows.c.location_precision)
+        ).all()
+    placed = [(d, r) for d, r, p in rows if d is not None]
+    assert placed and all(DISTRICTS.parents[d] == r for d, r in placed)
+    assert all(d is None for d, _, p in rows if p is None or p > 3)
+    assert sum(report.districts.values()) == len(rows)
