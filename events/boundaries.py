@@ -1,15 +1,18 @@
-"""Region boundaries from TopoJSON files, as shapely geometries."""
+"""Region boundaries from TopoJSON files, as shapely geometries, and which of them touch."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from shapely import STRtree
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
+
+from events.bundled import BOUNDARIES_DIR
 
 Position = list[float]
 
@@ -70,3 +73,26 @@ def _feature_id(item: dict[str, Any], id_property: str | None) -> str:
     if value is None:
         raise ValueError(f"a geometry has no {id_property or 'id'}")
     return str(value)
+
+
+def locate(name: str, folder: Path) -> Path:
+    """A boundary file named by a definition: beside it in `folder`, else a bundled one."""
+    beside = folder / name
+    return beside if beside.exists() else BOUNDARIES_DIR / name
+
+
+def touching(
+    shapes: Mapping[str, BaseGeometry], others: Mapping[str, BaseGeometry], tolerance: float
+) -> dict[str, tuple[str, ...]]:
+    """For each of `shapes`, the codes of `others` (in their order) within `tolerance` degrees
+    of it, its own code left out: simplified boundaries rarely share exact edges."""
+    codes = list(others)
+    tree = STRtree([others[code] for code in codes])
+    return {
+        code: tuple(
+            codes[i]
+            for i in sorted(tree.query(geometry.buffer(tolerance), predicate="intersects"))
+            if codes[i] != code
+        )
+        for code, geometry in shapes.items()
+    }

@@ -9,6 +9,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from events.boundaries import touching
 from events.gazetteer import RegionResolver
 
 # Simplified boundaries of two countries rarely share exact edges: units within this many
@@ -24,19 +25,16 @@ def across_neighbours(resolver: RegionResolver, country: str) -> dict[str, tuple
     home = resolver.gazetteers.get(country)
     if home is None or not home.has_boundaries:
         return {}
-    others = [
-        (code, shape)
+    others = {
+        code: shape
         for other in resolver.gazetteers.values()
         if other.country != country and other.has_boundaries
         for code, shape in other.shapes.items()
-    ]
-    touching = {}
-    for code, shape in home.shapes.items():
-        near = shape.buffer(TOUCHING_DEGREES)
-        found = tuple(sorted(other for other, geometry in others if near.intersects(geometry)))
-        if found:
-            touching[code] = found
-    return touching
+    }
+    if not others:
+        return {}
+    found = touching(home.shapes, others, TOUCHING_DEGREES)
+    return {code: tuple(sorted(near)) for code, near in found.items() if near}
 
 
 def across_events(

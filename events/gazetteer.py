@@ -19,11 +19,11 @@ from shapely.geometry.base import BaseGeometry
 from shapely.prepared import PreparedGeometry, prep
 
 from events.actors import ActorClassifier
-from events.boundaries import load_topojson
-from events.bundled import BOUNDARIES_DIR, COUNTRIES_DIR
+from events.boundaries import load_topojson, locate, touching
+from events.bundled import COUNTRIES_DIR
 from events.canonical import PROVINCE_LEVEL_PRECISION, Event
 from events.levels import Level
-from events.names import normalize_name
+from events.names import name_table, normalize_name
 
 # A definition is named by its country's ISO 3166-1 alpha-3 code: PAK.json.
 _DEFINITION_NAME = re.compile(r"[A-Z]{3}\.json", re.ASCII)
@@ -57,12 +57,8 @@ class Gazetteer:
     _by_name: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        by_name: dict[str, str] = {}
-        for region in self.regions:
-            for variant in (region.name, region.code, *region.aliases):
-                key = normalize_name(variant)
-                if by_name.setdefault(key, region.code) != region.code:
-                    raise ValueError(f"{self.country}: name {variant!r} is given to two regions")
+        spellings = ((r.code, (r.name, r.code, *r.aliases)) for r in self.regions)
+        by_name = name_table(spellings, normalize_name, self.country, "regions")
         object.__setattr__(self, "_by_name", by_name)
         for level in self.levels.values():
             strangers = {u.parent for u in level.units} - set(self.codes)
@@ -85,22 +81,18 @@ class Gazetteer:
             for r in spec["regions"]
         )
         boundaries = spec.get("boundaries") or {}
-        path = None
-        if boundaries:
-            beside = folder / boundaries["file"]
-            path = beside if beside.exists() else BOUNDARIES_DIR / boundaries["file"]
         return cls(
             country=country,
             name=spec["name"],
             regions=regions,
-            boundaries_file=path,
+            boundaries_file=locate(boundaries["file"], folder) if boundaries else None,
             boundaries_object=boundaries.get("object", ""),
             boundary_ids=dict(boundaries.get("ids", {})),
             elections=tuple(date.fromisoformat(day) for day in spec.get("elections", ())),
             actors=ActorClassifier.from_spec(spec.get("actor_groups")),
             id_property=boundaries.get("id_property"),
             levels={
-                name: Level.from_spec(level, folder, BOUNDARIES_DIR)
+                name: Level.from_spec(level, folder)
                 for name, level in (spec.get("levels") or {}).items()
             },
         )
@@ -132,15 +124,7 @@ class Gazetteer:
 
     def neighbours(self, tolerance: float = 0.01) -> dict[str, tuple[str, ...]]:
         """Regions sharing a border (within `tolerance` degrees, for simplified boundaries)."""
-        shapes = self.shapes
-        return {
-            code: tuple(
-                other
-                for other in self.codes
-                if other != code and shape.buffer(tolerance).intersects(shapes[other])
-            )
-            for code, shape in shapes.items()
-        }
+        return touching(self.shapes, self.shapes, tolerance)
 
     @cached_property
     def _prepared(self) -> dict[str, PreparedGeometry]:
@@ -190,16 +174,20 @@ class DistrictCheck:
 SNAP_DEGREES = 0.1
 
 
-def _district(level: Level, event: Event, region: str) -> tuple[str | None, str]:
-    """The district of an event placed in `region`: by its point, when its precision says the
-    district, and only inside its region (a province keeps what it cannot place)."""
-    precise = (
+def _located(event: Event, finest: int) -> bool:
+    """Whether the event has coordinates at least as precise as `finest` (UCDP's scale)."""
+    return (
         event.location_precision is not None
-        and event.location_precision <= DISTRICT_LEVEL_PRECISION
+        and event.location_precision <= finest
         and event.latitude is not None
         and event.longitude is not None
     )
-    if not precise:
+
+
+def _district(level: Level, event: Event, region: str) -> tuple[str | None, str]:
+    """The district of an event placed in `region`: by its point, when its precision says the
+    district, and only inside its region (a province keeps what it cannot place)."""
+    if not _located(event, DISTRICT_LEVEL_PRECISION):
         return None, DistrictCheck.IMPRECISE
     longitude, latitude = float(event.longitude), float(event.latitude)  # type: ignore[arg-type]
     code = level.code_for_point(longitude, latitude)
@@ -236,12 +224,8 @@ class RegionResolver:
             return Placement(code, "name")
         if not gazetteer.has_boundaries:
             return UNRESOLVED
-        precise = (
-            event.location_precision is not None
-            and event.location_precision <= PROVINCE_LEVEL_PRECISION
-        )
-        if precise and event.latitude is not None and event.longitude is not None:
-            code = gazetteer.code_for_point(event.longitude, event.latitude)
+        if _located(event, PROVINCE_LEVEL_PRECISION):
+            code = gazetteer.code_for_point(event.longitude, event.latitude)  # type: ignore[arg-type]
             if code is not None:
                 return Placement(code, "point")
         return UNRESOLVED

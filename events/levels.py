@@ -14,8 +14,8 @@ from shapely import STRtree
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
-from events.boundaries import load_topojson
-from events.names import normalize_name
+from events.boundaries import load_topojson, locate, touching
+from events.names import name_table, normalize_name
 
 # Words sources add to a district's name without changing which district is meant.
 _UNIT_WORDS = frozenset({"district", "agency", "tehsil"})
@@ -47,17 +47,12 @@ class Level:
     _by_name: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        by_name: dict[str, str] = {}
-        for unit in self.units:
-            for variant in (unit.name, *unit.aliases):
-                if by_name.setdefault(unit_key(variant), unit.code) != unit.code:
-                    raise ValueError(f"{self.name}: name {variant!r} is given to two units")
-        object.__setattr__(self, "_by_name", by_name)
+        spellings = ((u.code, (u.name, *u.aliases)) for u in self.units)
+        object.__setattr__(self, "_by_name", name_table(spellings, unit_key, self.name, "units"))
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any], folder: Path, bundled: Path) -> Level:
+    def from_spec(cls, spec: Mapping[str, Any], folder: Path) -> Level:
         boundaries = spec["boundaries"]
-        beside = folder / boundaries["file"]
         units = tuple(
             Unit(u["code"], u["name"], u["parent"], tuple(u.get("aliases", ())))
             for u in spec["units"]
@@ -65,7 +60,7 @@ class Level:
         return cls(
             name=spec.get("name", "unit"),
             units=units,
-            boundaries_file=beside if beside.exists() else bundled / boundaries["file"],
+            boundaries_file=locate(boundaries["file"], folder),
             boundaries_object=boundaries["object"],
             id_property=boundaries.get("id_property"),
             boundary_ids={u["boundary_id"]: u["code"] for u in spec["units"]},
@@ -108,12 +103,8 @@ class Level:
 
     def neighbours(self, tolerance: float = 0.01) -> dict[str, tuple[str, ...]]:
         """Units sharing a border (within `tolerance` degrees, for simplified boundaries)."""
-        tree, codes = self._tree
-        found = {}
-        for code in codes:
-            hits = tree.query(self.shapes[code].buffer(tolerance), predicate="intersects")
-            found[code] = tuple(codes[i] for i in sorted(hits) if codes[i] != code)
-        return found
+        by_code = {code: self.shapes[code] for code in sorted(self.shapes)}
+        return touching(by_code, by_code, tolerance)
 
     def code_for_point(self, longitude: float, latitude: float) -> str | None:
         """The unit whose boundary covers the point (the first by code on a shared edge)."""
