@@ -255,10 +255,8 @@ def build_panel(
     periods missing; with `events_across` (events across the border: `events.cross_border`)
     where another defined country touching it has data of the same source. With
     `level="adm2"`, one row per district and per province remainder (`district_units`)."""
-    if level != "adm1":
-        return _district_panel(engine, series, level, start=start, end=end, as_of=as_of)
-    panel = _own_panel(engine, series, start=start, end=end, as_of=as_of)
-    return _with_across(engine, series, panel, as_of)
+    panel = _own_panel(engine, series, start=start, end=end, as_of=as_of, level=level)
+    return _with_across(engine, series, panel, as_of) if level == "adm1" else panel
 
 
 def district_units(gazetteer: Gazetteer, level: str = "adm2") -> list[str]:
@@ -266,35 +264,6 @@ def district_units(gazetteer: Gazetteer, level: str = "adm2") -> list[str]:
     placed only in their region stay there, never in an invented district."""
     units = gazetteer.levels[level].units
     return [*sorted(u.code for u in units), *(f"{code}-{UNPLACED}" for code in gazetteer.codes)]
-
-
-def _district_panel(
-    engine: Engine,
-    series: Series,
-    level: str,
-    *,
-    start: str | None,
-    end: str | None,
-    as_of: date | None,
-) -> pd.DataFrame:
-    gazetteer = gazetteer_of(series.country)
-    if level not in gazetteer.levels:
-        raise ValueError(f"{gazetteer.name} has no {level} level; its levels: adm1")
-    if has_counts(engine, series):
-        raise ValueError(
-            f"{series.key} holds aggregated admin-1 counts: they name no district, so there is "
-            "no district series; use an event-level source (UCDP, GTD, ACLED events)"
-        )
-    coverage = series_coverage(engine, series, as_of)
-    if not coverage.periods:
-        raise ValueError(f"the store covers no period of series {series.key}")
-    events = load_events(engine, series.country, as_of, series.source)
-    events = events.assign(region=events["district"].fillna(events["region"] + f"-{UNPLACED}"))
-    return panel_from_events(
-        events, district_units(gazetteer, level), series.freq, start=start, end=end,
-        as_of=as_of, elections=gazetteer.elections, actor_groups=gazetteer.actors.names,
-        covered=coverage.periods,
-    )  # fmt: skip
 
 
 def _with_across(
@@ -323,13 +292,23 @@ def _own_panel(
     start: str | None = None,
     end: str | None = None,
     as_of: date | None = None,
+    level: str = "adm1",
 ) -> pd.DataFrame:
+    """The series' own panel, of its regions or (`level`) of their districts and remainders."""
     gazetteer = gazetteer_of(series.country)
+    if level != "adm1" and level not in gazetteer.levels:
+        raise ValueError(f"{gazetteer.name} has no {level} level; its levels: adm1")
     coverage = series_coverage(engine, series, as_of)
     if not coverage.periods:
         raise ValueError(
             f"the store covers no period of series {series.key}; ingest {series.source} data "
             "first (`threatcast ingest FILE`)"
+        )
+    counted = has_counts(engine, series)
+    if counted and level != "adm1":
+        raise ValueError(
+            f"{series.key} holds aggregated admin-1 counts: they name no district, so there is "
+            "no district series; use an event-level source (UCDP, GTD, ACLED events)"
         )
     events = load_events(engine, series.country, as_of, series.source)
     options = {
@@ -339,13 +318,18 @@ def _own_panel(
         "elections": gazetteer.elections,
         "covered": coverage.periods,
     }
-    if has_counts(engine, series):
+    if counted:
         counts = load_counts(engine, series, as_of)
         frame = pd.concat([counts, event_cells(events, series.freq)], ignore_index=True)
         return panel_from_counts(frame, gazetteer.codes, series.freq, **options)  # type: ignore[arg-type]
+    regions: Sequence[str] = gazetteer.codes
+    if level != "adm1":
+        remainder = events["region"] + f"-{UNPLACED}"
+        events = events.assign(region=events["district"].fillna(remainder))
+        regions = district_units(gazetteer, level)
     return panel_from_events(
         events,
-        gazetteer.codes,
+        regions,
         series.freq,
         actor_groups=gazetteer.actors.names,
         **options,  # type: ignore[arg-type]
