@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
 
 from events.gazetteer import Gazetteer, RegionResolver
 from service.dependencies import ResolverDep
@@ -64,26 +66,34 @@ def list_countries(resolver: ResolverDep) -> CountriesPublic:
     return CountriesPublic(data=data, count=len(data))
 
 
+def _units(gazetteer: Gazetteer, level: str) -> list[RegionPublic]:
+    """A country's units at `level`: its regions, or a lower level's units (none if it has no
+    such level)."""
+    if level == "adm1":
+        return [
+            RegionPublic(code=r.code, name=r.name, country=gazetteer.country)
+            for r in gazetteer.regions
+        ]
+    units = gazetteer.levels[level].units if level in gazetteer.levels else ()
+    return [
+        RegionPublic(code=u.code, name=u.name, country=gazetteer.country, level=level,
+                     parent=u.parent)
+        for u in units
+    ]  # fmt: skip
+
+
+def _shapes(gazetteer: Gazetteer, level: str) -> Mapping[str, BaseGeometry]:
+    if level == "adm1":
+        return gazetteer.shapes  # empty for a country defined without boundaries
+    return gazetteer.levels[level].shapes if level in gazetteer.levels else {}
+
+
 @router.get("/regions", response_model=RegionsPublic, responses=error_responses(422))
 def list_regions(
     resolver: ResolverDep, country: CountryQuery = None, level: LevelQuery = "adm1"
 ) -> RegionsPublic:
     """Every region (of one country with `country`), by code; districts with `level=adm2`."""
-    countries = _countries(resolver, country)
-    if level == "adm1":
-        data = [
-            RegionPublic(code=region.code, name=region.name, country=region.country)
-            for gazetteer in countries
-            for region in gazetteer.regions
-        ]
-    else:
-        data = [
-            RegionPublic(code=unit.code, name=unit.name, country=gazetteer.country,
-                         level=level, parent=unit.parent)
-            for gazetteer in countries
-            if level in gazetteer.levels
-            for unit in gazetteer.levels[level].units
-        ]  # fmt: skip
+    data = [unit for g in _countries(resolver, country) for unit in _units(g, level)]
     return RegionsPublic(data=data, count=len(data))
 
 
@@ -96,47 +106,27 @@ def region_boundaries(
     """Region boundaries as GeoJSON, each unit one feature (parts a boundary file splits, such
     as a merged province's, are one). A country defined without boundaries has none; districts
     (`level=adm2`) carry their province as `parent`."""
-    countries = tuple(g.country for g in _countries(resolver, country))
-    if level == "adm2":
-        return _district_boundaries(resolver, countries)
-    return _boundaries(resolver, countries)
-
-
-@functools.lru_cache(maxsize=16)
-def _district_boundaries(
-    resolver: RegionResolver, countries: tuple[str, ...]
-) -> GeoJsonFeatureCollection:
-    features = [
-        {
-            "type": "Feature",
-            "id": unit.code,
-            "properties": {
-                "code": unit.code,
-                "name": unit.name,
-                "country": code,
-                "parent": unit.parent,
-            },
-            "geometry": mapping(level.shapes[unit.code]),
-        }
-        for code in countries
-        if (level := resolver.gazetteers[code].levels.get("adm2")) is not None
-        for unit in level.units
-    ]
-    return GeoJsonFeatureCollection(features=features)
+    return _boundaries(resolver, tuple(g.country for g in _countries(resolver, country)), level)
 
 
 @functools.lru_cache(maxsize=32)
-def _boundaries(resolver: RegionResolver, countries: tuple[str, ...]) -> GeoJsonFeatureCollection:
-    """Built once per set of definitions (a resolver) and countries asked for."""
-    features = [
-        {
-            "type": "Feature",
-            "id": region.code,
-            "properties": {"code": region.code, "name": region.name, "country": region.country},
-            "geometry": mapping(gazetteer.shapes[region.code]),
-        }
-        for gazetteer in (resolver.gazetteers[code] for code in countries)
-        if gazetteer.has_boundaries
-        for region in gazetteer.regions
-    ]
+def _boundaries(
+    resolver: RegionResolver, countries: tuple[str, ...], level: str
+) -> GeoJsonFeatureCollection:
+    """Built once per set of definitions (a resolver), countries and level asked for."""
+    features = []
+    for gazetteer in (resolver.gazetteers[code] for code in countries):
+        shapes = _shapes(gazetteer, level)
+        for unit in _units(gazetteer, level) if shapes else ():
+            properties = unit.model_dump(include={"code", "name", "country", "parent"})
+            if unit.parent is None:
+                del properties["parent"]
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": unit.code,
+                    "properties": properties,
+                    "geometry": mapping(shapes[unit.code]),
+                }
+            )
     return GeoJsonFeatureCollection(features=features)
