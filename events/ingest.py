@@ -592,8 +592,10 @@ def _valid_or_refused(
     """Every row valid (or `skip_invalid`), and at least one to store."""
     if errors and not skip_invalid:
         raise IngestError(path, errors, rows_read)
-    if not found:
-        raise IngestError(path, errors or [RowError(1, none)], rows_read)
+    if not found and errors:
+        raise IngestError(path, errors, rows_read)
+    if not found:  # no row was wrong: say why there is nothing, not that line 1 is invalid
+        raise IngestError(path, [], rows_read, none)
 
 
 def _none_known(undefined: Counter[str], what: str) -> str:

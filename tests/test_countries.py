@@ -330,3 +330,16 @@ def test_a_model_pools_countries_while_its_series_stays_one_country(
     with pytest.raises(TrainingError):
         train_version(store, ucdp, artifact_root=tmp_path / "artifacts", secret=SECRET)
     store.dispose()
+
+
+def test_a_file_of_undefined_countries_only_says_so(engine: object, tmp_path: Path) -> None:
+    from events.ingest import IngestError
+
+    rows = (DATA / "ucdp_candidate_afghanistan_pakistan_sample.csv").read_text().splitlines()
+    only = tmp_path / "india_only.csv"
+    only.write_text("\n".join([rows[0], *(r for r in rows if ",India," in r)]) + "\n")
+    with pytest.raises(IngestError) as refused:
+        ingest_file(engine, only)  # type: ignore[arg-type]
+    message = str(refused.value)
+    assert "IND (1 rows) have no definition" in message and "countries add" in message
+    assert "rows are invalid" not in message and "nothing was stored" in message
