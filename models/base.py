@@ -52,8 +52,9 @@ class CountForecast:
     dispersion: np.ndarray
     p_severe: np.ndarray
     drivers: list[list[Driver]] | None = None
-    # The interval is [q(tail_level), q(1 - tail_level)]; calibrated models move it from 0.1.
-    tail_level: float = 0.1
+    # The interval is [q(tail_level), q(1 - tail_level)]; calibrated models move it from 0.1,
+    # the ensemble per row (models.strata).
+    tail_level: float | np.ndarray = 0.1
     zero_from_p_event: bool = False
     # The fatality law, from models that forecast fatalities (the default ensemble).
     fatalities: FatalityLaws | None = None

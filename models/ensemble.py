@@ -18,6 +18,9 @@ from models.base import CountForecast, HorizonModel
 from models.distributions import continuous_quantile
 from models.fatalities import FatalityLaws
 from models.fatality_regression import LogNormalFatalities
+from models.laws import spread_coverage
+from models.strata import NAMES as STRATA
+from models.strata import Strata
 
 TARGET_COVERAGE = 0.80
 # Held-out coverage within this of the target is close enough: among such interval levels the
@@ -26,7 +29,9 @@ TARGET_COVERAGE = 0.80
 # backtests (on held-out months the loss was least at 0.83-0.87 coverage); half of the 0.76-0.84
 # band the product promises is kept as margin for drift between held-out and forecast years.
 COVERAGE_TOLERANCE = 0.02
-_TAIL_GRID = np.linspace(0.02, 0.25, 24)
+_TAIL_GRID = np.linspace(0.005, 0.25, 50)
+# A stratum with fewer held-out rows than this takes the level fitted over all rows.
+MIN_STRATUM_ROWS = 30
 # The held-out periods are forecast in this many consecutive folds, each by members trained on
 # everything before it, so the later folds come from members as fresh as the deployed ones.
 HELD_OUT_FOLDS = 2
@@ -99,10 +104,15 @@ def _stack_design(probabilities: Sequence[np.ndarray]) -> np.ndarray:
     return np.column_stack([np.ones_like(columns[0]), *columns])
 
 
+def _pinball(quantile: np.ndarray, observed: np.ndarray, level: float) -> np.ndarray:
+    """The quantile loss of each element."""
+    error = observed - quantile
+    return np.asarray(np.maximum(level * error, (level - 1) * error))
+
+
 def _quantile_loss(quantile: np.ndarray, observed: np.ndarray, level: float) -> np.ndarray:
     """The mean quantile loss along the last axis (one per row of a stack of quantiles)."""
-    error = observed - quantile
-    return np.asarray(np.mean(np.maximum(level * error, (level - 1) * error), axis=-1))
+    return np.asarray(np.mean(_pinball(quantile, observed, level), axis=-1))
 
 
 def _best_mean_weight(count: CountForecast, level: np.ndarray, observed: np.ndarray) -> float:
@@ -121,22 +131,62 @@ def _blend(first: np.ndarray, second: np.ndarray, weight: float | np.ndarray) ->
     return weight * first + (1 - weight) * second
 
 
-def _interval_level(forecast: CountForecast | FatalityLaws, observed: np.ndarray) -> float:
+def _whole_counts_covered(low: np.ndarray, high: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    return np.asarray((observed >= low) & (observed <= high))
+
+
+Covered = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _grid_scores(
+    forecast: CountForecast | FatalityLaws, observed: np.ndarray, covered: Covered
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per tail level t of the grid (rows) and held-out row (columns): how far the interval
+    [q(t), q(1 - t)] covers the outcome, and its ends' quantile loss as the 0.1 and 0.9
+    quantiles. Event counts are `covered` as spread like the ends (so quiet units' zeros do
+    not cover every interval); fatalities, whose law is continuous past 0, as whole counts."""
+    lows = forecast.quantile(_TAIL_GRID[:, None])
+    highs = forecast.quantile(1 - _TAIL_GRID[:, None])
+    losses = _pinball(lows, observed, 0.1) + _pinball(highs, observed, 0.9)
+    return covered(lows, highs, observed), losses
+
+
+def _chosen_level(covered: np.ndarray, losses: np.ndarray) -> float:
     """The tail level t of the interval [q(t), q(1 - t)] published as p10 and p90.
 
     Among the levels whose held-out coverage is within COVERAGE_TOLERANCE of TARGET_COVERAGE,
-    the one whose ends have the least quantile loss as the 0.1 and 0.9 quantiles; if none is,
-    the level with the coverage nearest the target.
+    the one whose ends have the least quantile loss; if none is, the level with the coverage
+    nearest the target.
     """
-    lows = forecast.quantile(_TAIL_GRID[:, None])
-    highs = forecast.quantile(1 - _TAIL_GRID[:, None])
-    coverage = np.mean((observed >= lows) & (observed <= highs), axis=1)
-    gaps = np.round(np.abs(coverage - TARGET_COVERAGE), 9)
-    losses = _quantile_loss(lows, observed, 0.1) + _quantile_loss(highs, observed, 0.9)
+    gaps = np.round(np.abs(np.mean(covered, axis=1) - TARGET_COVERAGE), 9)
+    mean_losses = np.mean(losses, axis=1)
     within = np.flatnonzero(gaps <= COVERAGE_TOLERANCE)
     if not len(within):
         return float(_TAIL_GRID[int(np.argmin(gaps))])
-    return float(_TAIL_GRID[within[int(np.argmin(losses[within]))]])
+    return float(_TAIL_GRID[within[int(np.argmin(mean_losses[within]))]])
+
+
+def _interval_level(
+    forecast: CountForecast | FatalityLaws,
+    observed: np.ndarray,
+    covered: Covered = spread_coverage,
+) -> float:
+    """The interval level chosen on all held-out rows (see `_chosen_level`)."""
+    return _chosen_level(*_grid_scores(forecast, observed, covered))
+
+
+def _stratum_levels(
+    scores: tuple[np.ndarray, np.ndarray], strata: np.ndarray, pooled: float
+) -> tuple[float, ...]:
+    """The interval level of each activity stratum, chosen on its own held-out rows' scores
+    (`_grid_scores` of all rows); `pooled` where a stratum has too few."""
+    covered, losses = scores
+    levels = []
+    for stratum in range(len(STRATA)):
+        rows = strata == stratum
+        enough = rows.sum() >= MIN_STRATUM_ROWS
+        levels.append(_chosen_level(covered[:, rows], losses[:, rows]) if enough else pooled)
+    return tuple(levels)
 
 
 def jeffreys_rate(share: np.ndarray, periods: int) -> np.ndarray:
@@ -184,6 +234,9 @@ class EnsembleModel:
     fatality_model: LogNormalFatalities | None = None
     actor_model: ActorShares | None = None
     event_share_feature: str | None = None
+    # Ensembles saved before intervals were calibrated per activity stratum use one level.
+    strata: Strata | None = None
+    stratum_tail_levels: tuple[float, ...] = ()
 
     def __init__(
         self,
@@ -240,6 +293,7 @@ class EnsembleModel:
             self.event_stack.fit(event_inputs, occurred)
             self.severe_stack.fit(severe_inputs, severe)
             observed_counts = late.events.to_numpy()
+            level = None
             if self.level_feature is not None:
                 level = np.expm1(late.X[self.level_feature].to_numpy())
                 self.mean_weight = _best_mean_weight(count, level, observed_counts)
@@ -248,11 +302,19 @@ class EnsembleModel:
             # stacked p_event.
             p_event = self.event_stack(event_inputs)
             count = replace(count, p_event=p_event, zero_from_p_event=True)
-            self.tail_level = _interval_level(count, observed_counts)
+            scores = _grid_scores(count, observed_counts, spread_coverage)
+            self.tail_level = _chosen_level(*scores)
+            if level is not None:
+                self.strata = Strata.fit(level)
+                self.stratum_tail_levels = _stratum_levels(
+                    scores, self.strata.of(level), self.tail_level
+                )
             if self.fatality_factory is not None:
                 p_severe = np.minimum(self.severe_stack(severe_inputs), p_event)
                 law = self._held_out_fatalities(late, folds, p_event, p_severe)
-                self.fatality_tail_level = _interval_level(law, late.fatalities.to_numpy())
+                self.fatality_tail_level = _interval_level(
+                    law, late.fatalities.to_numpy(), _whole_counts_covered
+                )
         self.members = [_fitted(factory, data) for factory in self.member_factories]
         if self.fatality_factory is not None:
             self.fatality_model = self.fatality_factory().fit(data)
@@ -346,9 +408,12 @@ class EnsembleModel:
         p_event = self.event_stack(self._event_inputs(forecasts, X))
         p_severe = self.severe_stack(self._severe_inputs(forecasts, X))
         mean = count.mean
+        tail_level: float | np.ndarray = self.tail_level
         if self.level_feature is not None:
             level = np.expm1(X[self.level_feature].to_numpy())
             mean = _blend(count.mean, level, self.mean_weight)
+            if self.strata is not None and self.stratum_tail_levels:
+                tail_level = np.asarray(self.stratum_tail_levels)[self.strata.of(level)]
         fatalities = (
             replace(
                 self.fatality_model.law(X, p_event, p_severe), tail_level=self.fatality_tail_level
@@ -361,7 +426,7 @@ class EnsembleModel:
             mean=mean,
             p_event=p_event,
             p_severe=p_severe,
-            tail_level=self.tail_level,
+            tail_level=tail_level,
             zero_from_p_event=True,
             fatalities=fatalities,
             actor_shares=self.actor_model.shares(X) if self.actor_model is not None else None,

@@ -20,6 +20,7 @@ from scipy import special
 # RPS is summed exactly over whole counts up to here, then integrated on a geometric grid.
 _EXACT_COUNTS = 2000
 _FAR = 1e7
+RPS_ROWS = 1000
 
 
 def _sf(z: np.ndarray) -> np.ndarray:
@@ -166,8 +167,28 @@ class FatalityLaws:
 
     def ranked_probability_score(self, observed: np.ndarray) -> np.ndarray:
         """Per row, sum over whole k >= 0 of (P(F <= k) - [observed <= k])^2: exact up to
-        _EXACT_COUNTS, then the integral of the smooth rest on a geometric grid."""
+        _EXACT_COUNTS, then the integral of the smooth rest on a geometric grid. RPS_ROWS
+        rows at a time: each row's grid is _EXACT_COUNTS long, and a district backtest scores
+        tens of thousands of rows."""
         observed = np.asarray(observed, dtype=float)
+        return np.concatenate(
+            [
+                self._rows(slice(start, start + RPS_ROWS))._rps(observed[start : start + RPS_ROWS])
+                for start in range(0, len(observed), RPS_ROWS)
+            ]
+            or [np.zeros(0)]
+        )
+
+    def _rows(self, rows: slice) -> FatalityLaws:
+        return replace(
+            self,
+            p_fatal=self.p_fatal[rows],
+            p_severe=self.p_severe[rows],
+            location=self.location[rows],
+            scale=self.scale[rows],
+        )
+
+    def _rps(self, observed: np.ndarray) -> np.ndarray:
         exact = np.arange(0, _EXACT_COUNTS, dtype=float)[:, None]
         below = 1.0 - self.exceedance(exact + 1)
         total = np.sum((below - (observed >= 0) * (exact >= observed)) ** 2, axis=0)

@@ -50,6 +50,19 @@ class CountLaw:
         fraction = (level - below) / max(pmf[k], 1e-12)
         return float(max(k - 0.5 + min(max(fraction, 0.0), 1.0), 0.0))
 
+    def interval(self, mass: float = 0.8) -> tuple[float, float]:
+        """The ends of an interval holding `mass` of the law: equal tails, unless the lower
+        end falls on the mass at 0 (which holds the half of P(0) spread below 0). The interval
+        then starts at 0 and holds `mass` up to q(mass): [q(0.1), q(0.9)] of a law with 90% on
+        0 would hold 90%."""
+        tail = (1.0 - mass) / 2
+        low = self.quantile(tail)
+        return (low, self.quantile(1.0 - tail)) if low > 0 else (0.0, self.quantile(mass))
+
+    def median(self) -> float:
+        """The whole-number median: the smallest count with P(count <= k) >= 1/2."""
+        return float(np.searchsorted(self.cdf, 0.5))
+
     def exceedance(self, count: int) -> float:
         """P(count >= `count`)."""
         if count <= 0:
@@ -91,6 +104,24 @@ class CountLaw:
                 below, np.exp(log_binomial), 0.0
             )
         return CountLaw(law_of_group, 0.0)
+
+
+def spread_coverage(low: np.ndarray, high: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Per row, the chance that the observed count, spread evenly over [k - 1/2, k + 1/2] and
+    cut at 0 as the interval ends are (models.distributions), falls in [low, high].
+
+    A whole count is covered or not, so where a law puts 90% on 0, any interval holding 0
+    covers 90% of the counts: the plain rate cannot tell an 80% interval from a 90% one there.
+    Spread like the ends, the interval between a law's a and b quantiles covers b - a of the
+    time (b where the lower end sits on the mass at 0), at any level of activity: the
+    randomized PIT for counts of Czado, Gneiting and Held (2009).
+    """
+    low, high, observed = (np.asarray(a, dtype=float) for a in (low, high, observed))
+    start, stop = np.maximum(low, observed - 0.5), np.minimum(high, observed + 0.5)
+    inside = np.clip(stop - np.maximum(start, 0.0), 0.0, 1.0)
+    # A count of 0 keeps the half spread below 0 at 0 itself.
+    at_zero = np.where((observed == 0) & (low <= 0.0), 0.5, 0.0)
+    return np.asarray(inside + at_zero)
 
 
 @dataclass(frozen=True)

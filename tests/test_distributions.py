@@ -18,7 +18,8 @@ from events.series import Series
 from features.specs import default_spec
 from models.base import CountForecast
 from models.catalog import REFERENCE_MODELS
-from models.laws import CountLaw
+from models.distributions import count_pmfs
+from models.laws import CountLaw, spread_coverage
 from service.app import create_app
 from store.db import make_engine
 from tests.conftest import served_settings
@@ -93,3 +94,18 @@ def test_every_model_of_a_backtest_is_scored_by_rps(recent_store_file: Path) -> 
     by_hand = np.mean([ranked_probability_score(law, y) for law, y in
                        zip(climatology["count_law"], climatology["observed_events"], strict=True)])  # fmt: skip
     assert table.loc[("climatology", "all"), "rps"] == pytest.approx(by_hand)
+
+
+def test_a_law_interval_holds_its_mass_even_on_the_mass_at_zero() -> None:
+    """Draws from the law itself, counts spread like the ends: the interval holds 80% of them
+    for a busy law (equal tails) and for a quiet one (from 0, where q(0.1) is on the zero)."""
+    rng = np.random.default_rng(8)
+    for mean in (0.15, 2.0, 40.0):
+        (pmf, tail), = count_pmfs(np.array([mean]), np.array([0.3]))  # fmt: skip
+        law = CountLaw(pmf, tail)
+        low, high = law.interval(0.8)
+        observed = rng.negative_binomial(1 / 0.3, (1 / 0.3) / (1 / 0.3 + mean), 40000)
+        covered = spread_coverage(np.full(40000, low), np.full(40000, high), observed)
+        assert abs(covered.mean() - 0.8) < 0.01
+        assert (low == 0.0) == (law.quantile(0.1) == 0.0)
+        assert law.median() == float(np.searchsorted(np.cumsum(pmf), 0.5))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 
 from features.design import HorizonData
@@ -12,7 +13,16 @@ from features.specs import FeatureSpec
 from models.base import CountForecast
 from models.count_regression import NegativeBinomialModel
 from models.distributions import continuous_quantile, hurdle_mean, median_count, prob_zero
-from models.ensemble import ShrunkStack, _interval_level, jeffreys_rate
+from models.ensemble import (
+    MIN_STRATUM_ROWS,
+    ShrunkStack,
+    _grid_scores,
+    _interval_level,
+    _stratum_levels,
+    jeffreys_rate,
+)
+from models.laws import spread_coverage
+from models.strata import Strata
 
 SPEC = FeatureSpec.default("month")
 
@@ -180,11 +190,12 @@ def test_hurdle_levels_below_the_zero_mass_are_zero_for_a_large_mean() -> None:
 def _interval_scores(
     forecast: CountForecast, observed: np.ndarray, tail: float
 ) -> tuple[float, float]:
-    """Coverage of [q(tail), q(1 - tail)] and its ends' quantile loss as the 0.1 and 0.9 quantiles."""
+    """Coverage of [q(tail), q(1 - tail)] (counts spread like the ends) and its ends' quantile
+    loss as the 0.1 and 0.9 quantiles."""
     low, high = forecast.quantile(tail), forecast.quantile(1 - tail)
     loss = np.mean(np.maximum(0.1 * (observed - low), -0.9 * (observed - low)))
     loss += np.mean(np.maximum(0.9 * (observed - high), -0.1 * (observed - high)))
-    return float(np.mean((observed >= low) & (observed <= high))), float(loss)
+    return float(np.mean(spread_coverage(low, high, observed))), float(loss)
 
 
 def _too_narrow(n: int, dispersion: float, seed: int) -> tuple[CountForecast, np.ndarray]:
@@ -205,7 +216,7 @@ def test_interval_level_is_the_least_loss_level_with_coverage_near_the_target() 
     of 80%, as wide as that allows."""
     forecast, observed = _too_narrow(4000, dispersion=0.3, seed=5)
     chosen = _interval_level(forecast, observed)
-    scores = {t: _interval_scores(forecast, observed, t) for t in np.linspace(0.02, 0.25, 24)}
+    scores = {t: _interval_scores(forecast, observed, t) for t in np.linspace(0.005, 0.25, 50)}
     in_band = {t: s for t, s in scores.items() if abs(s[0] - 0.8) <= 0.02}
     coverage, loss = _interval_scores(forecast, observed, chosen)
     assert 0.78 <= coverage <= 0.82
@@ -216,9 +227,9 @@ def test_interval_level_is_the_least_loss_level_with_coverage_near_the_target() 
 
 def test_interval_level_falls_back_to_the_nearest_coverage() -> None:
     """Outcomes so much wider than the law that no level covers 78%: the widest is used."""
-    forecast, observed = _too_narrow(2000, dispersion=3.0, seed=4)
+    forecast, observed = _too_narrow(2000, dispersion=8.0, seed=4)
     chosen = _interval_level(forecast, observed)
-    assert chosen == 0.02
+    assert chosen == 0.005
     assert _interval_scores(forecast, observed, chosen)[0] < 0.78
 
 
@@ -227,3 +238,54 @@ def test_jeffreys_rate_keeps_none_and_all_of_n_inside_zero_one() -> None:
     np.testing.assert_allclose(
         jeffreys_rate(np.array([0.0, 0.5, 1.0]), 12), [0.5 / 13, 6.5 / 13, 12.5 / 13]
     )
+
+
+def test_spread_coverage_of_a_true_law_is_the_mass_between_its_ends() -> None:
+    """Outcomes drawn from the law itself. A whole count is covered or not, so at a mean of 0.1
+    any interval holding 0 covers 90% of counts; spread like the ends, [q(a), q(b)] covers
+    b - a, or b where q(a) sits on the law's mass at 0: at any mean, its own level."""
+    rng = np.random.default_rng(3)
+    for mean, (a, b), counts_cover in ((0.1, (0.1, 0.8), 0.905), (30.0, (0.1, 0.9), 0.80)):
+        means = np.full(20000, mean)
+        observed = rng.poisson(means).astype(float)
+        low = continuous_quantile(means, np.zeros_like(means), a)
+        high = continuous_quantile(means, np.zeros_like(means), b)
+        assert abs(np.mean(spread_coverage(low, high, observed)) - 0.80) < 0.01
+        assert abs(np.mean((observed >= low) & (observed <= high)) - counts_cover) < 0.02
+    assert spread_coverage(np.array([0.0, 0.2, 2.2]), np.array([0.1, 1.0, 3.2]),
+                           np.array([0.0, 0.0, 3.0])).tolist() == pytest.approx([0.6, 0.3, 0.7])  # fmt: skip
+
+
+def test_strata_split_active_units_at_their_median() -> None:
+    strata = Strata.fit(np.array([0.0, 0.2, 1.0, 2.0, 3.0, 10.0]))
+    assert strata.busy_from == 2.5
+    assert strata.names(np.array([0.4, 0.5, 2.4, 2.5, 50.0])).tolist() == [
+        "quiet", "middle", "middle", "busy", "busy"]  # fmt: skip
+    # No active unit: every row is quiet or middle, none busy.
+    assert Strata.fit(np.zeros(4)).of(np.array([0.0, 0.7])).tolist() == [0, 1]
+
+
+def test_each_stratum_gets_the_interval_its_own_rows_need() -> None:
+    """Quiet rows drawn from their law, busy rows from a law three times wider than the
+    forecast's: the busy stratum widens its interval, the quiet keeps near 0.1; a stratum
+    with too few rows takes the pooled level."""
+    forecast, observed = _too_narrow(600, dispersion=0.3, seed=2)
+    rng = np.random.default_rng(9)
+    quiet_mean = np.full(600, 0.3)
+    quiet = CountForecast(p_event=np.zeros(600), mean=quiet_mean, dispersion=np.full(600, 0.1),
+                          p_severe=np.zeros(600))  # fmt: skip
+    both = CountForecast(
+        p_event=np.zeros(1200 + MIN_STRATUM_ROWS - 1),
+        mean=np.concatenate([quiet_mean, forecast.mean, np.full(MIN_STRATUM_ROWS - 1, 5.0)]),
+        dispersion=np.full(1200 + MIN_STRATUM_ROWS - 1, 0.1),
+        p_severe=np.zeros(1200 + MIN_STRATUM_ROWS - 1),
+    )
+    outcomes = np.concatenate(
+        [rng.negative_binomial(10, 10 / 10.3, 600), observed, np.full(MIN_STRATUM_ROWS - 1, 5)]
+    ).astype(float)
+    strata = np.concatenate([np.zeros(600), np.full(600, 2), np.ones(MIN_STRATUM_ROWS - 1)])
+    scores = _grid_scores(both, outcomes, spread_coverage)
+    quiet_level, middle_level, busy_level = _stratum_levels(scores, strata, 0.123)
+    assert middle_level == 0.123
+    assert busy_level < 0.06 < 0.08 <= quiet_level
+    assert quiet_level == _interval_level(quiet, outcomes[:600])

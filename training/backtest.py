@@ -22,7 +22,7 @@ from features import memo
 from features.families import OPTIONAL, family_windows
 from features.specs import FeatureSpec
 from models.base import Forecaster
-from models.catalog import DEFAULT_MODEL, FAMILIES, REFERENCE_MODELS, make_forecaster
+from models.catalog import DEFAULT_MODEL, FAMILIES, LEVEL, REFERENCE_MODELS, make_forecaster
 from models.reference import trailing_values
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,16 @@ def run_backtest(
         backend=request.backend,
         progress=progress,
     )
-    return with_reference_laws(results, panel, spec)
+    return with_activity(with_reference_laws(results, panel, spec), panel, spec.freq)
+
+
+def with_activity(results: pd.DataFrame, panel: pd.DataFrame, freq: Frequency) -> pd.DataFrame:
+    """Each row's `activity`: its region's mean count over the ensemble's level window up to
+    the origin, what the report's activity strata are read from (models.strata)."""
+    keys = results[["region", "origin"]].drop_duplicates()
+    samples = trailing_values(panel, keys, "events", LEVEL.of(freq))
+    keys = keys.assign(activity=[float(np.mean(s)) if len(s) else np.nan for s in samples])
+    return results.merge(keys, on=["region", "origin"], how="left", validate="many_to_one")
 
 
 def with_reference_laws(

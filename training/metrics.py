@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models.fatalities import FatalityLaws
+from models.laws import spread_coverage
 from training.scores import QUANTILES, brier, mean_rps, pinball
 
 CALIBRATION_BINS = 10
@@ -68,6 +69,15 @@ def score(rows: pd.DataFrame, severe_threshold: int = 25) -> dict[str, float]:
         ),
         "coverage_p10_p90": float(
             np.mean((observed >= rows["events_p10"]) & (observed <= rows["events_p90"]))
+        ),
+        "spread_coverage_p10_p90": float(
+            np.mean(
+                spread_coverage(
+                    rows["events_p10"].to_numpy(dtype=float),
+                    rows["events_p90"].to_numpy(dtype=float),
+                    observed,
+                )
+            )
         ),
         "mae": float(np.mean(np.abs(rows["expected_events"].to_numpy(dtype=float) - observed))),
         "rps": mean_rps(rows["count_law"], observed) if "count_law" in rows else float("nan"),

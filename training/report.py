@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from models.strata import Strata
 from training.actor_metrics import actor_metrics
 from training.elections import election_metrics
 from training.metrics import fatality_rps_rows, reliability_table, score_backtest
@@ -42,7 +43,8 @@ def write_report(
     freq: str = "month",
     elections: Sequence[date] = (),
 ) -> pd.DataFrame:
-    """Write metrics.csv, metrics.json, metrics_by_region.csv, reliability.png and regions.png
+    """Write metrics.csv, metrics.json, metrics_by_region.csv, metrics_by_stratum.csv (where
+    rows carry their trailing activity), reliability.png and regions.png
     (and actor_metrics.csv where the main model forecast actor groups, metrics_election.csv
     where target periods fall near `elections`); return the metrics per horizon."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -55,6 +57,12 @@ def write_report(
     # regions covers quiet ones always and busy ones less), so each region gets its own row.
     by_region = score_backtest(scored, severe_threshold=severe_threshold, by="region")
     by_region.to_csv(directory / "metrics_by_region.csv", index=False)
+    if "activity" in scored:
+        # The same per activity stratum, the edges read from the main model's rows.
+        strata = Strata.fit(scored.loc[scored["model"] == main_model, "activity"].to_numpy())
+        stratified = scored.assign(stratum=strata.names(scored["activity"].to_numpy()))
+        by_stratum = score_backtest(stratified, severe_threshold=severe_threshold, by="stratum")
+        by_stratum.to_csv(directory / "metrics_by_stratum.csv", index=False)
     (directory / "metrics.json").write_text(json.dumps(metrics.to_dict(orient="records"), indent=2))
     by_group = actor_metrics(scored)
     if not by_group.empty:
