@@ -2,6 +2,7 @@
 same load tool (wrk), same connections, in one run.
 
     .venv/bin/python benchmarks/api.py [--home DIR] [--connections 32] [--duration 15]
+    .venv/bin/python benchmarks/api.py --home DIR --query level=adm2   # a district series
 
 --home must hold a champion (e.g. after `make serve` or `threatcast bootstrap`: ./var); without it
 a temporary home is bootstrapped first (ingest and a first training: a minute or two).
@@ -71,6 +72,9 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="Alternate the endpoints this often; medians."
     )
+    parser.add_argument(
+        "--query", default="", help="Ask /v1/forecasts this, e.g. level=adm2 (its districts)."
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -95,9 +99,10 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, timeout=600)
-        _wrk(f"{url}/v1/forecasts", args.connections, 3)  # warm-up
+        forecasts_path = f"v1/forecasts?{args.query}" if args.query else "v1/forecasts"
+        _wrk(f"{url}/{forecasts_path}", args.connections, 3)  # warm-up
         # Alternated, so a noisy moment of the machine falls on both endpoints alike.
-        runs: dict[str, list[dict[str, float]]] = {"healthz": [], "v1/forecasts": []}
+        runs: dict[str, list[dict[str, float]]] = {"healthz": [], forecasts_path: []}
         for _ in range(args.repeat):
             for path, found in runs.items():
                 found.append(_wrk(f"{url}/{path}", args.connections, args.duration))
@@ -113,9 +118,9 @@ def main() -> None:
         f"wrk, 2 threads, {args.connections} connections, {args.repeat} alternated runs of "
         f"{args.duration} s per endpoint (medians), one uvicorn worker"
     )
-    for name, figures in (("GET /healthz", health), ("GET /v1/forecasts", forecasts)):
+    for name, figures in (("GET /healthz", health), (f"GET /{forecasts_path}", forecasts)):
         print(
-            f"{name:<18} {figures['rps']:8.0f} req/s   p50 {figures['p50_ms']:6.2f} ms   "
+            f"{name:<30} {figures['rps']:8.0f} req/s   p50 {figures['p50_ms']:6.2f} ms   "
             f"p99 {figures['p99_ms']:6.2f} ms   non-2xx {figures['errors']:.0f}"
         )
     print(

@@ -1,8 +1,10 @@
 """Time and peak memory of the reference backtest (not a test): GED 22.1, origins 2016-01..2021-12,
 horizons 1, 3, 6, the default ensemble and the reference models; with --freq week the weekly
-one (origins 2016-W01..2021-W52, horizons 1, 2, 4, 8), with --freq both the two side by side.
+one (origins 2016-W01..2021-W52, horizons 1, 2, 4, 8), with --freq both the two side by side;
+with --freq districts the monthly one per province beside the one per district (`--level adm2`:
+the district models, the province model they are reconciled to, and the references).
 
-    .venv/bin/python benchmarks/backtest.py [--n-jobs 2] [--repeat 1] [--freq month|week|both]
+    .venv/bin/python benchmarks/backtest.py [--n-jobs 2] [--repeat 1] [--freq month|week|both|districts]
     .venv/bin/python benchmarks/backtest.py --baseline d26b846 --repeat 3
 
 With --baseline, the same backtest of that commit (checked out in a temporary git worktree, run
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +36,9 @@ WINDOWS = {
     "month": ("--freq", "month", "--start", "2016-01", "--end", "2021-12", "--horizons", "1,3,6"),
     "week": ("--freq", "week", "--start", "2016-W01", "--end", "2021-W52", "--horizons", "1,2,4,8"),
 }
+WINDOWS["district"] = (*WINDOWS["month"], "--level", "adm2")
+PAIRS = {"month": ("month",), "week": ("week",), "both": ("month", "week"),
+         "districts": ("month", "district")}  # fmt: skip
 
 
 def _run_once(tree: Path, n_jobs: int, workdir: Path, freq: str = "month") -> tuple[float, float]:
@@ -70,10 +76,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--freq", choices=("month", "week", "both"), default="month")
+    parser.add_argument("--freq", choices=tuple(PAIRS), default="month")
     parser.add_argument("--baseline", help="A commit to alternate with, e.g. d26b846.")
+    parser.add_argument("--keep", type=Path, help="Copy this tree's last report here.")
     args = parser.parse_args()
-    freqs = ("month", "week") if args.freq == "both" else (args.freq,)
+    freqs = PAIRS[args.freq]
     ours: dict[str, list[tuple[float, float]]] = {freq: [] for freq in freqs}
     theirs: dict[str, list[tuple[float, float]]] = {freq: [] for freq in freqs}
     with tempfile.TemporaryDirectory() as scratch:
@@ -92,6 +99,8 @@ def main() -> None:
                         theirs[freq].append(_run_once(baseline, args.n_jobs, work / "theirs", freq))
                     ours[freq].append(_run_once(ROOT, args.n_jobs, work / "ours", freq))
             metrics = (work / "ours" / "report" / "metrics.csv").read_text()
+            if args.keep:
+                shutil.copytree(work / "ours" / "report", args.keep, dirs_exist_ok=True)
         finally:
             if args.baseline:
                 subprocess.run(
@@ -101,14 +110,14 @@ def main() -> None:
     for freq in freqs:
         times = [t for t, _ in ours[freq]]
         peak = max(m for _, m in ours[freq])
-        print(f"{freq}ly backtest wall time: {_summary(times)}; peak memory {peak:.0f} MiB")
+        print(f"{freq} backtest wall time: {_summary(times)}; peak memory {peak:.0f} MiB")
         if theirs[freq]:
             base = [t for t, _ in theirs[freq]]
             ratio = statistics.median(times) / statistics.median(base)
             print(f"  baseline {args.baseline}: {_summary(base)}; ratio of medians {ratio:.2f}")
     if len(freqs) == 2:
-        month, week = (statistics.median(t for t, _ in ours[f]) for f in freqs)
-        print(f"weekly / monthly wall time: {week / month:.2f}")
+        first, second = (statistics.median(t for t, _ in ours[f]) for f in freqs)
+        print(f"{freqs[1]} / {freqs[0]} wall time: {second / first:.2f}")
     print(metrics)
 
 

@@ -22,7 +22,7 @@ from events.actors import ActorClassifier
 from events.boundaries import load_topojson, locate, touching
 from events.bundled import COUNTRIES_DIR
 from events.canonical import PROVINCE_LEVEL_PRECISION, Event
-from events.levels import Level
+from events.levels import FIRST_LEVEL, UNPLACED, Level
 from events.names import name_table, normalize_name
 
 # A definition is named by its country's ISO 3166-1 alpha-3 code: PAK.json.
@@ -107,6 +107,31 @@ class Gazetteer:
 
     def code_for_name(self, name: str | None) -> str | None:
         return self._by_name.get(normalize_name(name)) if name else None
+
+    def unit_parents(self, level: str) -> dict[str, str]:
+        """Each unit a series of `level` forecasts, to its region: the regions themselves at
+        the first level; below it, the level's units and each region's remainder
+        (`<region code>-UNPLACED`: events that can be placed only in the region)."""
+        if level == FIRST_LEVEL:
+            return {code: code for code in self.codes}
+        if level not in self.levels:
+            raise ValueError(
+                f"{self.name} has no {level} level; its levels: adm1, {', '.join(self.levels)}"
+            )
+        remainders = {f"{code}-{UNPLACED}": code for code in self.codes}
+        return {**dict(sorted(self.levels[level].parents.items())), **remainders}
+
+    def unit_names(self, level: str) -> dict[str, str]:
+        """The names of the units a series of `level` forecasts, by code (none for a level
+        the country does not define)."""
+        names = {r.code: r.name for r in self.regions}
+        if level == FIRST_LEVEL:
+            return dict(sorted(names.items()))
+        if level not in self.levels:
+            return {}
+        units = {u.code: u.name for u in self.levels[level].units}
+        remainders = {f"{c}-{UNPLACED}": f"{n}, not placed in a district" for c, n in names.items()}
+        return dict(sorted({**units, **remainders}.items()))
 
     @cached_property
     def shapes(self) -> dict[str, BaseGeometry]:

@@ -17,6 +17,11 @@ from shapely.geometry.base import BaseGeometry
 from events.boundaries import load_topojson, locate, touching
 from events.names import name_table, normalize_name
 
+# A country's first-level units (provinces); series and panels of lower levels name theirs.
+FIRST_LEVEL = "adm1"
+# A region's remainder below the first level, `<region code>-UNPLACED`: its events that can be
+# placed only in the region, never in an invented unit.
+UNPLACED = "UNPLACED"
 # Words sources add to a district's name without changing which district is meant.
 _UNIT_WORDS = frozenset({"district", "agency", "tehsil"})
 

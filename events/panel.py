@@ -17,6 +17,7 @@ from events.canonical import ViolenceType
 from events.coverage import Coverage, series_coverage
 from events.cross_border import ACROSS_COLUMN, across_events, across_neighbours
 from events.gazetteer import Gazetteer, default_resolver
+from events.levels import UNPLACED
 from events.periods import (
     Frequency,
     check_frequency,
@@ -41,7 +42,6 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 # A district panel's unit for the events its province could not place in a district: the
 # province's remainder, so that districts and remainders add up to the province.
-UNPLACED = "UNPLACED"
 # ACLED's week starts on Saturday; the ISO week holding five of its days starts two days later.
 _ACLED_WEEK_TO_ISO = timedelta(days=2)
 
@@ -249,21 +249,16 @@ def build_panel(
     start: str | None = None,
     end: str | None = None,
     as_of: date | None = None,
-    level: str = "adm1",
+    level: str | None = None,
 ) -> pd.DataFrame:
     """The panel of one series from the store: its source's records alone, its uncovered
     periods missing; with `events_across` (events across the border: `events.cross_border`)
-    where another defined country touching it has data of the same source. With
-    `level="adm2"`, one row per district and per province remainder (`district_units`)."""
+    where another defined country touching it has data of the same source. At level adm2 (the
+    series', unless `level` says otherwise), one row per district and per province remainder
+    (`Gazetteer.unit_parents`)."""
+    level = level or series.level
     panel = _own_panel(engine, series, start=start, end=end, as_of=as_of, level=level)
     return _with_across(engine, series, panel, as_of) if level == "adm1" else panel
-
-
-def district_units(gazetteer: Gazetteer, level: str = "adm2") -> list[str]:
-    """A level's units, then one remainder per region (`<region code>-UNPLACED`): events that can be
-    placed only in their region stay there, never in an invented district."""
-    units = gazetteer.levels[level].units
-    return [*sorted(u.code for u in units), *(f"{code}-{UNPLACED}" for code in gazetteer.codes)]
 
 
 def _with_across(
@@ -324,9 +319,8 @@ def _own_panel(
         return panel_from_counts(frame, gazetteer.codes, series.freq, **options)  # type: ignore[arg-type]
     regions: Sequence[str] = gazetteer.codes
     if level != "adm1":
-        remainder = events["region"] + f"-{UNPLACED}"
-        events = events.assign(region=events["district"].fillna(remainder))
-        regions = district_units(gazetteer, level)
+        events = in_units(events)
+        regions = list(gazetteer.unit_parents(level))
     return panel_from_events(
         events,
         regions,
@@ -334,6 +328,12 @@ def _own_panel(
         actor_groups=gazetteer.actors.names,
         **options,  # type: ignore[arg-type]
     )
+
+
+def in_units(events: pd.DataFrame) -> pd.DataFrame:
+    """Events with `region` their district, or their province's remainder where unplaced."""
+    remainder = events["region"] + f"-{UNPLACED}"
+    return events.assign(region=events["district"].fillna(remainder))
 
 
 def event_cells(events: pd.DataFrame, freq: Frequency) -> pd.DataFrame:
@@ -365,6 +365,8 @@ def region_outcomes(
     first, last = min(periods), max(periods)
     since, until = period_start(first, freq), period_end(last, freq)
     events = load_events(bind, series.country, until, series.source, since)
+    if series.level != "adm1":
+        events = in_units(events)
     counts = load_counts(bind, series, until, since)
     cells = pd.concat([counts, event_cells(events, freq)], ignore_index=True)
     cells = cells[cells["region"] == region]

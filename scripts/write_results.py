@@ -24,6 +24,19 @@ NAMES = {
     "climatology": "climatology (trailing 120 months)",
     "last_value_poisson": "last-value Poisson",
 }
+DISTRICT_NAMES = {
+    **NAMES,
+    "ensemble": "**ThreatCast ensemble, reconciled**",
+    "ensemble-own": "district models before reconciling",
+    "province_split": "province forecast split by the district's share (trailing 120 months)",
+}
+DISTRICT_REFERENCES = (
+    "ensemble-own",
+    "recent",
+    "climatology",
+    "province_split",
+    "last_value_poisson",
+)
 WEEKLY_NAMES = {
     **NAMES,
     "recent": "recent (trailing 52 weeks)",
@@ -44,6 +57,7 @@ POOLED = (
     ("severe_brier", "severe-{period} Brier", 4),
     ("pinball", "mean pinball loss (0.1/0.5/0.9)", 3),
     ("coverage_p10_p90", "p10-p90 coverage", 3),
+    ("spread_coverage_p10_p90", "p10-p90 coverage, counts spread like the ends", 3),
     ("mae", "MAE of `expected_events`", 3),
     ("rps", "RPS of the count law", 3),
     ("fatality_rps", "RPS of fatalities", 2),
@@ -64,10 +78,15 @@ class Window:
     note: str
     reading: str = ""
     weekly: bool = False
+    districts: bool = False
 
     @property
     def names(self) -> dict[str, str]:
-        return WEEKLY_NAMES if self.weekly else NAMES
+        return DISTRICT_NAMES if self.districts else WEEKLY_NAMES if self.weekly else NAMES
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return DISTRICT_REFERENCES if self.districts else REFERENCES
 
 
 WINDOWS = (
@@ -104,6 +123,35 @@ WINDOWS = (
         "--start 2014-01 --end 2019-12 --horizons 1,3,6 --output forecasts.csv "
         "--report docs/backtest-ged-20.1",
         "Never used to choose anything: a check on another coding of the same years.",
+    ),
+    Window(
+        "backtest-districts",
+        "Districts: GED 22.1, origins 2016-01 to 2021-12",
+        "threatcast backtest --events events/data/events/ucdp_ged_22.1_pakistan_hdx.csv.gz "
+        "--level adm2 --start 2016-01 --end 2021-12 --horizons 1,3,6 --output forecasts.csv "
+        "--report docs/backtest-districts",
+        "The 126 districts and each province's unplaced remainder. The published forecast splits "
+        "the province model's law by the district models' shares (see the model card); the "
+        "district models' own forecasts are scored beside it.",
+        districts=True,
+    ),
+    Window(
+        "backtest-districts-2010-2015",
+        "Districts: GED 22.1, origins 2010-01 to 2015-12",
+        "threatcast backtest --events events/data/events/ucdp_ged_22.1_pakistan_hdx.csv.gz "
+        "--level adm2 --start 2010-01 --end 2015-12 --horizons 1,3,6 --output forecasts.csv "
+        "--report docs/backtest-districts-2010-2015",
+        "The second window district choices are judged on.",
+        districts=True,
+    ),
+    Window(
+        "backtest-districts-ged-20.1",
+        "Districts: GED 20.1, origins 2014-01 to 2019-12",
+        "threatcast backtest --events events/data/events/ucdp_ged_20.1_pakistan_webexport.csv.gz "
+        "--level adm2 --start 2014-01 --end 2019-12 --horizons 1,3,6 --output forecasts.csv "
+        "--report docs/backtest-districts-ged-20.1",
+        "Another release's coding of those years.",
+        districts=True,
     ),
     Window(
         "backtest-week",
@@ -146,12 +194,12 @@ def _window(window: Window) -> list[str]:
     rows = json.loads((directory / "metrics.json").read_text())
     by = {(r["model"], r["horizon"]): r for r in rows}
     horizons = sorted({r["horizon"] for r in rows if r["horizon"] != "all"}, key=int)
-    models = [m for m in (MAIN, *REFERENCES) if (m, "all") in by]
+    models = [m for m in (MAIN, *window.references) if (m, "all") in by]
     names = window.names
     lines = [f"## {window.title}", "", window.note, "", "```bash", window.command, "```", ""]
     scored = int(by[(MAIN, "all")]["n"])
     unit = "weeks" if window.weekly else "months"
-    lines += [f"{scored:,} scored region-{unit}.", ""]
+    lines += [f"{scored:,} scored {'unit' if window.districts else 'region'}-{unit}.", ""]
     header = " | ".join(f"h={h}" for h in horizons)
     lines += [f"| Brier of `p_event` | {header} | pooled |", "|---" * (len(horizons) + 2) + "|"]
     for model in models:
@@ -163,15 +211,20 @@ def _window(window: Window) -> list[str]:
     lines += ["", "| pooled | " + " | ".join(names[m].strip("*") for m in models) + " |"]
     lines.append("|---" * (len(models) + 1) + "|")
     for key, label, digits in POOLED:
-        cells = " | ".join(_number(by[(m, "all")][key], digits) for m in models)
+        cells = " | ".join(_number(by[(m, "all")].get(key, "nan"), digits) for m in models)
         lines.append(f"| {label.format(period=unit[:-1])} | {cells} |")
-    lines += ["", *_elections(directory, names), *_regions(directory), "", *_actors(directory)]
+    lines += ["", *_elections(directory, names, window.references)]
+    lines += _strata(directory, names, window.references)
+    if window.districts:
+        lines += _reconciled_provinces(directory)
+    else:
+        lines += [*_regions(directory), "", *_actors(directory)]
     if window.reading:
         lines += [window.reading, ""]
     return lines
 
 
-def _elections(directory: Path, names: dict[str, str]) -> list[str]:
+def _elections(directory: Path, names: dict[str, str], references: tuple[str, ...]) -> list[str]:
     """The forecasts whose target period lies within eight weeks of a general election."""
     path = directory / "metrics_election.csv"
     if not path.exists():
@@ -191,7 +244,7 @@ def _elections(directory: Path, names: dict[str, str]) -> list[str]:
             + " | ".join(f"pooled {label}" for _, label, _ in ELECTION_METRICS) + " |",
             "|---" * (len(horizons) + len(ELECTION_METRICS) + 1) + "|",
         ]  # fmt: skip
-        for model in (MAIN, *REFERENCES):
+        for model in (MAIN, *references):
             if (model, "all") not in by:
                 continue
             cells = [_number(by[(model, h)]["brier"], 4) for h in horizons]
@@ -199,6 +252,56 @@ def _elections(directory: Path, names: dict[str, str]) -> list[str]:
             lines.append(f"| {names[model]} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
+
+
+def _strata(directory: Path, names: dict[str, str], references: tuple[str, ...]) -> list[str]:
+    """Interval coverage per activity stratum (models.strata): quiet, middle and busy units by
+    their mean count before the origin."""
+    path = directory / "metrics_by_stratum.csv"
+    if not path.exists():
+        return []
+    with path.open() as handle:
+        rows = {(r["model"], r["stratum"]): r for r in csv.DictReader(handle)}
+    strata = [s for s in ("quiet", "middle", "busy") if (MAIN, s) in rows]
+    lines = [
+        "Per activity stratum (units by their mean count over the level window before the origin: "
+        "quiet below 0.5, the rest split at their median), all horizons: p10-p90 coverage of "
+        "whole counts / of counts spread like the interval ends, and pinball:",
+        "",
+        "| | " + " | ".join(f"{s} ({int(float(rows[(MAIN, s)]['n'])):,})" for s in strata) + " |",
+        "|---" * (len(strata) + 1) + "|",
+    ]
+    for model in (MAIN, *references):
+        if (model, strata[0]) not in rows:
+            continue
+        cells = " | ".join(
+            f"{_number(rows[(model, s)]['coverage_p10_p90'], 2)} / "
+            f"{_number(rows[(model, s)]['spread_coverage_p10_p90'], 2)} / "
+            f"{_number(rows[(model, s)]['pinball'], 3)}"
+            for s in strata
+        )
+        lines.append(f"| {names[model]} | {cells} |")
+    return [*lines, ""]
+
+
+def _reconciled_provinces(directory: Path) -> list[str]:
+    """The province scores of the reconciled forecasts: the province model's own, since the
+    districts split its law (`provinces/` beside the district report)."""
+    rows = json.loads((directory / "provinces" / "metrics.json").read_text())
+    pooled = next(r for r in rows if r["model"] == MAIN and r["horizon"] == "all")
+    cells = " | ".join(
+        _number(pooled[k], d) for k, d in (("brier", 4), ("severe_brier", 4), ("rps", 3))
+    )
+    return [
+        "The districts and remainders add up to the province forecast they split, so the "
+        "reconciled province forecasts are the province model's (`provinces/` beside the "
+        "report):",
+        "",
+        "| reconciled provinces, pooled | Brier | severe Brier | RPS |",
+        "|---|---|---|---|",
+        f"| **ThreatCast ensemble** | {cells} |",
+        "",
+    ]
 
 
 def _regions(directory: Path) -> list[str]:

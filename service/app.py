@@ -49,7 +49,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.key_usage = KeyUsage()
         use_country_folders(settings.country_folder)
         app.state.settings = settings
-        app.state.metrics = observability.install_collectors(server, settings.stale_after_days)
+        app.state.metrics = observability.install_collectors(
+            server, settings.stale_after_days, settings.unit_gauges
+        )
         server.refresh()
         stop = threading.Event()
         poller = threading.Thread(

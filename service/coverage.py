@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from events.coverage import Coverage, series_coverage, stored_series
+from events.levels import FIRST_LEVEL
 from events.periods import FREQUENCIES
 from events.series import Series
 from events.tables import coverage_spans
@@ -23,6 +24,7 @@ class SeriesSummary:
     country: str
     source: str
     freq: str
+    level: str
     first_period: str
     last_period: str
     covered_until: str
@@ -59,9 +61,15 @@ def summarize(
     limit_days: int,
     served: Mapping[str, tuple[str, str | None]],
 ) -> list[SeriesSummary]:
-    """One summary per series; `served` maps a series to (champion version, served origin)."""
+    """One summary per series; `served` maps a series to (champion version, served origin). A
+    served series of a lower level (districts) has its regions' data, so their coverage."""
+    lower = {}
+    for key in served:
+        series = Series.parse(key)
+        if series.level != FIRST_LEVEL and series.first_level.key in coverage:
+            lower[key] = coverage[series.first_level.key]
     summaries = []
-    for key, cover in sorted(coverage.items()):
+    for key, cover in sorted({**coverage, **lower}.items()):
         fresh = coverage_freshness(cover, limit_days)
         champion, origin = served.get(key, (None, None))
         summaries.append(
@@ -70,6 +78,7 @@ def summarize(
                 country=cover.series.country,
                 source=cover.series.source,
                 freq=cover.series.freq,
+                level=Series.parse(key).level,
                 first_period=cover.first or "",
                 last_period=fresh.data_cutoff,
                 covered_until=fresh.covered_until.isoformat(),

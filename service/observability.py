@@ -16,6 +16,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from events.levels import FIRST_LEVEL
+from events.series import Series
 from service.alerts.delivery import backlog
 from service.alerts.evaluation import firing_counts
 from service.freshness import coverage_freshness
@@ -39,9 +41,13 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 class ForecastCollector(Collector):
     """The served champion and its risk probabilities, read from the server at scrape time."""
 
-    def __init__(self, server: IssueServer, stale_after_days: int) -> None:
+    def __init__(
+        self, server: IssueServer, stale_after_days: int, unit_gauges: bool = False
+    ) -> None:
         self.server = server
         self.stale_after_days = stale_after_days
+        # Series below the first level (districts) have a gauge per unit only when asked.
+        self.unit_gauges = unit_gauges
         self._skill: dict[tuple[str, str], float] = {}
         self._skill_at = -SKILL_EVERY_S
 
@@ -106,6 +112,8 @@ class ForecastCollector(Collector):
         )
         for key, issue in sorted(self.server.served().items()):
             champion.add_metric([key, issue.version], 1.0)
+            if not self.unit_gauges and Series.parse(key).level != FIRST_LEVEL:
+                continue
             for row in issue.rows:
                 labels = [key, row.region, str(row.horizon)]
                 risk.add_metric([*labels, "event"], row.p_event)
@@ -195,7 +203,9 @@ class HttpMetrics:
         return generate_latest(self.registry)
 
 
-def install_collectors(server: IssueServer, stale_after_days: int) -> HttpMetrics:
+def install_collectors(
+    server: IssueServer, stale_after_days: int, unit_gauges: bool = False
+) -> HttpMetrics:
     registry = CollectorRegistry()
     requests = Counter(
         "threatcast_http_requests_total",
@@ -210,7 +220,7 @@ def install_collectors(server: IssueServer, stale_after_days: int) -> HttpMetric
         buckets=_BUCKETS,
         registry=registry,
     )
-    forecasts = ForecastCollector(server, stale_after_days)
+    forecasts = ForecastCollector(server, stale_after_days, unit_gauges)
     registry.register(forecasts)
     return HttpMetrics(registry, requests, latency, forecasts)
 

@@ -3,7 +3,7 @@ what a query asks of the row's laws (quantiles, exceedance, an actor group's thi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -182,9 +182,12 @@ def observed(row: Mapping[Any, Any]) -> ObservedPublic:
     )
 
 
-def select_rows(issue: Issue, region: str | None, horizon: int | None) -> list[IssuedRow]:
+def select_rows(
+    issue: Issue, regions: Collection[str] | None, horizon: int | None
+) -> list[IssuedRow]:
     return [
         row
         for row in issue.rows
-        if (region is None or row.region == region) and (horizon is None or row.horizon == horizon)
+        if (regions is None or row.region in regions)
+        and (horizon is None or row.horizon == horizon)
     ]

@@ -164,6 +164,12 @@ PARAMETERS = (
         {"type": "string"},
     ),
     Parameter(
+        "level",
+        "The units: adm1 (provinces, the default) or adm2 (districts and each province's "
+        "unplaced remainder; with region a province code, that province's).",
+        {"type": "string", "pattern": "^adm[1-9]$"},
+    ),
+    Parameter(
         "source",
         "The source family, instead of series.",
         {"type": "string", "enum": list(SOURCE_FAMILIES)},
@@ -181,12 +187,16 @@ def openapi_parameters(*, without: tuple[str, ...] = ()) -> list[dict[str, Any]]
 
 
 def chosen_series(
-    default_series: str, series: str | None, source: str | None, freq: str | None
+    default_series: str,
+    series: str | None,
+    source: str | None,
+    freq: str | None,
+    level: str | None = None,
 ) -> Series:
-    """The series a request asks for: `series`, or the default series with `source` and `freq`
-    replaced; 422 names what is wrong."""
+    """The series a request asks for: `series`, or the default series with `source`, `freq`
+    and `level` replaced; 422 names what is wrong."""
     try:
-        return choose_series(default_series, series, source, freq)
+        return choose_series(default_series, series, source, freq, level)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
 
@@ -207,7 +217,11 @@ def parse_query(
         except ValueError as exc:
             raise ApiError(422, str(exc)) from None
     series = chosen_series(
-        default_series, values.get("series"), values.get("source"), values.get("freq")
+        default_series,
+        values.get("series"),
+        values.get("source"),
+        values.get("freq"),
+        values.get("level"),
     )
     horizon = values.get("horizon")
     limit = cadence(series.freq).max_horizon

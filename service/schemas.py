@@ -203,6 +203,9 @@ class SeriesPublic(BaseModel):
     country: str
     source: str
     freq: str
+    level: str = Field(
+        description="adm1: the country's regions; adm2: their districts (split from them)."
+    )
     first_period: str
     last_period: str = Field(description="The newest covered period.")
     covered_until: str = Field(description="The last day of the newest covered period.")

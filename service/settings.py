@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Forecasts are stale when their data end this many days before today.",
     )
+    unit_gauges: bool = Field(
+        default=False,
+        description="Export Prometheus forecast gauges for district series too (one series "
+        "per unit and horizon: a country's districts run to hundreds, so off unless wanted).",
+    )
     default_series: str = Field(
         default_factory=default_series,
         description="The series (COUNTRY-SOURCE-FREQ) the API and dashboard show when none is asked.",

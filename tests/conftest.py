@@ -285,6 +285,28 @@ def served_template(tmp_path_factory: pytest.TempPathFactory, recent_store_file:
     return home
 
 
+@pytest.fixture(scope="session")
+def district_template(tmp_path_factory: pytest.TempPathFactory, served_template: Path) -> Path:
+    """The served home (a province champion issued at 2021-10 and 2021-12) with a district
+    candidate trained on data to 2021-10; `district_version.txt` names it."""
+    import shutil
+
+    from training.config import TrainingConfig
+    from training.train import train_version
+
+    home = tmp_path_factory.mktemp("districts") / "home"
+    shutil.copytree(served_template, home)
+    store = make_engine(f"sqlite:///{home / 'threatcast.db'}")
+    config = TrainingConfig.model_validate({**SMALL_TRAINING, "level": "adm2"})
+    result = train_version(
+        store, config, artifact_root=home / "artifacts", secret=SECRET, as_of="2021-10"
+    )
+    (home / "district_version.txt").write_text(result.version.version)
+    (home / "database_url.txt").write_text(f"sqlite:///{home / 'threatcast.db'}")
+    store.dispose()
+    return home
+
+
 SOUTH_ASIA = DATA / "acled_aggregated_south_asia_sample.csv.gz"
 
 

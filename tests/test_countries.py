@@ -291,7 +291,7 @@ def test_alert_rules_watch_a_region_and_group_of_their_series_country(
         assert made.status_code == 201, made.text
         assert made.json()["series"] == "afg-acled-month"
         wrong = client.post("/v1/alert-rules", json={**rule, "region": "PK-KP"}, headers=headers)
-        assert wrong.status_code == 422 and "not a region of Afghanistan" in wrong.text
+        assert wrong.status_code == 422 and "not a unit of Afghanistan" in wrong.text
         group = {**rule, "actor_group": "baloch"}
         refused = client.post("/v1/alert-rules", json=group, headers=headers)
         assert refused.status_code == 422 and "tracks no actor group 'baloch'" in refused.text

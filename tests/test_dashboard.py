@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from service.installation import installation
 from service.keys import create_key
 from store.db import make_engine
-from tests.conftest import SECRET, serving
+from tests.conftest import SECRET, served_settings, serving
+from training import issuing
 from training.track_record import record_outcomes
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -203,4 +205,50 @@ def test_the_dashboard_draws_the_country_of_the_series(south_asia_home: Path) ->
         assert page.locator("#no-map").is_visible()
         page.wait_for_function("document.querySelectorAll('#map-table tbody tr').length === 3")
         assert "Jammu and Kashmir" in page.inner_text("#map-table")
+        browser.close()
+
+
+def test_the_dashboard_drills_down_to_a_provinces_districts(
+    district_template: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(district_template, home)
+    (home / "database_url.txt").write_text(f"sqlite:///{home / 'threatcast.db'}")
+    settings = served_settings(home)
+    engine = make_engine(settings.database_url)
+    version = (home / "district_version.txt").read_text()
+    issuing.promote(engine, installation(settings), version, "ops", "districts")
+    engine.dispose()
+    with serving(home, refresh_s="0.3") as (_, url), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
+        page.goto(f"{url}/?refresh=1")
+        page.wait_for_function("document.querySelectorAll('#map path').length === 7")
+        # District series are reached from their province, not listed beside it.
+        assert page.eval_on_selector_all("#series option", "o => o.map(x => x.value)") == [
+            "pak-ucdp-month"
+        ]
+        page.click("#map path[data-region='PK-KP']")
+        page.wait_for_selector("#drill:not([hidden])")
+        page.click("#drill")
+        page.wait_for_function("document.querySelectorAll('#map path').length === 31")
+        fills = _fills(page)
+        assert all(code.startswith("PK-KP-") for code in fills)
+        assert all(colour != "#ccc" for colour in fills.values())
+        assert "Risk by district: Khyber Pakhtunkhwa" in page.inner_text("#map-title")
+        # The table lists the remainder too: events placed only in the province.
+        page.wait_for_function("document.querySelectorAll('#map-table tbody tr').length === 32")
+        assert "Khyber Pakhtunkhwa, not placed in a district" in page.inner_text("#map-table")
+        page.click("#map path[data-region='PK-KP-NORTH_WAZIRISTAN']")
+        page.wait_for_function(
+            "document.getElementById('chart-title').textContent.startsWith('North Waziristan')"
+        )
+        assert page.locator("#chart rect").count() > 24  # its observed months and forecasts
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-districts.png"), full_page=True)
+        page.click("#back")
+        page.wait_for_function("document.querySelectorAll('#map path').length === 7")
+        page.wait_for_function(
+            "document.getElementById('chart-title').textContent.startsWith('Khyber Pakhtunkhwa')"
+        )
         browser.close()

@@ -164,7 +164,7 @@ def _lists_districts(client: object) -> None:
 def test_district_panels_add_up_to_the_province_panel(ged_report: tuple[Engine, object]) -> None:
     import numpy as np
 
-    from events.panel import build_panel, district_units
+    from events.panel import build_panel
     from events.periods import Frequency
     from events.series import Series
 
@@ -173,7 +173,7 @@ def test_district_panels_add_up_to_the_province_panel(ged_report: tuple[Engine, 
         series = Series("PAK", "ucdp", freq)
         provinces = build_panel(engine, series, start=start)
         districts = build_panel(engine, series, start=start, level="adm2")
-        assert sorted(districts["region"].unique()) == sorted(district_units(PAKISTAN))
+        assert sorted(districts["region"].unique()) == sorted(PAKISTAN.unit_parents("adm2"))
         parent = {**DISTRICTS.parents, **{f"{c}-UNPLACED": c for c in PAKISTAN.codes}}
         summed = (
             districts.assign(region=districts["region"].map(parent))

@@ -32,6 +32,11 @@ class TrainingConfig(BaseModel):
         description="ISO 3166-1 alpha-3; default: the default series' country.",
     )
     source: str = Field(default="ucdp", description="The source family the series is built from.")
+    level: str = Field(
+        default="adm1",
+        description="The units forecast: adm1 (provinces) or adm2 (districts, issued split "
+        "from the province series' forecasts).",
+    )
     model: str = DEFAULT_MODEL
     horizons: tuple[int, ...] = Field(default=(), description="Default: 1 to the maximum.")
     seed: int = 0
@@ -83,7 +88,7 @@ class TrainingConfig(BaseModel):
 
     @property
     def series(self) -> Series:
-        return Series(self.country, self.source, self.freq)
+        return Series(self.country, self.source, self.freq, self.level)
 
     @model_validator(mode="after")
     def _known_choices(self) -> TrainingConfig:

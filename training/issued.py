@@ -41,7 +41,7 @@ issued_forecasts = Table(
     Column("version", String(64), ForeignKey("model_versions.version"), nullable=False),
     Column("series", String(40), nullable=False),
     Column("freq", String(8), nullable=False),
-    Column("region", String(10), nullable=False),
+    Column("region", String(40), nullable=False),
     Column("origin", String(10), nullable=False),
     Column("horizon", Integer, nullable=False),
     Column("period", String(10), nullable=False, index=True),
@@ -73,7 +73,7 @@ reference_forecasts = Table(
     Column("version", String(64), ForeignKey("model_versions.version"), nullable=False),
     Column("series", String(40), nullable=False),
     Column("reference", String(32), nullable=False),
-    Column("region", String(10), nullable=False),
+    Column("region", String(40), nullable=False),
     Column("origin", String(10), nullable=False),
     Column("horizon", Integer, nullable=False),
     Column("period", String(10), nullable=False),
@@ -225,15 +225,17 @@ class Issue:
         ).hexdigest()[:32]
 
 
-def latest_issue_key(engine: Engine, version: str) -> tuple[str, datetime] | None:
-    """(origin, issued_at) of a version's newest issue."""
+def latest_issue_key(
+    engine: Engine, version: str, origin: str | None = None
+) -> tuple[str, datetime] | None:
+    """(origin, issued_at) of a version's newest issue (at `origin`, if given)."""
+    c = issued_forecasts.c
+    query = select(c.origin, func.max(c.issued_at)).where(c.version == version)
+    if origin is not None:
+        query = query.where(c.origin == origin)
     with engine.connect() as conn:
         latest = conn.execute(
-            select(issued_forecasts.c.origin, func.max(issued_forecasts.c.issued_at))
-            .where(issued_forecasts.c.version == version)
-            .group_by(issued_forecasts.c.origin)
-            .order_by(issued_forecasts.c.origin.desc())
-            .limit(1)
+            query.group_by(c.origin).order_by(issued_forecasts.c.origin.desc()).limit(1)
         ).first()
     if latest is None:
         return None
@@ -258,9 +260,12 @@ def load_issue(
     )
 
 
-def latest_issue(engine: Engine, record: registry.ModelVersion) -> Issue | None:
-    """A version's newest issued forecasts, or None when it has issued none."""
-    key = latest_issue_key(engine, record.version)
+def latest_issue(
+    engine: Engine, record: registry.ModelVersion, origin: str | None = None
+) -> Issue | None:
+    """A version's newest issued forecasts (from `origin`, if given), or None when it has
+    issued none."""
+    key = latest_issue_key(engine, record.version, origin)
     return load_issue(engine, record, *key) if key is not None else None
 
 

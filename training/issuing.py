@@ -20,7 +20,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select
 
 from events.gaps import check_origins, last_complete_origin
-from events.panel import build_panel
+from events.levels import FIRST_LEVEL
+from events.panel import build_panel, gazetteer_of
 from events.series import Series, default_series
 from features import memo
 from models.catalog import ISSUED_REFERENCES, make_forecaster
@@ -35,9 +36,11 @@ from training.issued import (
     Issue,
     IssuedRow,
     issued_forecasts,
+    latest_issue,
     reference_forecasts,
 )
 from training.manifest import ArtifactError, Manifest
+from training.reconcile import forecast_shares, split_province
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +152,9 @@ def _forecast(
     panel: pd.DataFrame | None,
 ) -> _Prepared:
     record, forecaster = model.record, model.forecaster
+    series = Series.parse(record.series)
     if panel is None:
-        panel = build_panel(engine, Series.parse(record.series))
+        panel = build_panel(engine, series)
     if origin is None:
         origin = last_complete_origin(panel, forecaster.spec.freq)
     else:
@@ -162,6 +166,8 @@ def _forecast(
         )
     chosen = tuple(horizons) if horizons else forecaster.horizons
     table = forecaster.predict(panel, origin, chosen)
+    if series.level != FIRST_LEVEL:
+        table = _split_from_provinces(engine, series, table, origin)
     explained: dict[tuple[int, str], dict[str, Any]] = {}
     if installation is not None:
         cache = changes.FeatureCache(panel)
@@ -182,6 +188,39 @@ def _forecast(
         for name in ISSUED_REFERENCES
     }
     return _Prepared(model, table, references)
+
+
+def _split_from_provinces(
+    engine: Engine, series: Series, table: pd.DataFrame, origin: str
+) -> pd.DataFrame:
+    """Unit forecasts made coherent with the province champion's issue at the same origin:
+    its count law split by the unit model's shares (training.reconcile)."""
+    provinces = series.first_level
+    champion = registry.champion(engine, provinces.key)
+    issue = latest_issue(engine, champion, origin) if champion is not None else None
+    if issue is None:
+        whose = f"the {provinces.key} champion" if champion else f"no {provinces.key} champion"
+        raise ValueError(
+            f"{series.key} forecasts are split from the {provinces.key} champion's, and "
+            f"{whose} has issued none from {origin}: issue {provinces.key} at origin {origin} "
+            f"first (`threatcast forecast --series {provinces.key} --origin {origin}`)"
+        )
+    rows = [r for r in issue.rows if r.count_law is not None]
+    frame = pd.DataFrame(
+        {
+            "region": [r.region for r in rows],
+            "origin": [r.origin for r in rows],
+            "horizon": [r.horizon for r in rows],
+            "count_law": [r.count_law.to_json() for r in rows if r.count_law is not None],
+            "expected_events": [r.expected_events for r in rows],
+            "p_severe": [r.p_severe for r in rows],
+        }
+    )
+    missing = sorted(set(table["horizon"]) - set(frame["horizon"]))
+    if missing:
+        raise ValueError(f"the {provinces.key} champion's issue has no horizons {missing}")
+    parents = gazetteer_of(series.country).unit_parents(series.level)
+    return split_province(frame, table, parents, forecast_shares(table, parents))
 
 
 def _store(conn: Connection, installation: Installation, prepared: _Prepared) -> Issue:

@@ -8,7 +8,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from training.ingesting import ingest_and_record
 from training.installation import Installation
 from training.job_params import TrainParams
 from training.parallel import compute_backend
+from training.reconcile import reconciled_backtest
 from training.runner import run_job
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,8 @@ class SeriesBacktest:
     results: pd.DataFrame
     # The country's general elections (for the report's election slice).
     elections: tuple[date, ...] = ()
+    # Below the first level: the province backtest the units' forecasts are reconciled to.
+    provinces: pd.DataFrame | None = None
 
 
 def backtest_series(
@@ -163,7 +166,6 @@ def backtest_series(
     keep_source: bool = False,
     limits: FileLimits = DEFAULT_LIMITS,
     scheduler: str | None = None,
-    level: str = "adm1",
 ) -> SeriesBacktest:
     """Backtest `series` in the store of `engine`, or, with `events_file`, of that file alone in
     a temporary store (the series then takes the file's source unless `keep_source`).
@@ -181,19 +183,33 @@ def backtest_series(
                 engine, events_file, source=source, progress=ProgressLog(log), limits=limits
             )
             if not keep_source:
-                series = Series(series.country, report.source, series.freq)
+                series = replace(series, source=report.source)
         assert engine is not None, "a store or an event file"
         try:
-            panel = build_panel(engine, series, level=level)
+            level = series.level
+            panel = build_panel(engine, series)
             groups = () if has_counts(engine, series) else None
+            spec = default_spec(gazetteer, request.freq, groups=groups, level=level)
+            provinces = None
             with compute_backend(request.backend, scheduler):
-                results = run_backtest(
-                    panel,
-                    request,
-                    default_spec(gazetteer, request.freq, groups=groups, level=level),
-                    progress=lambda done, total: log.info("backtest: %d/%d origins", done, total),
-                )
+                results = run_backtest(panel, request, spec, progress=_progress)
+                if level != "adm1":
+                    log.info("backtest: the provinces, to reconcile the %s units to", level)
+                    provinces = run_backtest(
+                        build_panel(engine, series.first_level),
+                        replace(request, models=request.models[:1], cross_border=False),
+                        default_spec(gazetteer, request.freq, groups=groups),
+                        progress=_progress,
+                    )
+                    results = reconciled_backtest(
+                        results, provinces, panel, gazetteer.unit_parents(level),
+                        request.models[0], spec.climatology_window,
+                    )  # fmt: skip
         finally:
             if events_file is not None:
                 engine.dispose()
-    return SeriesBacktest(series, results, tuple(gazetteer.elections))
+    return SeriesBacktest(series, results, tuple(gazetteer.elections), provinces)
+
+
+def _progress(done: int, total: int) -> None:
+    log.info("backtest: %d/%d origins", done, total)

@@ -48,7 +48,7 @@ observed_outcomes = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("series", String(40), nullable=False),
-    Column("region", String(10), nullable=False),
+    Column("region", String(40), nullable=False),
     Column("period", String(10), nullable=False),
     Column("first_events", Integer, nullable=False),
     Column("first_fatalities", Integer, nullable=False),

@@ -105,6 +105,7 @@ def series_spec(engine: Engine, config: TrainingConfig) -> FeatureSpec:
         config.severe_threshold,
         groups=groups,
         cross_border=config.cross_border,
+        level=config.level,
     )
 
 

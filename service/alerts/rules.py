@@ -138,8 +138,8 @@ def rule_problem(rule: AlertRuleIn, default: str | None, resolver: RegionResolve
     country = resolver.gazetteers.get(series.country)
     if country is None:
         return f"no country definition for {series.key}"
-    if rule.region is not None and rule.region not in country.codes:
-        return f"{rule.region!r} is not a region of {country.name} ({series.key})"
+    if rule.region is not None and rule.region not in country.unit_names(series.level):
+        return f"{rule.region!r} is not a unit of {country.name} ({series.key})"
     if rule.actor_group is not None and rule.actor_group not in country.actors.tracked:
         tracked = ", ".join(country.actors.tracked) or "none"
         return f"{country.name} tracks no actor group {rule.actor_group!r}; its groups: {tracked}"

@@ -32,7 +32,7 @@ from service.coverage import series_summaries
 from training import operations
 from training.backtest import BacktestRequest, default_models
 from training.ingesting import ingest_and_record
-from training.report import write_outputs
+from training.report import write_outputs, write_report
 
 log = logging.getLogger("threatcast")
 events_app = typer.Typer(help="Inspect the event store.", no_args_is_help=True)
@@ -41,6 +41,10 @@ events_app = typer.Typer(help="Inspect the event store.", no_args_is_help=True)
 class PanelLevel(StrEnum):
     adm1 = "adm1"
     adm2 = "adm2"
+
+
+def _level(level: PanelLevel | None) -> str | None:
+    return level.value if level is not None else None
 
 
 class SummaryChoice(StrEnum):
@@ -210,9 +214,12 @@ def panel(
     ] = None,
     series: Annotated[str | None, typer.Option(help=SERIES_HELP)] = None,
     level: Annotated[
-        PanelLevel,
-        typer.Option(help="adm1: provinces; adm2: districts and each province's remainder."),
-    ] = PanelLevel.adm1,
+        PanelLevel | None,
+        typer.Option(
+            help="adm1: provinces; adm2: districts and each province's remainder "
+            "(default: the series')."
+        ),
+    ] = None,
 ) -> None:
     """Export one series' region x period panel (region, period, events, fatalities, breakdowns,
     calendar). Periods its source does not cover have empty counts: missing, not zero."""
@@ -220,10 +227,10 @@ def panel(
         cutoff = date.fromisoformat(as_of) if as_of else None
     except ValueError:
         raise fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)", 2) from None
-    chosen = series_of(ctx, series, source.value if source else None, freq)
+    chosen = series_of(ctx, series, source.value if source else None, freq, _level(level))
     engine = open_engine(ctx)
     try:
-        frame = build_panel(engine, chosen, start=start, end=end, as_of=cutoff, level=level.value)
+        frame = build_panel(engine, chosen, start=start, end=end, as_of=cutoff)
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -333,7 +340,7 @@ def backtest_command(
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from None
-    chosen = series_of(ctx, series, freq=request.freq)
+    chosen = series_of(ctx, series, freq=request.freq, level=_level(level))
     if chosen.freq != request.freq:
         raise fail(
             f"--series {chosen.key} is not a {request.freq} series; drop --freq or --series", 2
@@ -343,7 +350,7 @@ def backtest_command(
         done = operations.backtest_series(
             None if events_file is not None else open_engine(ctx), chosen, request,
             events_file=events_file, source=source.value, keep_source=series is not None,
-            limits=settings_of(ctx).file_limits, scheduler=address, level=level.value,
+            limits=settings_of(ctx).file_limits, scheduler=address,
         )  # fmt: skip
     except (IngestError, SourceFormatError) as exc:
         name = events_file.name if events_file is not None else chosen.key
@@ -354,6 +361,9 @@ def backtest_command(
     metrics = write_outputs(
         results, output, report, request.models[0], request.freq, done.elections
     )
+    if report is not None and done.provinces is not None:
+        # The province backtest the units were reconciled to, as its own report.
+        write_report(done.provinces, report / "provinces", request.models[0], freq=request.freq)
     typer.echo(
         f"wrote {len(results)} forecasts ({results['origin'].nunique()} origins) to {output}"
     )

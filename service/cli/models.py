@@ -58,7 +58,7 @@ def _config(
     source: str | None = None,
     series: str | None = None,
 ) -> TrainingConfig:
-    country = None
+    country = level = None
     if series is not None:
         if freq is not None or source is not None:
             raise fail("--series names the source and frequency: drop --source and --freq", 2)
@@ -66,9 +66,9 @@ def _config(
             parsed = Series.parse(series)
         except ValueError as exc:
             raise fail(str(exc), 2) from None
-        country, source, freq = parsed.country, parsed.source, parsed.freq
+        country, source, freq, level = parsed.country, parsed.source, parsed.freq, parsed.level
     try:
-        return load_config(path, freq=freq, source=source, country=country)
+        return load_config(path, freq=freq, source=source, country=country, level=level)
     except ValueError as exc:
         raise fail(str(exc), 2) from None
 

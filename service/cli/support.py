@@ -53,10 +53,12 @@ def series_of(
     series: str | None,
     source: str | None = None,
     freq: str | None = None,
+    level: str | None = None,
 ) -> Series:
-    """The series a command names (--series, or the default one with --source / --freq)."""
+    """The series a command names (--series, or the default one with --source / --freq), at
+    --level where given."""
     try:
-        return choose_series(settings_of(ctx).default_series, series, source, freq)
+        return choose_series(settings_of(ctx).default_series, series, source, freq, level)
     except ValueError as exc:
         raise fail(str(exc), 2) from None
 

@@ -69,8 +69,14 @@ def _check_receiver(rule: AlertRuleIn, settings: Settings) -> None:
 
 
 def _check_region(rule: AlertRuleIn, resolver: Any, default_series: str) -> None:
-    codes = resolver.region_names()
-    if rule.region is not None and rule.region not in codes:
+    series = rules.rule_series(rule, default_series)
+    country = resolver.gazetteers.get(series.country)
+    codes = country.unit_names(series.level) if country is not None else resolver.region_names()
+    if (
+        rule.region is not None
+        and rule.region not in codes
+        and rule.region not in resolver.region_names()
+    ):
         raise ApiError(422, f"unknown region {rule.region!r}", {"valid_regions": list(codes)})
     problem = rules.rule_problem(rule, default_series, resolver)
     if problem is not None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from events.gazetteer import RegionResolver, default_resolver
+from events.levels import FIRST_LEVEL
 from events.panel import region_outcomes
 from events.periods import Frequency, period_end, shift_period
 from events.series import Series
@@ -60,16 +61,47 @@ SourceQuery = Annotated[
 
 
 @functools.lru_cache(maxsize=64)
-def _names(resolver: RegionResolver, country: str) -> dict[str, str]:
-    """The names of one country's regions by code (none for a country without a definition)."""
-    gazetteer = resolver.gazetteers.get(country)
-    regions = sorted(gazetteer.regions, key=lambda r: r.code) if gazetteer is not None else []
-    return {r.code: r.name for r in regions}
+def _names(resolver: RegionResolver, series: Series) -> dict[str, str]:
+    """The names of the units a series forecasts, by code (none for a country or level
+    without a definition)."""
+    gazetteer = resolver.gazetteers.get(series.country)
+    return gazetteer.unit_names(series.level) if gazetteer is not None else {}
+
+
+@functools.lru_cache(maxsize=64)
+def _units_in(resolver: RegionResolver, series: Series) -> dict[str, frozenset[str]]:
+    """Below the first level: each region's units and remainder, by the region's code."""
+    gazetteer = resolver.gazetteers.get(series.country)
+    if series.level == FIRST_LEVEL or gazetteer is None or series.level not in gazetteer.levels:
+        return {}
+    found: dict[str, set[str]] = {}
+    for unit, parent in gazetteer.unit_parents(series.level).items():
+        found.setdefault(parent, set()).add(unit)
+    return {parent: frozenset(units) for parent, units in found.items()}
 
 
 def _check_region(region: str, names: dict[str, str]) -> None:
     if region not in names:
         raise ApiError(404, f"unknown region {region!r}", {"valid_regions": sorted(names)})
+
+
+def _selected(
+    resolver: RegionResolver, series: Series, region: str | None
+) -> frozenset[str] | None:
+    """The units `?region=` asks for: that unit, or, at a lower level, a region's units."""
+    if region is None:
+        return None
+    names = _names(resolver, series)
+    if region in names:
+        return frozenset({region})
+    within = _units_in(resolver, series).get(region)
+    if within is None:
+        raise ApiError(
+            404,
+            f"unknown region {region!r}",
+            {"valid_regions": sorted({*names, *_units_in(resolver, series)})},
+        )
+    return within
 
 
 def _served(server: IssueServer, series: Series) -> Issue:
@@ -140,16 +172,16 @@ async def latest_forecasts(request: Request) -> Any:
     query = cached_query(
         request.scope.get("query_string", b""), request.query_params, settings.default_series
     )
-    names = _names(default_resolver(), query.series.country)
-    if query.region is not None:
-        _check_region(query.region, names)
+    resolver = default_resolver()
+    names = _names(resolver, query.series)
+    selected = _selected(resolver, query.series, query.region)
     issue = _served(server, query.series)
     presenter = Presenter(issue, names, settings, server.laws)
 
     def render() -> ForecastsPublic:
         data = [
             presenter.public(row, query.asked)
-            for row in select_rows(issue, query.region, query.horizon)
+            for row in select_rows(issue, selected, query.horizon)
         ]
         return ForecastsPublic(
             data=data,
@@ -182,7 +214,7 @@ def forecast_archive(
     the observed outcome once the series' data covers it: a track record to check."""
     chosen = chosen_series(settings.default_series, series, source, freq)
     freq = chosen.freq
-    _check_region(region, _names(resolver, chosen.country))
+    _check_region(region, _names(resolver, chosen))
     try:
         period_end(period, freq)  # validates the label
     except ValueError as exc:
@@ -232,20 +264,21 @@ def region_forecasts(
         request.scope.get("query_string", b""), request.query_params, settings.default_series,
         region,
     )  # fmt: skip
-    names = _names(resolver, query.series.country)
+    names = _names(resolver, query.series)
     _check_region(region, names)
     issue = _served(server, query.series)
     presenter = Presenter(issue, names, settings, server.laws)
     freq = query.series.freq
     # The history reads the coverage the server keeps; new data can change it without a new
     # issue, so its end is part of the body's key.
-    covered = server.coverage().get(query.series.key)
+    covered = server.coverage().get(query.series.first_level.key)
 
     def render() -> RegionForecastsPublic:
         periods = [shift_period(issue.origin, -k, freq) for k in range(HISTORY_PERIODS - 1, -1, -1)]
         history = region_outcomes(engine, query.series, region, periods, covered)
         data = [
-            presenter.public(row, query.asked) for row in select_rows(issue, region, query.horizon)
+            presenter.public(row, query.asked)
+            for row in select_rows(issue, frozenset({region}), query.horizon)
         ]
         return RegionForecastsPublic(
             region=region,

@@ -11,7 +11,7 @@ const KEY_ITEM = "threatcast-api-key";
 // Viridis stops: ordered in lightness, readable with the common colour-vision deficiencies.
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
 const LABELS = { p_event: "probability of an event", p_severe: "probability of a severe month", expected_events: "expected events" };
-const state = { target: "p_event", horizon: 1, selected: null, forecasts: null, shapes: null, model: null, series: null, actor: "", trackRecord: { series: null, at: 0 }, countries: {}, shapesOf: {} };
+const state = { target: "p_event", horizon: 1, selected: null, forecasts: null, shapes: null, model: null, series: null, actor: "", trackRecord: { series: null, at: 0 }, countries: {}, shapesOf: {}, served: [], drill: null };
 const UNITS = { month: ["month", 6], week: ["week", 8] };
 
 function authorization() {
@@ -61,17 +61,33 @@ function countryOf(series) {
   return series.split("-")[0].toUpperCase();
 }
 
+// A province's districts are their own series (the series' key with -adm2), split from it.
+function districtSeries() {
+  const key = `${state.series}-adm2`;
+  return state.served.includes(key) ? key : null;
+}
+
+// The series the map, table and chart show: the districts' while drilled into a province.
+function shownSeries() {
+  return state.drill ? districtSeries() : state.series;
+}
+
 async function loadCountry() {
   const code = countryOf(state.series);
   const country = state.countries[code] || { name: code, boundaries: false, actor_groups: [] };
-  if (!(code in state.shapesOf)) state.shapesOf[code] = country.boundaries ? await getJSON(`/v1/regions.geojson?country=${code}`) : { features: [] };
-  state.shapes = state.shapesOf[code];
+  const level = state.drill ? "adm2" : "adm1";
+  const cached = `${code}-${level}`;
+  if (!(cached in state.shapesOf)) state.shapesOf[cached] = country.boundaries ? await getJSON(`/v1/regions.geojson?country=${code}&level=${level}`) : { features: [] };
+  const shapes = state.shapesOf[cached];
+  state.shapes = state.drill ? { ...shapes, features: shapes.features.filter((f) => f.properties.parent === state.drill) } : shapes;
   const hasMap = state.shapes.features.length > 0;
   const map = document.getElementById("map");
   map.toggleAttribute("hidden", !hasMap);
   document.getElementById("no-map").hidden = hasMap;
-  map.setAttribute("aria-label", `Map of ${country.name}'s regions coloured by the selected forecast; each region is a button`);
-  document.getElementById("map-title").textContent = `Risk by region: ${country.name}`;
+  const where = state.drill ? `${state.provinceName}, ${country.name}` : country.name;
+  map.setAttribute("aria-label", `Map of ${where}'s ${state.drill ? "districts" : "regions"} coloured by the selected forecast; each is a button`);
+  document.getElementById("map-title").textContent = `Risk by ${state.drill ? "district" : "region"}: ${where}`;
+  document.getElementById("back").hidden = !state.drill;
   const picker = document.getElementById("actor");
   const groups = country.actor_groups.map((g) => g.group);
   picker.replaceChildren(new Option("All actors", ""), ...country.actor_groups.map((g) => new Option(g.label, g.group)));
@@ -121,7 +137,7 @@ async function drawChart() {
   const chart = document.getElementById("chart");
   chart.replaceChildren();
   if (!state.selected) return;
-  const detail = await getJSON(`/v1/forecasts/${state.selected}?series=${encodeURIComponent(state.series)}`);
+  const detail = await getJSON(`/v1/forecasts/${state.selected}?series=${encodeURIComponent(shownSeries())}`);
   const history = detail.history;
   const ahead = detail.data.filter((f) => true).sort((a, b) => a.horizon - b.horizon);
   const periods = [...history.map((h) => h.period), ...ahead.map((f) => f.period)];
@@ -155,6 +171,9 @@ async function drawChart() {
   periods.forEach((p, i) => { if (i % 6 === 0) chart.appendChild(svg("text", { x: x(i), y: bottom + 14, "text-anchor": "middle", "font-size": 10 }, p)); });
   const name = state.forecasts.data.find((f) => f.region === state.selected)?.region_name || state.selected;
   document.getElementById("chart-title").textContent = `${name}: observed events and forecasts`;
+  const drill = document.getElementById("drill");
+  drill.hidden = Boolean(state.drill) || !districtSeries();
+  drill.textContent = `Show the districts of ${name}`;
   document.getElementById("chart-desc").textContent =
     `Grey bars: observed events per month to ${detail.data_cutoff}. Green bands: 80% forecast intervals; dots: expected events, ` +
     ahead.map((f) => `${f.period} ${f.expected_events.toFixed(1)} (${f.events_interval.p10.toFixed(0)}-${f.events_interval.p90.toFixed(0)})`).join(", ") +
@@ -190,6 +209,21 @@ function select(region) {
   state.selected = region;
   drawMap();
   drawChart().catch(report);
+}
+
+// Into a province's districts and back: the same map, table and chart, one level down.
+function drillInto(province) {
+  state.provinceName = state.forecasts.data.find((f) => f.region === province)?.region_name || province;
+  state.drill = province;
+  state.selected = null;
+  document.getElementById("drill").hidden = true;
+  refreshOnce();
+}
+
+function drillOut() {
+  state.selected = state.drill;
+  state.drill = null;
+  refreshOnce();
 }
 
 async function drawAlerts() {
@@ -286,7 +320,9 @@ async function loadSeries() {
   const countries = await getJSON("/v1/countries");
   state.countries = Object.fromEntries(countries.data.map((c) => [c.code, c]));
   const listed = await getJSON("/v1/series");
-  const served = listed.data.filter((s) => s.champion);
+  state.served = listed.data.filter((s) => s.champion).map((s) => s.series);
+  // District series are reached from their province (drilling down), not picked on their own.
+  const served = listed.data.filter((s) => s.champion && s.series.split("-").length === 3);
   const picker = document.getElementById("series");
   const keys = served.map((s) => s.series);
   if (!state.series) state.series = keys.includes(listed.default_series) ? listed.default_series : keys[0] || listed.default_series;
@@ -307,17 +343,19 @@ function fillHorizons() {
 async function refresh() {
   try {
     await loadSeries();
-    await loadCountry();
     fillHorizons();
+    if (state.drill && !districtSeries()) state.drill = null;  // its districts are no longer served
+    await loadCountry();
     const actor = state.actor ? `&actor=${encodeURIComponent(state.actor)}` : "";
+    const asked = `/v1/forecasts?series=${encodeURIComponent(shownSeries())}${state.drill ? `&region=${state.drill}` : ""}`;
     try {
-      state.forecasts = await getJSON(`/v1/forecasts?series=${encodeURIComponent(state.series)}${actor}`);
+      state.forecasts = await getJSON(`${asked}${actor}`);
     } catch (error) {
       if (!state.actor) throw error;
       // This series' source names no actors (or its model predates per-actor forecasts).
-      report(new Error(`${state.series} has no per-actor forecasts; showing all actors`));
+      report(new Error(`${shownSeries()} has no per-actor forecasts; showing all actors`));
       setActor("");
-      state.forecasts = await getJSON(`/v1/forecasts?series=${encodeURIComponent(state.series)}`);
+      state.forecasts = await getJSON(asked);
     }
     document.getElementById("model-line").textContent =
       `${state.forecasts.series}: model ${state.forecasts.model_version}, data to ${state.forecasts.data_cutoff}, issued ${state.forecasts.issued_at.slice(0, 16).replace("T", " ")} UTC`;
@@ -342,7 +380,9 @@ function setActor(actor) {
 
 async function start() {
   const horizon = document.getElementById("horizon");
-  document.getElementById("series").addEventListener("change", (e) => { state.series = e.target.value; state.selected = null; refreshOnce(); });
+  document.getElementById("series").addEventListener("change", (e) => { state.series = e.target.value; state.selected = null; state.drill = null; refreshOnce(); });
+  document.getElementById("drill").addEventListener("click", () => drillInto(state.selected));
+  document.getElementById("back").addEventListener("click", drillOut);
   document.getElementById("target").addEventListener("change", (e) => { state.target = e.target.value; drawMap(); });
   horizon.addEventListener("change", (e) => { state.horizon = Number(e.target.value); drawMap(); });
   document.getElementById("actor").addEventListener("change", (e) => { setActor(e.target.value); refreshOnce(); });

@@ -1,0 +1,96 @@
+"""District forecasts split from their province's law: coherent by construction, checked over
+random laws and shares and over a real reconciled backtest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.distributions import count_pmfs
+from models.laws import CountLaw
+from training.reconcile import forecast_shares, historical_shares, split_province
+
+PARENTS = {"A1": "A", "A2": "A", "A-UNPLACED": "A", "B1": "B", "B-UNPLACED": "B"}
+
+
+def _province(region: str, mean: float, dispersion: float, p_event: float) -> dict[str, object]:
+    (pmf, tail), = count_pmfs(np.array([mean]), np.array([dispersion]), np.array([p_event]))  # fmt: skip
+    law = CountLaw(pmf, tail)
+    expected = float(np.sum(np.arange(len(pmf)) * pmf))
+    return {"region": region, "origin": "2020-01", "horizon": 1, "count_law": law.to_json(),
+            "expected_events": expected, "p_event": p_event, "p_severe": p_event / 3}  # fmt: skip
+
+
+def _units(expected: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "region": list(PARENTS),
+            "origin": "2020-01",
+            "horizon": 1,
+            "expected_events": expected,
+            "p_event": 0.5,
+            "p_severe": 0.4,
+        }
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    means=st.tuples(st.floats(0.05, 30.0), st.floats(0.05, 30.0)),
+    dispersion=st.floats(0.01, 1.5),
+    p_events=st.tuples(st.floats(0.02, 0.99), st.floats(0.02, 0.99)),
+    expected=st.lists(st.floats(0.0, 20.0), min_size=5, max_size=5),
+)
+def test_split_laws_are_coherent_with_the_province(
+    means: tuple[float, float],
+    dispersion: float,
+    p_events: tuple[float, float],
+    expected: list[float],
+) -> None:
+    provinces = pd.DataFrame(
+        [
+            _province("A", means[0], dispersion, p_events[0]),
+            _province("B", means[1], dispersion, p_events[1]),
+        ]
+    )
+    units = _units(expected)
+    shares = forecast_shares(units, PARENTS)
+    split = split_province(provinces, units, PARENTS, shares)
+    by_province = provinces.set_index("region")
+    for parent, rows in split.groupby(split["region"].map(PARENTS)):
+        province = by_province.loc[parent]
+        law = CountLaw.from_json(province["count_law"])
+        # The units and the remainder add up to the province's mean...
+        assert np.isclose(rows["expected_events"].sum(), province["expected_events"])
+        for _, row in rows.iterrows():
+            unit = CountLaw.from_json(row["count_law"])
+            # ...each unit's law is the mean it states...
+            unit_mean = np.sum(np.arange(len(unit.pmf)) * unit.pmf)
+            assert np.isclose(unit_mean, row["expected_events"], rtol=1e-4, atol=1e-4)
+            # ...no unit is likelier to see an event, or k events, than its province...
+            assert row["p_event"] <= province["p_event"] + 1e-9
+            for k in (1, 2, 5, 10, 30):
+                assert unit.exceedance(k) <= law.exceedance(k) + 1e-9
+            # ...and a severe period in the unit is one in the province.
+            assert row["p_severe"] <= min(province["p_severe"], row["p_event"]) + 1e-12
+            assert row["events_p10"] <= row["events_p50"] <= row["events_p90"]
+
+
+def test_shares_follow_the_unit_model_or_the_units_history() -> None:
+    units = _units([3.0, 1.0, 0.0, 0.0, 0.0])
+    assert forecast_shares(units, PARENTS).tolist() == [0.75, 0.25, 0.0, 0.5, 0.5]
+    panel = pd.DataFrame(
+        {
+            "region": [*PARENTS] * 2,
+            "period": ["2019-12"] * 5 + ["2020-01"] * 5,
+            "events": [2, 0, 0, 0, 0, 1, 0, 1, np.nan, 0],
+        }
+    )
+    # Over the last two periods A1 had 3 of A's 4; B had none (equal shares); B1's missing
+    # period counts as nothing known, not as a zero it saw.
+    shares = historical_shares(units, panel, PARENTS, window=2)
+    assert shares.tolist() == [0.75, 0.0, 0.25, 0.5, 0.5]
+    # A window of one period reads only the origin's.
+    assert historical_shares(units, panel, PARENTS, window=1).tolist() == [0.5, 0.0, 0.5, 0.5, 0.5]
