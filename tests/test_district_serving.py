@@ -4,7 +4,6 @@ province champion's issue, served per district or per province, watched by alert
 
 from __future__ import annotations
 
-import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from service.app import create_app
 from service.installation import installation
 from service.keys import create_key
 from store.db import make_engine
-from tests.conftest import served_settings
+from tests.conftest import _served_home, served_settings
 from training import issuing
 from training.track_record import record_outcomes
 
@@ -26,11 +25,10 @@ PARENTS = default_resolver().gazetteers["PAK"].unit_parents("adm2")
 
 
 @pytest.fixture
-def district_home(district_template: Path, tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    shutil.copytree(district_template, home)
-    (home / "database_url.txt").write_text(f"sqlite:///{home / 'threatcast.db'}")
-    return home
+def district_home(database_url: str, district_template: Path, tmp_path: Path) -> Path:
+    """The district template on the test's backend (district codes are long: the columns
+    must hold them on PostgreSQL too)."""
+    return _served_home(database_url, district_template, tmp_path)
 
 
 def _rows(client: TestClient, **params: str) -> list[dict[str, Any]]:
