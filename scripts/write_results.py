@@ -169,7 +169,10 @@ WINDOWS = (
         "threatcast backtest --events events/data/events/ucdp_ged_22.1_pakistan_hdx.csv.gz "
         "--freq week --start 2010-W01 --end 2015-W53 --horizons 1,2,4,8 --output forecasts.csv "
         "--report docs/backtest-week-2010-2015",
-        "The second window weekly choices are judged on.",
+        "The second window weekly choices are judged on. This report predates the intervals "
+        "calibrated per activity stratum (its pinball and coverage are the pooled level's; "
+        "`p_event`, severe and RPS figures do not depend on it): regenerate it with the command "
+        "above.",
         weekly=True,
     ),
     Window(
@@ -178,7 +181,8 @@ WINDOWS = (
         "threatcast backtest --events events/data/events/ucdp_ged_20.1_pakistan_webexport.csv.gz "
         "--freq week --start 2014-W01 --end 2019-W52 --horizons 1,2,4,8 --output forecasts.csv "
         "--report docs/backtest-week-ged-20.1",
-        "Another release's coding of those years.",
+        "Another release's coding of those years. This report, too, predates the intervals "
+        "calibrated per activity stratum.",
         weekly=True,
     ),
 )
