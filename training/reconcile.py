@@ -136,7 +136,7 @@ def _split_groups(
 
 def _split(law: CountLaw, share: float) -> tuple[CountLaw, float]:
     thinned = law.thinned(min(max(share, 0.0), 1.0))
-    return thinned, float(min(max(1.0 - thinned.pmf[0], 0.0), 1.0))
+    return thinned, thinned.exceedance(1)
 
 
 def reconciled_backtest(
