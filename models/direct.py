@@ -141,14 +141,14 @@ class DirectForecaster:
     ) -> pd.DataFrame:
         """The design rows (one per region) a forecast from `origin` at `horizon` reads."""
         history = panel[panel["period"] <= origin]
-        if origin not in set(history["period"]):
+        if not (history["period"] == origin).any():
             raise ValueError(f"origin {origin} is not a period of the panel")
         key = _panel_key(history, self.spec) if key is None else key
         if features is None:
             features = _features(history, self.spec, key)
         data = _design(history, self.spec, horizon, self.regions, features, key)
         # A model pooled over several countries forecasts the units of the panel it is given.
-        present = set(history["region"])
+        present = set(history["region"].unique())
         regions = [r for r in self.regions if r in present]
         return data.X[data.X.index.get_level_values("period") == origin].reindex(
             pd.MultiIndex.from_product([regions, [origin]], names=["region", "period"])

@@ -49,12 +49,16 @@ def continuous_quantile(
         below = np.where(k > 0, stats.nbinom.cdf(k - 1, size, prob), 0.0)
         at = np.maximum(stats.nbinom.pmf(k, size, prob), 1e-12)
         return _spread(k, (level - below) / at)
+    level, mean, dispersion, p_event = np.broadcast_arrays(level, mean, dispersion, p_event)
     zero = 1.0 - p_event
-    within = (level - zero) / np.maximum(p_event, 1e-12)
-    k, below, at = _positive_count(mean, dispersion, np.clip(within, 0.0, 1.0))
-    positive = _spread(k, (within - below) / np.maximum(at, 1e-12))
-    at_zero = _spread(np.zeros_like(zero), level / np.maximum(zero, 1e-12))
-    return np.asarray(np.where(level <= zero, at_zero, positive))
+    quantile = _spread(np.zeros_like(zero), level / np.maximum(zero, 1e-12))
+    # Only levels above the zero's mass reach a positive count: the NB search, the costly part,
+    # runs for those alone (most of a quiet unit's interval grid sits at 0).
+    above = level > zero
+    within = (level[above] - zero[above]) / np.maximum(p_event[above], 1e-12)
+    k, below, at = _positive_count(mean[above], dispersion[above], np.clip(within, 0.0, 1.0))
+    quantile[above] = _spread(k, (within - below) / np.maximum(at, 1e-12))
+    return quantile
 
 
 def _spread(k: np.ndarray, fraction: np.ndarray) -> np.ndarray:

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from events.gazetteer import default_resolver
 from features.specs import FeatureSpec
 from models.catalog import make_forecaster
 from service.cli import app
@@ -18,6 +20,7 @@ from tests.conftest import DATA
 from tests.real_data import GED_22_1
 from tests.synthetic import REGIONS, generate_panel
 from training.backtest import backtest, with_reference_laws
+from training.report import MAX_PLOTTED_REGIONS
 
 GED = str(GED_22_1)
 
@@ -228,3 +231,41 @@ def test_backtest_forecasts_ignore_absurd_values_after_each_origin() -> None:
     assert clean["fatality_law"].notna().all()
     forecast_columns = [c for c in clean.columns if not c.startswith("observed_")]
     pd.testing.assert_frame_equal(clean[forecast_columns], dirty[forecast_columns])
+
+
+def _png_height(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[20:24], "big")
+
+
+def test_district_backtest_reconciles_to_the_province_backtest(
+    run: object, tmp_path: Path, recent_ged_file: Path
+) -> None:
+    output, report = tmp_path / "districts.csv", tmp_path / "report"
+    code, out, err = run(  # type: ignore[operator]
+        "backtest", "--events", str(recent_ged_file), "--level", "adm2", "--start", "2021-03",
+        "--end", "2021-04", "--horizons", "1", "--output", str(output), "--report", str(report),
+        "--n-jobs", "1", "--models", "ensemble,recent",
+    )  # fmt: skip
+    assert code == 0, err
+    table = pd.read_csv(output)
+    parents = default_resolver().gazetteers["PAK"].unit_parents("adm2")
+    assert set(table["model"]) == {"ensemble", "ensemble-own", "province_split", "recent"}
+    assert set(table["region"]) == set(parents) and len(parents) == 133
+    provinces = pd.read_csv(report / "provinces" / "metrics_by_region.csv")
+    assert set(provinces["region"]) == set(parents.values())
+    assert set(provinces["model"]) == {"ensemble"}
+
+    # The model's shares and the historical shares split the same province forecast: equal
+    # sums per province, different units.
+    def per_province(model: str) -> pd.Series:
+        rows = table[table["model"] == model].assign(parent=table["region"].map(parents))
+        return rows.groupby(["parent", "origin"])["expected_events"].sum()
+
+    assert np.allclose(per_province("ensemble"), per_province("province_split"))
+    assert per_province("ensemble").loc["PK-KP"].gt(1).all()
+    split, history = (table[table["model"] == m]["expected_events"].to_numpy()
+                      for m in ("ensemble", "province_split"))  # fmt: skip
+    assert not np.allclose(split, history)
+    # The regions plot draws the busiest units, not 133 panels.
+    assert _png_height(report / "regions.png") == int(2.2 * MAX_PLOTTED_REGIONS * 100)
+    assert "ensemble-own" in out

@@ -101,9 +101,15 @@ def _reliability_plot(scored: pd.DataFrame, path: Path, main_model: str) -> None
     plt.close(figure)
 
 
+# A district report would otherwise draw 133 panels; the busiest units are the ones read.
+MAX_PLOTTED_REGIONS = 12
+
+
 def _regions_plot(scored: pd.DataFrame, path: Path, main_model: str) -> None:
     part = scored[(scored["model"] == main_model) & (scored["horizon"] == scored["horizon"].min())]
-    regions = sorted(part["region"].unique())
+    events = part.groupby("region")["observed_events"].sum()
+    busiest = events.sort_values(ascending=False, kind="stable").index[:MAX_PLOTTED_REGIONS]
+    regions = sorted(busiest)
     figure, axes = plt.subplots(len(regions), 1, figsize=(10, 2.2 * len(regions)), sharex=True)
     for axis, region in zip(axes if len(regions) > 1 else [axes], regions, strict=True):
         rows = part[part["region"] == region].sort_values("period")
@@ -115,8 +121,10 @@ def _regions_plot(scored: pd.DataFrame, path: Path, main_model: str) -> None:
         ticks = list(range(0, len(rows), max(1, len(rows) // 8)))
         axis.set_xticks(ticks, [rows["period"].iloc[i] for i in ticks])
     horizon = int(part["horizon"].min()) if len(part) else 1
+    hidden = len(events) > len(regions)
+    shown = f", the {len(regions)} busiest of {len(events)} units" if hidden else ""
     (axes[0] if len(regions) > 1 else axes).set_title(
-        f"{main_model}: forecasts {horizon} period(s) ahead against outcomes"
+        f"{main_model}: forecasts {horizon} period(s) ahead against outcomes{shown}"
     )
     (axes[0] if len(regions) > 1 else axes).legend(loc="upper right", fontsize=8)
     figure.tight_layout()
