@@ -3,6 +3,7 @@ same load tool (wrk), same connections, in one run.
 
     .venv/bin/python benchmarks/api.py [--home DIR] [--connections 32] [--duration 15]
     .venv/bin/python benchmarks/api.py --home DIR --query level=adm2   # a district series
+    .venv/bin/python benchmarks/api.py --home DIR --query level=adm2 --gzip   # as browsers ask
 
 --home must hold a champion (e.g. after `make serve` or `threatcast bootstrap`: ./var); without it
 a temporary home is bootstrapped first (ingest and a first training: a minute or two).
@@ -48,9 +49,10 @@ def _wait_ready(url: str, timeout: float = 120) -> None:
     raise SystemExit("the server did not become ready (does the home hold a champion?)")
 
 
-def _wrk(url: str, connections: int, duration: int) -> dict[str, float]:
+def _wrk(url: str, connections: int, duration: int, headers: list[str]) -> dict[str, float]:
+    asked = [option for header in headers for option in ("-H", header)]
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", *asked, url],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
@@ -75,7 +77,13 @@ def main() -> None:
     parser.add_argument(
         "--query", default="", help="Ask /v1/forecasts this, e.g. level=adm2 (its districts)."
     )
+    parser.add_argument(
+        "--gzip",
+        action="store_true",
+        help="Ask both endpoints with Accept-Encoding: gzip, as browsers and HTTP libraries do.",
+    )
     args = parser.parse_args()
+    headers = ["Accept-Encoding: gzip"] if args.gzip else []
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     scratch = tempfile.mkdtemp(prefix="threatcast-api-bench-")
@@ -100,12 +108,12 @@ def main() -> None:
     try:
         _wait_ready(url, timeout=600)
         forecasts_path = f"v1/forecasts?{args.query}" if args.query else "v1/forecasts"
-        _wrk(f"{url}/{forecasts_path}", args.connections, 3)  # warm-up
+        _wrk(f"{url}/{forecasts_path}", args.connections, 3, headers)  # warm-up
         # Alternated, so a noisy moment of the machine falls on both endpoints alike.
         runs: dict[str, list[dict[str, float]]] = {"healthz": [], forecasts_path: []}
         for _ in range(args.repeat):
             for path, found in runs.items():
-                found.append(_wrk(f"{url}/{path}", args.connections, args.duration))
+                found.append(_wrk(f"{url}/{path}", args.connections, args.duration, headers))
         health, forecasts = (
             {key: statistics.median(run[key] for run in found) for key in found[0]}
             for found in runs.values()
@@ -117,6 +125,7 @@ def main() -> None:
     print(
         f"wrk, 2 threads, {args.connections} connections, {args.repeat} alternated runs of "
         f"{args.duration} s per endpoint (medians), one uvicorn worker"
+        + (", Accept-Encoding: gzip" if args.gzip else "")
     )
     for name, figures in (("GET /healthz", health), (f"GET /{forecasts_path}", forecasts)):
         print(

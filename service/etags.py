@@ -1,32 +1,71 @@
-"""Conditional responses for the endpoints dashboards poll."""
+"""Conditional responses for the endpoints dashboards poll, gzipped for clients that take it."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 
 from fastapi import Request, Response
 from pydantic import BaseModel
 
 CACHE_CONTROL = "no-cache"
+# Below this a body fits in a packet or two: compressing it saves less than it costs.
+GZIP_MIN_BYTES = 1400
+# The gzipped body is another representation, so it carries its own strong ETag.
+GZIPPED = "-gz"
+
+
+def _headers(etag: str) -> dict[str, str]:
+    return {"ETag": f'"{etag}"', "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
 
 
 def not_modified(request: Request, etag: str) -> Response | None:
-    """A 304 when the client already holds `etag`."""
-    quoted = f'"{etag}"'
-    held = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
-    if quoted in held:
-        return Response(status_code=304, headers={"ETag": quoted, "Cache-Control": CACHE_CONTROL})
+    """A 304 when the client already holds `etag` (plain or gzipped)."""
+    held = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
+    for tag in (etag, etag + GZIPPED):
+        if f'"{tag}"' in held:
+            return Response(status_code=304, headers=_headers(tag))
     return None
 
 
-def json_response(request: Request, body: bytes, etag: str | None = None) -> Response:
-    """The body with a strong ETag (its digest unless given), or a 304 when it is unchanged."""
+def accepts_gzip(request: Request) -> bool:
+    """Whether Accept-Encoding admits gzip (by name or `*`, with a q-value above 0)."""
+    for part in request.headers.get("accept-encoding", "").split(","):
+        coding, _, parameters = part.partition(";")
+        if coding.strip().lower() not in ("gzip", "*"):
+            continue
+        name, _, value = parameters.strip().partition("=")
+        if name.strip().lower() != "q":
+            return True
+        try:
+            return float(value) > 0
+        except ValueError:
+            return False
+    return False
+
+
+def wants_gzip(request: Request, body: bytes) -> bool:
+    return len(body) >= GZIP_MIN_BYTES and accepts_gzip(request)
+
+
+def gzip_body(body: bytes) -> bytes:
+    # mtime=0: the same body always compresses to the same bytes.
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def json_response(
+    request: Request, body: bytes, etag: str | None = None, gzipped: bytes | None = None
+) -> Response:
+    """The body with a strong ETag (its digest unless given), or a 304 when it is unchanged;
+    `gzipped`, the body compressed, is sent instead where given."""
     etag = etag or hashlib.sha256(body).hexdigest()[:32]
-    return not_modified(request, etag) or Response(
-        content=body,
-        media_type="application/json",
-        headers={"ETag": f'"{etag}"', "Cache-Control": CACHE_CONTROL},
-    )
+    cached = not_modified(request, etag)
+    if cached is not None:
+        return cached
+    if gzipped is not None:
+        headers = {**_headers(etag + GZIPPED), "Content-Encoding": "gzip"}
+        return Response(content=gzipped, media_type="application/json", headers=headers)
+    return Response(content=body, media_type="application/json", headers=_headers(etag))
 
 
 def model_response(request: Request, model: BaseModel) -> Response:

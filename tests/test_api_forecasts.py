@@ -121,6 +121,24 @@ def test_etag_and_not_modified(client: TestClient) -> None:
     assert client.get("/v1/forecasts", params={"region": "PK-KP"}).content == first.content
 
 
+def test_clients_that_take_gzip_get_it_with_its_own_etag(client: TestClient) -> None:
+    plain = client.get("/v1/forecasts", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.headers["Vary"] == "Accept-Encoding"
+    packed = client.get("/v1/forecasts", headers={"Accept-Encoding": "br;q=1, gzip;q=0.5"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert int(packed.headers["Content-Length"]) < len(plain.content) / 4
+    assert packed.content == plain.content  # decoded by the client
+    etag = packed.headers["ETag"]
+    assert etag != plain.headers["ETag"] and etag.endswith('-gz"')
+    again = client.get("/v1/forecasts", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["ETag"] == etag
+    refused = client.get("/v1/forecasts", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+    # One region's history too.
+    history = client.get("/v1/forecasts/PK-KP", headers={"Accept-Encoding": "gzip"})
+    assert history.headers["Content-Encoding"] == "gzip" and history.json()["region"] == "PK-KP"
+
+
 def test_bad_requests_share_one_error_shape(client: TestClient) -> None:
     unknown = client.get("/v1/forecasts/PK-XX")
     assert unknown.status_code == 404

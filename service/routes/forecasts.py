@@ -28,7 +28,7 @@ from service.dependencies import (
     reader_check,
 )
 from service.errors import NOT_MODIFIED, ApiError, error_responses
-from service.etags import json_response, not_modified
+from service.etags import GZIPPED, gzip_body, json_response, not_modified, wants_gzip
 from service.freshness import today
 from service.presenting import Presenter, events_interval, freshness_fields, observed, select_rows
 from service.queries import cached_query, chosen_series, openapi_parameters
@@ -128,7 +128,10 @@ def _cached_json(
     if cached is not None:
         return cached
     body = server.body(etag, lambda: render().model_dump_json().encode())
-    return json_response(request, body, etag)
+    gzipped = (
+        server.body(etag + GZIPPED, lambda: gzip_body(body)) if wants_gzip(request, body) else None
+    )
+    return json_response(request, body, etag, gzipped)
 
 
 async def _cached_json_off_loop(
@@ -142,16 +145,24 @@ async def _cached_json_off_loop(
         return cached
     body = server.bodies.get(etag)
     if body is None:
-        # One render at a time per worker: renders compete with the event loop for the GIL,
-        # and queued ones wait on the loop, not in a thread.
-        limiter = getattr(request.app.state, "render_limiter", None)
-        if limiter is None:
-            limiter = request.app.state.render_limiter = anyio.CapacityLimiter(1)
-        rendered = await anyio.to_thread.run_sync(
-            lambda: render().model_dump_json().encode(), limiter=limiter
-        )
+        rendered = await _off_loop(request, lambda: render().model_dump_json().encode())
         body = server.bodies.put(etag, rendered)
-    return json_response(request, body, etag)
+    gzipped = None
+    if wants_gzip(request, body):
+        gzipped = server.bodies.get(etag + GZIPPED)
+        if gzipped is None:
+            packed = await _off_loop(request, lambda: gzip_body(body))
+            gzipped = server.bodies.put(etag + GZIPPED, packed)
+    return json_response(request, body, etag, gzipped)
+
+
+async def _off_loop(request: Request, work: Callable[[], bytes]) -> bytes:
+    # One render at a time per worker: renders compete with the event loop for the GIL, and
+    # queued ones wait on the loop, not in a thread.
+    limiter = getattr(request.app.state, "render_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.render_limiter = anyio.CapacityLimiter(1)
+    return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 
 @router.get(
