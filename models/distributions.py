@@ -79,10 +79,30 @@ def _positive_count(
     size, prob = _law(mean, dispersion)
     positive = np.maximum(stats.nbinom.sf(0, size, prob), 1e-300)
     # The smallest k with P(count > k | count >= 1) <= 1 - level.
-    k = np.maximum(stats.nbinom.isf((1.0 - level) * positive, size, prob), 1.0)
+    k = _smallest_count_above(size, prob, (1.0 - level) * positive)
     below = 1.0 - stats.nbinom.sf(k - 1, size, prob) / positive
     at = stats.nbinom.pmf(k, size, prob) / positive
     return k, below, at
+
+
+# Most positive quantiles are a few counts above 1: counting up finds them in a few cheap steps;
+# scipy's search (isf) takes the rest.
+_COUNT_UP_STEPS = 8
+
+
+def _smallest_count_above(size: np.ndarray, prob: np.ndarray, tail: np.ndarray) -> np.ndarray:
+    """The smallest k >= 1 with P(count > k) <= tail: scipy's isf, floored at 1."""
+    shape = np.broadcast(size, prob, tail).shape
+    size, prob, tail = (np.broadcast_to(a, shape).ravel() for a in (size, prob, tail))
+    k = np.ones(tail.size)
+    searching = np.arange(tail.size)
+    for _ in range(_COUNT_UP_STEPS):
+        found = stats.nbinom.sf(k[searching], size[searching], prob[searching]) <= tail[searching]
+        searching = searching[~found]
+        k[searching] += 1
+    rest = searching
+    k[rest] = np.maximum(stats.nbinom.isf(tail[rest], size[rest], prob[rest]), 1.0)
+    return k.reshape(shape)
 
 
 def median_count(
