@@ -169,10 +169,7 @@ WINDOWS = (
         "threatcast backtest --events events/data/events/ucdp_ged_22.1_pakistan_hdx.csv.gz "
         "--freq week --start 2010-W01 --end 2015-W53 --horizons 1,2,4,8 --output forecasts.csv "
         "--report docs/backtest-week-2010-2015",
-        "The second window weekly choices are judged on. This report predates the intervals "
-        "calibrated per activity stratum (its pinball and coverage are the pooled level's; "
-        "`p_event`, severe and RPS figures do not depend on it): regenerate it with the command "
-        "above.",
+        "The second window weekly choices are judged on.",
         weekly=True,
     ),
     Window(
