@@ -17,7 +17,8 @@ from service.installation import installation
 from service.keys import create_key
 from store.db import make_engine
 from tests.conftest import _served_home, served_settings
-from training import issuing
+from training import issuing, registry
+from training.issued import latest_issue
 from training.track_record import record_outcomes
 
 DISTRICTS = "pak-ucdp-month-adm2"
@@ -97,7 +98,9 @@ def test_districts_are_served_coherent_with_their_province_and_watched(district_
         assert 'region="PK-KP-BAJAUR"' in client.get("/metrics").text
 
 
-def test_districts_are_not_issued_without_their_province_issue(district_home: Path) -> None:
+def test_districts_are_issued_from_their_province_issue_and_follow_a_new_one(
+    district_home: Path,
+) -> None:
     settings = served_settings(district_home)
     version = (district_home / "district_version.txt").read_text()
     engine = make_engine(settings.database_url)
@@ -117,3 +120,16 @@ def test_districts_are_not_issued_without_their_province_issue(district_home: Pa
     first = record["overall"]["first"]
     # From 2021-10, horizon 1 reaches 2021-11 and horizon 2 2021-12: two targets per unit.
     assert first["issued"]["n"] == len(PARENTS) * 2 == first["recent"]["n"]
+    engine = make_engine(settings.database_url)
+    # A new province issue takes its districts along: they are split again from it.
+    _, provinces = issuing.issue(engine, installation(settings), origin="2021-11")
+    champion = registry.champion(engine, DISTRICTS)
+    assert champion is not None and champion.version == version
+    units = latest_issue(engine, champion, "2021-11")
+    assert units is not None and len(units.rows) == len(PARENTS) * 2
+    sums: dict[tuple[str, int], float] = defaultdict(float)
+    for row in units.rows:
+        sums[(PARENTS[row.region], row.horizon)] += row.expected_events
+    for _, row in provinces.iterrows():
+        assert sums[(row["region"], row["horizon"])] == pytest.approx(row["expected_events"])
+    engine.dispose()

@@ -324,7 +324,32 @@ def issue(
     prepared = _prepare(engine, model, horizons, origin, installation)
     with write_transaction(engine) as conn:
         _store(conn, installation, prepared)
+    _split_again_below(engine, installation, prepared)
     return model, prepared.table
+
+
+def _split_again_below(engine: Engine, installation: Installation, prepared: _Prepared) -> None:
+    """After a first-level issue, issue every unit champion below it again from the same
+    origin, so the units served stay split from the forecast their province now serves. A unit
+    series that cannot follow is logged; its province's issue stands."""
+    provinces = Series.parse(prepared.model.record.series)
+    if provinces.level != FIRST_LEVEL:
+        return
+    origin = str(prepared.table["origin"].iloc[0])
+    for champion in registry.champions(engine):
+        units = Series.parse(champion.series)
+        if units.level == FIRST_LEVEL or units.first_level != provinces:
+            continue
+        try:
+            model = load_version(engine, installation, version=champion.version)
+            below = _prepare(engine, model, None, origin, installation)
+            with write_transaction(engine) as conn:
+                _store(conn, installation, below)
+        except Exception as exc:  # the province's issue is stored and must stand
+            log.warning("%s was not split again from %s at %s: %s", units.key, provinces.key,
+                        origin, exc)  # fmt: skip
+            continue
+        log.info("issued %s again from %s's new issue at %s", units.key, provinces.key, origin)
 
 
 def promote(
@@ -347,6 +372,7 @@ def promote(
     with write_transaction(engine) as conn:
         promoted = registry.promote(conn, version, actor, reason, replaces)
         _store(conn, installation, prepared)
+    _split_again_below(engine, installation, prepared)
     return promoted
 
 
@@ -361,4 +387,5 @@ def rollback(
     with write_transaction(engine) as conn:
         restored = registry.rollback(conn, series, previous.version, actor, reason)
         _store(conn, installation, prepared)
+    _split_again_below(engine, installation, prepared)
     return restored
