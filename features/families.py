@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
@@ -30,6 +30,8 @@ class Inputs:
     severe: pd.DataFrame
     groups: tuple[str, ...]
     neighbours: Mapping[str, tuple[str, ...]]
+    # Below the first level: each unit's region (none at the first level).
+    parents: Mapping[str, str] = field(default_factory=dict)
 
 
 # One window's columns: name -> values (period x region).
@@ -104,6 +106,23 @@ def _neighbours(inputs: Inputs, w: int) -> dict[str, pd.DataFrame]:
     return {f"neighbours_log_events_mean_{w}": pd.DataFrame(values, index=inputs.events.index)}
 
 
+def _enclosing(inputs: Inputs, w: int) -> dict[str, pd.DataFrame]:
+    """Below the first level: the recent events of each unit's whole region and of the whole
+    country (its own included), where the data cover the window."""
+    if not inputs.parents:
+        return {}
+    recent = _mean(inputs.events, w)
+    parents = [inputs.parents.get(unit, unit) for unit in recent.columns]
+    regions = recent.T.groupby(parents).sum(min_count=1).T
+    enclosing = regions[parents].set_axis(recent.columns, axis=1)
+    country = recent.sum(axis=1, min_count=1)
+    whole = pd.DataFrame({unit: country for unit in recent.columns}, index=recent.index)
+    return {
+        f"parent_log_events_mean_{w}": _log1p(enclosing),
+        f"country_log_events_mean_{w}": _log1p(whole),
+    }
+
+
 def _across(inputs: Inputs, w: int) -> dict[str, pd.DataFrame]:
     """Events across the border: a covered period's mean over the window; NaN where the other
     country's data cover none of it (never read as quiet)."""
@@ -162,6 +181,15 @@ FAMILIES: tuple[FeatureFamily, ...] = (
         _neighbours,
         {"neighbours_log_events_mean_{w}": "events in neighbouring regions over the last {w}"},
     ),
+    FeatureFamily(
+        "enclosing",
+        (M(3), M(12)),
+        _enclosing,
+        {
+            "parent_log_events_mean_{w}": "events in the unit's whole region over the last {w}",
+            "country_log_events_mean_{w}": "events in the whole country over the last {w}",
+        },
+    ),
     # Off unless a spec asks for it (OPTIONAL): the data to judge it on are not shipped.
     FeatureFamily(
         "across",
@@ -174,7 +202,7 @@ FAMILIES: tuple[FeatureFamily, ...] = (
     ),
 )
 # Families a spec has only when asked for.
-OPTIONAL = frozenset({"across"})
+OPTIONAL = frozenset({"across", "enclosing"})
 # Column pattern -> words, with the pattern as a regular expression.
 _LABELS = [
     (
@@ -215,6 +243,7 @@ def wide_inputs(
     severe_threshold: int,
     groups: tuple[str, ...],
     neighbours: Mapping[str, tuple[str, ...]],
+    parents: Mapping[str, str] | None = None,
 ) -> Inputs:
     events = _wide(panel, "events")
     fatalities = _wide(panel, "fatalities")
@@ -226,6 +255,7 @@ def wide_inputs(
         _flag(fatalities, fatalities >= severe_threshold),
         groups,
         neighbours,
+        parents or {},
     )
 
 

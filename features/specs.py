@@ -42,6 +42,8 @@ class FeatureSpec:
     calendar: tuple[str, ...] = ("election_window", "ramadan_days", "ashura")
     elections: tuple[date, ...] = ()
     neighbours: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Below the first level: each unit's region (district -> province).
+    parents: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def default(
@@ -103,7 +105,9 @@ def default_spec(
         severe_threshold=severe_threshold,
         optional=frozenset({"across"}) if cross_border else frozenset(),
     )
-    return replace(spec, groups=tuple(gazetteer.actors.tracked if groups is None else groups))
+    tracked = tuple(gazetteer.actors.tracked if groups is None else groups)
+    parents = {} if level == "adm1" else gazetteer.unit_parents(level)
+    return replace(spec, groups=tracked, parents=parents)
 
 
 def build_features(panel: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
@@ -112,7 +116,7 @@ def build_features(panel: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     Trailing means are over the covered periods of each window: a missing period (NaN in the
     panel) is left out, never read as a quiet one.
     """
-    inputs = wide_inputs(panel, spec.severe_threshold, spec.groups, spec.neighbours)
+    inputs = wide_inputs(panel, spec.severe_threshold, spec.groups, spec.neighbours, spec.parents)
     columns: dict[str, Any] = {}
     for family in FAMILIES:
         for w in spec.window(family.name):

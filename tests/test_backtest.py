@@ -58,6 +58,10 @@ def run(tmp_path: Path) -> Iterator[object]:
         ),
         (["--start", "2016-01", "--end", "2021-12", "--source", "cast"], "'cast' is not one of"),
         (
+            ["--start", "2016-01", "--end", "2021-12", "--try-features", "count"],
+            "unknown optional features ['count']; known: across, enclosing",
+        ),
+        (
             ["--start", "2016-W01", "--end", "2016-W10", "--freq", "week", "--horizons", "9"],
             "between 1 and 8",
         ),
@@ -244,12 +248,19 @@ def test_district_backtest_reconciles_to_the_province_backtest(
     code, out, err = run(  # type: ignore[operator]
         "backtest", "--events", str(recent_ged_file), "--level", "adm2", "--start", "2021-03",
         "--end", "2021-04", "--horizons", "1", "--output", str(output), "--report", str(report),
-        "--n-jobs", "1", "--models", "ensemble,recent",
+        "--n-jobs", "1", "--models", "ensemble,recent", "--try-features", "enclosing",
     )  # fmt: skip
     assert code == 0, err
     table = pd.read_csv(output)
     parents = default_resolver().gazetteers["PAK"].unit_parents("adm2")
-    assert set(table["model"]) == {"ensemble", "ensemble-own", "province_split", "recent"}
+    assert set(table["model"]) == {
+        "ensemble", "ensemble-own", "province_split", "recent", "ensemble+enclosing"
+    }  # fmt: skip
+    # The trial family is the district model's own, with the region's and country's events.
+    trial = table[table["model"] == "ensemble+enclosing"]
+    own = table[table["model"] == "ensemble-own"]
+    assert len(trial) == len(own)
+    assert not np.allclose(trial["expected_events"], own["expected_events"])
     assert set(table["region"]) == set(parents) and len(parents) == 133
     provinces = pd.read_csv(report / "provinces" / "metrics_by_region.csv")
     assert set(provinces["region"]) == set(parents.values())

@@ -115,8 +115,9 @@ class BacktestRequest:
     models: tuple[str, ...]
     n_jobs: int = 1
     backend: str = "loky"
-    # Also backtest the first model with the cross-border features, as "<model>+across".
-    cross_border: bool = False
+    # Optional feature families (features.families.OPTIONAL) to judge: the first model is also
+    # backtested with each, as "<model>+<family>" ("+across": events across the border).
+    trial_families: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         first, last = period_start(self.start, self.freq), period_start(self.end, self.freq)
@@ -133,6 +134,11 @@ class BacktestRequest:
             raise ValueError(f"unknown models {unknown}; known: {', '.join(FAMILIES)}")
         if self.n_jobs < 1:
             raise ValueError("--n-jobs must be at least 1")
+        unknown = sorted(set(self.trial_families) - OPTIONAL)
+        if unknown:
+            raise ValueError(
+                f"unknown optional features {unknown}; known: {', '.join(sorted(OPTIONAL))}"
+            )
 
 
 def run_backtest(
@@ -154,13 +160,11 @@ def run_backtest(
     check_origins(panel, origins, request.freq)
     models = list(dict.fromkeys([*request.models]))
     factories = {m: partial(make_forecaster, m, spec, request.horizons) for m in models}
-    if request.cross_border:
-        optional = family_windows(spec.freq, OPTIONAL).items()
-        across = replace(
-            spec, windows={**spec.windows, **{k: w for k, w in optional if k in OPTIONAL}}
-        )
-        factories[f"{models[0]}+across"] = partial(
-            make_forecaster, models[0], across, request.horizons
+    for family in request.trial_families:
+        windows = family_windows(spec.freq, frozenset({family}))[family]
+        trial = replace(spec, windows={**spec.windows, family: windows})
+        factories[f"{models[0]}+{family}"] = partial(
+            make_forecaster, models[0], trial, request.horizons
         )
     log.info(
         "backtest: %d origins x %d horizons x %d models",

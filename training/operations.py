@@ -197,7 +197,7 @@ def backtest_series(
                     log.info("backtest: the provinces, to reconcile the %s units to", level)
                     provinces = run_backtest(
                         build_panel(engine, series.first_level),
-                        replace(request, models=request.models[:1], cross_border=False),
+                        replace(request, models=request.models[:1], trial_families=()),
                         default_spec(gazetteer, request.freq, groups=groups),
                         progress=_progress,
                     )

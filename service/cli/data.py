@@ -43,6 +43,10 @@ class PanelLevel(StrEnum):
     adm2 = "adm2"
 
 
+def _listed(names: str) -> list[str]:
+    return [name.strip() for name in names.split(",") if name.strip()]
+
+
 def _level(level: PanelLevel | None) -> str | None:
     return level.value if level is not None else None
 
@@ -316,6 +320,14 @@ def backtest_command(
             "(reported as MODEL+across), to judge them on your data."
         ),
     ] = False,
+    try_features: Annotated[
+        str,
+        typer.Option(
+            help="Also backtest the main model with these optional feature families, each "
+            "reported as MODEL+FAMILY, e.g. enclosing (below the first level: the unit's "
+            "region's and the country's recent events)."
+        ),
+    ] = "",
     level: Annotated[
         PanelLevel,
         typer.Option(help="adm2: per district and province remainder, where defined."),
@@ -333,10 +345,12 @@ def backtest_command(
             start=start,
             end=end,
             horizons=parse_horizons(horizons),
-            models=tuple(m.strip() for m in models.split(",") if m.strip()),
+            models=tuple(_listed(models)),
             n_jobs=n_jobs,
             backend=backend.value,
-            cross_border=cross_border,
+            trial_families=tuple(
+                dict.fromkeys([*(["across"] if cross_border else []), *_listed(try_features)])
+            ),
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from None
