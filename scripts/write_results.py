@@ -360,7 +360,9 @@ def render() -> str:
         "Every model is fitted at every origin on data up to that origin only (see "
         "[the model card](model.md)). `docs/*/metrics_by_region.csv` has every metric per "
         "province; `reliability.png` and `regions.png` beside each report show calibration and "
-        "forecasts against outcomes.",
+        "forecasts against outcomes. Re-running a command on another CPU gives the same figures "
+        "to about the fourth decimal (floating-point sums in the model fits differ): on the "
+        "standard window, pooled Brier 0.12843 against the 0.12833 here.",
         "",
     ]
     for window in WINDOWS:
