@@ -46,9 +46,11 @@ def test_one_question_spelled_two_ways_is_one_cached_body(sqlite_served_home: Pa
         assert a.status_code == b.status_code == 200
         assert a.headers["etag"] == b.headers["etag"]
         cached = len(server.bodies)
-        for n in range(1, 40):  # unique questions: each cached, none evicts the rest at once
+        # Unique questions: each body cached, plain and gzipped (the test client takes gzip),
+        # and none evicts the rest at once.
+        for n in range(1, 40):
             assert client.get("/v1/forecasts", params={"exceedance": str(n)}).status_code == 200
-        assert len(server.bodies) == cached + 39
+        assert len(server.bodies) == cached + 2 * 39
         assert (
             client.get("/v1/forecasts", params={"exceedance": ",".join(["1"] * 21)}).status_code
             == 422
