@@ -8,6 +8,8 @@ import hashlib
 from fastapi import Request, Response
 from pydantic import BaseModel
 
+from service.cache import BoundedCache
+
 CACHE_CONTROL = "no-cache"
 # Below this a body fits in a packet or two: compressing it saves less than it costs.
 GZIP_MIN_BYTES = 1400
@@ -51,6 +53,16 @@ def wants_gzip(request: Request, body: bytes) -> bool:
 def gzip_body(body: bytes) -> bytes:
     # mtime=0: the same body always compresses to the same bytes.
     return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def kept_gzip(
+    request: Request, bodies: BoundedCache[bytes], etag: str, body: bytes
+) -> bytes | None:
+    """The body gzipped, compressed once and kept beside it, for clients that take gzip."""
+    if not wants_gzip(request, body):
+        return None
+    kept = bodies.get(etag + GZIPPED)
+    return kept if kept is not None else bodies.put(etag + GZIPPED, gzip_body(body))
 
 
 def json_response(

@@ -235,6 +235,10 @@ def test_the_track_record_is_computed_once_per_change_and_served_with_an_etag(
         again = client.get("/v1/track-record")
         assert again.headers["etag"] == etag and again.content == first.content
         assert client.get("/v1/track-record", headers={"If-None-Match": etag}).status_code == 304
+        # The client takes gzip: the body came compressed, once, under its own ETag.
+        assert first.headers["content-encoding"] == "gzip" and etag.endswith('-gz"')
+        plain = client.get("/v1/track-record", headers={"Accept-Encoding": "identity"})
+        assert plain.content == first.content and "content-encoding" not in plain.headers
         filtered = client.get("/v1/track-record", params={"region": "PK-KP"})
         assert filtered.headers["etag"] != etag and len(server.scored) == 1  # rows scored once
 

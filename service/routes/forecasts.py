@@ -28,7 +28,7 @@ from service.dependencies import (
     reader_check,
 )
 from service.errors import NOT_MODIFIED, ApiError, error_responses
-from service.etags import GZIPPED, gzip_body, json_response, not_modified, wants_gzip
+from service.etags import GZIPPED, gzip_body, json_response, kept_gzip, not_modified, wants_gzip
 from service.freshness import today
 from service.presenting import Presenter, events_interval, freshness_fields, observed, select_rows
 from service.queries import cached_query, chosen_series, openapi_parameters
@@ -128,10 +128,7 @@ def _cached_json(
     if cached is not None:
         return cached
     body = server.body(etag, lambda: render().model_dump_json().encode())
-    gzipped = (
-        server.body(etag + GZIPPED, lambda: gzip_body(body)) if wants_gzip(request, body) else None
-    )
-    return json_response(request, body, etag, gzipped)
+    return json_response(request, body, etag, kept_gzip(request, server.bodies, etag, body))
 
 
 async def _cached_json_off_loop(

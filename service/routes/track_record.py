@@ -13,7 +13,7 @@ from events.periods import period_start
 from models.catalog import ISSUED_REFERENCES
 from service.dependencies import EngineDep, ReaderDep, ServerDep, SettingsDep
 from service.errors import NOT_MODIFIED, ApiError, error_responses
-from service.etags import json_response, not_modified
+from service.etags import json_response, kept_gzip, not_modified
 from service.queries import chosen_series
 from service.routes.forecasts import FreqQuery, SeriesQuery, SourceQuery
 from service.schemas import TrackRecordPublic
@@ -98,4 +98,4 @@ def track_record(
             )
         )
         body = server.bodies.put(etag, public.model_dump_json().encode())
-    return json_response(request, body, etag)
+    return json_response(request, body, etag, kept_gzip(request, server.bodies, etag, body))
