@@ -31,19 +31,17 @@ def not_modified(request: Request, etag: str) -> Response | None:
 
 
 def accepts_gzip(request: Request) -> bool:
-    """Whether Accept-Encoding admits gzip (by name or `*`, with a q-value above 0)."""
+    """Whether Accept-Encoding admits gzip: named with a q-value above 0, or else `*` is."""
+    weights: dict[str, float] = {}
     for part in request.headers.get("accept-encoding", "").split(","):
         coding, _, parameters = part.partition(";")
-        if coding.strip().lower() not in ("gzip", "*"):
-            continue
         name, _, value = parameters.strip().partition("=")
-        if name.strip().lower() != "q":
-            return True
         try:
-            return float(value) > 0
+            weight = float(value) if name.strip().lower() == "q" else 1.0
         except ValueError:
-            return False
-    return False
+            weight = 0.0
+        weights[coding.strip().lower()] = weight
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 def wants_gzip(request: Request, body: bytes) -> bool:
