@@ -100,8 +100,9 @@ class CountLaw:
                     + (j * math.log(share) if share > 0 else np.where(j == 0, 0.0, -np.inf))
                     + ((k - j) * math.log1p(-share) if share < 1 else np.where(k == j, 0.0, -np.inf))
                 )  # fmt: skip
-            law_of_group += pmf[start : start + _THIN_BLOCK] @ np.where(
-                below, np.exp(log_binomial), 0.0
+            # exp(-inf) is 0: the terms with j > k are garbage and must not overflow.
+            law_of_group += pmf[start : start + _THIN_BLOCK] @ np.exp(
+                np.where(below, log_binomial, -np.inf)
             )
         return CountLaw(law_of_group, 0.0)
 
