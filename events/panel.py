@@ -17,7 +17,7 @@ from events.canonical import ViolenceType
 from events.coverage import Coverage, series_coverage
 from events.cross_border import ACROSS_COLUMN, across_events, across_neighbours
 from events.gazetteer import Gazetteer, default_resolver
-from events.levels import UNPLACED
+from events.levels import FIRST_LEVEL, UNPLACED
 from events.periods import (
     Frequency,
     check_frequency,
@@ -258,7 +258,7 @@ def build_panel(
     (`Gazetteer.unit_parents`)."""
     level = level or series.level
     panel = _own_panel(engine, series, start=start, end=end, as_of=as_of, level=level)
-    return _with_across(engine, series, panel, as_of) if level == "adm1" else panel
+    return _with_across(engine, series, panel, as_of) if level == FIRST_LEVEL else panel
 
 
 def _with_across(
@@ -287,11 +287,11 @@ def _own_panel(
     start: str | None = None,
     end: str | None = None,
     as_of: date | None = None,
-    level: str = "adm1",
+    level: str = FIRST_LEVEL,
 ) -> pd.DataFrame:
     """The series' own panel, of its regions or (`level`) of their districts and remainders."""
     gazetteer = gazetteer_of(series.country)
-    if level != "adm1" and level not in gazetteer.levels:
+    if level != FIRST_LEVEL and level not in gazetteer.levels:
         raise ValueError(f"{gazetteer.name} has no {level} level; its levels: adm1")
     coverage = series_coverage(engine, series, as_of)
     if not coverage.periods:
@@ -300,7 +300,7 @@ def _own_panel(
             "first (`threatcast ingest FILE`)"
         )
     counted = has_counts(engine, series)
-    if counted and level != "adm1":
+    if counted and level != FIRST_LEVEL:
         raise ValueError(
             f"{series.key} holds aggregated admin-1 counts: they name no district, so there is "
             "no district series; use an event-level source (UCDP, GTD, ACLED events)"
@@ -318,7 +318,7 @@ def _own_panel(
         frame = pd.concat([counts, event_cells(events, series.freq)], ignore_index=True)
         return panel_from_counts(frame, gazetteer.codes, series.freq, **options)  # type: ignore[arg-type]
     regions: Sequence[str] = gazetteer.codes
-    if level != "adm1":
+    if level != FIRST_LEVEL:
         events = in_units(events)
         regions = list(gazetteer.unit_parents(level))
     return panel_from_events(
@@ -365,7 +365,7 @@ def region_outcomes(
     first, last = min(periods), max(periods)
     since, until = period_start(first, freq), period_end(last, freq)
     events = load_events(bind, series.country, until, series.source, since)
-    if series.level != "adm1":
+    if series.level != FIRST_LEVEL:
         events = in_units(events)
     counts = load_counts(bind, series, until, since)
     cells = pd.concat([counts, event_cells(events, freq)], ignore_index=True)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from events.calendar import calendar_features
 from events.gazetteer import Gazetteer
+from events.levels import FIRST_LEVEL
 from events.periods import (
     YEAR,
     Duration,
@@ -90,7 +91,7 @@ def default_spec(
     severe_threshold: int = 25,
     groups: Sequence[str] | None = None,
     cross_border: bool = False,
-    level: str = "adm1",
+    level: str = FIRST_LEVEL,
 ) -> FeatureSpec:
     """The default spec for one country: its elections, its regions' neighbours and the actor
     groups it tracks (or `groups`: none for sources that name no actors); with `cross_border`,
@@ -100,13 +101,13 @@ def default_spec(
         freq,
         elections=gazetteer.elections,
         neighbours=gazetteer.neighbours()
-        if level == "adm1"
+        if level == FIRST_LEVEL
         else gazetteer.levels[level].neighbours(),
         severe_threshold=severe_threshold,
         optional=frozenset({"across"}) if cross_border else frozenset(),
     )
     tracked = tuple(gazetteer.actors.tracked if groups is None else groups)
-    parents = {} if level == "adm1" else gazetteer.unit_parents(level)
+    parents = {} if level == FIRST_LEVEL else gazetteer.unit_parents(level)
     return replace(spec, groups=tracked, parents=parents)
 
 

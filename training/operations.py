@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 from events import bundled
 from events.gazetteer import default_resolver
 from events.ingest import IngestReport, ingest_file
+from events.levels import FIRST_LEVEL
 from events.panel import build_panel, has_counts
 from events.series import Series
 from events.sources import ProgressLog
@@ -193,7 +194,7 @@ def backtest_series(
             provinces = None
             with compute_backend(request.backend, scheduler):
                 results = run_backtest(panel, request, spec, progress=_progress)
-                if level != "adm1":
+                if level != FIRST_LEVEL:
                     log.info("backtest: the provinces, to reconcile the %s units to", level)
                     provinces = run_backtest(
                         build_panel(engine, series.first_level),

@@ -11,6 +11,7 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from events.gazetteer import Gazetteer, RegionResolver
+from events.levels import FIRST_LEVEL
 from service.dependencies import ResolverDep
 from service.errors import ApiError, error_responses
 from service.schemas import (
@@ -69,7 +70,7 @@ def list_countries(resolver: ResolverDep) -> CountriesPublic:
 def _units(gazetteer: Gazetteer, level: str) -> list[RegionPublic]:
     """A country's units at `level`: its regions, or a lower level's units (none if it has no
     such level)."""
-    if level == "adm1":
+    if level == FIRST_LEVEL:
         return [
             RegionPublic(code=r.code, name=r.name, country=gazetteer.country)
             for r in gazetteer.regions
@@ -83,7 +84,7 @@ def _units(gazetteer: Gazetteer, level: str) -> list[RegionPublic]:
 
 
 def _shapes(gazetteer: Gazetteer, level: str) -> Mapping[str, BaseGeometry]:
-    if level == "adm1":
+    if level == FIRST_LEVEL:
         return gazetteer.shapes  # empty for a country defined without boundaries
     return gazetteer.levels[level].shapes if level in gazetteer.levels else {}
 
