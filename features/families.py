@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -31,7 +31,7 @@ class Inputs:
     groups: tuple[str, ...]
     neighbours: Mapping[str, tuple[str, ...]]
     # Below the first level: each unit's region (none at the first level).
-    parents: Mapping[str, str] = field(default_factory=dict)
+    parents: Mapping[str, str]
 
 
 # One window's columns: name -> values (period x region).
@@ -243,7 +243,7 @@ def wide_inputs(
     severe_threshold: int,
     groups: tuple[str, ...],
     neighbours: Mapping[str, tuple[str, ...]],
-    parents: Mapping[str, str] | None = None,
+    parents: Mapping[str, str],
 ) -> Inputs:
     events = _wide(panel, "events")
     fatalities = _wide(panel, "fatalities")
@@ -255,7 +255,7 @@ def wide_inputs(
         _flag(fatalities, fatalities >= severe_threshold),
         groups,
         neighbours,
-        parents or {},
+        parents,
     )
 
 
