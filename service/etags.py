@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Callable
 
 from fastapi import Request, Response
 from pydantic import BaseModel
-
-from service.cache import BoundedCache
 
 CACHE_CONTROL = "no-cache"
 # Below this a body fits in a packet or two: compressing it saves less than it costs.
@@ -54,13 +53,11 @@ def gzip_body(body: bytes) -> bytes:
 
 
 def kept_gzip(
-    request: Request, bodies: BoundedCache[bytes], etag: str, body: bytes
+    request: Request, keep: Callable[[str, Callable[[], bytes]], bytes], etag: str, body: bytes
 ) -> bytes | None:
-    """The body gzipped, compressed once and kept beside it, for clients that take gzip."""
-    if not wants_gzip(request, body):
-        return None
-    kept = bodies.get(etag + GZIPPED)
-    return kept if kept is not None else bodies.put(etag + GZIPPED, gzip_body(body))
+    """The body gzipped for clients that take gzip, compressed once: `keep` (the server's body
+    cache, `IssueServer.body`) holds it beside the plain body."""
+    return keep(etag + GZIPPED, lambda: gzip_body(body)) if wants_gzip(request, body) else None
 
 
 def json_response(

@@ -128,7 +128,7 @@ def _cached_json(
     if cached is not None:
         return cached
     body = server.body(etag, lambda: render().model_dump_json().encode())
-    return json_response(request, body, etag, kept_gzip(request, server.bodies, etag, body))
+    return json_response(request, body, etag, kept_gzip(request, server.body, etag, body))
 
 
 async def _cached_json_off_loop(

@@ -98,4 +98,4 @@ def track_record(
             )
         )
         body = server.bodies.put(etag, public.model_dump_json().encode())
-    return json_response(request, body, etag, kept_gzip(request, server.bodies, etag, body))
+    return json_response(request, body, etag, kept_gzip(request, server.body, etag, body))
