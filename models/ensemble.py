@@ -18,7 +18,7 @@ from models.base import CountForecast, HorizonModel
 from models.distributions import continuous_quantile
 from models.fatalities import FatalityLaws
 from models.fatality_regression import LogNormalFatalities
-from models.laws import spread_coverage
+from models.laws import spread_coverage, whole_coverage
 from models.strata import NAMES as STRATA
 from models.strata import Strata
 
@@ -129,10 +129,6 @@ def _best_mean_weight(count: CountForecast, level: np.ndarray, observed: np.ndar
 
 def _blend(first: np.ndarray, second: np.ndarray, weight: float | np.ndarray) -> np.ndarray:
     return weight * first + (1 - weight) * second
-
-
-def _whole_counts_covered(low: np.ndarray, high: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    return np.asarray((observed >= low) & (observed <= high))
 
 
 Covered = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -313,7 +309,7 @@ class EnsembleModel:
                 p_severe = np.minimum(self.severe_stack(severe_inputs), p_event)
                 law = self._held_out_fatalities(late, folds, p_event, p_severe)
                 self.fatality_tail_level = _interval_level(
-                    law, late.fatalities.to_numpy(), _whole_counts_covered
+                    law, late.fatalities.to_numpy(), whole_coverage
                 )
         self.members = [_fitted(factory, data) for factory in self.member_factories]
         if self.fatality_factory is not None:

@@ -107,6 +107,12 @@ class CountLaw:
         return CountLaw(law_of_group, 0.0)
 
 
+def whole_coverage(low: np.ndarray, high: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Per row, whether the observed whole count lies in [low, high] (see `spread_coverage`
+    for why that overstates coverage where a law sits on 0)."""
+    return np.asarray((np.asarray(observed) >= low) & (np.asarray(observed) <= high))
+
+
 def spread_coverage(low: np.ndarray, high: np.ndarray, observed: np.ndarray) -> np.ndarray:
     """Per row, the chance that the observed count, spread evenly over [k - 1/2, k + 1/2] and
     cut at 0 as the interval ends are (models.distributions), falls in [low, high].

@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models.fatalities import FatalityLaws
-from models.laws import spread_coverage
+from models.laws import spread_coverage, whole_coverage
 from training.scores import QUANTILES, brier, mean_rps, pinball
 
 CALIBRATION_BINS = 10
@@ -55,6 +55,7 @@ def score(rows: pd.DataFrame, severe_threshold: int = 25) -> dict[str, float]:
     severe = (rows["observed_fatalities"].to_numpy() >= severe_threshold).astype(float)
     p = rows["p_event"].to_numpy(dtype=float)
     observed = rows["observed_events"].to_numpy(dtype=float)
+    low, high = (rows[c].to_numpy(dtype=float) for c in ("events_p10", "events_p90"))
     return {
         "n": float(len(rows)),
         "brier": brier(p, occurred),
@@ -67,18 +68,8 @@ def score(rows: pd.DataFrame, severe_threshold: int = 25) -> dict[str, float]:
                 [pinball(rows[c].to_numpy(dtype=float), observed, q) for c, q in QUANTILES.items()]
             )
         ),
-        "coverage_p10_p90": float(
-            np.mean((observed >= rows["events_p10"]) & (observed <= rows["events_p90"]))
-        ),
-        "spread_coverage_p10_p90": float(
-            np.mean(
-                spread_coverage(
-                    rows["events_p10"].to_numpy(dtype=float),
-                    rows["events_p90"].to_numpy(dtype=float),
-                    observed,
-                )
-            )
-        ),
+        "coverage_p10_p90": float(np.mean(whole_coverage(low, high, observed))),
+        "spread_coverage_p10_p90": float(np.mean(spread_coverage(low, high, observed))),
         "mae": float(np.mean(np.abs(rows["expected_events"].to_numpy(dtype=float) - observed))),
         "rps": mean_rps(rows["count_law"], observed) if "count_law" in rows else float("nan"),
         **fatality_scores(rows),
@@ -128,7 +119,7 @@ def fatality_scores(rows: pd.DataFrame) -> dict[str, float]:
     high = rows["fatalities_p90"].to_numpy(dtype=float)[scored]
     return {
         "fatality_rps": float(np.mean(rps[scored])),
-        "fatality_coverage_p10_p90": float(np.mean((observed >= low) & (observed <= high))),
+        "fatality_coverage_p10_p90": float(np.mean(whole_coverage(low, high, observed))),
     }
 
 

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from events.panel import build_panel
 from events.series import Series
 from models.catalog import ISSUED_REFERENCES
+from models.laws import whole_coverage
 from store.db import write_transaction
 from store.metadata import metadata
 from training.issued import REFERENCE_COLUMNS, issued_forecasts, reference_forecasts
@@ -234,7 +235,7 @@ def _scores(rows: pd.DataFrame, release: str) -> dict[str, float]:
         "severe_brier": brier(rows["p_severe"].to_numpy(dtype=float), severe),
         "pinball": interval_pinball(quantiles, events),
         "coverage_p10_p90": float(
-            np.mean((events >= quantiles["events_p10"]) & (events <= quantiles["events_p90"]))
+            np.mean(whole_coverage(quantiles["events_p10"], quantiles["events_p90"], events))
         ),
         # The whole count law's score, where the law was stored (issues since it is).
         "rps": float(rows[f"rps_{release}"].mean())
