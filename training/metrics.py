@@ -10,7 +10,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models.fatalities import FatalityLaws
 from models.laws import spread_coverage, whole_coverage
-from training.scores import QUANTILES, brier, mean_rps, pinball
+from training.scores import QUANTILES, brier, interval_pinball, mean_rps, pinball
 
 CALIBRATION_BINS = 10
 __all__ = ["QUANTILES", "brier", "pinball", "reliability_table", "score", "score_backtest"]
@@ -63,10 +63,8 @@ def score(rows: pd.DataFrame, severe_threshold: int = 25) -> dict[str, float]:
         "average_precision": _ranking_score(average_precision_score, occurred, p),
         "calibration_error": expected_calibration_error(p, occurred),
         "severe_brier": brier(rows["p_severe"].to_numpy(dtype=float), severe),
-        "pinball": float(
-            np.mean(
-                [pinball(rows[c].to_numpy(dtype=float), observed, q) for c, q in QUANTILES.items()]
-            )
+        "pinball": interval_pinball(
+            {c: rows[c].to_numpy(dtype=float) for c in QUANTILES}, observed
         ),
         "coverage_p10_p90": float(np.mean(whole_coverage(low, high, observed))),
         "spread_coverage_p10_p90": float(np.mean(spread_coverage(low, high, observed))),
