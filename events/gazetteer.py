@@ -116,7 +116,8 @@ class Gazetteer:
             return {code: code for code in self.codes}
         if level not in self.levels:
             raise ValueError(
-                f"{self.name} has no {level} level; its levels: adm1, {', '.join(self.levels)}"
+                f"{self.name} has no {level} level; its levels: "
+                f"{', '.join([FIRST_LEVEL, *self.levels])}"
             )
         remainders = {f"{code}-{UNPLACED}": code for code in self.codes}
         return {**dict(sorted(self.levels[level].parents.items())), **remainders}

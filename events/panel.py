@@ -291,8 +291,7 @@ def _own_panel(
 ) -> pd.DataFrame:
     """The series' own panel, of its regions or (`level`) of their districts and remainders."""
     gazetteer = gazetteer_of(series.country)
-    if level != FIRST_LEVEL and level not in gazetteer.levels:
-        raise ValueError(f"{gazetteer.name} has no {level} level; its levels: adm1")
+    units = list(gazetteer.unit_parents(level))  # a level the country does not define: refused
     coverage = series_coverage(engine, series, as_of)
     if not coverage.periods:
         raise ValueError(
@@ -317,13 +316,11 @@ def _own_panel(
         counts = load_counts(engine, series, as_of)
         frame = pd.concat([counts, event_cells(events, series.freq)], ignore_index=True)
         return panel_from_counts(frame, gazetteer.codes, series.freq, **options)  # type: ignore[arg-type]
-    regions: Sequence[str] = gazetteer.codes
     if level != FIRST_LEVEL:
         events = in_units(events)
-        regions = list(gazetteer.unit_parents(level))
     return panel_from_events(
         events,
-        regions,
+        units,
         series.freq,
         actor_groups=gazetteer.actors.names,
         **options,  # type: ignore[arg-type]
