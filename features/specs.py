@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import date
 from typing import Any, cast
 
@@ -72,7 +72,8 @@ class FeatureSpec:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Specs saved before the windows were one mapping: each family's windows, and the
-        reference windows of their frequency (12 and 120 months, 52 and 520 weeks)."""
+        reference windows of their frequency (12 and 120 months, 52 and 520 weeks); specs saved
+        before a field with a default existed: that default."""
         state = dict(state)
         if "windows" not in state:
             names = ("count", "occurrence", "fatality", "severe", "spatial", "group")
@@ -81,6 +82,14 @@ class FeatureSpec:
             state["windows"] = windows
             state.setdefault("recent_window", YEAR.of(state["freq"]))
             state.setdefault("climatology_window", DECADE.of(state["freq"]))
+        # Fields added since a spec was saved take their defaults (`parents`: none).
+        for known in fields(self):
+            if known.name in state:
+                continue
+            if known.default is not MISSING:
+                state[known.name] = known.default
+            elif known.default_factory is not MISSING:
+                state[known.name] = known.default_factory()
         for key, value in state.items():
             object.__setattr__(self, key, value)
 

@@ -191,3 +191,15 @@ def test_a_spec_saved_before_the_window_mapping_loads_with_its_windows() -> None
     assert (old.recent_window, old.climatology_window) == (52, 520)
     assert pickle.loads(pickle.dumps(week)) == week
     assert week.window("count") == (1, 4, 13, 26, 52, 104, 520)  # durations: two years is 104
+
+
+def test_a_spec_saved_before_unit_parents_existed_still_builds_features(
+    panel: pd.DataFrame,
+) -> None:
+    """Champions pickled before `FeatureSpec.parents` must still forecast after an upgrade."""
+    old_state = {k: v for k, v in SPEC.__dict__.items() if k != "parents"}
+    old = FeatureSpec.__new__(FeatureSpec)
+    old.__setstate__(old_state)
+    assert old.parents == {} and old == SPEC
+    history = panel[panel["period"] <= ORIGIN]
+    pd.testing.assert_frame_equal(build_features(history, old), build_features(history, SPEC))
