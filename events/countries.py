@@ -17,7 +17,7 @@ from typing import Any
 
 import pycountry
 
-from events.gazetteer import Gazetteer
+from events.gazetteer import Gazetteer, look_again
 from events.names import normalize_name
 from events.sources.aggregated import aggregated_layout, read_counts
 from events.sources.base import DEFAULT_LIMITS, FileLimits
@@ -199,6 +199,7 @@ def write_definition(draft: CountryDraft, folder: Path) -> Gazetteer:
         staged = Path(scratch) / f"{draft.country}.json"
         staged.write_text(json.dumps(draft.spec, indent=2, ensure_ascii=False) + "\n", "utf-8")
         os.replace(staged, folder / f"{draft.country}.json")
+    look_again()
     return gazetteer
 
 

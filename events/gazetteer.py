@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -317,7 +318,30 @@ def _resolver(folders: tuple[Path, ...], stamp: tuple[tuple[str, int], ...]) -> 
     return RegionResolver(load_gazetteers(COUNTRIES_DIR, *folders))
 
 
+# Servers ask on every request: the folders are looked at once a second at most.
+_RESTAT_SECONDS = 1.0
+_last_look: tuple[tuple[Path, ...], float, tuple[tuple[str, int], ...]] | None = None
+
+
+def look_again() -> None:
+    """Read the folders at the next call: this process has just written to one."""
+    global _last_look
+    _last_look = None
+
+
+def _current_stamp(folders: tuple[Path, ...]) -> tuple[tuple[str, int], ...]:
+    global _last_look
+    now = time.monotonic()
+    if _last_look is not None:
+        seen, at, stamp = _last_look
+        if seen == folders and now - at < _RESTAT_SECONDS:
+            return stamp
+    stamp = _stamp(folders)
+    _last_look = (folders, now, stamp)
+    return stamp
+
+
 def default_resolver() -> RegionResolver:
     """Every defined country: the bundled ones and those users added, re-read when a user's
-    folder changes (so a country added by the CLI reaches running servers)."""
-    return _resolver(_user_folders, _stamp(_user_folders))
+    folder changes (so a country added by the CLI reaches running servers within a second)."""
+    return _resolver(_user_folders, _current_stamp(_user_folders))

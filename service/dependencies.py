@@ -58,7 +58,7 @@ def _authenticate(request: Request) -> ApiKey | None:
     so it runs in the threadpool, never on the event loop."""
     key: ApiKey | None = request.scope.get("state", {}).get("api_key")  # the guard's lookup
     if key is None:
-        token = bearer_token(dict(request.headers))
+        token = bearer_token(request.headers)
         if token is None:
             return None
         if not token:

@@ -7,6 +7,7 @@ body is read (401/403). Pure ASGI: nothing is buffered here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -53,7 +54,7 @@ class _BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body exceeds {limit} bytes")
 
 
-def bearer_token(headers: dict[str, str]) -> str | None:
+def bearer_token(headers: Mapping[str, str]) -> str | None:
     """The token of an `Authorization: Bearer` header; '' when the header is malformed."""
     header = headers.get("authorization")
     if header is None:

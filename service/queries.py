@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from events.actors import GROUP_KEY
@@ -33,7 +34,7 @@ class Asked:
     fatality_counts: tuple[int, ...] = ()
     actor: str | None = None
 
-    @property
+    @cached_property  # asked on every request of a cached query
     def key(self) -> str:
         """The same for every spelling of one question (order, repeats, 0.50 or 0.5)."""
         return (
@@ -55,7 +56,7 @@ class ForecastQuery:
     horizon: int | None = None
     asked: Asked = Asked()
 
-    @property
+    @cached_property
     def key(self) -> str:
         return f"{self.series.key}-{self.region}-{self.horizon}-{self.asked.key}"
 

@@ -115,6 +115,7 @@ def _served(server: IssueServer, series: Series) -> Issue:
     return issue
 
 
+@functools.lru_cache(maxsize=1024)  # polled queries repeat their keys
 def _etag(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 

@@ -121,7 +121,7 @@ def metrics(request: Request) -> Response:
     Readable by whoever may read forecasts: with THREATCAST_PUBLIC_FORECASTS=false, a reader key
     or the scrape token (THREATCAST_METRICS_TOKEN) is needed."""
     settings: Settings = request.app.state.settings
-    token = bearer_token(dict(request.headers))
+    token = bearer_token(request.headers)
     scrape = settings.metrics_token
     if not (
         settings.public_forecasts
