@@ -7,6 +7,7 @@ import csv
 import gzip
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
@@ -343,3 +344,28 @@ def test_a_file_of_undefined_countries_only_says_so(engine: object, tmp_path: Pa
     message = str(refused.value)
     assert "IND (1 rows) have no definition" in message and "countries add" in message
     assert "rows are invalid" not in message and "nothing was stored" in message
+
+
+def test_a_country_written_by_another_process_is_read_within_seconds(tmp_path: Path) -> None:
+    """Servers look at the user folders at most once a second; this process's own writes are
+    read at once."""
+    from events.countries import from_data, write_definition
+
+    watched, elsewhere = tmp_path / "watched", tmp_path / "elsewhere"
+    watched.mkdir()
+    elsewhere.mkdir()
+    draft = from_data("IND", SOUTH_ASIA)
+    use_country_folders(watched)
+    try:
+        assert "IND" not in default_resolver().gazetteers
+        # This process's own write is read at the next call, within the second just looked.
+        write_definition(draft, watched)
+        assert "IND" in default_resolver().gazetteers
+        # Another process's rename out of the folder: seen once the folder is looked at again.
+        (watched / "IND.json").replace(elsewhere / "IND.json")
+        deadline = time.monotonic() + 5
+        while "IND" in default_resolver().gazetteers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "IND" not in default_resolver().gazetteers
+    finally:
+        use_country_folders()
