@@ -1,8 +1,10 @@
 """Each calendar input's effect on the ensemble, on the three UCDP windows (not a test).
 
-For every window, the default ensemble is backtested with all calendar inputs and then without
-each one in turn; the pooled scores and their differences are printed (negative: the input
-helps). Keep an input only where it helps on all three windows.
+For every window, the default ensemble is backtested with its calendar inputs, then without
+each one in turn, then with each other calendar column added in turn ("+name"); the pooled scores
+and their differences from the first run are printed. Without an input, a positive difference
+means the input helps; with one added, a negative one. Keep an input only where it helps on all
+three windows.
 
     .venv/bin/python benchmarks/calendar_inputs.py [--freq month|week]
 """
@@ -58,6 +60,8 @@ WINDOWS = {
         ),
     ),
 }
+# Calendar columns not in the default spec, tried as additions.
+CANDIDATES = ("muharram_1_10_days", "rabi_al_awwal_12")
 SCORES = ("brier", "calibration_error", "severe_brier", "pinball", "rps")
 
 
@@ -82,8 +86,12 @@ def main() -> None:
             n_jobs=args.n_jobs,
         )  # fmt: skip
         baseline = None
-        for dropped in ("nothing", *spec.calendar):
-            variant = replace(spec, calendar=tuple(c for c in spec.calendar if c != dropped))
+        others = [c for c in CANDIDATES if c not in spec.calendar]
+        variants = {"nothing": spec.calendar}
+        variants |= {c: tuple(k for k in spec.calendar if k != c) for c in spec.calendar}
+        variants |= {f"+{c}": (*spec.calendar, c) for c in others}
+        for dropped, calendar in variants.items():
+            variant = replace(spec, calendar=calendar)
             results = run_backtest(panel, request, variant)
             table = score_backtest(results)
             pooled = table[(table["model"] == "ensemble") & (table["horizon"] == "all")].iloc[0]
