@@ -492,7 +492,12 @@ def test_a_slow_receiver_delays_no_other_beyond_its_own_deadline(
     assert "no answer within the 2 s deadline" in log[slow]["last_error"]
 
 
-def test_failed_deliveries_are_counted_and_alerted_on(served_home: Path) -> None:
+def test_failed_deliveries_are_counted_and_alerted_on(
+    served_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The app's own delivery loop (every 0.5 s, 10 attempts) would race this test's calls for
+    # the same delivery and leave it retrying: here only the test delivers.
+    monkeypatch.setattr("service.app.DELIVERY_POLL_S", 3600.0)
     url = f"http://127.0.0.1:{free_port()}/hook"  # refused every time
     engine = _engine(served_home)
     rules.create_rule(engine, _rule(webhook_url=url), "cli")
