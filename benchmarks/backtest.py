@@ -50,6 +50,8 @@ def _run_once(tree: Path, n_jobs: int, workdir: Path, freq: str = "month") -> tu
     ]  # fmt: skip
     # The tree's own packages come first on the path (an older commit has its own layout).
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    # Timed runs read bytecode, never compile the libraries from source again in each worker.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--measure", *command],
