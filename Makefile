@@ -67,9 +67,9 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 # On every core (pytest-xdist): the unit tests are independent, and on a 2-core machine this
-# halves the run.
+# halves the run. A file's tests share one worker, so its module fixtures are built once.
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest -n auto -m "not postgres and not fuzz and not integration" --cov --cov-report=term --durations=15
+	$(BIN)/pytest -n auto --dist loadfile -m "not postgres and not fuzz and not integration" --cov --cov-report=term --durations=15
 
 # Several processes or real outside programs: the dashboard in Chromium, a live Prometheus and
 # Alertmanager, a Dask cluster, several web workers, concurrent and killed processes.
