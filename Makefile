@@ -67,9 +67,11 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 # On every core (pytest-xdist): the unit tests are independent, and on a 2-core machine this
-# halves the run. A file's tests share one worker, so its module fixtures are built once.
+# halves the run. A file's tests share one worker, so its module fixtures are built once. One
+# OpenMP thread per worker: the boosted trees' threads on every core in every worker would
+# oversubscribe the cores.
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest -n auto --dist loadfile -m "not postgres and not fuzz and not integration" --cov --cov-report=term --durations=15
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n auto --dist loadfile -m "not postgres and not fuzz and not integration" --cov --cov-report=term --durations=15
 
 # Several processes or real outside programs: the dashboard in Chromium, a live Prometheus and
 # Alertmanager, a Dask cluster, several web workers, concurrent and killed processes.
