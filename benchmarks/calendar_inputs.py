@@ -1,8 +1,8 @@
 """Each calendar input's effect on the ensemble, on the three UCDP windows (not a test).
 
 For every window, the default ensemble is backtested with its calendar inputs, then without
-each one in turn, then with each other calendar column added in turn ("+name"); the pooled scores
-and their differences from the first run are printed. Without an input, a positive difference
+each one in turn ("-name"), then with each other calendar column added ("+name"); the pooled
+scores and their differences from the first run are printed. Without an input, a positive difference
 means the input helps; with one added, a negative one. Keep an input only where it helps on all
 three windows.
 
@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     gazetteer = default_resolver().gazetteers["PAK"]
-    print(f"{'window':<20} {'without':<16} " + " ".join(f"{s:>18}" for s in SCORES))
+    print(f"{'window':<20} {'variant':<22} " + " ".join(f"{s:>18}" for s in SCORES))
     for title, events, start, end, horizons in WINDOWS[args.freq]:
         with tempfile.TemporaryDirectory() as scratch:
             engine = make_engine(f"sqlite:///{Path(scratch) / 'events.db'}")
@@ -87,10 +87,10 @@ def main() -> None:
         )  # fmt: skip
         baseline = None
         others = [c for c in CANDIDATES if c not in spec.calendar]
-        variants = {"nothing": spec.calendar}
-        variants |= {c: tuple(k for k in spec.calendar if k != c) for c in spec.calendar}
+        variants = {"default": spec.calendar}
+        variants |= {f"-{c}": tuple(k for k in spec.calendar if k != c) for c in spec.calendar}
         variants |= {f"+{c}": (*spec.calendar, c) for c in others}
-        for dropped, calendar in variants.items():
+        for name, calendar in variants.items():
             variant = replace(spec, calendar=calendar)
             results = run_backtest(panel, request, variant)
             table = score_backtest(results)
@@ -98,7 +98,7 @@ def main() -> None:
             scores = {name: float(pooled[name]) for name in SCORES}
             baseline = baseline or scores
             cells = " ".join(f"{scores[s]:8.4f} ({scores[s] - baseline[s]:+.4f})" for s in SCORES)
-            print(f"{title:<20} {dropped:<16} {cells}", flush=True)
+            print(f"{title:<20} {name:<22} {cells}", flush=True)
 
 
 if __name__ == "__main__":
