@@ -47,7 +47,8 @@ class ActorShares:
     def fit(self, X: pd.DataFrame) -> Self:
         regions = X.index.get_level_values("region").to_numpy()
         periods = X.index.get_level_values("period").to_numpy()
-        recent = np.isin(periods, np.unique(periods)[-self.long_run_periods :])
+        # Periods are ISO strings that sort in time order: the last N distinct ones by a cut.
+        recent = periods >= np.unique(periods)[-self.long_run_periods :][0]
         total, groups = self._counts(X)
         all_events = max(float(total[recent].sum()), 1e-9)
         self.pooled = {g: float(groups[g][recent].sum()) / all_events for g in self.groups}

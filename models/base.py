@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Self, TypedDict
 
@@ -51,7 +51,8 @@ class CountForecast:
     mean: np.ndarray
     dispersion: np.ndarray
     p_severe: np.ndarray
-    drivers: list[list[Driver]] | None = None
+    # Each row's drivers, worked out when asked: held-out forecasts (most rows) never are.
+    drivers: Callable[[], list[list[Driver]]] | None = None
     # The interval is [q(tail_level), q(1 - tail_level)]; calibrated models move it from 0.1,
     # the ensemble per row (models.strata).
     tail_level: float | np.ndarray = 0.1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from typing import Self
 
 import numpy as np
@@ -126,14 +127,13 @@ class NegativeBinomialModel:
             mean=mean,
             dispersion=alpha,
             p_severe=self.severe.predict(X.to_numpy()),
-            drivers=self._drivers(design),
+            drivers=partial(self._drivers, design),
         )
 
     def _drivers(self, design: np.ndarray) -> list[list[Driver]]:
         k = len(self.covariates)
         contributions = design[:, :k] * self.params[:k]
-        # One sort for all rows and one label per covariate: the ensemble predicts tens of
-        # thousands of held-out rows per fit.
+        # One sort for all rows and one label per covariate.
         tops = np.argsort(-np.abs(contributions), axis=1)[:, :TOP_DRIVERS]
         labels = [feature_label(name, self.spec.freq) for name in self.covariates]
         return [

@@ -187,7 +187,8 @@ class DirectForecaster:
             columns=list(FORECAST_COLUMNS),
         )
         drivers = np.empty(len(table), dtype=object)
-        for row, listed in enumerate(forecast.drivers or [[] for _ in range(len(table))]):
+        listed_drivers = forecast.drivers() if forecast.drivers else [[] for _ in table.index]
+        for row, listed in enumerate(listed_drivers):
             drivers[row] = listed
         table["drivers"] = drivers
         laws = np.empty(len(table), dtype=object)
