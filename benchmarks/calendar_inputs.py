@@ -6,7 +6,11 @@ scores and their differences from the first run are printed. Without an input, a
 means the input helps; with one added, a negative one. Keep an input only where it helps on all
 three windows.
 
-    .venv/bin/python benchmarks/calendar_inputs.py [--freq month|week]
+    .venv/bin/python benchmarks/calendar_inputs.py [--freq month|week] [--window 1] [--only -ashura]
+
+`--window` runs one of the three (1, 2 or 3, in the order above), `--only` some variants; an
+input that does not help on the first window cannot help on all three, so the others need only
+the survivors. `--save DIR` keeps each variant's forecast table (DIR/<window>/<variant>.pkl).
 """
 
 from __future__ import annotations
@@ -69,11 +73,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--freq", choices=tuple(WINDOWS), default="month")
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--window", type=int, choices=(1, 2, 3), action="append")
+    parser.add_argument("--only", action="append", help="A variant: default, -name or +name.")
+    parser.add_argument("--save", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     gazetteer = default_resolver().gazetteers["PAK"]
     print(f"{'window':<20} {'variant':<22} " + " ".join(f"{s:>18}" for s in SCORES))
-    for title, events, start, end, horizons in WINDOWS[args.freq]:
+    for number, (title, events, start, end, horizons) in enumerate(WINDOWS[args.freq], 1):
+        if args.window and number not in args.window:
+            continue
         with tempfile.TemporaryDirectory() as scratch:
             engine = make_engine(f"sqlite:///{Path(scratch) / 'events.db'}")
             migrate(engine)
@@ -90,9 +99,14 @@ def main() -> None:
         variants = {"default": spec.calendar}
         variants |= {f"-{c}": tuple(k for k in spec.calendar if k != c) for c in spec.calendar}
         variants |= {f"+{c}": (*spec.calendar, c) for c in others}
+        if args.only:
+            variants = {name: variants[name] for name in ("default", *args.only)}
         for name, calendar in variants.items():
             variant = replace(spec, calendar=calendar)
             results = run_backtest(panel, request, variant)
+            if args.save:
+                (args.save / str(number)).mkdir(parents=True, exist_ok=True)
+                results.to_pickle(args.save / str(number) / f"{name}.pkl")
             table = score_backtest(results)
             pooled = table[(table["model"] == "ensemble") & (table["horizon"] == "all")].iloc[0]
             scores = {name: float(pooled[name]) for name in SCORES}

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/write_results.py          # rewrite docs/results.md
     .venv/bin/python scripts/write_results.py --check  # exit 1 if it is out of date
+    .venv/bin/python scripts/write_results.py --commands | bash  # make every report again
 
 Each report is made by the `threatcast backtest` command shown above its tables.
 """
@@ -374,7 +375,16 @@ def render() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if docs/results.md is stale")
+    parser.add_argument(
+        "--commands", action="store_true", help="print the commands that make every report"
+    )
     args = parser.parse_args()
+    if args.commands:
+        # Run from the project root, each into a scratch forecast file; stop at the first failure.
+        lines = [f"set -e; cd {DOCS.parent}; scratch=$(mktemp -d); PATH=.venv/bin:$PATH"]
+        lines += [w.command.replace("forecasts.csv", '"$scratch/forecasts.csv"') for w in WINDOWS]
+        sys.stdout.write("\n".join([*lines, "python scripts/write_results.py", ""]))
+        return
     text = render()
     if args.check:
         if not RESULTS.exists() or RESULTS.read_text() != text:
