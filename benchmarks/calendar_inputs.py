@@ -1,12 +1,12 @@
 """Each calendar input's effect on the ensemble, on the three UCDP windows (not a test).
 
-For every window, the default ensemble is backtested with its calendar inputs, then without
-each one in turn ("-name"), then with each other calendar column added ("+name"); the pooled
-scores and their differences from the first run are printed. Without an input, a positive difference
-means the input helps; with one added, a negative one. Keep an input only where it helps on all
-three windows.
+For every window, the default ensemble is backtested with its calendar inputs (none by default),
+then without each one in turn ("-name"), then with each other calendar column added ("+name");
+the pooled scores and their differences from the first run are printed. Without an input, a
+positive difference means the input helps; with one added, a negative one. Keep an input only
+where it helps on all three windows.
 
-    .venv/bin/python benchmarks/calendar_inputs.py [--freq month|week] [--window 1] [--only -ashura]
+    .venv/bin/python benchmarks/calendar_inputs.py [--freq month|week] [--window 1] [--only +ashura]
 
 `--window` runs one of the three (1, 2 or 3, in the order above), `--only` some variants; an
 input that does not help on the first window cannot help on all three, so the others need only
@@ -64,8 +64,10 @@ WINDOWS = {
         ),
     ),
 }
-# Calendar columns not in the default spec, tried as additions.
-CANDIDATES = ("muharram_1_10_days", "rabi_al_awwal_12")
+# Calendar columns tried as additions where the default spec does not take them.
+CANDIDATES = (
+    "election_window", "ramadan_days", "ashura", "muharram_1_10_days", "rabi_al_awwal_12",
+)  # fmt: skip
 SCORES = ("brier", "calibration_error", "severe_brier", "pinball", "rps")
 
 

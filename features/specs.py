@@ -40,7 +40,10 @@ class FeatureSpec:
     climatology_window: int
     severe_threshold: int = 25
     groups: tuple[str, ...] = ()
-    calendar: tuple[str, ...] = ("election_window", "ramadan_days", "ashura")
+    # The target period's calendar columns (events.calendar) the models take: none by default.
+    # The election window, Ramadan and Ashura helped on no more than two of the three UCDP
+    # windows (docs/model.md, "Calendar inputs"); saved specs keep the calendar they had.
+    calendar: tuple[str, ...] = ()
     elections: tuple[date, ...] = ()
     neighbours: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Below the first level: each unit's region (district -> province).
