@@ -102,6 +102,9 @@ def main() -> None:
         variants |= {f"-{c}": tuple(k for k in spec.calendar if k != c) for c in spec.calendar}
         variants |= {f"+{c}": (*spec.calendar, c) for c in others}
         if args.only:
+            unknown = sorted(set(args.only) - set(variants))
+            if unknown:
+                parser.error(f"unknown variants {unknown}; known: {', '.join(variants)}")
             variants = {name: variants[name] for name in ("default", *args.only)}
         for name, calendar in variants.items():
             variant = replace(spec, calendar=calendar)
