@@ -81,6 +81,17 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     gazetteer = default_resolver().gazetteers["PAK"]
+    # The spec, and so its variants, is the same for every window: checked before any data.
+    spec = default_spec(gazetteer, args.freq)
+    others = [c for c in CANDIDATES if c not in spec.calendar]
+    variants = {"default": spec.calendar}
+    variants |= {f"-{c}": tuple(k for k in spec.calendar if k != c) for c in spec.calendar}
+    variants |= {f"+{c}": (*spec.calendar, c) for c in others}
+    if args.only:
+        unknown = sorted(set(args.only) - set(variants))
+        if unknown:
+            parser.error(f"unknown variants {unknown}; known: {', '.join(variants)}")
+        variants = {name: variants[name] for name in ("default", *args.only)}
     print(f"{'window':<20} {'variant':<22} " + " ".join(f"{s:>18}" for s in SCORES))
     for number, (title, events, start, end, horizons) in enumerate(WINDOWS[args.freq], 1):
         if args.window and number not in args.window:
@@ -91,30 +102,19 @@ def main() -> None:
             ingest_file(engine, events)
             panel = build_panel(engine, Series("PAK", "ucdp", args.freq))
             engine.dispose()
-        spec = default_spec(gazetteer, args.freq)
         request = BacktestRequest(
             freq=args.freq, start=start, end=end, horizons=horizons, models=("ensemble",),
             n_jobs=args.n_jobs,
         )  # fmt: skip
         baseline = None
-        others = [c for c in CANDIDATES if c not in spec.calendar]
-        variants = {"default": spec.calendar}
-        variants |= {f"-{c}": tuple(k for k in spec.calendar if k != c) for c in spec.calendar}
-        variants |= {f"+{c}": (*spec.calendar, c) for c in others}
-        if args.only:
-            unknown = sorted(set(args.only) - set(variants))
-            if unknown:
-                parser.error(f"unknown variants {unknown}; known: {', '.join(variants)}")
-            variants = {name: variants[name] for name in ("default", *args.only)}
         for name, calendar in variants.items():
-            variant = replace(spec, calendar=calendar)
-            results = run_backtest(panel, request, variant)
+            results = run_backtest(panel, request, replace(spec, calendar=calendar))
             if args.save:
                 (args.save / str(number)).mkdir(parents=True, exist_ok=True)
                 results.to_pickle(args.save / str(number) / f"{name}.pkl")
             table = score_backtest(results)
             pooled = table[(table["model"] == "ensemble") & (table["horizon"] == "all")].iloc[0]
-            scores = {name: float(pooled[name]) for name in SCORES}
+            scores = {score: float(pooled[score]) for score in SCORES}
             baseline = baseline or scores
             cells = " ".join(f"{scores[s]:8.4f} ({scores[s] - baseline[s]:+.4f})" for s in SCORES)
             print(f"{title:<20} {name:<22} {cells}", flush=True)
