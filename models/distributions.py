@@ -44,11 +44,10 @@ def continuous_quantile(
     zero with probability 1 - p_event, positive counts in the NB law's proportions.
     """
     if p_event is None:
-        size, prob = _law(mean, dispersion)
-        k = stats.nbinom.ppf(level, size, prob)
-        below = np.where(k > 0, stats.nbinom.cdf(k - 1, size, prob), 0.0)
-        at = np.maximum(stats.nbinom.pmf(k, size, prob), 1e-12)
-        return _spread(k, (level - below) / at)
+        level, mean, dispersion = np.broadcast_arrays(level, mean, dispersion)
+        k, below, at = _count_at(mean.ravel(), dispersion.ravel(), level.ravel(), positive=False)
+        at = np.maximum(at, 1e-12)
+        return _spread(k, (level.ravel() - below) / at).reshape(level.shape)
     level, mean, dispersion, p_event = np.broadcast_arrays(level, mean, dispersion, p_event)
     zero = 1.0 - p_event
     quantile = _spread(np.zeros_like(zero), level / np.maximum(zero, 1e-12))
@@ -70,39 +69,72 @@ def _positive_count(
     mean: np.ndarray, dispersion: np.ndarray, level: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The `level` quantile k >= 1 of the NB law given a positive count, with the conditional
-    probabilities of counts below k and of k itself.
+    probabilities of counts below k and of k itself."""
+    return _count_at(mean, dispersion, level, positive=True)
 
-    Ratios of survival functions, not differences of CDFs near 1: as the mean goes to 0,
-    P(count >= 1) vanishes and 1 - cdf(0) loses every digit, yet the positive count is then
-    almost surely 1 (the hurdle mean's limit too).
+
+# Counting up the mass function by the ratio of its terms finds most quantiles in a few cheap
+# steps (scipy's quantile searches cost ten times a step per row); rows still short of their
+# level after this many steps take scipy's search.
+_MAX_COUNT_STEPS = 2000
+_LOG_TINY = -600.0
+
+
+def _count_at(
+    mean: np.ndarray, dispersion: np.ndarray, level: np.ndarray, positive: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The smallest k with P(count <= k) >= `level` (k >= 1 and probabilities given a positive
+    count, with `positive`), P(count < k) and P(count = k); all 1-d.
+
+    Given a positive count, probabilities are ratios to P(count >= 1) computed without
+    subtracting from 1: as the mean goes to 0, 1 - P(0) loses every digit, yet the positive
+    count is then almost surely 1 (the hurdle mean's limit too).
     """
-    size, prob = _law(mean, dispersion)
-    positive = np.maximum(stats.nbinom.sf(0, size, prob), 1e-300)
-    # The smallest k with P(count > k | count >= 1) <= 1 - level.
-    k = _smallest_count_above(size, prob, (1.0 - level) * positive)
-    below = 1.0 - stats.nbinom.sf(k - 1, size, prob) / positive
-    at = stats.nbinom.pmf(k, size, prob) / positive
+    size = 1.0 / np.maximum(dispersion, _POISSON_BELOW)
+    mean = np.maximum(mean, 1e-12)
+    # pmf(j + 1) = pmf(j) * (j + size) / (j + 1) * q, with q = 1 - prob computed without loss.
+    q = mean / (size + mean)
+    log_zero = -size * np.log1p(mean / size)
+    zero = np.exp(log_zero)
+    if positive:
+        k = np.ones(len(level))
+        at = size * zero * q / np.maximum(-np.expm1(log_zero), 1e-300)
+    else:
+        k = np.zeros(len(level))
+        at = zero.copy()
+    below = np.zeros(len(level))
+    # Where P(0) is past a double's full precision (a mean in the hundreds), counting up from it
+    # would carry its lost digits into every term: scipy's search takes those rows.
+    active = np.flatnonzero((below + at < level) & (log_zero > _LOG_TINY))
+    for _ in range(_MAX_COUNT_STEPS):
+        if not active.size:
+            break
+        below[active] += at[active]
+        k[active] += 1
+        at[active] *= (k[active] - 1 + size[active]) / k[active] * q[active]
+        # A term that has vanished adds nothing more: scipy's search takes that row.
+        active = active[(below[active] + at[active] < level[active]) & (at[active] > 0)]
+    short = np.flatnonzero(below + at < level)
+    if short.size:
+        k[short], below[short], at[short] = _searched_count(
+            size[short], mean[short], level[short], positive
+        )
     return k, below, at
 
 
-# Most positive quantiles are a few counts above 1: counting up finds them in a few cheap steps;
-# scipy's search (isf) takes the rest.
-_COUNT_UP_STEPS = 8
-
-
-def _smallest_count_above(size: np.ndarray, prob: np.ndarray, tail: np.ndarray) -> np.ndarray:
-    """The smallest k >= 1 with P(count > k) <= tail: scipy's isf, floored at 1."""
-    shape = np.broadcast(size, prob, tail).shape
-    size, prob, tail = (np.broadcast_to(a, shape).ravel() for a in (size, prob, tail))
-    k = np.ones(tail.size)
-    searching = np.arange(tail.size)
-    for _ in range(_COUNT_UP_STEPS):
-        found = stats.nbinom.sf(k[searching], size[searching], prob[searching]) <= tail[searching]
-        searching = searching[~found]
-        k[searching] += 1
-    rest = searching
-    k[rest] = np.maximum(stats.nbinom.isf(tail[rest], size[rest], prob[rest]), 1.0)
-    return k.reshape(shape)
+def _searched_count(
+    size: np.ndarray, mean: np.ndarray, level: np.ndarray, positive: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_count_at` by scipy's quantile search, for the rows counting up did not reach."""
+    prob = size / (size + mean)
+    if not positive:
+        k = stats.nbinom.ppf(level, size, prob)
+        below = np.where(k > 0, stats.nbinom.cdf(k - 1, size, prob), 0.0)
+        return k, below, stats.nbinom.pmf(k, size, prob)
+    given = np.maximum(stats.nbinom.sf(0, size, prob), 1e-300)
+    k = np.maximum(stats.nbinom.isf((1.0 - level) * given, size, prob), 1.0)
+    below = 1.0 - stats.nbinom.sf(k - 1, size, prob) / given
+    return k, below, stats.nbinom.pmf(k, size, prob) / given
 
 
 def median_count(

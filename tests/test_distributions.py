@@ -18,7 +18,7 @@ from events.series import Series
 from features.specs import default_spec
 from models.base import CountForecast
 from models.catalog import REFERENCE_MODELS
-from models.distributions import count_pmfs
+from models.distributions import continuous_quantile, count_pmfs
 from models.laws import CountLaw, spread_coverage
 from service.app import create_app
 from store.db import make_engine
@@ -109,3 +109,33 @@ def test_a_law_interval_holds_its_mass_even_on_the_mass_at_zero() -> None:
         assert abs(covered.mean() - 0.8) < 0.01
         assert (low == 0.0) == (law.quantile(0.1) == 0.0)
         assert law.median() == float(np.searchsorted(np.cumsum(pmf), 0.5))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    law=st.tuples(st.floats(1e-9, 4000.0), st.floats(1e-6, 10.0)),
+    level=st.floats(0.001, 0.999),
+)
+def test_counting_up_finds_the_quantile_scipy_finds(law: tuple[float, float], level: float) -> None:
+    """The quantile counted up term by term is scipy's (the largest means take scipy's search
+    past the step limit; the smallest are almost surely 1 given a positive count)."""
+    mean, dispersion = law
+    size = 1.0 / dispersion
+    prob = size / (size + mean)
+    k = stats.nbinom.ppf(level, size, prob)
+    below = stats.nbinom.cdf(k - 1, size, prob) if k > 0 else 0.0
+    at = stats.nbinom.pmf(k, size, prob)
+    expected = max(k - 0.5 + min(max((level - below) / max(at, 1e-12), 0.0), 1.0), 0.0)
+    found = continuous_quantile(np.array([mean]), np.array([dispersion]), level)[0]
+    assert found == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    # Given a positive count: the hurdle law with every row's p_event 1 is the zero-less law.
+    positive = stats.nbinom.sf(0, size, prob)
+    if positive > 1e-9:
+        k = max(stats.nbinom.isf((1 - level) * positive, size, prob), 1.0)
+        below = 1 - stats.nbinom.sf(k - 1, size, prob) / positive
+        at = stats.nbinom.pmf(k, size, prob) / positive
+        expected = max(k - 0.5 + min(max((level - below) / max(at, 1e-12), 0.0), 1.0), 0.0)
+    else:
+        expected = 0.5 + level
+    hurdle = continuous_quantile(np.array([mean]), np.array([dispersion]), level, np.ones(1))[0]
+    assert hurdle == pytest.approx(expected, rel=1e-6, abs=1e-6)
