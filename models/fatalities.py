@@ -44,6 +44,12 @@ def _between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     )
 
 
+def _z(x: np.ndarray | float, location: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The standard normal point of log x."""
+    with np.errstate(divide="ignore"):
+        return np.asarray((np.log(np.maximum(x, 1e-300)) - location) / scale)
+
+
 @dataclass(frozen=True)
 class FatalityLaws:
     """Per-row spliced law (see the module docstring); arrays of one length, one threshold."""
@@ -57,8 +63,7 @@ class FatalityLaws:
     tail_level: float = 0.1
 
     def _z(self, x: np.ndarray | float) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            return np.asarray((np.log(np.maximum(x, 1e-300)) - self.location) / self.scale)
+        return _z(x, self.location, self.scale)
 
     def exceedance(self, x: np.ndarray | float) -> np.ndarray:
         """P(X >= x), which for whole x is P(fatalities >= x). Broadcasts x of shape (G, 1)."""
@@ -87,12 +92,32 @@ class FatalityLaws:
         )
 
     def quantile(self, level: float | np.ndarray) -> np.ndarray:
-        """The continuous quantile of X (fatalities spread over [k, k + 1)); 0 in the mass at 0."""
-        level = np.asarray(level, dtype=float)
-        beyond = 1.0 - level
-        p_fatal, p_severe = self.p_fatal, self.p_severe
-        z1, zt = self._z(1.0), self._z(self.threshold)
-        sft = _sf(zt)
+        """The continuous quantile of X (fatalities spread over [k, k + 1)); 0 in the mass at 0.
+        Broadcasts `level` of shape (G, 1); each piece is inverted only where it is reached
+        (most of a quiet unit's levels sit in the mass at 0)."""
+        beyond, p_fatal, p_severe, location, scale = np.broadcast_arrays(
+            1.0 - np.asarray(level, dtype=float), self.p_fatal, self.p_severe, self.location,
+            self.scale,
+        )  # fmt: skip
+        out = np.zeros(beyond.shape)
+        body = (beyond < p_fatal) & (beyond >= p_severe)
+        out[body] = self._body_quantile(
+            beyond[body], p_fatal[body], p_severe[body], location[body], scale[body]
+        )
+        tail = (beyond < p_fatal) & (beyond < p_severe)
+        out[tail] = self._tail_quantile(beyond[tail], p_severe[tail], location[tail], scale[tail])
+        return out
+
+    def _body_quantile(
+        self,
+        beyond: np.ndarray,
+        p_fatal: np.ndarray,
+        p_severe: np.ndarray,
+        location: np.ndarray,
+        scale: np.ndarray,
+    ) -> np.ndarray:
+        """The quantile with P(X >= x) = `beyond` in [1, T), where p_severe <= beyond."""
+        z1, zt = _z(1.0, location, scale), _z(self.threshold, location, scale)
         # In the body: sf(z) = sf(zt) + share * (sf(z1) - sf(zt)), share of the body beyond.
         share = np.clip((beyond - p_severe) / np.maximum(p_fatal - p_severe, 1e-12), 0.0, 1.0)
         body_mass = _between(z1, zt)
@@ -100,22 +125,23 @@ class FatalityLaws:
         body_z = np.where(
             zt <= 0,
             special.ndtri(np.clip(special.ndtr(zt) - share * body_mass, 1e-300, 1.0)),
-            _isf(np.clip(sft + share * body_mass, 1e-300, 1.0)),
+            _isf(np.clip(_sf(zt) + share * body_mass, 1e-300, 1.0)),
         )
         body_log = np.where(
-            body_mass > 1e-12,
-            self.location + self.scale * body_z,
-            (1.0 - share) * np.log(self.threshold),
+            body_mass > 1e-12, location + scale * body_z, (1.0 - share) * np.log(self.threshold)
         )
-        body = np.exp(np.clip(body_log, 0.0, np.log(self.threshold)))
+        return np.asarray(np.exp(np.clip(body_log, 0.0, np.log(self.threshold))))
+
+    def _tail_quantile(
+        self, beyond: np.ndarray, p_severe: np.ndarray, location: np.ndarray, scale: np.ndarray
+    ) -> np.ndarray:
+        """The quantile with P(X >= x) = `beyond` past T, where beyond < p_severe."""
+        zt = _z(self.threshold, location, scale)
         tail_share = np.clip(beyond / np.maximum(p_severe, 1e-300), 1e-300, 1.0)
         tail_z = -special.ndtri(np.exp(_log_sf(zt)) * tail_share)
         tail_logsf = _log_sf(zt) + np.log(tail_share)
         tail_z = np.where(np.isfinite(tail_z), tail_z, -special.ndtri(np.exp(tail_logsf)))
-        tail = np.maximum(np.exp(self.location + self.scale * tail_z), self.threshold)
-        return np.asarray(
-            np.where(beyond >= p_fatal, 0.0, np.where(beyond >= p_severe, body, tail))
-        )
+        return np.asarray(np.maximum(np.exp(location + scale * tail_z), self.threshold))
 
     def expected(self) -> np.ndarray:
         """E[fatalities] = sum over k >= 1 of P(F >= k): exact up to the threshold T; beyond it
