@@ -12,7 +12,7 @@ instead of what the log-normal alone would put there.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import special
@@ -50,6 +50,21 @@ def _z(x: np.ndarray | float, location: np.ndarray, scale: np.ndarray) -> np.nda
         return np.asarray((np.log(np.maximum(x, 1e-300)) - location) / scale)
 
 
+class _Rows(NamedTuple):
+    """Some elements of the laws' parameters (broadcast against levels or counts)."""
+
+    p_fatal: np.ndarray
+    p_severe: np.ndarray
+    location: np.ndarray
+    scale: np.ndarray
+
+    def z(self, x: np.ndarray | float) -> np.ndarray:
+        return _z(x, self.location, self.scale)
+
+    def where(self, mask: np.ndarray) -> _Rows:
+        return _Rows(*(values[mask] for values in self))
+
+
 @dataclass(frozen=True)
 class FatalityLaws:
     """Per-row spliced law (see the module docstring); arrays of one length, one threshold."""
@@ -65,62 +80,60 @@ class FatalityLaws:
     def _z(self, x: np.ndarray | float) -> np.ndarray:
         return _z(x, self.location, self.scale)
 
+    def _broadcast(self, values: np.ndarray) -> tuple[np.ndarray, _Rows]:
+        first, *params = np.broadcast_arrays(
+            values, self.p_fatal, self.p_severe, self.location, self.scale
+        )
+        return first, _Rows(*params)
+
     def exceedance(self, x: np.ndarray | float) -> np.ndarray:
-        """P(X >= x), which for whole x is P(fatalities >= x). Broadcasts x of shape (G, 1)."""
-        x = np.asarray(x, dtype=float)
-        p_fatal, p_severe = self.p_fatal, self.p_severe
-        z1, zt, zx = self._z(1.0), self._z(self.threshold), self._z(x)
-        # Within each piece, the log-normal's share beyond x, from survival functions (the
-        # pieces can sit far in the log-normal's tail, where 1 - cdf has no digits left).
-        body_mass = _between(z1, zt)
+        """P(X >= x), which for whole x is P(fatalities >= x). Broadcasts x of shape (G, 1);
+        each piece is evaluated only where x lies in it."""
+        x, rows = self._broadcast(np.asarray(x, dtype=float))
+        out = np.where(x <= 0, 1.0, rows.p_fatal)
+        body = ~(x <= 1) & (x < self.threshold)
+        out[body] = self._body_exceedance(x[body], rows.where(body))
+        tail = ~(x <= 1) & ~(x < self.threshold)
+        # The log-normal's share beyond x within the tail, from survival functions (the tail
+        # can sit far in the log-normal's own, where 1 - cdf has no digits left).
+        rows = rows.where(tail)
+        beyond = np.exp(np.minimum(_log_sf(rows.z(x[tail])) - _log_sf(rows.z(self.threshold)), 0.0))
+        out[tail] = rows.p_severe * beyond
+        return out
+
+    def _body_exceedance(self, x: np.ndarray, rows: _Rows) -> np.ndarray:
+        """P(X >= x) for x in (1, T): p_severe and the body's share beyond x."""
+        zt, zx = rows.z(self.threshold), rows.z(x)
+        body_mass = _between(rows.z(1.0), zt)
         body_beyond = np.where(
             body_mass > 1e-12,
             _between(np.minimum(zx, zt), zt) / np.maximum(body_mass, 1e-300),
             # The log-normal puts next to nothing here: spread the piece evenly in log x.
             1.0 - np.log(np.clip(x, 1.0, self.threshold)) / np.log(self.threshold),
         )
-        tail_beyond = np.exp(np.minimum(_log_sf(zx) - _log_sf(zt), 0.0))
-        body = p_severe + (p_fatal - p_severe) * np.clip(body_beyond, 0.0, 1.0)
-        return np.asarray(
-            np.where(
-                x <= 0,
-                1.0,
-                np.where(
-                    x <= 1, p_fatal, np.where(x < self.threshold, body, p_severe * tail_beyond)
-                ),
-            )
-        )
+        share = np.clip(body_beyond, 0.0, 1.0)
+        return np.asarray(rows.p_severe + (rows.p_fatal - rows.p_severe) * share)
 
     def quantile(self, level: float | np.ndarray) -> np.ndarray:
         """The continuous quantile of X (fatalities spread over [k, k + 1)); 0 in the mass at 0.
         Broadcasts `level` of shape (G, 1); each piece is inverted only where it is reached
         (most of a quiet unit's levels sit in the mass at 0)."""
-        beyond, p_fatal, p_severe, location, scale = np.broadcast_arrays(
-            1.0 - np.asarray(level, dtype=float), self.p_fatal, self.p_severe, self.location,
-            self.scale,
-        )  # fmt: skip
+        beyond, rows = self._broadcast(1.0 - np.asarray(level, dtype=float))
         out = np.zeros(beyond.shape)
-        body = (beyond < p_fatal) & (beyond >= p_severe)
-        out[body] = self._body_quantile(
-            beyond[body], p_fatal[body], p_severe[body], location[body], scale[body]
-        )
-        tail = (beyond < p_fatal) & (beyond < p_severe)
-        out[tail] = self._tail_quantile(beyond[tail], p_severe[tail], location[tail], scale[tail])
+        body = (beyond < rows.p_fatal) & (beyond >= rows.p_severe)
+        out[body] = self._body_quantile(beyond[body], rows.where(body))
+        tail = (beyond < rows.p_fatal) & (beyond < rows.p_severe)
+        out[tail] = self._tail_quantile(beyond[tail], rows.where(tail))
         return out
 
-    def _body_quantile(
-        self,
-        beyond: np.ndarray,
-        p_fatal: np.ndarray,
-        p_severe: np.ndarray,
-        location: np.ndarray,
-        scale: np.ndarray,
-    ) -> np.ndarray:
+    def _body_quantile(self, beyond: np.ndarray, rows: _Rows) -> np.ndarray:
         """The quantile with P(X >= x) = `beyond` in [1, T), where p_severe <= beyond."""
-        z1, zt = _z(1.0, location, scale), _z(self.threshold, location, scale)
+        zt = rows.z(self.threshold)
         # In the body: sf(z) = sf(zt) + share * (sf(z1) - sf(zt)), share of the body beyond.
-        share = np.clip((beyond - p_severe) / np.maximum(p_fatal - p_severe, 1e-12), 0.0, 1.0)
-        body_mass = _between(z1, zt)
+        share = np.clip(
+            (beyond - rows.p_severe) / np.maximum(rows.p_fatal - rows.p_severe, 1e-12), 0.0, 1.0
+        )
+        body_mass = _between(rows.z(1.0), zt)
         # Invert on the side the mass was measured from (see _between).
         body_z = np.where(
             zt <= 0,
@@ -128,20 +141,20 @@ class FatalityLaws:
             _isf(np.clip(_sf(zt) + share * body_mass, 1e-300, 1.0)),
         )
         body_log = np.where(
-            body_mass > 1e-12, location + scale * body_z, (1.0 - share) * np.log(self.threshold)
+            body_mass > 1e-12,
+            rows.location + rows.scale * body_z,
+            (1.0 - share) * np.log(self.threshold),
         )
         return np.asarray(np.exp(np.clip(body_log, 0.0, np.log(self.threshold))))
 
-    def _tail_quantile(
-        self, beyond: np.ndarray, p_severe: np.ndarray, location: np.ndarray, scale: np.ndarray
-    ) -> np.ndarray:
+    def _tail_quantile(self, beyond: np.ndarray, rows: _Rows) -> np.ndarray:
         """The quantile with P(X >= x) = `beyond` past T, where beyond < p_severe."""
-        zt = _z(self.threshold, location, scale)
-        tail_share = np.clip(beyond / np.maximum(p_severe, 1e-300), 1e-300, 1.0)
+        zt = rows.z(self.threshold)
+        tail_share = np.clip(beyond / np.maximum(rows.p_severe, 1e-300), 1e-300, 1.0)
         tail_z = -special.ndtri(np.exp(_log_sf(zt)) * tail_share)
         tail_logsf = _log_sf(zt) + np.log(tail_share)
         tail_z = np.where(np.isfinite(tail_z), tail_z, -special.ndtri(np.exp(tail_logsf)))
-        return np.asarray(np.maximum(np.exp(location + scale * tail_z), self.threshold))
+        return np.asarray(np.maximum(np.exp(rows.location + rows.scale * tail_z), self.threshold))
 
     def expected(self) -> np.ndarray:
         """E[fatalities] = sum over k >= 1 of P(F >= k): exact up to the threshold T; beyond it

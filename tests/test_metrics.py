@@ -6,7 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.metrics import brier, expected_calibration_error, pinball, score, score_backtest
+from models.fatalities import FatalityLaws
+from training.metrics import (
+    brier,
+    empirical_crps,
+    expected_calibration_error,
+    fatality_rps_rows,
+    pinball,
+    score,
+    score_backtest,
+)
 
 
 def test_brier_and_calibration_of_perfect_and_constant_forecasts() -> None:
@@ -73,3 +82,25 @@ def test_scores_per_region_are_each_regions_own_rows() -> None:
 def test_undefined_auc_is_nan_not_an_error() -> None:
     metrics = score(_rows("ours", [0.2, 0.3], [0, 0]))
     assert np.isnan(metrics["roc_auc"])
+
+
+def test_each_row_keeps_its_own_fatality_score_when_laws_repeat() -> None:
+    """Rows with equal laws are scored once; every row still gets its own law's and outcome's
+    score, and a reference's empirical sample its CRPS."""
+    first = {"p_fatal": 0.6, "p_severe": 0.1, "location": 1.5, "scale": 1.2, "threshold": 25.0}
+    second = {"p_fatal": 0.2, "p_severe": 0.01, "location": 0.5, "scale": 0.8, "threshold": 25.0}
+    rows = pd.DataFrame(
+        {
+            "fatality_law": [first, first, second, first, {"sample": [0.0, 3.0, 40.0]}, None],
+            "observed_fatalities": [4.0, 4.0, 0.0, 30.0, 3.0, 2.0],
+        }
+    )
+    scores = fatality_rps_rows(rows)
+    alone = [
+        FatalityLaws.from_params([law]).ranked_probability_score(np.array([y]))[0]
+        for law, y in ((first, 4.0), (first, 4.0), (second, 0.0), (first, 30.0))
+    ]
+    np.testing.assert_allclose(scores[:4], alone, rtol=1e-12)
+    assert scores[0] != scores[3]
+    assert scores[4] == pytest.approx(empirical_crps(np.array([0.0, 3.0, 40.0]), 3.0))
+    assert np.isnan(scores[5])

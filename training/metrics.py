@@ -10,7 +10,14 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models.fatalities import FatalityLaws
 from models.laws import spread_coverage, whole_coverage
-from training.scores import QUANTILES, brier, interval_pinball, mean_rps, pinball
+from training.scores import (
+    QUANTILES,
+    brier,
+    interval_pinball,
+    mean_rps,
+    pinball,
+    ranked_probability_score,
+)
 
 CALIBRATION_BINS = 10
 __all__ = ["QUANTILES", "brier", "pinball", "reliability_table", "score", "score_backtest"]
@@ -69,9 +76,29 @@ def score(rows: pd.DataFrame, severe_threshold: int = 25) -> dict[str, float]:
         "coverage_p10_p90": float(np.mean(whole_coverage(low, high, observed))),
         "spread_coverage_p10_p90": float(np.mean(spread_coverage(low, high, observed))),
         "mae": float(np.mean(np.abs(rows["expected_events"].to_numpy(dtype=float) - observed))),
-        "rps": mean_rps(rows["count_law"], observed) if "count_law" in rows else float("nan"),
+        "rps": _mean_rps(rows, observed),
         **fatality_scores(rows),
     }
+
+
+def _mean_rps(rows: pd.DataFrame, observed: np.ndarray) -> float:
+    """The mean RPS of the rows' count laws (per-row scores from `rps_rows` where precomputed)."""
+    if "rps" in rows:
+        return float(np.mean(rows["rps"].to_numpy(dtype=float)))
+    return mean_rps(rows["count_law"], observed) if "count_law" in rows else float("nan")
+
+
+def rps_rows(rows: pd.DataFrame) -> np.ndarray:
+    """Per row, the RPS of its count law for its outcome (NaN without a law)."""
+    if "count_law" not in rows:
+        return np.full(len(rows), np.nan)
+    observed = rows["observed_events"].to_numpy(dtype=float)
+    return np.array(
+        [
+            ranked_probability_score(law, y)
+            for law, y in zip(rows["count_law"], observed, strict=True)
+        ]
+    )
 
 
 def empirical_crps(sample: np.ndarray, observed: float) -> float:
@@ -93,9 +120,15 @@ def fatality_rps_rows(rows: pd.DataFrame) -> np.ndarray:
     known = np.array([isinstance(law, dict) for law in laws]) & ~np.isnan(observed)
     fitted = known & np.array([isinstance(law, dict) and "sample" not in law for law in laws])
     if fitted.any():
-        scores[fitted] = FatalityLaws.from_params(list(laws[fitted])).ranked_probability_score(
-            observed[fitted]
+        # A district backtest's reconciled and own rows carry the same law: each distinct law
+        # and outcome is scored once.
+        params = pd.DataFrame(list(laws[fitted])).assign(observed=observed[fitted])
+        distinct, each = np.unique(params.to_numpy(dtype=float), axis=0, return_inverse=True)
+        cases = pd.DataFrame(distinct, columns=params.columns)
+        law = FatalityLaws.from_params(
+            [{str(k): v for k, v in row.items()} for row in cases.to_dict(orient="records")]
         )
+        scores[fitted] = law.ranked_probability_score(cases["observed"].to_numpy())[each.ravel()]
     for row in np.flatnonzero(known & ~fitted):
         scores[row] = empirical_crps(np.asarray(laws[row]["sample"], dtype=float), observed[row])
     return scores
@@ -132,6 +165,8 @@ def score_backtest(
     scored = results.dropna(subset=["observed_events"])
     if "fatality_rps" not in scored:
         scored = scored.assign(fatality_rps=fatality_rps_rows(scored))
+    if "rps" not in scored:
+        scored = scored.assign(rps=rps_rows(scored))
     rows = []
     for model, by_model in scored.groupby("model", sort=True):
         groups = [*by_model.groupby(by, sort=True)]
