@@ -224,14 +224,14 @@ def with_reference_laws(
         results.loc[mine, "expected_fatalities"] = [
             float(np.mean(s)) if len(s) else np.nan for s in samples
         ]
-        for column, level in (
-            ("fatalities_p10", 0.1),
-            ("fatalities_p50", 0.5),
-            ("fatalities_p90", 0.9),
+        levels = np.array([0.1, 0.5, 0.9])
+        ends = np.array([np.quantile(s, levels) if len(s) else levels * np.nan for s in samples])
+        for column, values in zip(
+            ("fatalities_p10", "fatalities_p50", "fatalities_p90"),
+            ends.reshape(-1, 3).T,
+            strict=True,
         ):
-            results.loc[mine, column] = [
-                float(np.quantile(s, level)) if len(s) else np.nan for s in samples
-            ]
+            results.loc[mine, column] = values
     return results
 
 
