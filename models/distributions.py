@@ -90,7 +90,7 @@ def _count_at(
     subtracting from 1: as the mean goes to 0, 1 - P(0) loses every digit, yet the positive
     count is then almost surely 1 (the hurdle mean's limit too).
     """
-    size = 1.0 / np.maximum(dispersion, _POISSON_BELOW)
+    size, prob = _law(mean, dispersion)
     mean = np.maximum(mean, 1e-12)
     # pmf(j + 1) = pmf(j) * (j + size) / (j + 1) * q, with q = 1 - prob computed without loss.
     q = mean / (size + mean)
@@ -117,16 +117,15 @@ def _count_at(
     short = np.flatnonzero(below + at < level)
     if short.size:
         k[short], below[short], at[short] = _searched_count(
-            size[short], mean[short], level[short], positive
+            size[short], prob[short], level[short], positive
         )
     return k, below, at
 
 
 def _searched_count(
-    size: np.ndarray, mean: np.ndarray, level: np.ndarray, positive: bool
+    size: np.ndarray, prob: np.ndarray, level: np.ndarray, positive: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`_count_at` by scipy's quantile search, for the rows counting up did not reach."""
-    prob = size / (size + mean)
     if not positive:
         k = stats.nbinom.ppf(level, size, prob)
         below = np.where(k > 0, stats.nbinom.cdf(k - 1, size, prob), 0.0)

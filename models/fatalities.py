@@ -77,9 +77,6 @@ class FatalityLaws:
     # The published interval is [q(tail_level), q(1 - tail_level)]; the ensemble fits it.
     tail_level: float = 0.1
 
-    def _z(self, x: np.ndarray | float) -> np.ndarray:
-        return _z(x, self.location, self.scale)
-
     def _broadcast(self, values: np.ndarray) -> tuple[np.ndarray, _Rows]:
         first, *params = np.broadcast_arrays(
             values, self.p_fatal, self.p_severe, self.location, self.scale
@@ -161,7 +158,7 @@ class FatalityLaws:
         the tail's integral p_severe * (E[X | X >= T] - T), less the half-count of the sum."""
         counts = np.arange(1, int(self.threshold) + 1, dtype=float)[:, None]
         up_to_threshold = np.sum(self.exceedance(counts), axis=0)
-        zt = self._z(self.threshold)
+        zt = _z(self.threshold, self.location, self.scale)
         # The log-normal's E[X | X >= T], in log space against overflow.
         log_tail_mean = self.location + self.scale**2 / 2 + _log_sf(zt - self.scale) - _log_sf(zt)
         tail_mean = np.exp(np.minimum(log_tail_mean, 50.0))

@@ -14,7 +14,6 @@ from training.scores import (
     QUANTILES,
     brier,
     interval_pinball,
-    mean_rps,
     pinball,
     ranked_probability_score,
 )
@@ -76,16 +75,15 @@ def score(rows: pd.DataFrame, severe_threshold: int = 25) -> dict[str, float]:
         "coverage_p10_p90": float(np.mean(whole_coverage(low, high, observed))),
         "spread_coverage_p10_p90": float(np.mean(spread_coverage(low, high, observed))),
         "mae": float(np.mean(np.abs(rows["expected_events"].to_numpy(dtype=float) - observed))),
-        "rps": _mean_rps(rows, observed),
+        "rps": _mean_rps(rows),
         **fatality_scores(rows),
     }
 
 
-def _mean_rps(rows: pd.DataFrame, observed: np.ndarray) -> float:
+def _mean_rps(rows: pd.DataFrame) -> float:
     """The mean RPS of the rows' count laws (per-row scores from `rps_rows` where precomputed)."""
-    if "rps" in rows:
-        return float(np.mean(rows["rps"].to_numpy(dtype=float)))
-    return mean_rps(rows["count_law"], observed) if "count_law" in rows else float("nan")
+    scores = rows["rps"].to_numpy(dtype=float) if "rps" in rows else rps_rows(rows)
+    return float(np.mean(scores))
 
 
 def rps_rows(rows: pd.DataFrame) -> np.ndarray:

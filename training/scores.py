@@ -32,9 +32,3 @@ def ranked_probability_score(law: dict[str, Any], observed: float) -> float:
     cdf = np.concatenate([cdf, np.full(reach - len(cdf), cdf[-1])])
     hit = (np.arange(reach) >= observed).astype(float)
     return float(np.sum((cdf - hit) ** 2))
-
-
-def mean_rps(laws: Any, observed: np.ndarray) -> float:
-    return float(
-        np.mean([ranked_probability_score(law, y) for law, y in zip(laws, observed, strict=True)])
-    )
