@@ -11,7 +11,13 @@ import pandas as pd
 
 from features.design import HorizonData
 from models.columns import FORECAST_COLUMNS
-from models.distributions import continuous_quantile, count_pmfs, hurdle_mean, median_count
+from models.distributions import (
+    continuous_quantile,
+    count_pmfs,
+    hurdle_mean,
+    mass_around,
+    median_count,
+)
 from models.fatalities import FatalityLaws
 
 
@@ -66,6 +72,10 @@ class CountForecast:
     def quantile(self, level: float | np.ndarray) -> np.ndarray:
         """The quantile at `level`; a column of levels (shape (L, 1)) gives one row per level."""
         return continuous_quantile(self.mean, self.dispersion, level, self._hurdle())
+
+    def mass_around(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, P(count < k) and P(count = k) at its count k (models.laws.pit_coverage)."""
+        return mass_around(self.mean, self.dispersion, counts, self._hurdle())
 
     def expected(self) -> np.ndarray:
         """The mean of the count law (of the hurdle law when the zero comes from p_event)."""

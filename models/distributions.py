@@ -136,6 +136,29 @@ def _searched_count(
     return k, below, stats.nbinom.pmf(k, size, prob) / given
 
 
+def mass_around(
+    mean: np.ndarray, dispersion: np.ndarray, counts: np.ndarray, p_event: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, P(count < k) and P(count = k) at the row's count k: where a randomized PIT of k
+    lies (uniform between the two's sum and the first). With `p_event`, of the hurdle law."""
+    size, prob = _law(np.asarray(mean, dtype=float), np.asarray(dispersion, dtype=float))
+    k = np.asarray(counts, dtype=float)
+    below, at = stats.nbinom.cdf(k - 1, size, prob), stats.nbinom.pmf(k, size, prob)
+    if p_event is None:
+        return np.asarray(below), np.asarray(at)
+    zero = stats.nbinom.pmf(0, size, prob)
+    positive = 1.0 - zero
+    # As the NB mean goes to 0, a positive count is almost surely 1.
+    vanishing = positive < 1e-12
+    safe = np.where(vanishing, 1.0, positive)
+    below_given = np.where(vanishing, (k > 1).astype(float), (below - zero) / safe)
+    at_given = np.where(vanishing, (k == 1).astype(float), at / safe)
+    p = np.asarray(p_event, dtype=float)
+    hurdle_below = np.where(k > 0, 1.0 - p + p * np.clip(below_given, 0.0, 1.0), 0.0)
+    hurdle_at = np.where(k > 0, p * at_given, 1.0 - p)
+    return np.asarray(hurdle_below), np.asarray(hurdle_at)
+
+
 def median_count(
     mean: np.ndarray, dispersion: np.ndarray, p_event: np.ndarray | None = None
 ) -> np.ndarray:

@@ -18,7 +18,7 @@ from models.base import CountForecast, HorizonModel
 from models.distributions import continuous_quantile
 from models.fatalities import FatalityLaws
 from models.fatality_regression import LogNormalFatalities
-from models.laws import spread_coverage, whole_coverage
+from models.laws import pit_coverage, whole_coverage
 from models.strata import NAMES as STRATA
 from models.strata import Strata
 
@@ -131,20 +131,26 @@ def _blend(first: np.ndarray, second: np.ndarray, weight: float | np.ndarray) ->
     return weight * first + (1 - weight) * second
 
 
-Covered = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+def _end_losses(lows: np.ndarray, highs: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Per tail level t of the grid (rows) and held-out row (columns): the quantile loss of the
+    interval ends q(t) and q(1 - t) as the 0.1 and 0.9 quantiles."""
+    return np.asarray(_pinball(lows, observed, 0.1) + _pinball(highs, observed, 0.9))
 
 
-def _grid_scores(
-    forecast: CountForecast | FatalityLaws, observed: np.ndarray, covered: Covered
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per tail level t of the grid (rows) and held-out row (columns): how far the interval
-    [q(t), q(1 - t)] covers the outcome, and its ends' quantile loss as the 0.1 and 0.9
-    quantiles. Event counts are `covered` as spread like the ends (so quiet units' zeros do
-    not cover every interval); fatalities, whose law is continuous past 0, as whole counts."""
-    lows = forecast.quantile(_TAIL_GRID[:, None])
-    highs = forecast.quantile(1 - _TAIL_GRID[:, None])
-    losses = _pinball(lows, observed, 0.1) + _pinball(highs, observed, 0.9)
-    return covered(lows, highs, observed), losses
+def _count_scores(count: CountForecast, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per tail level t of the grid and held-out row: how far the outcome's randomized PIT lies
+    in [t, 1 - t] (models.laws.pit_coverage: a calibrated law covers 1 - 2t at any activity,
+    quiet units' zeros included), and the ends' quantile loss."""
+    tails = _TAIL_GRID[:, None]
+    lows, highs = count.quantile(tails), count.quantile(1 - tails)
+    below, at = count.mass_around(observed)
+    return pit_coverage(tails, 1 - tails, below, at), _end_losses(lows, highs, observed)
+
+
+def _fatality_scores(law: FatalityLaws, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same for fatalities, whose law is continuous past 0: covered as whole counts."""
+    lows, highs = law.quantile(_TAIL_GRID[:, None]), law.quantile(1 - _TAIL_GRID[:, None])
+    return whole_coverage(lows, highs, observed), _end_losses(lows, highs, observed)
 
 
 def _chosen_level(covered: np.ndarray, losses: np.ndarray) -> float:
@@ -162,20 +168,11 @@ def _chosen_level(covered: np.ndarray, losses: np.ndarray) -> float:
     return float(_TAIL_GRID[within[int(np.argmin(mean_losses[within]))]])
 
 
-def _interval_level(
-    forecast: CountForecast | FatalityLaws,
-    observed: np.ndarray,
-    covered: Covered = spread_coverage,
-) -> float:
-    """The interval level chosen on all held-out rows (see `_chosen_level`)."""
-    return _chosen_level(*_grid_scores(forecast, observed, covered))
-
-
 def _stratum_levels(
     scores: tuple[np.ndarray, np.ndarray], strata: np.ndarray, pooled: float
 ) -> tuple[float, ...]:
     """The interval level of each activity stratum, chosen on its own held-out rows' scores
-    (`_grid_scores` of all rows); `pooled` where a stratum has too few."""
+    (`_count_scores` of all rows); `pooled` where a stratum has too few."""
     covered, losses = scores
     levels = []
     for stratum in range(len(STRATA)):
@@ -298,7 +295,7 @@ class EnsembleModel:
             # stacked p_event.
             p_event = self.event_stack(event_inputs)
             count = replace(count, p_event=p_event, zero_from_p_event=True)
-            scores = _grid_scores(count, observed_counts, spread_coverage)
+            scores = _count_scores(count, observed_counts)
             self.tail_level = _chosen_level(*scores)
             if level is not None:
                 self.strata = Strata.fit(level)
@@ -308,8 +305,8 @@ class EnsembleModel:
             if self.fatality_factory is not None:
                 p_severe = np.minimum(self.severe_stack(severe_inputs), p_event)
                 law = self._held_out_fatalities(late, folds, p_event, p_severe)
-                self.fatality_tail_level = _interval_level(
-                    law, late.fatalities.to_numpy(), whole_coverage
+                self.fatality_tail_level = _chosen_level(
+                    *_fatality_scores(law, late.fatalities.to_numpy())
                 )
         self.members = [_fitted(factory, data) for factory in self.member_factories]
         if self.fatality_factory is not None:

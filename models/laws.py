@@ -51,13 +51,27 @@ class CountLaw:
         return float(max(k - 0.5 + min(max(fraction, 0.0), 1.0), 0.0))
 
     def interval(self, mass: float = 0.8) -> tuple[float, float]:
-        """The ends of an interval holding `mass` of the law: equal tails, unless the lower
-        end falls on the mass at 0 (which holds the half of P(0) spread below 0). The interval
-        then starts at 0 and holds `mass` up to q(mass): [q(0.1), q(0.9)] of a law with 90% on
-        0 would hold 90%."""
+        """The (1 - mass) / 2 and (1 + mass) / 2 quantiles: ends that are the quantiles they
+        are named for. Where the lower one falls on the mass at 0 it is 0, and the interval
+        holds all the zeros: more than `mass` of whole counts (see `pit_coverage`)."""
         tail = (1.0 - mass) / 2
-        low = self.quantile(tail)
-        return (low, self.quantile(1.0 - tail)) if low > 0 else (0.0, self.quantile(mass))
+        return self.quantile(tail), self.quantile(1.0 - tail)
+
+    def level_at(self, x: float) -> float:
+        """The level whose quantile is `x` (the inverse of `quantile`; at 0, the level of 0
+        itself: half of P(0), the other half spread below 0)."""
+        k = int(np.floor(max(x, 0.0) + 0.5))
+        if k >= len(self.pmf):
+            return float(1.0 - self.tail)
+        below = self.cdf[k - 1] if k > 0 else 0.0
+        return float(below + (max(x, 0.0) - (k - 0.5)) * self.pmf[k])
+
+    def mass_around(self, count: int) -> tuple[float, float]:
+        """P(count < k) and P(count = k): where a randomized PIT of k lies (`pit_coverage`)."""
+        if count >= len(self.pmf):
+            return float(1.0 - self.tail), 0.0
+        below = self.cdf[count - 1] if count > 0 else 0.0
+        return float(below), float(self.pmf[count])
 
     def median(self) -> float:
         """The whole-number median: the smallest count with P(count <= k) >= 1/2."""
@@ -108,27 +122,28 @@ class CountLaw:
 
 
 def whole_coverage(low: np.ndarray, high: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Per row, whether the observed whole count lies in [low, high] (see `spread_coverage`
-    for why that overstates coverage where a law sits on 0)."""
+    """Per row, whether the observed whole count lies in [low, high] (see `pit_coverage` for
+    why that overstates coverage where a law sits on 0)."""
     return np.asarray((np.asarray(observed) >= low) & (np.asarray(observed) <= high))
 
 
-def spread_coverage(low: np.ndarray, high: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Per row, the chance that the observed count, spread evenly over [k - 1/2, k + 1/2] and
-    cut at 0 as the interval ends are (models.distributions), falls in [low, high].
-
-    A whole count is covered or not, so where a law puts 90% on 0, any interval holding 0
-    covers 90% of the counts: the plain rate cannot tell an 80% interval from a 90% one there.
-    Spread like the ends, the interval between a law's a and b quantiles covers b - a of the
-    time (b where the lower end sits on the mass at 0), at any level of activity: the
-    randomized PIT for counts of Czado, Gneiting and Held (2009).
-    """
-    low, high, observed = (np.asarray(a, dtype=float) for a in (low, high, observed))
-    start, stop = np.maximum(low, observed - 0.5), np.minimum(high, observed + 0.5)
-    inside = np.clip(stop - np.maximum(start, 0.0), 0.0, 1.0)
-    # A count of 0 keeps the half spread below 0 at 0 itself.
-    at_zero = np.where((observed == 0) & (low <= 0.0), 0.5, 0.0)
-    return np.asarray(inside + at_zero)
+def pit_coverage(
+    low_level: np.ndarray, high_level: np.ndarray, below: np.ndarray, at: np.ndarray
+) -> np.ndarray:
+    """Per row, the chance that the outcome's randomized PIT falls between the interval's
+    levels: the PIT of a count k is uniform on [P(count < k), P(count <= k)] (`below`,
+    `below + at`), so under the true law it is uniform on [0, 1] and the interval between the
+    law's a and b quantiles covers b - a of the time, at any level of activity (Czado,
+    Gneiting and Held 2009). Counted as whole numbers, any interval holding 0 covers every
+    quiet period: where a law puts 90% on 0, [q(0.1), q(0.9)] = [0, q(0.9)] covers 90% of
+    whole counts, and an interval narrowed to cover 80% of them ends at q(0.8)."""
+    below, at = np.asarray(below, dtype=float), np.asarray(at, dtype=float)
+    inside = np.minimum(high_level, below + at) - np.maximum(low_level, below)
+    # A count the law gives no mass: inside the interval if its PIT point is.
+    point = ((below >= low_level) & (below <= high_level)).astype(float)
+    return np.asarray(
+        np.where(at > 1e-12, np.clip(inside, 0.0, None) / np.maximum(at, 1e-12), point)
+    )
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ POOLED = (
     ("severe_brier", "severe-{period} Brier", 4),
     ("pinball", "mean pinball loss (0.1/0.5/0.9)", 3),
     ("coverage_p10_p90", "p10-p90 coverage", 3),
-    ("spread_coverage_p10_p90", "p10-p90 coverage, counts spread like the ends", 3),
+    ("pit_coverage_p10_p90", "p10-p90 coverage of randomized PITs", 3),
     ("mae", "MAE of `expected_events`", 3),
     ("rps", "RPS of the count law", 3),
     ("fatality_rps", "RPS of fatalities", 2),
@@ -267,7 +267,7 @@ def _strata(directory: Path, names: dict[str, str], references: tuple[str, ...])
     lines = [
         "Per activity stratum (units by their mean count over the level window before the origin: "
         "quiet below 0.5, the rest split at their median), all horizons: p10-p90 coverage of "
-        "whole counts / of counts spread like the interval ends, and pinball:",
+        "whole counts / of randomized PITs (the calibration: 0.80 for a true law), and pinball:",
         "",
         "| | " + " | ".join(f"{s} ({int(float(rows[(MAIN, s)]['n'])):,})" for s in strata) + " |",
         "|---" * (len(strata) + 1) + "|",
@@ -277,7 +277,7 @@ def _strata(directory: Path, names: dict[str, str], references: tuple[str, ...])
             continue
         cells = " | ".join(
             f"{_number(rows[(model, s)]['coverage_p10_p90'], 2)} / "
-            f"{_number(rows[(model, s)]['spread_coverage_p10_p90'], 2)} / "
+            f"{_number(rows[(model, s)]['pit_coverage_p10_p90'], 2)} / "
             f"{_number(rows[(model, s)]['pinball'], 3)}"
             for s in strata
         )

@@ -18,8 +18,8 @@ from events.series import Series
 from features.specs import default_spec
 from models.base import CountForecast
 from models.catalog import REFERENCE_MODELS
-from models.distributions import continuous_quantile, count_pmfs
-from models.laws import CountLaw, spread_coverage
+from models.distributions import continuous_quantile, count_pmfs, mass_around
+from models.laws import CountLaw, pit_coverage
 from service.app import create_app
 from store.db import make_engine
 from tests.conftest import served_settings
@@ -96,19 +96,35 @@ def test_every_model_of_a_backtest_is_scored_by_rps(recent_store_file: Path) -> 
     assert table.loc[("climatology", "all"), "rps"] == pytest.approx(by_hand)
 
 
-def test_a_law_interval_holds_its_mass_even_on_the_mass_at_zero() -> None:
-    """Draws from the law itself, counts spread like the ends: the interval holds 80% of them
-    for a busy law (equal tails) and for a quiet one (from 0, where q(0.1) is on the zero)."""
+def test_a_law_interval_is_its_own_quantiles_and_holds_its_mass_of_pits() -> None:
+    """Draws from the law itself: the interval's ends are q(0.1) and q(0.9), read back as those
+    levels, and hold 80% of randomized PITs, for a busy law and for a quiet one (whose q(0.1)
+    is on the mass at 0, so whole counts in it are more than 80%)."""
     rng = np.random.default_rng(8)
     for mean in (0.15, 2.0, 40.0):
         (pmf, tail), = count_pmfs(np.array([mean]), np.array([0.3]))  # fmt: skip
         law = CountLaw(pmf, tail)
         low, high = law.interval(0.8)
+        assert (low, high) == pytest.approx((law.quantile(0.1), law.quantile(0.9)))
+        assert law.level_at(high) == pytest.approx(0.9)
+        assert law.level_at(low) == pytest.approx(0.1 if low > 0 else pmf[0] / 2)
         observed = rng.negative_binomial(1 / 0.3, (1 / 0.3) / (1 / 0.3 + mean), 40000)
-        covered = spread_coverage(np.full(40000, low), np.full(40000, high), observed)
-        assert abs(covered.mean() - 0.8) < 0.01
-        assert (low == 0.0) == (law.quantile(0.1) == 0.0)
+        below, at = np.array([law.mass_around(int(y)) for y in observed]).T
+        assert abs(pit_coverage(0.1, 0.9, below, at).mean() - 0.8) < 0.01
+        whole = np.mean((observed >= low) & (observed <= high))
+        assert whole > 0.85 if low == 0.0 else abs(whole - 0.8) < 0.05
         assert law.median() == float(np.searchsorted(np.cumsum(pmf), 0.5))
+
+
+def test_mass_around_a_count_is_the_law_mass_function() -> None:
+    """P(count < k) and P(count = k), plain and hurdle, agree with the listed mass function."""
+    mean, dispersion, p_event = np.full(6, 3.0), np.full(6, 0.4), np.full(6, 0.7)
+    counts = np.arange(6.0)
+    for hurdle in (None, p_event):
+        (pmf, _), = count_pmfs(mean[:1], dispersion[:1], None if hurdle is None else hurdle[:1])  # fmt: skip
+        below, at = mass_around(mean, dispersion, counts, hurdle)
+        np.testing.assert_allclose(at, pmf[:6], atol=1e-9)
+        np.testing.assert_allclose(below, np.concatenate([[0.0], np.cumsum(pmf)[:5]]), atol=1e-9)
 
 
 @settings(max_examples=80, deadline=None)

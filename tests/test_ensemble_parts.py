@@ -16,12 +16,12 @@ from models.distributions import continuous_quantile, hurdle_mean, median_count,
 from models.ensemble import (
     MIN_STRATUM_ROWS,
     ShrunkStack,
-    _grid_scores,
-    _interval_level,
+    _chosen_level,
+    _count_scores,
     _stratum_levels,
     jeffreys_rate,
 )
-from models.laws import spread_coverage
+from models.laws import pit_coverage
 from models.strata import Strata
 
 SPEC = FeatureSpec.default("month")
@@ -190,12 +190,17 @@ def test_hurdle_levels_below_the_zero_mass_are_zero_for_a_large_mean() -> None:
 def _interval_scores(
     forecast: CountForecast, observed: np.ndarray, tail: float
 ) -> tuple[float, float]:
-    """Coverage of [q(tail), q(1 - tail)] (counts spread like the ends) and its ends' quantile
-    loss as the 0.1 and 0.9 quantiles."""
+    """Coverage of [q(tail), q(1 - tail)] (of randomized PITs) and its ends' quantile loss as
+    the 0.1 and 0.9 quantiles."""
     low, high = forecast.quantile(tail), forecast.quantile(1 - tail)
     loss = np.mean(np.maximum(0.1 * (observed - low), -0.9 * (observed - low)))
     loss += np.mean(np.maximum(0.9 * (observed - high), -0.1 * (observed - high)))
-    return float(np.mean(spread_coverage(low, high, observed))), float(loss)
+    below, at = forecast.mass_around(observed)
+    return float(np.mean(pit_coverage(tail, 1 - tail, below, at))), float(loss)
+
+
+def _interval_level(forecast: CountForecast, observed: np.ndarray) -> float:
+    return _chosen_level(*_count_scores(forecast, observed))
 
 
 def _too_narrow(n: int, dispersion: float, seed: int) -> tuple[CountForecast, np.ndarray]:
@@ -240,20 +245,25 @@ def test_jeffreys_rate_keeps_none_and_all_of_n_inside_zero_one() -> None:
     )
 
 
-def test_spread_coverage_of_a_true_law_is_the_mass_between_its_ends() -> None:
-    """Outcomes drawn from the law itself. A whole count is covered or not, so at a mean of 0.1
-    any interval holding 0 covers 90% of counts; spread like the ends, [q(a), q(b)] covers
-    b - a, or b where q(a) sits on the law's mass at 0: at any mean, its own level."""
+def test_pit_coverage_of_a_true_law_is_the_mass_between_its_levels() -> None:
+    """Outcomes drawn from the law itself: between its a and b quantiles lie b - a of the
+    randomized PITs at any mean, while whole counts say 90% for [q(0.1), q(0.9)] of a law with
+    90% on 0 (its q(0.1) is 0)."""
     rng = np.random.default_rng(3)
-    for mean, (a, b), counts_cover in ((0.1, (0.1, 0.8), 0.905), (30.0, (0.1, 0.9), 0.80)):
+    for mean, counts_cover in ((0.1, 0.905), (30.0, 0.80)):
         means = np.full(20000, mean)
         observed = rng.poisson(means).astype(float)
-        low = continuous_quantile(means, np.zeros_like(means), a)
-        high = continuous_quantile(means, np.zeros_like(means), b)
-        assert abs(np.mean(spread_coverage(low, high, observed)) - 0.80) < 0.01
+        forecast = CountForecast(p_event=np.zeros(20000), mean=means,
+                                 dispersion=np.zeros(20000), p_severe=np.zeros(20000))  # fmt: skip
+        below, at = forecast.mass_around(observed)
+        assert abs(np.mean(pit_coverage(0.1, 0.9, below, at)) - 0.80) < 0.01
+        low, high = forecast.quantile(0.1), forecast.quantile(0.9)
         assert abs(np.mean((observed >= low) & (observed <= high)) - counts_cover) < 0.02
-    assert spread_coverage(np.array([0.0, 0.2, 2.2]), np.array([0.1, 1.0, 3.2]),
-                           np.array([0.0, 0.0, 3.0])).tolist() == pytest.approx([0.6, 0.3, 0.7])  # fmt: skip
+    # PITs uniform on [0.6, 0.9], [0.05, 0.15], [0.85, 1.0]; a count with no mass at 0.95.
+    covered = pit_coverage(
+        0.1, 0.9, np.array([0.6, 0.05, 0.85, 0.95]), np.array([0.3, 0.1, 0.15, 0.0])
+    )
+    assert covered.tolist() == pytest.approx([1.0, 0.5, 1 / 3, 0.0])
 
 
 def test_strata_split_active_units_at_their_median() -> None:
@@ -284,7 +294,7 @@ def test_each_stratum_gets_the_interval_its_own_rows_need() -> None:
         [rng.negative_binomial(10, 10 / 10.3, 600), observed, np.full(MIN_STRATUM_ROWS - 1, 5)]
     ).astype(float)
     strata = np.concatenate([np.zeros(600), np.full(600, 2), np.ones(MIN_STRATUM_ROWS - 1)])
-    scores = _grid_scores(both, outcomes, spread_coverage)
+    scores = _count_scores(both, outcomes)
     quiet_level, middle_level, busy_level = _stratum_levels(scores, strata, 0.123)
     assert middle_level == 0.123
     assert busy_level < 0.06 < 0.08 <= quiet_level

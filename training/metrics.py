@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models.fatalities import FatalityLaws
-from models.laws import spread_coverage, whole_coverage
+from models.laws import CountLaw, pit_coverage, whole_coverage
 from training.scores import (
     QUANTILES,
     brier,
@@ -73,17 +73,42 @@ def score(rows: pd.DataFrame, severe_threshold: int = 25) -> dict[str, float]:
             {c: rows[c].to_numpy(dtype=float) for c in QUANTILES}, observed
         ),
         "coverage_p10_p90": float(np.mean(whole_coverage(low, high, observed))),
-        "spread_coverage_p10_p90": float(np.mean(spread_coverage(low, high, observed))),
+        "pit_coverage_p10_p90": _mean_of(rows, "pit_coverage", pit_coverage_rows),
         "mae": float(np.mean(np.abs(rows["expected_events"].to_numpy(dtype=float) - observed))),
-        "rps": _mean_rps(rows),
+        "rps": _mean_of(rows, "rps", rps_rows),
         **fatality_scores(rows),
     }
 
 
-def _mean_rps(rows: pd.DataFrame) -> float:
-    """The mean RPS of the rows' count laws (per-row scores from `rps_rows` where precomputed)."""
-    scores = rows["rps"].to_numpy(dtype=float) if "rps" in rows else rps_rows(rows)
+def _mean_of(
+    rows: pd.DataFrame, column: str, per_row: Callable[[pd.DataFrame], np.ndarray]
+) -> float:
+    """The mean of a per-row score: precomputed in `column`, or worked out now."""
+    scores = rows[column].to_numpy(dtype=float) if column in rows else per_row(rows)
     return float(np.mean(scores))
+
+
+def pit_coverage_rows(rows: pd.DataFrame) -> np.ndarray:
+    """Per row, how far its randomized PIT lies inside its interval (models.laws.pit_coverage),
+    the ends read as levels of its count law. An end cut to 0 is read as the level its upper
+    end mirrors, at most the level of 0 itself: every model's interval is [q(t), q(1 - t)]."""
+    if "count_law" not in rows:
+        return np.full(len(rows), np.nan)
+    columns = ("count_law", "events_p10", "events_p90", "observed_events")
+    levels, around = [], []
+    for value, low, high, y in zip(*(rows[c] for c in columns), strict=True):
+        if not isinstance(value, dict) or np.isnan(y):
+            levels.append((np.nan, np.nan))
+            around.append((np.nan, np.nan))
+            continue
+        law = CountLaw.from_json(value)
+        top = law.level_at(high)
+        levels.append((law.level_at(low) if low > 0 else min(1.0 - top, law.level_at(0.0)), top))
+        around.append(law.mass_around(int(y)))
+    (lows, highs), (below, at) = (
+        np.asarray(v, dtype=float).reshape(-1, 2).T for v in (levels, around)
+    )
+    return pit_coverage(lows, highs, below, at)
 
 
 def rps_rows(rows: pd.DataFrame) -> np.ndarray:

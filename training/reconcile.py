@@ -32,7 +32,7 @@ from models.laws import CountLaw
 # The reference that splits the province forecast by historical shares.
 PROVINCE_SPLIT = "province_split"
 KEYS = ["origin", "horizon", "parent"]
-# The published interval holds this much of a split law (CountLaw.interval).
+# The published interval: the split law's (1 - mass) / 2 and (1 + mass) / 2 quantiles.
 INTERVAL_MASS = 0.8
 
 

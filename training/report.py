@@ -16,7 +16,13 @@ import pandas as pd
 from models.strata import Strata
 from training.actor_metrics import actor_metrics
 from training.elections import election_metrics
-from training.metrics import fatality_rps_rows, reliability_table, rps_rows, score_backtest
+from training.metrics import (
+    fatality_rps_rows,
+    pit_coverage_rows,
+    reliability_table,
+    rps_rows,
+    score_backtest,
+)
 
 
 def write_forecast_table(table: pd.DataFrame, path: Path, pmf: bool = False) -> None:
@@ -49,8 +55,12 @@ def write_report(
     where target periods fall near `elections`); return the metrics per horizon."""
     directory.mkdir(parents=True, exist_ok=True)
     scored = results.dropna(subset=["observed_events"])
-    # Each row's RPS once, for the tables per horizon, region, stratum and election.
-    scored = scored.assign(fatality_rps=fatality_rps_rows(scored), rps=rps_rows(scored))
+    # Each row's RPS and coverage once, for the tables per horizon, region, stratum, election.
+    scored = scored.assign(
+        fatality_rps=fatality_rps_rows(scored),
+        rps=rps_rows(scored),
+        pit_coverage=pit_coverage_rows(scored),
+    )
     metrics = score_backtest(scored, severe_threshold=severe_threshold)
     metrics.to_csv(directory / "metrics.csv", index=False)
     # Pooled metrics hide the provinces analysts watch most (an interval calibrated over all
