@@ -297,5 +297,6 @@ def test_each_stratum_gets_the_interval_its_own_rows_need() -> None:
     scores = _count_scores(both, outcomes)
     quiet_level, middle_level, busy_level = _stratum_levels(scores, strata, 0.123)
     assert middle_level == 0.123
-    assert busy_level < 0.06 < 0.08 <= quiet_level
+    # Quiet rows drawn from their own law: its own 0.1 and 0.9 quantiles, though 3 in 4 are 0.
+    assert busy_level < 0.06 < 0.08 <= quiet_level <= 0.12
     assert quiet_level == _interval_level(quiet, outcomes[:600])
