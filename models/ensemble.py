@@ -23,11 +23,9 @@ from models.strata import NAMES as STRATA
 from models.strata import Strata
 
 TARGET_COVERAGE = 0.80
-# Held-out coverage within this of the target is close enough: among such interval levels the
-# one with the least quantile loss is used. Interval levels chosen for exactly 0.80 held-out
-# coverage were too narrow for the 0.1/0.9 quantile loss on both 2010-2015 and 2016-2021
-# backtests (on held-out months the loss was least at 0.83-0.87 coverage); half of the 0.76-0.84
-# band the product promises is kept as margin for drift between held-out and forecast years.
+# Held-out coverage (of randomized PITs) within this of the target is close enough: among such
+# interval levels the one with the least quantile loss is used. Half of the 0.76-0.84 band the
+# product promises is kept as margin for drift between held-out and forecast years.
 COVERAGE_TOLERANCE = 0.02
 _TAIL_GRID = np.linspace(0.005, 0.25, 50)
 # A stratum with fewer held-out rows than this takes the level fitted over all rows.
