@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,6 +88,8 @@ def test_shadow_and_retire_a_candidate(home: Path) -> None:
     assert _run(home, "models", "retire", candidate, "--reason", "superseded")[0] == 0
     code, out = _run(home, "models", "show", candidate)
     assert "shadow -> retired  by cli: superseded" in out
+    # Each backtest row gives the interval's coverage of whole counts and of randomized PITs.
+    assert re.search(r"coverage \d\.\d{3} \(PIT 0\.\d{3}\)", out)
     code, out = _run(home, "models", "retire", champion)
     assert code == 1 and "promote another version" in out
     assert _run(home, "models", "show", "nope")[0] == 1

@@ -116,6 +116,10 @@ def test_dashboard_map_chart_alerts_offline(server: tuple[str, dict[str, str], s
         page.wait_for_function("document.querySelectorAll('#chart rect').length > 20")
         assert "Khyber Pakhtunkhwa" in page.inner_text("#chart-title")
         assert "80% forecast intervals" in page.inner_text("#chart-desc")
+        # The model's interval coverage, of randomized PITs beside whole counts.
+        page.wait_for_function(
+            "document.getElementById('model-facts').textContent.includes('of PITs')"
+        )
         page.wait_for_function("document.querySelectorAll('#change li').length > 1")
         assert "at the 2021-10 issue" in page.inner_text("#change")  # why it moved since then
 

@@ -6,13 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.distributions import count_pmfs
 from models.fatalities import FatalityLaws
+from models.laws import CountLaw
 from training.metrics import (
     brier,
     empirical_crps,
     expected_calibration_error,
     fatality_rps_rows,
     pinball,
+    pit_coverage_rows,
     score,
     score_backtest,
 )
@@ -104,3 +107,25 @@ def test_each_row_keeps_its_own_fatality_score_when_laws_repeat() -> None:
     assert scores[0] != scores[3]
     assert scores[4] == pytest.approx(empirical_crps(np.array([0.0, 3.0, 40.0]), 3.0))
     assert np.isnan(scores[5])
+
+
+def test_pit_coverage_reads_the_ends_back_as_levels_of_each_row_law() -> None:
+    """Outcomes drawn from each row's own law: its 0.1 and 0.9 quantiles hold 80% of PITs,
+    quiet (p10 cut to 0) or busy, while whole counts say over 94% for the quiet law. The old
+    quiet ends [0, q(0.8)] read as levels 0.2-0.8: 60%."""
+    rng = np.random.default_rng(4)
+    for mean in (0.05, 8.0):
+        (pmf, tail), = count_pmfs(np.array([mean]), np.array([0.0]))  # fmt: skip
+        law = CountLaw(pmf, tail)
+        observed = rng.poisson(mean, 6000).astype(float)
+        rows = pd.DataFrame({"count_law": [law.to_json()] * 6000, "observed_events": observed})
+        low, high = law.interval(0.8)
+        covered = pit_coverage_rows(rows.assign(events_p10=low, events_p90=high))
+        assert abs(covered.mean() - 0.8) < 0.015
+        if low == 0.0:
+            assert np.mean(observed <= high) > 0.94
+            old = pit_coverage_rows(rows.assign(events_p10=0.0, events_p90=law.quantile(0.8)))
+            assert abs(old.mean() - 0.6) < 0.015
+    # Without a law (an old table), or an outcome, there is nothing to read.
+    bare = pd.DataFrame({"events_p10": [0.0], "events_p90": [1.0], "observed_events": [0.0]})
+    assert np.isnan(pit_coverage_rows(bare)).all()

@@ -391,6 +391,7 @@ def backtest_command(
             "severe_brier",
             "pinball",
             "coverage_p10_p90",
+            "pit_coverage_p10_p90",
             "rps",
             "fatality_rps",
             "fatality_coverage_p10_p90",

@@ -258,6 +258,8 @@ async function drawModel() {
   const facts = { Version: version, "Data cutoff": state.forecasts.data_cutoff, "Backtest origins": `${state.model.metrics.window.start} to ${state.model.metrics.window.end}`,
     "Brier (pooled)": pooled.brier.toFixed(4), "Brier skill vs climatology": (pooled.brier_skill ?? 0).toFixed(3), "Calibration error": pooled.calibration_error.toFixed(3),
     "Severe-month Brier": pooled.severe_brier.toFixed(4), "80% interval coverage": pooled.coverage_p10_p90.toFixed(2) };
+  // Models saved before PIT coverage was scored lack it; whole counts overstate it where p10 is 0.
+  if (pooled.pit_coverage_p10_p90 != null) facts["80% interval coverage"] = `${pooled.pit_coverage_p10_p90.toFixed(2)} of PITs (${facts["80% interval coverage"]} of counts)`;
   document.getElementById("model-facts").replaceChildren(...Object.entries(facts).flatMap(([k, v]) =>
     [Object.assign(document.createElement("dt"), { textContent: k }), Object.assign(document.createElement("dd"), { textContent: v })]));
   const plot = document.getElementById("reliability");
