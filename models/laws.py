@@ -128,7 +128,10 @@ def whole_coverage(low: np.ndarray, high: np.ndarray, observed: np.ndarray) -> n
 
 
 def pit_coverage(
-    low_level: np.ndarray, high_level: np.ndarray, below: np.ndarray, at: np.ndarray
+    low_level: np.ndarray | float,
+    high_level: np.ndarray | float,
+    below: np.ndarray | float,
+    at: np.ndarray | float,
 ) -> np.ndarray:
     """Per row, the chance that the outcome's randomized PIT falls between the interval's
     levels: the PIT of a count k is uniform on [P(count < k), P(count <= k)] (`below`,
@@ -143,6 +146,18 @@ def pit_coverage(
     point = ((below >= low_level) & (below <= high_level)).astype(float)
     return np.asarray(
         np.where(at > 1e-12, np.clip(inside, 0.0, None) / np.maximum(at, 1e-12), point)
+    )
+
+
+def interval_pit_coverage(law: CountLaw, low: float, high: float, count: int) -> float:
+    """How far a count's randomized PIT lies inside the interval [low, high] (`pit_coverage`),
+    its ends read back as levels of `law`. An end cut to 0 is read as the level its upper end
+    mirrors, at most the level of 0 itself: every published interval is [q(t), q(1 - t)]."""
+    top = law.level_at(high)
+    bottom = law.level_at(low) if low > 0 else min(1.0 - top, law.level_at(0.0))
+    below, at = law.mass_around(count)
+    return float(
+        pit_coverage(np.float64(bottom), np.float64(top), np.float64(below), np.float64(at))
     )
 
 

@@ -321,7 +321,10 @@ class ScoresPublic(BaseModel):
     brier: float | None = Field(description="Brier score of p_event.")
     severe_brier: float | None = Field(description="Brier score of p_severe.")
     pinball: float | None = Field(description="Mean pinball loss of p10, p50 and p90.")
-    coverage_p10_p90: float | None
+    coverage_p10_p90: float | None = Field(description="Share of whole counts within p10..p90.")
+    pit_coverage_p10_p90: float | None = Field(
+        None, description="Share of randomized PITs between the interval's levels (0.8 if true)."
+    )
     rps: float | None = Field(description="Ranked probability score of the whole count law.")
 
 

@@ -94,7 +94,14 @@ def test_issued_forecasts_score_as_the_backtest_does(scored_home: Path) -> None:
     backtest = backtest[backtest["origin"].isin(["2019-12", "2020-06"])]
     expected = score(backtest)
     overall = summarize(rows)["overall"]["first"]
-    for metric in ("brier", "severe_brier", "pinball", "coverage_p10_p90", "rps"):
+    for metric in (
+        "brier",
+        "severe_brier",
+        "pinball",
+        "coverage_p10_p90",
+        "pit_coverage_p10_p90",
+        "rps",
+    ):
         assert overall[ISSUED][metric] == pytest.approx(expected[metric], rel=1e-9), metric
     assert overall[ISSUED]["n"] == expected["n"] == 28
 

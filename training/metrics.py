@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models.fatalities import FatalityLaws
-from models.laws import CountLaw, pit_coverage, whole_coverage
+from models.laws import CountLaw, interval_pit_coverage, whole_coverage
 from training.scores import (
     QUANTILES,
     brier,
@@ -89,26 +89,20 @@ def _mean_of(
 
 
 def pit_coverage_rows(rows: pd.DataFrame) -> np.ndarray:
-    """Per row, how far its randomized PIT lies inside its interval (models.laws.pit_coverage),
-    the ends read as levels of its count law. An end cut to 0 is read as the level its upper
-    end mirrors, at most the level of 0 itself: every model's interval is [q(t), q(1 - t)]."""
+    """Per row, how far its randomized PIT lies inside its interval
+    (models.laws.interval_pit_coverage); NaN without a law or an outcome."""
     if "count_law" not in rows:
         return np.full(len(rows), np.nan)
     columns = ("count_law", "events_p10", "events_p90", "observed_events")
-    levels, around = [], []
-    for value, low, high, y in zip(*(rows[c] for c in columns), strict=True):
-        if not isinstance(value, dict) or np.isnan(y):
-            levels.append((np.nan, np.nan))
-            around.append((np.nan, np.nan))
-            continue
-        law = CountLaw.from_json(value)
-        top = law.level_at(high)
-        levels.append((law.level_at(low) if low > 0 else min(1.0 - top, law.level_at(0.0)), top))
-        around.append(law.mass_around(int(y)))
-    (lows, highs), (below, at) = (
-        np.asarray(v, dtype=float).reshape(-1, 2).T for v in (levels, around)
+    return np.array(
+        [
+            interval_pit_coverage(CountLaw.from_json(law), low, high, int(y))
+            if isinstance(law, dict) and not np.isnan(y)
+            else np.nan
+            for law, low, high, y in zip(*(rows[c] for c in columns), strict=True)
+        ],
+        dtype=float,
     )
-    return pit_coverage(lows, highs, below, at)
 
 
 def rps_rows(rows: pd.DataFrame) -> np.ndarray:

@@ -33,7 +33,7 @@ from sqlalchemy import (
 from events.panel import build_panel
 from events.series import Series
 from models.catalog import ISSUED_REFERENCES
-from models.laws import whole_coverage
+from models.laws import CountLaw, interval_pit_coverage, whole_coverage
 from store.db import write_transaction
 from store.metadata import metadata
 from training.issued import REFERENCE_COLUMNS, issued_forecasts, reference_forecasts
@@ -182,6 +182,13 @@ def scored_frame(engine: Engine, series: str) -> pd.DataFrame:
             else ranked_probability_score(law, float(y))
             for law, y in zip(rows["count_law"], rows[column], strict=True)
         ]  # fmt: skip
+        ends = zip(rows["count_law"], rows["events_p10"], rows["events_p90"], rows[column],
+                   strict=True)  # fmt: skip
+        rows[f"pit_{release}"] = [
+            interval_pit_coverage(CountLaw.from_json(law), low, high, int(y))
+            if isinstance(law, dict) else float("nan")
+            for law, low, high, y in ends
+        ]  # fmt: skip
     return rows.drop(columns=["count_law"])
 
 
@@ -237,11 +244,15 @@ def _scores(rows: pd.DataFrame, release: str) -> dict[str, float]:
         "coverage_p10_p90": float(
             np.mean(whole_coverage(quantiles["events_p10"], quantiles["events_p90"], events))
         ),
-        # The whole count law's score, where the law was stored (issues since it is).
-        "rps": float(rows[f"rps_{release}"].mean())
-        if len(rows) and rows[f"rps_{release}"].notna().all()
-        else float("nan"),
+        # The whole count law's scores, where the law was stored (issues since it is).
+        "pit_coverage_p10_p90": _stored_mean(rows[f"pit_{release}"]),
+        "rps": _stored_mean(rows[f"rps_{release}"]),
     }
+
+
+def _stored_mean(scores: pd.Series) -> float:
+    """The mean of a score read from stored laws; NaN if any row lacks its law."""
+    return float(scores.mean()) if len(scores) and scores.notna().all() else float("nan")
 
 
 def _skill_interval(
