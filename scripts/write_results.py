@@ -321,8 +321,12 @@ def _regions(directory: Path) -> list[str]:
             for r in regions
         )
         lines.append(f"| {label} | {cells} |")
-    coverage = " | ".join(_number(rows[(MAIN, r)]["coverage_p10_p90"], 2) for r in regions)
-    lines.append(f"| ensemble p10-p90 coverage | {coverage} |")
+    coverage = " | ".join(
+        f"{_number(rows[(MAIN, r)]['coverage_p10_p90'], 2)} / "
+        f"{_number(rows[(MAIN, r)]['pit_coverage_p10_p90'], 2)}"
+        for r in regions
+    )
+    lines.append(f"| ensemble p10-p90 coverage, whole counts / PITs | {coverage} |")
     return lines
 
 
