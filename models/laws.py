@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,16 +149,24 @@ def pit_coverage(
     )
 
 
-def interval_pit_coverage(law: CountLaw, low: float, high: float, count: int) -> float:
-    """How far a count's randomized PIT lies inside the interval [low, high] (`pit_coverage`),
-    its ends read back as levels of `law`. An end cut to 0 is read as the level its upper end
-    mirrors, at most the level of 0 itself: every published interval is [q(t), q(1 - t)]."""
-    top = law.level_at(high)
-    bottom = law.level_at(low) if low > 0 else min(1.0 - top, law.level_at(0.0))
-    below, at = law.mass_around(count)
-    return float(
-        pit_coverage(np.float64(bottom), np.float64(top), np.float64(below), np.float64(at))
-    )
+def interval_pit_coverages(
+    laws: Iterable[Any], lows: Iterable[float], highs: Iterable[float], counts: Iterable[float]
+) -> np.ndarray:
+    """Per row, how far its count's randomized PIT lies inside its interval [low, high]
+    (`pit_coverage`), the ends read back as levels of its law (a `CountLaw.to_json` value); NaN
+    without a law or a count. An end cut to 0 is read as the level its upper end mirrors, at
+    most the level of 0 itself: every published interval is [q(t), q(1 - t)]."""
+    out = []
+    for value, low, high, count in zip(laws, lows, highs, counts, strict=True):
+        if not isinstance(value, Mapping) or np.isnan(count):
+            out.append(np.nan)
+            continue
+        law = CountLaw.from_json(value)
+        top = law.level_at(high)
+        bottom = law.level_at(low) if low > 0 else min(1.0 - top, law.level_at(0.0))
+        below, at = law.mass_around(int(count))
+        out.append(float(pit_coverage(bottom, top, below, at)))
+    return np.asarray(out, dtype=float)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models.fatalities import FatalityLaws
-from models.laws import CountLaw, interval_pit_coverage, whole_coverage
+from models.laws import interval_pit_coverages, whole_coverage
 from training.scores import (
     QUANTILES,
     brier,
@@ -90,19 +90,11 @@ def _mean_of(
 
 def pit_coverage_rows(rows: pd.DataFrame) -> np.ndarray:
     """Per row, how far its randomized PIT lies inside its interval
-    (models.laws.interval_pit_coverage); NaN without a law or an outcome."""
+    (models.laws.interval_pit_coverages); NaN without a law or an outcome."""
     if "count_law" not in rows:
         return np.full(len(rows), np.nan)
     columns = ("count_law", "events_p10", "events_p90", "observed_events")
-    return np.array(
-        [
-            interval_pit_coverage(CountLaw.from_json(law), low, high, int(y))
-            if isinstance(law, dict) and not np.isnan(y)
-            else np.nan
-            for law, low, high, y in zip(*(rows[c] for c in columns), strict=True)
-        ],
-        dtype=float,
-    )
+    return interval_pit_coverages(*(rows[c] for c in columns))
 
 
 def rps_rows(rows: pd.DataFrame) -> np.ndarray:

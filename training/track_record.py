@@ -33,7 +33,7 @@ from sqlalchemy import (
 from events.panel import build_panel
 from events.series import Series
 from models.catalog import ISSUED_REFERENCES
-from models.laws import CountLaw, interval_pit_coverage, whole_coverage
+from models.laws import interval_pit_coverages, whole_coverage
 from store.db import write_transaction
 from store.metadata import metadata
 from training.issued import REFERENCE_COLUMNS, issued_forecasts, reference_forecasts
@@ -182,13 +182,9 @@ def scored_frame(engine: Engine, series: str) -> pd.DataFrame:
             else ranked_probability_score(law, float(y))
             for law, y in zip(rows["count_law"], rows[column], strict=True)
         ]  # fmt: skip
-        ends = zip(rows["count_law"], rows["events_p10"], rows["events_p90"], rows[column],
-                   strict=True)  # fmt: skip
-        rows[f"pit_{release}"] = [
-            interval_pit_coverage(CountLaw.from_json(law), low, high, int(y))
-            if isinstance(law, dict) else float("nan")
-            for law, low, high, y in ends
-        ]  # fmt: skip
+        rows[f"pit_{release}"] = interval_pit_coverages(
+            rows["count_law"], rows["events_p10"], rows["events_p90"], rows[column]
+        )
     return rows.drop(columns=["count_law"])
 
 

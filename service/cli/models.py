@@ -269,12 +269,13 @@ def models_show(ctx: typer.Context, version: str) -> None:
         )
     for model, by_horizon in (metrics.models if metrics else {}).items():
         for horizon, scores in by_horizon.items():
+            # Models saved before PIT coverage was scored lack it.
+            pit = scores.get("pit_coverage_p10_p90")
             typer.echo(
                 f"  {model:<12} h={horizon:<4} brier {scores['brier']:.4f}  "
                 f"ece {scores['calibration_error']:.4f}  severe {scores['severe_brier']:.4f}  "
                 f"pinball {scores['pinball']:.4f}  coverage {scores['coverage_p10_p90']:.3f}"
-                # Models saved before PIT coverage was scored lack it.
-                + (f" (PIT {pit:.3f})" if (pit := scores.get("pit_coverage_p10_p90")) else "")
+                + (f" (PIT {pit:.3f})" if pit is not None else "")
             )
     typer.echo("history")
     for change in registry.history(engine, version):
