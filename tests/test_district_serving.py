@@ -61,17 +61,22 @@ def test_districts_are_served_coherent_with_their_province_and_watched(district_
         units = _rows(client, level="adm2")
         assert len(units) == len(PARENTS) * 2  # every district and remainder, horizons 1 and 2
         # Coherent over every issued row: the units add up to their province's mean, and none
-        # is likelier than its province to see an event, k events, or a severe month.
+        # is likelier than its province to see an event, k events, or a severe month; nor are
+        # they together.
         sums: dict[tuple[str, int], float] = defaultdict(float)
+        none_severe: dict[tuple[str, int], float] = defaultdict(lambda: 1.0)
         for row in units:
             province = provinces[(PARENTS[str(row["region"])], row["horizon"])]
             sums[(PARENTS[str(row["region"])], row["horizon"])] += float(row["expected_events"])
+            none_severe[(PARENTS[str(row["region"])], row["horizon"])] *= 1 - row["p_severe"]
             assert row["p_event"] <= province["p_event"]
             assert row["p_severe"] <= min(province["p_severe"], row["p_event"])
             for k, p in row["exceedance"].items():
                 assert p <= province["exceedance"][k] + 1e-9
         for key, total in sums.items():
             assert total == pytest.approx(provinces[key]["expected_events"], rel=1e-6)
+            # A severe month in any unit (read as independent) is one in the province.
+            assert 1 - none_severe[key] <= provinces[key]["p_severe"] + 1e-9
 
         # A province's districts, one district with its history, and what is not a unit.
         kp = _rows(client, level="adm2", region="PK-KP", horizon="1")

@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 
 from models.distributions import count_pmfs
 from models.laws import CountLaw
-from training.reconcile import forecast_shares, historical_shares, split_province
+from training.reconcile import (
+    forecast_shares,
+    historical_shares,
+    severe_union_capped,
+    split_province,
+)
 
 PARENTS = {"A1": "A", "A2": "A", "A-UNPLACED": "A", "B1": "B", "B-UNPLACED": "B"}
 
@@ -73,9 +78,30 @@ def test_split_laws_are_coherent_with_the_province(
             assert row["p_event"] <= province["p_event"] + 1e-9
             for k in (1, 2, 5, 10, 30):
                 assert unit.exceedance(k) <= law.exceedance(k) + 1e-9
-            # ...and a severe period in the unit is one in the province.
+            # ...and a severe period in the unit is one in the province...
             assert row["p_severe"] <= min(province["p_severe"], row["p_event"]) + 1e-12
             assert row["events_p10"] <= row["events_p50"] <= row["events_p90"]
+        # ...as is one in any of its units (read as independent).
+        union = 1.0 - np.prod(1.0 - rows["p_severe"].to_numpy())
+        assert union <= province["p_severe"] + 1e-9
+
+
+def test_units_severe_chances_are_lowered_together_only_where_they_say_more() -> None:
+    """Units whose chances of a severe period, read as independent, add up to more than their
+    province's are lowered by one power of their chances of none, keeping their order; a
+    province whose units say less keeps them as they are."""
+    p = np.array([0.4, 0.2, 0.0, 0.05, 0.01])
+    province = np.array([0.3, 0.3, 0.3, 0.5, 0.5])
+    keys = [pd.Series(["A", "A", "A", "B", "B"])]
+    capped = severe_union_capped(p, province, keys)
+    assert np.isclose(1.0 - np.prod(1.0 - capped[:3]), 0.3)
+    power = np.log1p(-capped[0]) / np.log1p(-0.4)
+    assert np.isclose(np.log1p(-capped[1]), power * np.log1p(-0.2)) and 0 < power < 1
+    assert capped[2] == 0.0 and capped[0] > capped[1]
+    assert capped[3:].tolist() == [0.05, 0.01]
+    # A unit without a forecast stays without one and does not move its siblings.
+    gap = severe_union_capped(np.array([0.05, np.nan]), np.array([0.5, 0.5]), [keys[0][3:]])
+    assert gap[0] == 0.05 and np.isnan(gap[1])
 
 
 def test_shares_follow_the_unit_model_or_the_units_history() -> None:

@@ -7,10 +7,14 @@ exactly and for every row:
 
 - the district means and the remainder's add up to the province mean;
 - no district's p_event exceeds the province's (1 - E[(1 - s)^N] <= 1 - P(N = 0));
-- every district's quantiles and exceedance come from a law that sums to the province's.
+- every district's quantiles and exceedance come from a law that sums to the province's;
+- no district's p_severe exceeds the province's, and the chance of a severe period in some
+  unit of the province, the units read as independent, is at most the province's p_severe: a
+  severe unit period is a severe province period. Where the units' own p_severe say more,
+  each unit's chance of none, 1 - p, is raised to the same power c < 1 until they agree.
 
 The dependence this assumes: given the province count, events fall in districts independently
-(multinomially). Bottom-up sums of independently forecast districts were worse than the
+(multinomially); severe periods, independently across units. Bottom-up sums of independently forecast districts were worse than the
 province model on the province's own scores, so the province law is kept and only split.
 
 The shares are the district model's: each unit's expected count over the sum of its siblings'.
@@ -114,8 +118,24 @@ def split_province(
     if "actors" in out:
         out["actors"] = _split_groups(out["actors"].to_numpy(), split, out["expected_events"])
     own = out["p_severe"].to_numpy(dtype=float)
-    out["p_severe"] = np.minimum(np.minimum(own, p_severe), out["p_event"].to_numpy())
+    capped = np.minimum(np.minimum(own, p_severe), out["p_event"].to_numpy())
+    out["p_severe"] = severe_union_capped(capped, p_severe, [parent, out["origin"], out["horizon"]])
     return out
+
+
+def severe_union_capped(
+    p_severe: np.ndarray, province: np.ndarray, keys: list[pd.Series]
+) -> np.ndarray:
+    """The units' `p_severe`, lowered where the chance of a severe period in at least one unit
+    of a province (rows sharing `keys`), read as independent, exceeds the province's: each
+    unit's log chance of none is multiplied by the same c < 1, so that
+    1 - prod(1 - p) equals the province's `p_severe`. The units' order is kept."""
+    log_none = np.log1p(-np.clip(p_severe, 0.0, 1.0 - 1e-12))
+    total = pd.Series(log_none).groupby([k.to_numpy() for k in keys]).transform("sum").to_numpy()
+    limit = np.log1p(-np.clip(province, 0.0, 1.0 - 1e-12))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        power = np.where(total < limit, limit / total, 1.0)
+    return np.asarray(np.where(power < 1.0, -np.expm1(power * log_none), p_severe))
 
 
 def _split_groups(
