@@ -71,6 +71,8 @@ def test_districts_are_served_coherent_with_their_province_and_watched(district_
             none_severe[(PARENTS[str(row["region"])], row["horizon"])] *= 1 - row["p_severe"]
             assert row["p_event"] <= province["p_event"]
             assert row["p_severe"] <= min(province["p_severe"], row["p_event"])
+            # Its fatality law is spliced at that p_severe: P(fatalities >= 25) is the same.
+            assert row["fatalities"]["p_severe"] == pytest.approx(row["p_severe"], abs=1e-9)
             for k, p in row["exceedance"].items():
                 assert p <= province["exceedance"][k] + 1e-9
         for key, total in sums.items():

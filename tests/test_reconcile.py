@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.distributions import count_pmfs
+from models.fatalities import FatalityLaws
 from models.laws import CountLaw
 from training.reconcile import (
     forecast_shares,
@@ -102,6 +103,40 @@ def test_units_severe_chances_are_lowered_together_only_where_they_say_more() ->
     # A unit without a forecast stays without one and does not move its siblings.
     gap = severe_union_capped(np.array([0.05, np.nan]), np.array([0.5, 0.5]), [keys[0][3:]])
     assert gap[0] == 0.05 and np.isnan(gap[1])
+
+
+def test_unit_fatality_laws_take_the_reconciled_severe_chance() -> None:
+    """A unit's fatality law is its model's, spliced again at the row's reconciled p_severe: so
+    P(fatalities >= threshold) is the row's p_severe, and its mean and interval (at the levels
+    they were published at) are the new law's."""
+    own = FatalityLaws(
+        p_fatal=np.array([0.6, 0.5, 0.3, 0.2, 0.05]),
+        p_severe=np.array([0.4, 0.2, 0.1, 0.05, 0.01]),
+        location=np.array([2.5, 2.0, 1.5, 1.0, 0.5]),
+        scale=np.full(5, 1.2),
+        threshold=25.0,
+    )
+    t = 0.15
+    units = _units([3.0, 1.0, 0.5, 1.0, 0.2]).assign(p_severe=own.p_severe, p_event=0.9)
+    units["expected_fatalities"] = own.expected()
+    ends = own.quantile(np.array([[t], [0.5], [1 - t]]))
+    units["fatalities_p10"], units["fatalities_p50"], units["fatalities_p90"] = ends
+    laws = np.empty(5, dtype=object)
+    for row, law in enumerate(own.params()):
+        laws[row] = law
+    units["fatality_law"] = laws
+    provinces = pd.DataFrame([_province("A", 8.0, 0.5, 0.95), _province("B", 3.0, 0.5, 0.9)])
+    provinces["p_severe"] = [0.3, 0.5]
+    split = split_province(provinces, units, PARENTS, forecast_shares(units, PARENTS))
+    law = FatalityLaws.from_params(list(split["fatality_law"]))
+    assert (split["p_severe"] < own.p_severe - 1e-6).sum() >= 2  # the province A cap binds
+    np.testing.assert_allclose(law.exceedance(25.0), split["p_severe"], rtol=1e-6)
+    np.testing.assert_allclose(split["expected_fatalities"], law.expected(), rtol=1e-6)
+    again = law.quantile(np.array([[t], [0.5], [1 - t]]))
+    columns = ["fatalities_p10", "fatalities_p50", "fatalities_p90"]
+    np.testing.assert_allclose(split[columns].to_numpy().T, again, rtol=1e-5)
+    kept = split["p_severe"].to_numpy() == own.p_severe
+    np.testing.assert_allclose(split.loc[kept, columns].to_numpy().T, ends[:, kept], rtol=1e-5)
 
 
 def test_shares_follow_the_unit_model_or_the_units_history() -> None:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from models.actors import group_forecast
 from models.columns import FATALITY_COLUMNS
+from models.fatalities import FatalityLaws
 from models.laws import CountLaw
 
 # The reference that splits the province forecast by historical shares.
@@ -86,7 +87,8 @@ def split_province(
     """The unit rows with their province's law split by `shares`: p_event, expected events,
     quantiles and count law from the thinned law; p_severe at most the province's and the
     unit's p_event; each actor group's share of the unit's events (the unit model's) thins the
-    split law in turn. Fatalities stay the unit model's."""
+    split law in turn. Fatalities stay the unit model's law, spliced at the reconciled
+    p_severe."""
     province = provinces.set_index(["region", "origin", "horizon"])
     out = units.copy()
     parent = out["region"].map(parents)
@@ -120,7 +122,35 @@ def split_province(
     own = out["p_severe"].to_numpy(dtype=float)
     capped = np.minimum(np.minimum(own, p_severe), out["p_event"].to_numpy())
     out["p_severe"] = severe_union_capped(capped, p_severe, [parent, out["origin"], out["horizon"]])
+    if "fatality_law" in out:
+        _fatalities_with_severe(out)
     return out
+
+
+def _fatalities_with_severe(out: pd.DataFrame) -> None:
+    """Each unit's fatality law (its model's) with P(fatalities >= threshold) lowered to the
+    row's reconciled p_severe, as the unit model itself splices it (models.fatalities); its
+    mean and interval read again, the interval at the levels it was published at."""
+    laws = out["fatality_law"].to_numpy()
+    rows = np.flatnonzero([isinstance(law, Mapping) for law in laws])
+    if not len(rows):
+        return
+    old = FatalityLaws.from_params([laws[r] for r in rows])
+    new = old.with_severe(np.minimum(out["p_severe"].to_numpy(dtype=float)[rows], old.p_severe))
+    high = out["fatalities_p90"].to_numpy(dtype=float)[rows]
+    # The published ends are q(t) and q(1 - t) of the old law: t is what lies at or beyond its
+    # p90, short of the whole P(fatalities >= 1) where the p90 sits on 1 itself.
+    tail = np.minimum(old.exceedance(high), old.p_fatal * (1 - 1e-9))
+    ends = new.quantile(np.stack([tail, np.full(len(rows), 0.5), 1 - tail]))
+    ends = np.where(high > 0, ends, 0.0)
+    for column, values in zip(FATALITY_COLUMNS, [new.expected(), *ends], strict=True):
+        filled = out[column].to_numpy(dtype=float).copy()
+        filled[rows] = values
+        out[column] = filled
+    params = laws.copy()
+    for row, law in zip(rows, new.params(), strict=True):
+        params[row] = law
+    out["fatality_law"] = params
 
 
 def severe_union_capped(
