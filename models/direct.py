@@ -201,10 +201,8 @@ class DirectForecaster:
                 table[column] = np.nan
         else:
             fatal = forecast.fatalities.with_severe(p_severe)
-            table["expected_fatalities"] = fatal.expected()
-            t = fatal.tail_level
-            tails = fatal.quantile(np.array([[t], [0.5], [1 - t]]))
-            for column, values in zip(FATALITY_COLUMNS[1:], tails, strict=True):
+            stated = fatal.published(fatal.tail_level)
+            for column, values in zip(FATALITY_COLUMNS, stated, strict=True):
                 table[column] = values
             for row, params in enumerate(fatal.params()):
                 fatality_laws[row] = params

@@ -165,6 +165,12 @@ class FatalityLaws:
         beyond = np.maximum(tail_mean - self.threshold - 0.5, 0.0)
         return np.asarray(up_to_threshold + self.p_severe * beyond)
 
+    def published(self, tail_level: float | np.ndarray) -> tuple[np.ndarray, ...]:
+        """What a forecast table states of each row's law (models.columns.FATALITY_COLUMNS):
+        its mean and its q(t), median and q(1 - t), with t the tail level (one, or per row)."""
+        t = np.broadcast_to(np.asarray(tail_level, dtype=float), self.p_fatal.shape)
+        return (self.expected(), *self.quantile(np.stack([t, np.full_like(t, 0.5), 1 - t])))
+
     def with_severe(self, p_severe: np.ndarray) -> FatalityLaws:
         """The law with P(F >= T) set to `p_severe` (and P(F >= 1) at least that)."""
         return replace(self, p_severe=p_severe, p_fatal=np.maximum(self.p_fatal, p_severe))

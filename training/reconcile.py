@@ -14,8 +14,9 @@ exactly and for every row:
   each unit's chance of none, 1 - p, is raised to the same power c < 1 until they agree.
 
 The dependence this assumes: given the province count, events fall in districts independently
-(multinomially); severe periods, independently across units. Bottom-up sums of independently forecast districts were worse than the
-province model on the province's own scores, so the province law is kept and only split.
+(multinomially); severe periods fall in units independently. Bottom-up sums of independently
+forecast districts were worse than the province model on the province's own scores, so the
+province law is kept and only split.
 
 The shares are the district model's: each unit's expected count over the sum of its siblings'.
 The references split the same province law by each unit's historical share of its province's
@@ -141,9 +142,10 @@ def _fatalities_with_severe(out: pd.DataFrame) -> None:
     # The published ends are q(t) and q(1 - t) of the old law: t is what lies at or beyond its
     # p90, short of the whole P(fatalities >= 1) where the p90 sits on 1 itself.
     tail = np.minimum(old.exceedance(high), old.p_fatal * (1 - 1e-9))
-    ends = new.quantile(np.stack([tail, np.full(len(rows), 0.5), 1 - tail]))
-    ends = np.where(high > 0, ends, 0.0)
-    for column, values in zip(FATALITY_COLUMNS, [new.expected(), *ends], strict=True):
+    expected, *ends = new.published(tail)
+    # A p90 of 0 lies in the mass at 0, which the lower p_severe leaves as it was.
+    ends = [np.where(high > 0, values, 0.0) for values in ends]
+    for column, values in zip(FATALITY_COLUMNS, [expected, *ends], strict=True):
         filled = out[column].to_numpy(dtype=float).copy()
         filled[rows] = values
         out[column] = filled
