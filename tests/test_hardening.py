@@ -207,8 +207,10 @@ def test_server_errors_found_by_reading_are_client_errors(sqlite_served_home: Pa
     home = sqlite_served_home
     settings = Settings(home=home, secret_key=SECRET)
     with TestClient(create_app(settings)) as client:
-        # The first request pays for loading the served issue; the bound is on refusing.
+        # The first request of a route pays for loading what it serves (the served issue, the
+        # calendar's facts); the bound is on refusing.
         client.get("/v1/forecasts/archive", params={"region": "PK-KP", "period": "2021-12"})
+        client.get("/v1/calendar", params={"start": "2021-01", "end": "2021-02"})
         for params in (
             {"region": "PK-KP", "period": "9999-12"},
             {"region": "PK-KP", "period": "9999-W52", "freq": "week"},
