@@ -52,12 +52,18 @@ def continuous_quantile(
     zero = 1.0 - p_event
     quantile = _spread(np.zeros_like(zero), level / np.maximum(zero, 1e-12))
     # Only levels above the zero's mass reach a positive count: the NB search, the costly part,
-    # runs for those alone (most of a quiet unit's interval grid sits at 0).
-    above = level > zero
+    # runs for those alone (most of a quiet unit's interval grid sits at 0). A level equal to
+    # that mass but for rounding (0.1 against 1 - 0.9) is on it, as in the stored law
+    # (models.laws.CountLaw.quantile): past it, a law with no mass at the next counts jumps.
+    above = level > zero + _TIE
     within = (level[above] - zero[above]) / np.maximum(p_event[above], 1e-12)
     k, below, at = _positive_count(mean[above], dispersion[above], np.clip(within, 0.0, 1.0))
     quantile[above] = _spread(k, (within - below) / np.maximum(at, 1e-12))
     return quantile
+
+
+# Levels and probabilities closer than this are equal: float rounding, not a difference.
+_TIE = 1e-12
 
 
 def _spread(k: np.ndarray, fraction: np.ndarray) -> np.ndarray:

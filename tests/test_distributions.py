@@ -46,6 +46,19 @@ def test_the_stored_law_is_the_published_one(law: tuple[float, float, float]) ->
         assert law.quantile(level) == pytest.approx(float(forecast.quantile(level)[0]), abs=1e-4)
 
 
+def test_a_level_on_the_zeros_mass_but_for_rounding_reads_as_on_it() -> None:
+    """P(0) = 1 - 0.9 is 0.09999999999999998 in floats. The 0.1 quantile of a law with no
+    mass at the first positive counts is the top of 0, as the stored law says; read as just
+    above it, it jumped to the first count with mass (8.5 here)."""
+    forecast = CountForecast(
+        p_event=np.array([0.9]), mean=np.array([80.0]), dispersion=np.array([0.01]),
+        p_severe=np.array([0.0]), zero_from_p_event=True,
+    )  # fmt: skip
+    (stored,) = forecast.mass_functions()
+    assert float(forecast.quantile(0.1)[0]) == CountLaw.from_json(stored).quantile(0.1) == 0.5
+    assert float(forecast.quantile(0.1 + 1e-9)[0]) > 8.0
+
+
 def test_the_ranked_probability_score_is_the_sum_over_counts() -> None:
     size, prob = 2.0, 0.3
     pmf = stats.nbinom.pmf(np.arange(200), size, prob)
